@@ -1,0 +1,40 @@
+// Typed errors of the Mandate API, with stable codes to switch on.
+
+/** Every error code a Mandate admin API call can end with. The server's codes plus the client's own. */
+export type ErrorCode =
+  | 'validation_failed'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'unavailable'
+  | 'server_error'
+  /** The node could not be reached. */
+  | 'network_error'
+  /** The node answered with something that is not a Mandate response. */
+  | 'invalid_response'
+
+/** One invalid field of a request. */
+export interface FieldError {
+  path: string
+  message: string
+}
+
+/**
+ * An error answered by (or on the way to) a Mandate node.
+ * @example
+ * try { await admin.get('agents', 'x') } catch (e) { if (e instanceof MandateApiError && e.code === 'not_found') ... }
+ */
+export class MandateApiError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly status: number,
+    readonly fields: FieldError[] = [],
+  ) {
+    super(message)
+    this.name = 'MandateApiError'
+  }
+}

@@ -1,0 +1,261 @@
+// The `mandate` command: `serve` and `migrate` open the store; everything else talks to a node's admin API.
+import { readFileSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { AdminClient, type KindPath, type RegistryObject } from '@mandate/sdk'
+import { Command, CommanderError, Option } from 'commander'
+import { renderConfigReference, renderExampleConfig } from '../config/docs.ts'
+import { loadConfig } from '../config/load.ts'
+import type { Config } from '../config/schema.ts'
+import { VERSION, openCore, startNode } from '../main.ts'
+import { openDatabase, storeLocation } from '../store/database.ts'
+import { documentKinds, orderDocuments, parseDocuments, resolveKind } from './documents.ts'
+import { CliFailure, ExitCode, print, report } from './output.ts'
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../../../..')
+
+interface GlobalOptions {
+  json?: boolean
+  config?: string
+  url?: string
+  token?: string
+}
+
+const program = new Command('mandate')
+  .description('Mandate: identity and access for AI agents.')
+  .version(VERSION)
+  .option('--json', 'print machine-readable JSON')
+  .addOption(new Option('--config <file>', 'YAML or JSON configuration file').env('MANDATE_CONFIG'))
+  .addOption(new Option('--url <url>', 'node to talk to (admin commands)').env('MANDATE_URL').default('http://127.0.0.1:7400'))
+  .addOption(new Option('--token <token>', 'admin bearer token (admin commands)').env('MANDATE_TOKEN'))
+  .showHelpAfterError()
+  .addHelpText(
+    'after',
+    `
+Exit codes: 0 ok, 1 refused or failed, 2 usage error, 3 node unreachable, 4 audit chain broken, 78 invalid configuration.
+Admin commands read MANDATE_URL and MANDATE_TOKEN. Configuration settings: docs/configuration.md.`,
+  )
+
+function globals(): GlobalOptions {
+  return program.opts<GlobalOptions>()
+}
+
+function config(overrides: Partial<Record<keyof Config, unknown>> = {}): Config {
+  const file = globals().config
+  return loadConfig({ env: process.env, ...(file ? { file } : {}), overrides })
+}
+
+function admin(): AdminClient {
+  const { url, token } = globals()
+  if (!token) throw new CliFailure('an admin token is needed: set MANDATE_TOKEN or pass --token (create one with `mandate admin token`)', ExitCode.usage)
+  return new AdminClient({ baseUrl: url ?? 'http://127.0.0.1:7400', token })
+}
+
+function kindPath(name: string): KindPath {
+  return documentKinds[resolveKind(name)].path
+}
+
+program
+  .command('serve')
+  .description('run a node (HTTP server) on the configured store')
+  .option('--port <port>', 'override MANDATE_PORT')
+  .option('--host <host>', 'override MANDATE_HOST')
+  .action(async (options: { port?: string; host?: string }) => {
+    const cfg = config({ port: options.port === undefined ? undefined : Number(options.port), host: options.host })
+    const node = await startNode(cfg)
+    printBanner(node.url, cfg, node)
+    const stop = async (signal: string) => {
+      node.app.log.info({ signal }, 'shutting down')
+      await node.close()
+      process.exit(0)
+    }
+    process.once('SIGINT', () => void stop('SIGINT'))
+    process.once('SIGTERM', () => void stop('SIGTERM'))
+  })
+
+function printBanner(url: string, cfg: Config, node: Awaited<ReturnType<typeof startNode>>): void {
+  const lines = [
+    '',
+    `  Mandate ${VERSION} is running at ${url}`,
+    `  store:  ${node.database.dialect === 'sqlite' ? `embedded SQLite in ${cfg.dataDir}` : 'PostgreSQL'}`,
+    `  issuer: ${cfg.issuer}`,
+  ]
+  if (node.masterKeySource.source === 'generated') lines.push(`  WARNING: generated a master key in ${node.masterKeySource.file} (mode 0600). Back it up, or set MANDATE_MASTER_KEY.`)
+  else if (node.masterKeySource.source === 'file' && node.database.dialect === 'sqlite' && !cfg.masterKeyFile) lines.push(`  master key: ${node.masterKeySource.file} (set MANDATE_MASTER_KEY in production)`)
+  if (node.seeded > 0) lines.push(`  seeded ${node.seeded} demo documents (humans, a workload, agents of each classification)`)
+  if (node.bootstrapToken) {
+    lines.push('', '  Admin token (shown once; only its hash is stored):', `    export MANDATE_TOKEN=${node.bootstrapToken}`)
+  } else if (!cfg.bootstrapToken) {
+    lines.push('', '  Need an admin token? Run: npx mandate admin token')
+  }
+  lines.push('', '  Next:', '    npx mandate list agents', '    npx mandate get agent support-bot', `    curl ${url}/.well-known/jwks.json`, `    open ${url}/api/docs for the admin API`, '')
+  process.stdout.write(`${lines.join('\n')}\n`)
+}
+
+program
+  .command('migrate')
+  .description('apply pending database migrations and exit')
+  .action(async () => {
+    const database = await openDatabase(storeLocation(config()))
+    try {
+      const applied = await database.migrate()
+      print(globals().json ?? false, { applied }, () => (applied.length ? `applied ${applied.join(', ')}` : 'the database is up to date'))
+    } finally {
+      await database.close()
+    }
+  })
+
+const configCommand = program.command('config').description('inspect configuration')
+configCommand
+  .command('check')
+  .description('validate the configuration and print it (secrets hidden)')
+  .action(() => {
+    const cfg = config()
+    const shown = { ...cfg, ...(cfg.masterKey ? { masterKey: '[set]' } : {}), ...(cfg.databaseUrl ? { databaseUrl: '[set]' } : {}), ...(cfg.bootstrapToken ? { bootstrapToken: '[set]' } : {}) }
+    print(globals().json ?? false, shown, () => Object.entries(shown).map(([k, v]) => `${k}: ${String(v)}`).join('\n'))
+  })
+configCommand
+  .command('docs')
+  .description('print the configuration reference generated from the schema')
+  .option('--write', 'write docs/configuration.md and examples/mandate.yaml')
+  .action((options: { write?: boolean }) => {
+    if (!options.write) return void process.stdout.write(renderConfigReference())
+    writeFileSync(join(repoRoot, 'docs/configuration.md'), renderConfigReference())
+    writeFileSync(join(repoRoot, 'examples/mandate.yaml'), renderExampleConfig())
+    process.stdout.write('wrote docs/configuration.md and examples/mandate.yaml\n')
+  })
+
+program
+  .command('admin')
+  .description('admin credentials')
+  .command('token')
+  .description('create an admin bearer token (talks to the store directly, like serve); prints it once')
+  .option('--name <name>', 'a name for the token', 'cli')
+  .option('--read-only', 'the token may only read')
+  .action(async (options: { name: string; readOnly?: boolean }) => {
+    const core = await openCore(config())
+    try {
+      const issued = await core.adminTokens.issue({ name: options.name, role: options.readOnly ? 'reader' : 'admin', actor: { kind: 'system', id: 'cli' } })
+      if (!issued) throw new CliFailure('no token issued', ExitCode.failed)
+      print(globals().json ?? false, { id: issued.id, token: issued.token, role: options.readOnly ? 'reader' : 'admin' }, () => `export MANDATE_TOKEN=${issued.token}`)
+    } finally {
+      await core.close()
+    }
+  })
+
+program
+  .command('apply')
+  .description('create or update objects from YAML/JSON documents (idempotent)')
+  .requiredOption('-f, --file <file>', 'document file, or - for standard input')
+  .action(async (options: { file: string }) => {
+    const text = options.file === '-' ? readFileSync(0, 'utf8') : readFileSync(options.file, 'utf8')
+    const documents = orderDocuments(parseDocuments(text, options.file === '-' ? 'stdin' : options.file))
+    const client = admin()
+    const results = []
+    for (const doc of documents) {
+      const { path } = documentKinds[doc.kind]
+      try {
+        const result = await client.put(path, doc.id, doc.body)
+        results.push({ kind: doc.kind, id: doc.id, change: result.change, ...(result.issued_secrets ? { issued_secrets: result.issued_secrets } : {}) })
+        if (!globals().json) {
+          process.stdout.write(`${doc.kind.toLowerCase()}/${doc.id} ${result.change}\n`)
+          for (const secret of result.issued_secrets ?? []) process.stdout.write(`  client_secret ${secret.credential} (shown once): ${secret.client_secret}\n`)
+        }
+      } catch (error) {
+        if (error instanceof Error) error.message = `${doc.source}: ${doc.kind} ${doc.id}: ${error.message}`
+        throw error
+      }
+    }
+    const counts = { created: 0, updated: 0, unchanged: 0 }
+    for (const r of results) counts[r.change]++
+    print(globals().json ?? false, { results, ...counts }, () => `${counts.created} created, ${counts.updated} updated, ${counts.unchanged} unchanged${counts.created + counts.updated === 0 ? ' (nothing to change)' : ''}`)
+  })
+
+program
+  .command('get')
+  .description('show one object')
+  .argument('<kind>', 'agent, human, workload, group or trusted-issuer')
+  .argument('<id>')
+  .action(async (kind: string, id: string) => {
+    const object = await admin().get(kindPath(kind), id)
+    print(globals().json ?? false, object, () => JSON.stringify(object, null, 2))
+  })
+
+program
+  .command('list')
+  .description('list objects of a kind')
+  .argument('<kind>', 'agents, humans, workloads, groups or trusted-issuers')
+  .option('--filter <key=value...>', 'filter, e.g. --filter sponsor=alice@example.com status=active')
+  .action(async (kind: string, options: { filter?: string[] }) => {
+    const filters: Record<string, string> = {}
+    for (const f of options.filter ?? []) {
+      const at = f.indexOf('=')
+      if (at < 1) throw new CliFailure(`filter ${JSON.stringify(f)} is not key=value`, ExitCode.usage)
+      filters[f.slice(0, at)] = f.slice(at + 1)
+    }
+    const items: RegistryObject[] = []
+    for await (const item of admin().listAll(kindPath(kind), filters)) items.push(item)
+    print(globals().json ?? false, items, () =>
+      items.length === 0 ? 'no objects' : items.map((o) => [o.id, o.classification, o.status, o.sponsor ? `sponsor=${o.sponsor}` : undefined].filter(Boolean).join('\t')).join('\n'),
+    )
+  })
+
+program
+  .command('delete')
+  .description('retire an agent or workload, deactivate a human, delete a group or trusted issuer')
+  .argument('<kind>')
+  .argument('<id>')
+  .action(async (kind: string, id: string) => {
+    const result = await admin().delete(kindPath(kind), id)
+    print(globals().json ?? false, result, () => ('deleted' in result ? `${kind} ${id} deleted` : `${kind} ${id} ${result.object.status}`))
+  })
+
+const keys = program.command('keys').description('signing keys')
+keys
+  .command('list')
+  .description('list signing keys with their state')
+  .action(async () => {
+    const { items } = await admin().listKeys()
+    print(globals().json ?? false, items, () => items.map((k) => `${k.kid}\t${k.alg}\t${k.state}\tactivates ${k.activates_at}${k.publish_until ? `\tpublished until ${k.publish_until}` : ''}`).join('\n'))
+  })
+keys
+  .command('rotate')
+  .description('publish a new signing key now; it signs after the propagation delay')
+  .option('--reason <text>', 'why, for the audit log')
+  .action(async (options: { reason?: string }) => {
+    const rotated = await admin().rotateKeys(options.reason)
+    print(globals().json ?? false, rotated, () => `new key ${rotated.kid} published; it signs from ${rotated.activates_at}`)
+  })
+
+const audit = program.command('audit').description('the audit log')
+audit
+  .command('verify')
+  .description('verify the hash chain; exit code 4 names the first broken record')
+  .action(async () => {
+    const result = await admin().verifyAudit()
+    print(globals().json ?? false, result, () => (result.ok ? `audit log intact: ${result.records} records` : `audit log BROKEN at record ${result.firstBreak?.seq}: ${result.firstBreak?.message}`))
+    if (!result.ok) process.exitCode = ExitCode.auditBroken
+  })
+audit
+  .command('export')
+  .description('write audit events, one JSON object per line')
+  .addOption(new Option('--format <format>', 'output format').choices(['jsonl']).default('jsonl'))
+  .option('--since <time>', 'from this RFC 3339 time (inclusive)')
+  .option('--until <time>', 'to this RFC 3339 time (exclusive)')
+  .option('--principal <kind:id>', 'only events by or about this principal, e.g. agent:support-bot')
+  .option('--type <type>', 'only this event type, or a prefix ending in "."')
+  .action(async (options: { since?: string; until?: string; principal?: string; type?: string }) => {
+    const filters = Object.fromEntries(Object.entries({ since: options.since, until: options.until, principal: options.principal, type: options.type }).filter(([, v]) => v !== undefined))
+    for await (const event of admin().auditEvents(filters)) process.stdout.write(`${JSON.stringify(event)}\n`)
+  })
+
+program.exitOverride()
+try {
+  await program.parseAsync(process.argv)
+} catch (error) {
+  if (error instanceof CommanderError) {
+    process.exitCode = error.exitCode === 0 ? ExitCode.ok : ExitCode.usage
+  } else {
+    process.exitCode = report(error, globals().json ?? false)
+  }
+}

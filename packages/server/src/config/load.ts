@@ -1,0 +1,158 @@
+// Reads configuration from a file and the environment, applies defaults and refuses anything invalid, naming the setting.
+import { readFileSync } from 'node:fs'
+import { type TSchema, Kind } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+import { parse as parseYaml } from 'yaml'
+import { type Config, ConfigSchema, optionMeta } from './schema.ts'
+
+/** One problem with one setting. */
+export interface ConfigProblem {
+  /** The setting as the user wrote it: an environment variable or `file:key`. */
+  setting: string
+  message: string
+}
+
+/** Thrown when the configuration is invalid; lists every problem, never a secret's value. */
+export class ConfigError extends Error {
+  readonly code = 'invalid_configuration'
+  constructor(readonly problems: ConfigProblem[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  ${p.setting}: ${p.message}`).join('\n')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+/** Where configuration comes from. Environment values override the file; `overrides` (from CLI flags or tests) override both. */
+export interface ConfigSources {
+  env?: NodeJS.ProcessEnv
+  /** Path of a YAML or JSON config file (also `MANDATE_CONFIG`). */
+  file?: string
+  overrides?: Partial<Record<keyof Config, unknown>>
+}
+
+const options = ConfigSchema.properties as Record<string, TSchema>
+
+/**
+ * Builds a validated configuration.
+ * @example
+ * const config = loadConfig({ env: process.env })
+ */
+export function loadConfig(sources: ConfigSources = {}): Config {
+  const env = sources.env ?? {}
+  const problems: ConfigProblem[] = []
+  const raw: Record<string, unknown> = {}
+  const origin: Record<string, string> = {}
+
+  const file = sources.file ?? env.MANDATE_CONFIG
+  if (file) {
+    const fromFile = readConfigFile(file, problems)
+    for (const [key, value] of Object.entries(fromFile)) {
+      if (!(key in options)) {
+        problems.push({ setting: `${file}:${key}`, message: 'unknown setting' })
+        continue
+      }
+      raw[key] = value
+      origin[key] = `${file}:${key}`
+    }
+  }
+  for (const [key, schema] of Object.entries(options)) {
+    const name = optionMeta(schema).env
+    const text = env[name]
+    if (text === undefined || text === '') continue
+    raw[key] = coerce(schema, text)
+    origin[key] = name
+  }
+  for (const [key, value] of Object.entries(sources.overrides ?? {})) {
+    if (value === undefined) continue
+    raw[key] = value
+    origin[key] = `--${key}`
+  }
+
+  const withDefaults = Value.Default(ConfigSchema, structuredClone(raw)) as Record<string, unknown>
+  for (const error of Value.Errors(ConfigSchema, withDefaults)) {
+    const key = error.path.split('/')[1] ?? ''
+    const schema = options[key]
+    const setting = origin[key] ?? (schema ? optionMeta(schema).env : key)
+    const shown = schema && !optionMeta(schema).secret && key in raw ? ` (got ${JSON.stringify(raw[key])})` : ''
+    problems.push({ setting, message: `${describeExpectation(schema, error.message)}${shown}` })
+  }
+  if (problems.length > 0) throw new ConfigError(dedupe(problems))
+
+  const config = withDefaults as Config
+  config.issuer ??= `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`
+  checkIssuer(config.issuer, origin.issuer ?? 'MANDATE_ISSUER', problems)
+  if (config.masterKey !== undefined && config.masterKeyFile !== undefined) {
+    problems.push({ setting: origin.masterKeyFile ?? 'MANDATE_MASTER_KEY_FILE', message: 'set either a master key or a master key file, not both' })
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+  return config
+}
+
+function readConfigFile(path: string, problems: ConfigProblem[]): Record<string, unknown> {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (error) {
+    problems.push({ setting: 'MANDATE_CONFIG', message: `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}` })
+    return {}
+  }
+  try {
+    const parsed: unknown = parseYaml(text)
+    if (parsed === null || parsed === undefined) return {}
+    if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+      problems.push({ setting: path, message: 'must be a mapping of setting names to values' })
+      return {}
+    }
+    return parsed as Record<string, unknown>
+  } catch (error) {
+    problems.push({ setting: path, message: `not valid YAML or JSON: ${(error as Error).message.split('\n')[0]}` })
+    return {}
+  }
+}
+
+// Environment values are strings; turn them into the schema's type so that validation reports the real problem.
+function coerce(schema: TSchema, text: string): unknown {
+  if (schema[Kind] === 'Integer' || schema[Kind] === 'Number') return /^-?\d+(\.\d+)?$/.test(text.trim()) ? Number(text) : text
+  if (schema[Kind] === 'Boolean') {
+    const lowered = text.trim().toLowerCase()
+    if (['1', 'true', 'yes', 'on'].includes(lowered)) return true
+    if (['0', 'false', 'no', 'off'].includes(lowered)) return false
+  }
+  return text
+}
+
+function describeExpectation(schema: TSchema | undefined, fallback: string): string {
+  if (!schema) return fallback
+  if (schema[Kind] === 'Integer') {
+    const range = [schema.minimum, schema.maximum].every((bound) => bound !== undefined) ? ` from ${schema.minimum} to ${schema.maximum}` : ''
+    return `must be a whole number${range}`
+  }
+  if (schema[Kind] === 'Boolean') return 'must be true or false'
+  if (schema[Kind] === 'Union') return `must be one of ${(schema.anyOf as TSchema[]).map((s) => s.const).join(', ')}`
+  if (schema.pattern === '^postgres(ql)?://') return 'must be a postgres:// URL'
+  return fallback.toLowerCase()
+}
+
+function checkIssuer(issuer: string, setting: string, problems: ConfigProblem[]): void {
+  let url: URL
+  try {
+    url = new URL(issuer)
+  } catch {
+    problems.push({ setting, message: 'must be an absolute URL' })
+    return
+  }
+  // RFC 8414 §2: the issuer is an https URL with no query or fragment; plain http is tolerated for loopback development.
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') problems.push({ setting, message: 'must use https' })
+  if (url.search || url.hash || issuer.includes('#') || issuer.includes('?')) {
+    problems.push({ setting, message: 'must not have a query or fragment' })
+  }
+}
+
+function dedupe(problems: ConfigProblem[]): ConfigProblem[] {
+  const seen = new Set<string>()
+  return problems.filter((p) => {
+    const key = `${p.setting}\u0000${p.message}`
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
+  })
+}

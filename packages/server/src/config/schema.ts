@@ -1,0 +1,187 @@
+// The one source of truth for Mandate's configuration: every option, its environment variable, its default and its doc.
+import { type Static, type TSchema, Type } from '@sinclair/typebox'
+
+/** Extra metadata every option carries, read by the loader and the docs generator. */
+export interface OptionMeta {
+  /** Environment variable that sets the option. */
+  env: string
+  /** Whether the value is a secret: never printed, logged or echoed in errors. */
+  secret?: boolean
+  /** Human-readable default, where the default is computed rather than fixed. */
+  defaultText?: string
+}
+
+function option<T extends TSchema>(schema: T, meta: OptionMeta): T {
+  return Object.assign(schema, { 'x-mandate': meta })
+}
+
+/** The configuration schema. Keys are the names used in a config file; each maps to one environment variable. */
+export const ConfigSchema = Type.Object(
+  {
+    host: option(
+      Type.String({
+        minLength: 1,
+        default: '127.0.0.1',
+        description: 'Address the HTTP server binds to. Loopback by default; set `0.0.0.0` only behind a proxy or with TLS.',
+      }),
+      { env: 'MANDATE_HOST' },
+    ),
+    port: option(
+      Type.Integer({ minimum: 0, maximum: 65535, default: 7400, description: 'TCP port of the HTTP server (OAuth endpoints, PDP, admin API). `0` picks a free port.' }),
+      { env: 'MANDATE_PORT' },
+    ),
+    issuer: option(
+      Type.Optional(
+        Type.String({
+          minLength: 1,
+          description:
+            'Issuer identifier (RFC 8414 §2): an `https` URL without query or fragment that names this deployment. Every node of a deployment must share it.',
+        }),
+      ),
+      { env: 'MANDATE_ISSUER', defaultText: '`http://{host}:{port}`' },
+    ),
+    dataDir: option(
+      Type.String({
+        minLength: 1,
+        default: './data',
+        description: 'Directory of the embedded store (`mandate.db`, SQLite) and, when no master key is given, of the generated `master.key`.',
+      }),
+      { env: 'MANDATE_DATA_DIR' },
+    ),
+    databaseUrl: option(
+      Type.Optional(
+        Type.String({
+          pattern: '^postgres(ql)?://',
+          description:
+            'PostgreSQL connection URL (`postgres://user@host:5432/db`). When set, Mandate uses PostgreSQL instead of the embedded SQLite store; several nodes may share it.',
+        }),
+      ),
+      { env: 'DATABASE_URL', secret: true },
+    ),
+    databaseSchema: option(
+      Type.Optional(
+        Type.String({
+          pattern: '^[a-z_][a-z0-9_]{0,62}$',
+          description: 'PostgreSQL schema to keep Mandate\'s tables in (created if missing). Default: the connection\'s search path.',
+        }),
+      ),
+      { env: 'MANDATE_DATABASE_SCHEMA' },
+    ),
+    masterKey: option(
+      Type.Optional(
+        Type.String({
+          description:
+            'Key-encryption key for secrets at rest (signing keys, later vault entries): 32 random bytes as base64, base64url or 64 hex digits (`openssl rand -base64 32`). Required with PostgreSQL; with the embedded store a key file is generated in the data directory.',
+        }),
+      ),
+      { env: 'MANDATE_MASTER_KEY', secret: true },
+    ),
+    masterKeyFile: option(
+      Type.Optional(Type.String({ minLength: 1, description: 'Path to a file holding the master key, as an alternative to `masterKey`.' })),
+      { env: 'MANDATE_MASTER_KEY_FILE' },
+    ),
+    bootstrapToken: option(
+      Type.Optional(
+        Type.String({
+          minLength: 32,
+          description:
+            'Admin bearer token to create on first start instead of a random one (for automated deployments and tests). Only its SHA-256 hash is stored.',
+        }),
+      ),
+      { env: 'MANDATE_BOOTSTRAP_TOKEN', secret: true },
+    ),
+    demoData: option(
+      Type.Union([Type.Literal('auto'), Type.Literal('on'), Type.Literal('off')], {
+        default: 'auto',
+        description:
+          'Seed demo humans, a workload and agents of each classification into an empty store. `auto` seeds only the embedded SQLite store.',
+      }),
+      { env: 'MANDATE_DEMO_DATA' },
+    ),
+    signingAlg: option(
+      Type.Union([Type.Literal('ES256'), Type.Literal('EdDSA'), Type.Literal('RS256')], {
+        default: 'ES256',
+        description: 'Algorithm of newly generated signing keys (RFC 7518 §3.1; EdDSA per RFC 8037).',
+      }),
+      { env: 'MANDATE_SIGNING_ALG' },
+    ),
+    keyRotationSeconds: option(
+      Type.Integer({
+        minimum: 0,
+        default: 2592000,
+        description: 'Rotate the signing key after it has signed for this long (default 30 days). `0` disables scheduled rotation.',
+      }),
+      { env: 'MANDATE_KEY_ROTATION_SECONDS' },
+    ),
+    keyPropagationSeconds: option(
+      Type.Integer({
+        minimum: 0,
+        default: 600,
+        description:
+          'How long a new signing key is published in the JWKS before it signs anything, so that relying parties with a cached JWKS learn it first. Keep it above the JWKS cache lifetime (300 s).',
+      }),
+      { env: 'MANDATE_KEY_PROPAGATION_SECONDS' },
+    ),
+    maxTokenLifetimeSeconds: option(
+      Type.Integer({
+        minimum: 1,
+        maximum: 86400,
+        default: 3600,
+        description: 'Upper bound on any token lifetime. A retired signing key stays published this long (plus clock skew) after it last signed.',
+      }),
+      { env: 'MANDATE_MAX_TOKEN_LIFETIME_SECONDS' },
+    ),
+    clockSkewSeconds: option(
+      Type.Integer({ minimum: 0, maximum: 300, default: 30, description: 'Clock skew tolerated when checking times in tokens and assertions.' }),
+      { env: 'MANDATE_CLOCK_SKEW_SECONDS' },
+    ),
+    maxAgentDepth: option(
+      Type.Integer({
+        minimum: 1,
+        maximum: 10,
+        default: 3,
+        description: 'Deepest sub-agent nesting allowed: an agent with no parent is depth 1.',
+      }),
+      { env: 'MANDATE_MAX_AGENT_DEPTH' },
+    ),
+    bodyLimitBytes: option(
+      Type.Integer({ minimum: 1024, maximum: 16777216, default: 262144, description: 'Largest request body accepted, in bytes; larger bodies get 413.' }),
+      { env: 'MANDATE_BODY_LIMIT_BYTES' },
+    ),
+    jwksFetchTimeoutMs: option(
+      Type.Integer({ minimum: 100, maximum: 60000, default: 5000, description: 'Time limit for fetching a registered `jwks_uri`.' }),
+      { env: 'MANDATE_JWKS_FETCH_TIMEOUT_MS' },
+    ),
+    jwksFetchMaxBytes: option(
+      Type.Integer({ minimum: 1024, maximum: 4194304, default: 262144, description: 'Largest JWK Set fetched from a `jwks_uri`, in bytes.' }),
+      { env: 'MANDATE_JWKS_FETCH_MAX_BYTES' },
+    ),
+    jwksCacheSeconds: option(
+      Type.Integer({ minimum: 0, maximum: 86400, default: 300, description: 'How long a fetched `jwks_uri` document is cached.' }),
+      { env: 'MANDATE_JWKS_CACHE_SECONDS' },
+    ),
+    jwksAllowLoopback: option(
+      Type.Boolean({
+        default: false,
+        description: 'Allow `http://` and loopback `jwks_uri` addresses. For tests and local development only; private and link-local addresses stay refused.',
+      }),
+      { env: 'MANDATE_JWKS_ALLOW_LOOPBACK' },
+    ),
+    logLevel: option(
+      Type.Union(
+        ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
+        { default: 'info', description: 'Log level of the structured (pino) log on stdout.' },
+      ),
+      { env: 'MANDATE_LOG_LEVEL' },
+    ),
+  },
+  { additionalProperties: false },
+)
+
+/** A validated configuration, with defaults applied. */
+export type Config = Static<typeof ConfigSchema> & { issuer: string }
+
+/** The metadata of one option, read from the schema. */
+export function optionMeta(schema: TSchema): OptionMeta {
+  return (schema as TSchema & { 'x-mandate': OptionMeta })['x-mandate']
+}

@@ -1,0 +1,82 @@
+// Errors that domain code raises and protocol surfaces serialize: each class has a stable code and an HTTP status.
+
+/** Stable error codes of the admin API and the CLI; `@mandate/sdk` exports the same union. */
+export type ErrorCode =
+  | 'validation_failed'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'unavailable'
+  | 'server_error'
+
+/** One invalid field: a JSON Pointer into the input and what is wrong with it. */
+export interface FieldError {
+  path: string
+  message: string
+}
+
+/** Base of every expected error. Anything else reaching a surface is a bug and becomes `server_error`. */
+export abstract class MandateError extends Error {
+  abstract readonly code: ErrorCode
+  abstract readonly status: number
+}
+
+/** Input that does not match its schema or a registry rule. */
+export class ValidationFailed extends MandateError {
+  readonly code = 'validation_failed'
+  readonly status = 400
+  constructor(
+    readonly fields: FieldError[],
+    message = 'the request is invalid',
+  ) {
+    super(message)
+  }
+}
+
+/** No credentials, or credentials that do not identify anyone. */
+export class Unauthorized extends MandateError {
+  readonly code = 'unauthorized'
+  readonly status = 401
+}
+
+/** An authenticated caller that may not do this. */
+export class Forbidden extends MandateError {
+  readonly code = 'forbidden'
+  readonly status = 403
+}
+
+/** The named object does not exist. */
+export class NotFound extends MandateError {
+  readonly code = 'not_found'
+  readonly status = 404
+  constructor(kind: string, id: string) {
+    super(`${kind} ${JSON.stringify(id)} does not exist`)
+  }
+}
+
+/** The change conflicts with the current state (duplicate id, stale version, object still referenced). */
+export class Conflict extends MandateError {
+  readonly code = 'conflict'
+  readonly status = 409
+}
+
+/** A request body over the configured limit. */
+export class PayloadTooLarge extends MandateError {
+  readonly code = 'payload_too_large'
+  readonly status = 413
+}
+
+/** A request body in a media type the endpoint does not read. */
+export class UnsupportedMediaType extends MandateError {
+  readonly code = 'unsupported_media_type'
+  readonly status = 415
+}
+
+/** A dependency (the database) is not answering; the request is refused rather than half done. */
+export class Unavailable extends MandateError {
+  readonly code = 'unavailable'
+  readonly status = 503
+}

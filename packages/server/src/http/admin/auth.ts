@@ -1,0 +1,50 @@
+// Admin API authentication: a bearer admin token on every call; reader tokens may only read.
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { AdminCaller, AdminTokens } from '../../authn/admin-token.ts'
+import { Forbidden, Unauthorized } from '../../errors.ts'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The authenticated admin caller, set on every `/api/v1` request. */
+    admin?: AdminCaller
+  }
+}
+
+const READ_METHODS = new Set(['GET', 'HEAD'])
+
+/** Adds the admin authentication hook to every route of `app` (an encapsulated `/api/v1` context). */
+export function requireAdmin(app: FastifyInstance, tokens: AdminTokens): void {
+  app.decorateRequest('admin', undefined)
+  app.addHook('onRequest', async (request) => {
+    const header = request.headers.authorization
+    const match = typeof header === 'string' ? /^Bearer ([\x21-\x7e]+)$/i.exec(header) : null
+    if (!match?.[1]) throw new Unauthorized('an admin bearer token is required')
+    const caller = await tokens.authenticate(match[1])
+    if (!caller) throw new Unauthorized('the admin token is not valid')
+    if (caller.role === 'reader' && !READ_METHODS.has(request.method) && !isReadOnlyPost(request)) {
+      throw new Forbidden('this admin token may only read')
+    }
+    request.admin = caller
+  })
+}
+
+// Verifying the audit chain changes nothing, so a reader may do it.
+function isReadOnlyPost(request: FastifyRequest): boolean {
+  return request.method === 'POST' && request.url.startsWith('/api/v1/audit/verify')
+}
+
+/** The authenticated caller of an admin route (the hook guarantees it). */
+export function adminOf(request: FastifyRequest): AdminCaller {
+  if (!request.admin) throw new Unauthorized('an admin bearer token is required')
+  return request.admin
+}
+
+/** The change context of an admin request, for audit records. */
+export function changeContext(request: FastifyRequest) {
+  const traceparent = request.headers.traceparent
+  return {
+    actor: adminOf(request).actor,
+    requestId: request.id,
+    traceparent: typeof traceparent === 'string' && /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(traceparent) ? traceparent : undefined,
+  }
+}

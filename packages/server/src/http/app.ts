@@ -1,0 +1,94 @@
+// Assembles the node's HTTP surface: discovery, health, metrics and the admin API, with one error model.
+import { randomUUID } from 'node:crypto'
+import swagger from '@fastify/swagger'
+import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify'
+import type { AuditLog } from '../audit/audit-log.ts'
+import type { AdminTokens } from '../authn/admin-token.ts'
+import type { Registry } from '../registry/registry.ts'
+import { createAjv } from '../registry/validate.ts'
+import type { Database } from '../store/database.ts'
+import type { KeyRing } from '../tokens/key-ring.ts'
+import { registerAuditRoutes } from './admin/audit-routes.ts'
+import { requireAdmin } from './admin/auth.ts'
+import { registerKeyRoutes } from './admin/keys-routes.ts'
+import { registerRegistryRoutes } from './admin/registry-routes.ts'
+import { handleError } from './errors.ts'
+import { registerHealth } from './health.ts'
+import { parseJsonBody } from './json-body.ts'
+import { Metrics } from './metrics.ts'
+import { registerWellKnown } from './well-known.ts'
+
+/** What the HTTP layer needs from the node. */
+export interface AppDeps {
+  issuer: string
+  bodyLimitBytes: number
+  database: Database
+  registry: Registry
+  keyRing: KeyRing
+  audit: AuditLog
+  adminTokens: AdminTokens
+  logger: FastifyServerOptions['loggerInstance']
+  version: string
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+/** Builds the Fastify app (not listening). Tests may call it in-process with `app.inject`. */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
+    bodyLimit: deps.bodyLimitBytes,
+    // Request lines would cost on the hot paths; errors are logged by the error handler.
+    logController: new LogController({ disableRequestLogging: true }),
+    // X-Request-ID is echoed when it is safe to, else one is made.
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    routerOptions: { maxParamLength: 256 },
+  })
+  app.addHook('onRequest', async (request, reply) => {
+    const incoming = request.headers['x-request-id']
+    if (typeof incoming !== 'string' || !REQUEST_ID.test(incoming)) request.id = randomUUID()
+    void reply.header('x-request-id', request.id)
+  })
+
+  const bodyAjv = createAjv()
+  const paramsAjv = createAjv({ coerceTypes: 'array' })
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : paramsAjv).compile(schema))
+  app.removeAllContentTypeParsers()
+  for (const type of ['application/json', 'application/merge-patch+json']) {
+    app.addContentTypeParser(type, { parseAs: 'string' }, (_request, body, done) => {
+      try {
+        done(null, parseJsonBody(body as string))
+      } catch (error) {
+        done(error as Error, undefined)
+      }
+    })
+  }
+  app.setErrorHandler(handleError)
+  app.setNotFoundHandler((_request, reply) => {
+    void reply.status(404).send({ error: 'not_found', error_description: 'no such endpoint' })
+  })
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Mandate admin API', version: deps.version, description: 'Registry, signing keys and audit log of a Mandate node.' },
+      components: { securitySchemes: { adminToken: { type: 'http', scheme: 'bearer' } } },
+      security: [{ adminToken: [] }],
+    },
+  })
+  new Metrics().install(app)
+  registerHealth(app, deps.database)
+  registerWellKnown(app, { issuer: deps.issuer, keyRing: deps.keyRing })
+  app.get('/api/docs', { schema: { hide: true } }, async () => app.swagger())
+  await app.register(
+    async (admin) => {
+      requireAdmin(admin, deps.adminTokens)
+      registerRegistryRoutes(admin, deps.registry)
+      registerKeyRoutes(admin, deps.keyRing)
+      registerAuditRoutes(admin, { audit: deps.audit, database: deps.database })
+    },
+    { prefix: '/api/v1' },
+  )
+  return app
+}

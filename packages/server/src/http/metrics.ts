@@ -1,0 +1,33 @@
+// Prometheus metrics on a registry of the node's own (never the global one): request counts and latencies by route.
+import type { FastifyInstance } from 'fastify'
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+/** The node's metrics. Labels never carry request data beyond the route pattern and status. */
+export class Metrics {
+  readonly registry = new Registry()
+  readonly requests = new Counter({ name: 'mandate_http_requests_total', help: 'HTTP requests by route and status.', labelNames: ['method', 'route', 'status'], registers: [this.registry] })
+  readonly duration = new Histogram({
+    name: 'mandate_http_request_duration_seconds',
+    help: 'HTTP request latency by route.',
+    labelNames: ['method', 'route'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  })
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'mandate_' })
+  }
+
+  /** Records every response of `app`, and serves `GET /metrics`. */
+  install(app: FastifyInstance): void {
+    app.addHook('onResponse', async (request, reply) => {
+      const route = request.routeOptions.url ?? 'unmatched'
+      this.requests.inc({ method: request.method, route, status: String(reply.statusCode) })
+      this.duration.observe({ method: request.method, route }, reply.elapsedTime / 1000)
+    })
+    app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+      void reply.type(this.registry.contentType)
+      return this.registry.metrics()
+    })
+  }
+}

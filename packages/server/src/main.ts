@@ -1,0 +1,118 @@
+// Wiring only: configuration -> store -> keys -> registry -> HTTP. Every dependency is passed explicitly.
+import type { FastifyInstance } from 'fastify'
+import pino, { type Logger } from 'pino'
+import { AuditLog } from './audit/audit-log.ts'
+import { AdminTokens } from './authn/admin-token.ts'
+import type { Config } from './config/schema.ts'
+import { buildApp } from './http/app.ts'
+import { seedDemoData } from './registry/demo.ts'
+import { JwksFetcher } from './registry/jwks-fetcher.ts'
+import { Registry } from './registry/registry.ts'
+import { AdminTokenStore } from './store/admin-token-store.ts'
+import { type Database, openDatabase, storeLocation } from './store/database.ts'
+import { createRegistryStores } from './store/registry-stores.ts'
+import { SigningKeyStore } from './store/signing-key-store.ts'
+import { KeyRing } from './tokens/key-ring.ts'
+import { MasterKey, type MasterKeySource } from './tokens/master-key.ts'
+
+/** Mandate's version, reported in the OpenAPI document. */
+export const VERSION = '0.1.0'
+
+/** The parts of a running node that commands and tests use. */
+export interface Core {
+  config: Config
+  database: Database
+  masterKey: MasterKey
+  masterKeySource: { source: MasterKeySource; file?: string | undefined }
+  audit: AuditLog
+  registry: Registry
+  keyRing: KeyRing
+  adminTokens: AdminTokens
+  close(): Promise<void>
+}
+
+/** A node serving HTTP. */
+export interface MandateNode extends Core {
+  app: FastifyInstance
+  url: string
+  /** Set on the first start only: the admin token created then, shown once. */
+  bootstrapToken?: string
+  /** Number of demo documents seeded on this start (0 when none). */
+  seeded: number
+}
+
+/** Opens the store, migrates it, checks the master key and loads the key ring: everything but HTTP. */
+export async function openCore(config: Config, options: { now?: () => number } = {}): Promise<Core> {
+  const location = storeLocation(config)
+  const database = await openDatabase(location)
+  try {
+    await database.migrate()
+    const resolved = MasterKey.resolve({ masterKey: config.masterKey, masterKeyFile: config.masterKeyFile, dataDir: config.dataDir, embedded: location.dialect === 'sqlite' })
+    await resolved.key.checkAgainst(database.db)
+    const now = options.now ?? Date.now
+    const clock = () => new Date(now())
+    const audit = new AuditLog(resolved.key.derive('audit-chain'))
+    const stores = createRegistryStores()
+    const jwks = new JwksFetcher({ timeoutMs: config.jwksFetchTimeoutMs, maxBytes: config.jwksFetchMaxBytes, cacheTtlSeconds: config.jwksCacheSeconds, allowLoopback: config.jwksAllowLoopback })
+    const keyRing = new KeyRing({
+      database,
+      store: new SigningKeyStore(),
+      audit,
+      masterKey: resolved.key,
+      alg: config.signingAlg,
+      propagationSeconds: config.keyPropagationSeconds,
+      maxTokenLifetimeSeconds: config.maxTokenLifetimeSeconds,
+      clockSkewSeconds: config.clockSkewSeconds,
+      now,
+    })
+    await keyRing.load()
+    return {
+      config,
+      database,
+      masterKey: resolved.key,
+      masterKeySource: { source: resolved.source, file: resolved.file },
+      audit,
+      registry: new Registry({ database, stores, audit, jwks, maxAgentDepth: config.maxAgentDepth, now: clock }),
+      keyRing,
+      adminTokens: new AdminTokens(database, new AdminTokenStore(), audit, clock),
+      close: () => database.close(),
+    }
+  } catch (error) {
+    await database.close()
+    throw error
+  }
+}
+
+/** Starts a node: core, first-start bootstrap (admin token, demo data), HTTP server and the key-ring timers. */
+export async function startNode(config: Config, options: { logger?: Logger; now?: () => number } = {}): Promise<MandateNode> {
+  const logger = options.logger ?? pino({ level: config.logLevel, redact: { paths: ['req.headers.authorization', '*.client_secret', '*.token'], censor: '[redacted]' } })
+  const core = await openCore(config, options)
+  try {
+    const bootstrap = await core.adminTokens.issue({ name: 'bootstrap', role: 'admin', actor: { kind: 'system', id: 'bootstrap' }, onlyIfNone: true, ...(config.bootstrapToken ? { token: config.bootstrapToken } : {}) })
+    const seedWanted = config.demoData === 'on' || (config.demoData === 'auto' && core.database.dialect === 'sqlite')
+    const empty = (await core.registry.list('Human', { limit: 1 })).length === 0
+    const seeded = bootstrap && seedWanted && empty ? await seedDemoData(core.registry) : 0
+    const app = await buildApp({ issuer: config.issuer, bodyLimitBytes: config.bodyLimitBytes, database: core.database, registry: core.registry, keyRing: core.keyRing, audit: core.audit, adminTokens: core.adminTokens, logger, version: VERSION })
+    const url = await app.listen({ host: config.host, port: config.port })
+    // Other nodes may rotate: reload the ring well within the propagation delay, and rotate on schedule.
+    const reload = setInterval(() => {
+      core.keyRing.rotateIfDue(config.keyRotationSeconds).catch((err) => logger.error({ err }, 'key ring refresh failed'))
+    }, 30_000)
+    reload.unref()
+    return {
+      ...core,
+      app,
+      url,
+      ...(bootstrap && !config.bootstrapToken ? { bootstrapToken: bootstrap.token } : {}),
+      seeded,
+      close: async () => {
+        clearInterval(reload)
+        await app.close()
+        await core.close()
+      },
+    }
+  } catch (error) {
+    await core.close()
+    throw error
+  }
+}

@@ -1,0 +1,146 @@
+// Opens the embedded SQLite store or PostgreSQL behind one Kysely interface, migrates it, and runs write transactions.
+import { mkdirSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import SQLite from 'better-sqlite3'
+import { Kysely, type Migration, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely'
+import pg from 'pg'
+import * as m0001 from './migrations/0001-registry-keys-audit.ts'
+import type { Tables } from './tables.ts'
+
+/** Numbered migrations, applied in name order. Never edit a released one; add the next. */
+const migrations: Record<string, Migration> = {
+  '0001-registry-keys-audit': m0001,
+}
+
+/** Where the data lives. */
+export type StoreLocation =
+  | { dialect: 'sqlite'; file: string }
+  | { dialect: 'postgres'; url: string; schema?: string | undefined; poolSize?: number }
+
+/** The executor a store method runs on: the database itself or an open transaction. */
+export type Executor = Kysely<Tables>
+
+/** A connection pool (PostgreSQL) or file handle (SQLite) with the operations every store needs. */
+export interface Database {
+  readonly dialect: 'sqlite' | 'postgres'
+  readonly db: Kysely<Tables>
+  /**
+   * Runs `work` in one write transaction. Write transactions are serialized across every node: SQLite takes the write
+   * lock up front (BEGIN IMMEDIATE) and PostgreSQL locks the audit chain head, so that the audit record written inside
+   * extends the chain without races. A throw rolls everything back.
+   */
+  transact<T>(work: (tx: Executor) => Promise<T>): Promise<T>
+  /** Applies pending migrations; returns the names applied. */
+  migrate(): Promise<string[]>
+  /** Answers whether the database responds. */
+  ping(): Promise<boolean>
+  close(): Promise<void>
+}
+
+/** Derives the store location from configuration: PostgreSQL when a URL is given, else `mandate.db` in the data dir. */
+export function storeLocation(config: { databaseUrl?: string | undefined; databaseSchema?: string | undefined; dataDir: string }): StoreLocation {
+  if (config.databaseUrl) return { dialect: 'postgres', url: config.databaseUrl, schema: config.databaseSchema }
+  return { dialect: 'sqlite', file: join(resolve(config.dataDir), 'mandate.db') }
+}
+
+/** Opens (and creates, for SQLite) the database. Call `migrate()` before use. */
+export async function openDatabase(location: StoreLocation): Promise<Database> {
+  return location.dialect === 'sqlite' ? openSqlite(location.file) : openPostgres(location)
+}
+
+function openSqlite(file: string): Database {
+  if (file !== ':memory:') mkdirSync(resolve(file, '..'), { recursive: true })
+  const handle = new SQLite(file)
+  handle.pragma('journal_mode = WAL')
+  handle.pragma('synchronous = FULL')
+  handle.pragma('foreign_keys = ON')
+  handle.pragma('busy_timeout = 5000')
+  // Same LIKE semantics as PostgreSQL: ids are case-sensitive.
+  handle.pragma('case_sensitive_like = ON')
+  const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: handle }) })
+  return {
+    dialect: 'sqlite',
+    db,
+    transact: (work) => runTransaction(db, sql`begin immediate`, null, work),
+    migrate: () => migrate(db),
+    ping: async () => {
+      try {
+        await sql`select 1`.execute(db)
+        return true
+      } catch {
+        return false
+      }
+    },
+    close: () => db.destroy(),
+  }
+}
+
+async function openPostgres(location: Extract<StoreLocation, { dialect: 'postgres' }>): Promise<Database> {
+  const schema = location.schema
+  const pool = new pg.Pool({
+    connectionString: location.url,
+    max: location.poolSize ?? 10,
+    connectionTimeoutMillis: 5000,
+    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    // int8 (seq numbers) as JS numbers: they stay far below 2^53.
+    types: { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === 20 ? Number : pg.types.getTypeParser(oid, format as 'text')) },
+  })
+  // A broken idle connection must not crash the node; the next query reports the failure.
+  pool.on('error', () => {})
+  const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) })
+  if (schema) await sql`create schema if not exists ${sql.id(schema)}`.execute(db)
+  return {
+    dialect: 'postgres',
+    db,
+    transact: (work) => runTransaction(db, sql`begin`, sql`select seq from audit_head where id = 1 for update`, work),
+    migrate: () => migrate(db),
+    ping: async () => {
+      try {
+        await sql`select 1`.execute(db)
+        return true
+      } catch {
+        return false
+      }
+    },
+    close: () => db.destroy(),
+  }
+}
+
+async function runTransaction<T>(
+  db: Kysely<Tables>,
+  begin: ReturnType<typeof sql>,
+  lock: ReturnType<typeof sql> | null,
+  work: (tx: Executor) => Promise<T>,
+): Promise<T> {
+  return db.connection().execute(async (conn) => {
+    await begin.execute(conn)
+    try {
+      if (lock) await lock.execute(conn)
+      const result = await work(conn)
+      await sql`commit`.execute(conn)
+      return result
+    } catch (error) {
+      await sql`rollback`.execute(conn).catch(() => {})
+      throw error
+    }
+  })
+}
+
+async function migrate(db: Kysely<Tables>): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } })
+  const { error, results } = await migrator.migrateToLatest()
+  if (error) throw error
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName)
+}
+
+/** Whether a driver error is a unique or primary-key violation (SQLite or PostgreSQL). */
+export function isUniqueViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE'
+}
+
+/** Whether a driver error is a foreign-key violation (SQLite or PostgreSQL). */
+export function isForeignKeyViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return code === '23503' || code === 'SQLITE_CONSTRAINT_FOREIGNKEY'
+}

@@ -1,0 +1,83 @@
+// The storage contract shared by every registry aggregate: a document per row, a few indexed columns for filters, and
+// an optimistic version counter.
+import { Conflict } from '../errors.ts'
+import type { Stored } from '../registry/model.ts'
+import { type Executor, isUniqueViolation } from './database.ts'
+import type { Tables } from './tables.ts'
+
+type RegistryTable = 'humans' | 'workloads' | 'agents' | 'groups' | 'trusted_issuers'
+
+/** A page request: filters on indexed columns, a cursor (the last id seen) and a page size. */
+export interface ListQuery {
+  filters?: Record<string, string | undefined>
+  after?: string | undefined
+  limit: number
+}
+
+/** How one aggregate maps onto its table. */
+export interface RegistryTableSpec<T> {
+  table: RegistryTable
+  /** Indexed columns derived from the document, kept in step with it on every write. */
+  columns: (doc: T) => Record<string, string | null>
+  /** Columns that `list` may filter on, by filter name. */
+  filters: Record<string, string>
+}
+
+/** Generic store for one registry aggregate; every method runs on the executor it is given (database or transaction). */
+export class RegistryStore<T extends { id: string }> {
+  constructor(private readonly spec: RegistryTableSpec<T>) {}
+
+  /** The object with this id, or undefined. */
+  async get(ex: Executor, id: string): Promise<Stored<T> | undefined> {
+    const row = await ex.selectFrom(this.spec.table).selectAll().where('id', '=', id).executeTakeFirst()
+    return row ? toStored<T>(row) : undefined
+  }
+
+  /** One page of objects in id order, after the cursor, matching every filter. */
+  async list(ex: Executor, query: ListQuery): Promise<Stored<T>[]> {
+    let q = ex.selectFrom(this.spec.table).selectAll().orderBy('id').limit(query.limit)
+    if (query.after !== undefined) q = q.where('id', '>', query.after)
+    for (const [name, value] of Object.entries(query.filters ?? {})) {
+      const column = this.spec.filters[name]
+      // biome-ignore lint/suspicious/noExplicitAny: the column is one of the spec's known columns, checked above
+      if (column && value !== undefined) q = q.where(column as any, '=', value)
+    }
+    return (await q.execute()).map((row) => toStored<T>(row))
+  }
+
+  /** Inserts a new object at version 1; a duplicate id is a Conflict. */
+  async insert(ex: Executor, doc: T, now: string): Promise<Stored<T>> {
+    try {
+      await ex
+        .insertInto(this.spec.table)
+        .values({ id: doc.id, doc: JSON.stringify(doc), version: 1, created_at: now, updated_at: now, ...this.spec.columns(doc) } as never)
+        .execute()
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new Conflict(`${doc.id} already exists`)
+      throw error
+    }
+    return { ...doc, version: 1, created_at: now, updated_at: now }
+  }
+
+  /** Replaces an object if it is still at `expectedVersion`; otherwise a Conflict. */
+  async update(ex: Executor, current: Stored<T>, doc: T, now: string): Promise<Stored<T>> {
+    const result = await ex
+      .updateTable(this.spec.table)
+      .set({ doc: JSON.stringify(doc), version: current.version + 1, updated_at: now, ...this.spec.columns(doc) } as never)
+      .where('id', '=', doc.id)
+      .where('version', '=', current.version)
+      .executeTakeFirst()
+    if (Number(result.numUpdatedRows) !== 1) throw new Conflict(`${doc.id} was changed concurrently; retry`)
+    return { ...doc, version: current.version + 1, created_at: current.created_at, updated_at: now }
+  }
+
+  /** Deletes an object; answers whether it existed. */
+  async delete(ex: Executor, id: string): Promise<boolean> {
+    const result = await ex.deleteFrom(this.spec.table).where('id', '=', id).executeTakeFirst()
+    return Number(result.numDeletedRows) > 0
+  }
+}
+
+function toStored<T>(row: Tables[RegistryTable]): Stored<T> {
+  return { ...(JSON.parse(row.doc) as T), version: row.version, created_at: row.created_at, updated_at: row.updated_at }
+}

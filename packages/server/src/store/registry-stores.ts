@@ -1,0 +1,66 @@
+// One store per registry aggregate, with the indexed columns each one filters on.
+import type { Agent, Group, Human, TrustedIssuer, Workload } from '../registry/model.ts'
+import type { Executor } from './database.ts'
+import { RegistryStore } from './registry-store.ts'
+
+/** Humans, filterable by status. */
+export type HumanStore = RegistryStore<Human>
+/** Workloads, filterable by status. */
+export type WorkloadStore = RegistryStore<Workload>
+/** Trusted token issuers, filterable by kind and issuer URL. */
+export type TrustedIssuerStore = RegistryStore<TrustedIssuer>
+
+/** Agents, filterable by sponsor, classification, status and parent. */
+export class AgentStore extends RegistryStore<Agent> {
+  /** Ids of the agents a human sponsors that are still active. */
+  async activeSponsoredBy(ex: Executor, humanId: string): Promise<string[]> {
+    const rows = await ex.selectFrom('agents').select('id').where('sponsor', '=', humanId).where('status', '=', 'active').orderBy('id').execute()
+    return rows.map((r) => r.id)
+  }
+}
+
+/** Groups; membership is also indexed in `group_members` so that a principal's groups are one lookup. */
+export class GroupStore extends RegistryStore<Group> {
+  /** Rewrites the membership index of a group from its document. */
+  async indexMembers(ex: Executor, group: Group): Promise<void> {
+    await ex.deleteFrom('group_members').where('group_id', '=', group.id).execute()
+    if (group.members.length === 0) return
+    await ex
+      .insertInto('group_members')
+      .values(group.members.map((m) => ({ group_id: group.id, member_kind: m.kind, member_id: m.id })))
+      .onConflict((oc) => oc.doNothing())
+      .execute()
+  }
+
+  /** Ids of the groups a principal belongs to. */
+  async groupsOf(ex: Executor, kind: string, id: string): Promise<string[]> {
+    const rows = await ex.selectFrom('group_members').select('group_id').where('member_kind', '=', kind).where('member_id', '=', id).orderBy('group_id').execute()
+    return rows.map((r) => r.group_id)
+  }
+}
+
+/** The registry stores, built once. */
+export function createRegistryStores() {
+  return {
+    humans: new RegistryStore<Human>({ table: 'humans', columns: (h) => ({ status: h.status }), filters: { status: 'status' } }),
+    workloads: new RegistryStore<Workload>({
+      table: 'workloads',
+      columns: (w) => ({ status: w.status, expires_at: w.expires_at ?? null }),
+      filters: { status: 'status' },
+    }),
+    agents: new AgentStore({
+      table: 'agents',
+      columns: (a) => ({ status: a.status, classification: a.classification, sponsor: a.sponsor, parent_id: a.parent ?? null, expires_at: a.expires_at ?? null }),
+      filters: { status: 'status', classification: 'classification', sponsor: 'sponsor', parent: 'parent_id' },
+    }),
+    groups: new GroupStore({ table: 'groups', columns: () => ({}), filters: {} }),
+    trustedIssuers: new RegistryStore<TrustedIssuer>({
+      table: 'trusted_issuers',
+      columns: (t) => ({ issuer: t.issuer, kind: t.kind }),
+      filters: { kind: 'kind', issuer: 'issuer' },
+    }),
+  }
+}
+
+/** The registry stores. */
+export type RegistryStores = ReturnType<typeof createRegistryStores>

@@ -1,0 +1,104 @@
+// Row types of every table, as Kysely sees them. JSON columns are text; times are ISO-8601 UTC text.
+
+/** Columns every registry object shares; `doc` holds the whole object as JSON. */
+export interface RegistryRow {
+  id: string
+  doc: string
+  version: number
+  created_at: string
+  updated_at: string
+}
+
+export interface HumanRow extends RegistryRow {
+  status: string
+}
+
+export interface WorkloadRow extends RegistryRow {
+  status: string
+  expires_at: string | null
+}
+
+export interface AgentRow extends RegistryRow {
+  status: string
+  classification: string
+  sponsor: string
+  parent_id: string | null
+  expires_at: string | null
+}
+
+export interface GroupRow extends RegistryRow {}
+
+export interface GroupMemberRow {
+  group_id: string
+  member_kind: string
+  member_id: string
+}
+
+export interface TrustedIssuerRow extends RegistryRow {
+  issuer: string
+  kind: string
+}
+
+export interface SigningKeyRow {
+  kid: string
+  alg: string
+  public_jwk: string
+  private_jwk_sealed: string
+  created_at: string
+  activates_at: string
+  publish_until: string | null
+}
+
+export interface AdminTokenRow {
+  id: string
+  name: string
+  token_hash: string
+  role: string
+  created_at: string
+  revoked_at: string | null
+}
+
+export interface AuditEventRow {
+  seq: number
+  id: string
+  time: string
+  type: string
+  outcome: string
+  actors: string
+  subject_ids: string
+  mode: string | null
+  action: string | null
+  resource: string | null
+  reason: string | null
+  request_id: string | null
+  traceparent: string | null
+  details: string | null
+  prev_hash: string
+  hash: string
+}
+
+export interface AuditHeadRow {
+  id: number
+  seq: number
+  hash: string
+}
+
+export interface MetaRow {
+  key: string
+  value: string
+}
+
+/** The whole database, for Kysely. */
+export interface Tables {
+  humans: HumanRow
+  workloads: WorkloadRow
+  agents: AgentRow
+  groups: GroupRow
+  group_members: GroupMemberRow
+  trusted_issuers: TrustedIssuerRow
+  signing_keys: SigningKeyRow
+  admin_tokens: AdminTokenRow
+  audit_events: AuditEventRow
+  audit_head: AuditHeadRow
+  meta: MetaRow
+}

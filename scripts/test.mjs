@@ -13,8 +13,18 @@ function find(dir) {
 }
 
 const only = process.argv.slice(2)
-const files = only.length > 0 ? only : ['packages/sdk/test', 'packages/server/test'].flatMap((d) => find(d)).sort()
-const env = { ...process.env, TEST_DATABASE_URL: process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test', MANDATE_LOG_LEVEL: 'silent' }
-console.log(`running ${files.length} test files; PostgreSQL at ${env.TEST_DATABASE_URL.replace(/\/\/[^@]*@/, '//…@')}`)
-const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], { stdio: 'inherit', env })
+const files =
+  only.length > 0 ? only : ['packages/sdk/test', 'packages/server/test'].flatMap((d) => find(d)).sort()
+const env = {
+  ...process.env,
+  TEST_DATABASE_URL: process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+  MANDATE_LOG_LEVEL: 'silent',
+}
+console.log(
+  `running ${files.length} test files; PostgreSQL at ${env.TEST_DATABASE_URL.replace(/\/\/[^@]*@/, '//…@')}`,
+)
+const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], {
+  stdio: 'inherit',
+  env,
+})
 process.exit(result.status ?? 1)

@@ -5,7 +5,12 @@ import { type ErrorCode, type FieldError, MandateApiError } from './errors.ts'
 export type KindPath = 'humans' | 'workloads' | 'agents' | 'groups' | 'trusted-issuers'
 
 /** A registry object as returned by the API. */
-export type RegistryObject = Record<string, unknown> & { id: string; version: number; created_at: string; updated_at: string }
+export type RegistryObject = Record<string, unknown> & {
+  id: string
+  version: number
+  created_at: string
+  updated_at: string
+}
 
 /** The result of a write. `unchanged` means nothing was written. */
 export interface ChangeResult {
@@ -44,7 +49,17 @@ export interface AdminClientOptions {
   fetch?: typeof fetch
 }
 
-const CODES = new Set<string>(['validation_failed', 'unauthorized', 'forbidden', 'not_found', 'conflict', 'payload_too_large', 'unsupported_media_type', 'unavailable', 'server_error'])
+const CODES = new Set<string>([
+  'validation_failed',
+  'unauthorized',
+  'forbidden',
+  'not_found',
+  'conflict',
+  'payload_too_large',
+  'unsupported_media_type',
+  'unavailable',
+  'server_error',
+])
 
 /**
  * Talks to a node's admin API.
@@ -67,12 +82,18 @@ export class AdminClient {
   }
 
   /** Reads one page; pass `cursor` from `next_cursor` for the next. */
-  list(kind: KindPath, query: Record<string, string | number | undefined> = {}): Promise<{ items: RegistryObject[]; next_cursor: string | null }> {
+  list(
+    kind: KindPath,
+    query: Record<string, string | number | undefined> = {},
+  ): Promise<{ items: RegistryObject[]; next_cursor: string | null }> {
     return this.request('GET', `/api/v1/${kind}${toQuery(query)}`)
   }
 
   /** Iterates over every object of a kind, page by page. */
-  async *listAll(kind: KindPath, filters: Record<string, string | undefined> = {}): AsyncGenerator<RegistryObject> {
+  async *listAll(
+    kind: KindPath,
+    filters: Record<string, string | undefined> = {},
+  ): AsyncGenerator<RegistryObject> {
     let cursor: string | undefined
     do {
       const page = await this.list(kind, { ...filters, limit: 200, cursor })
@@ -88,12 +109,19 @@ export class AdminClient {
 
   /** Creates or replaces an object; idempotent. */
   put(kind: KindPath, id: string, doc: Record<string, unknown>, ifVersion?: number): Promise<ChangeResult> {
-    return this.request('PUT', `/api/v1/${kind}/${encodeURIComponent(id)}`, doc, ifVersion === undefined ? {} : { 'if-match': `"${ifVersion}"` })
+    return this.request(
+      'PUT',
+      `/api/v1/${kind}/${encodeURIComponent(id)}`,
+      doc,
+      ifVersion === undefined ? {} : { 'if-match': `"${ifVersion}"` },
+    )
   }
 
   /** Changes an object with an RFC 7396 merge patch. */
   patch(kind: KindPath, id: string, patch: Record<string, unknown>): Promise<ChangeResult> {
-    return this.request('PATCH', `/api/v1/${kind}/${encodeURIComponent(id)}`, patch, { 'content-type': 'application/merge-patch+json' })
+    return this.request('PATCH', `/api/v1/${kind}/${encodeURIComponent(id)}`, patch, {
+      'content-type': 'application/merge-patch+json',
+    })
   }
 
   /** Retires (agents, workloads), deactivates (humans) or deletes (groups, trusted issuers) an object. */
@@ -102,7 +130,15 @@ export class AdminClient {
   }
 
   /** The signing keys and their state. */
-  listKeys(): Promise<{ items: Array<{ kid: string; alg: string; state: string; activates_at: string; publish_until: string | null }> }> {
+  listKeys(): Promise<{
+    items: Array<{
+      kid: string
+      alg: string
+      state: string
+      activates_at: string
+      publish_until: string | null
+    }>
+  }> {
     return this.request('GET', '/api/v1/keys')
   }
 
@@ -112,10 +148,15 @@ export class AdminClient {
   }
 
   /** Iterates over audit events in order, with optional filters. */
-  async *auditEvents(filters: { since?: string; until?: string; principal?: string; type?: string } = {}): AsyncGenerator<AuditEvent> {
+  async *auditEvents(
+    filters: { since?: string; until?: string; principal?: string; type?: string } = {},
+  ): AsyncGenerator<AuditEvent> {
     let after: number | undefined
     for (;;) {
-      const page = await this.request<{ items: AuditEvent[]; next_after: number | null }>('GET', `/api/v1/audit/events${toQuery({ ...filters, after, limit: 1000 })}`)
+      const page = await this.request<{ items: AuditEvent[]; next_after: number | null }>(
+        'GET',
+        `/api/v1/audit/events${toQuery({ ...filters, after, limit: 1000 })}`,
+      )
       yield* page.items
       if (page.next_after === null) return
       after = page.next_after
@@ -127,28 +168,51 @@ export class AdminClient {
     return this.request('POST', '/api/v1/audit/verify', {})
   }
 
-  private async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+  private async request<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<T> {
     let response: Response
     try {
       response = await this.fetch(`${this.baseUrl}${path}`, {
         method,
-        headers: { authorization: `Bearer ${this.options.token}`, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+        headers: {
+          authorization: `Bearer ${this.options.token}`,
+          accept: 'application/json',
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...headers,
+        },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       })
     } catch (error) {
-      throw new MandateApiError('network_error', `cannot reach ${this.baseUrl}: ${(error as Error & { cause?: { code?: string } }).cause?.code ?? (error as Error).message}`, 0)
+      throw new MandateApiError(
+        'network_error',
+        `cannot reach ${this.baseUrl}: ${(error as Error & { cause?: { code?: string } }).cause?.code ?? (error as Error).message}`,
+        0,
+      )
     }
     const text = await response.text()
     let json: unknown
     try {
       json = text ? JSON.parse(text) : undefined
     } catch {
-      throw new MandateApiError('invalid_response', `${this.baseUrl} answered ${response.status} with non-JSON content`, response.status)
+      throw new MandateApiError(
+        'invalid_response',
+        `${this.baseUrl} answered ${response.status} with non-JSON content`,
+        response.status,
+      )
     }
     if (response.ok) return json as T
     const error = (json ?? {}) as { error?: string; error_description?: string; fields?: FieldError[] }
     const code = (error.error && CODES.has(error.error) ? error.error : 'invalid_response') as ErrorCode
-    throw new MandateApiError(code, error.error_description ?? `HTTP ${response.status}`, response.status, error.fields ?? [])
+    throw new MandateApiError(
+      code,
+      error.error_description ?? `HTTP ${response.status}`,
+      response.status,
+      error.fields ?? [],
+    )
   }
 }
 

@@ -47,13 +47,23 @@ export async function openCore(config: Config, options: { now?: () => number } =
   const database = await openDatabase(location)
   try {
     await database.migrate()
-    const resolved = MasterKey.resolve({ masterKey: config.masterKey, masterKeyFile: config.masterKeyFile, dataDir: config.dataDir, embedded: location.dialect === 'sqlite' })
+    const resolved = MasterKey.resolve({
+      masterKey: config.masterKey,
+      masterKeyFile: config.masterKeyFile,
+      dataDir: config.dataDir,
+      embedded: location.dialect === 'sqlite',
+    })
     await resolved.key.checkAgainst(database.db)
     const now = options.now ?? Date.now
     const clock = () => new Date(now())
     const audit = new AuditLog(resolved.key.derive('audit-chain'))
     const stores = createRegistryStores()
-    const jwks = new JwksFetcher({ timeoutMs: config.jwksFetchTimeoutMs, maxBytes: config.jwksFetchMaxBytes, cacheTtlSeconds: config.jwksCacheSeconds, allowLoopback: config.jwksAllowLoopback })
+    const jwks = new JwksFetcher({
+      timeoutMs: config.jwksFetchTimeoutMs,
+      maxBytes: config.jwksFetchMaxBytes,
+      cacheTtlSeconds: config.jwksCacheSeconds,
+      allowLoopback: config.jwksAllowLoopback,
+    })
     const keyRing = new KeyRing({
       database,
       store: new SigningKeyStore(),
@@ -72,7 +82,14 @@ export async function openCore(config: Config, options: { now?: () => number } =
       masterKey: resolved.key,
       masterKeySource: { source: resolved.source, file: resolved.file },
       audit,
-      registry: new Registry({ database, stores, audit, jwks, maxAgentDepth: config.maxAgentDepth, now: clock }),
+      registry: new Registry({
+        database,
+        stores,
+        audit,
+        jwks,
+        maxAgentDepth: config.maxAgentDepth,
+        now: clock,
+      }),
       keyRing,
       adminTokens: new AdminTokens(database, new AdminTokenStore(), audit, clock),
       close: () => database.close(),
@@ -84,19 +101,46 @@ export async function openCore(config: Config, options: { now?: () => number } =
 }
 
 /** Starts a node: core, first-start bootstrap (admin token, demo data), HTTP server and the key-ring timers. */
-export async function startNode(config: Config, options: { logger?: Logger; now?: () => number } = {}): Promise<MandateNode> {
-  const logger = options.logger ?? pino({ level: config.logLevel, redact: { paths: ['req.headers.authorization', '*.client_secret', '*.token'], censor: '[redacted]' } })
+export async function startNode(
+  config: Config,
+  options: { logger?: Logger; now?: () => number } = {},
+): Promise<MandateNode> {
+  const logger =
+    options.logger ??
+    pino({
+      level: config.logLevel,
+      redact: { paths: ['req.headers.authorization', '*.client_secret', '*.token'], censor: '[redacted]' },
+    })
   const core = await openCore(config, options)
   try {
-    const bootstrap = await core.adminTokens.issue({ name: 'bootstrap', role: 'admin', actor: { kind: 'system', id: 'bootstrap' }, onlyIfNone: true, ...(config.bootstrapToken ? { token: config.bootstrapToken } : {}) })
-    const seedWanted = config.demoData === 'on' || (config.demoData === 'auto' && core.database.dialect === 'sqlite')
+    const bootstrap = await core.adminTokens.issue({
+      name: 'bootstrap',
+      role: 'admin',
+      actor: { kind: 'system', id: 'bootstrap' },
+      onlyIfNone: true,
+      ...(config.bootstrapToken ? { token: config.bootstrapToken } : {}),
+    })
+    const seedWanted =
+      config.demoData === 'on' || (config.demoData === 'auto' && core.database.dialect === 'sqlite')
     const empty = (await core.registry.list('Human', { limit: 1 })).length === 0
     const seeded = bootstrap && seedWanted && empty ? await seedDemoData(core.registry) : 0
-    const app = await buildApp({ issuer: config.issuer, bodyLimitBytes: config.bodyLimitBytes, database: core.database, registry: core.registry, keyRing: core.keyRing, audit: core.audit, adminTokens: core.adminTokens, logger, version: VERSION })
+    const app = await buildApp({
+      issuer: config.issuer,
+      bodyLimitBytes: config.bodyLimitBytes,
+      database: core.database,
+      registry: core.registry,
+      keyRing: core.keyRing,
+      audit: core.audit,
+      adminTokens: core.adminTokens,
+      logger,
+      version: VERSION,
+    })
     const url = await app.listen({ host: config.host, port: config.port })
     // Other nodes may rotate: reload the ring well within the propagation delay, and rotate on schedule.
     const reload = setInterval(() => {
-      core.keyRing.rotateIfDue(config.keyRotationSeconds).catch((err) => logger.error({ err }, 'key ring refresh failed'))
+      core.keyRing
+        .rotateIfDue(config.keyRotationSeconds)
+        .catch((err) => logger.error({ err }, 'key ring refresh failed'))
     }, 30_000)
     reload.unref()
     return {

@@ -44,7 +44,11 @@ export class AuditLog {
 
   /** Appends one event inside an open write transaction (which already holds the chain head lock). */
   async append(tx: Executor, input: AuditEventInput, now: Date): Promise<AuditEvent> {
-    const head = await tx.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1).executeTakeFirstOrThrow()
+    const head = await tx
+      .selectFrom('audit_head')
+      .select(['seq', 'hash'])
+      .where('id', '=', 1)
+      .executeTakeFirstOrThrow()
     const actorSubjects = input.actors.map((a) => `${a.kind}:${a.id}`)
     const fields = {
       seq: Number(head.seq) + 1,
@@ -74,15 +78,23 @@ export class AuditLog {
     if (query.afterSeq !== undefined) q = q.where('seq', '>', query.afterSeq)
     if (query.since) q = q.where('time', '>=', query.since)
     if (query.until) q = q.where('time', '<', query.until)
-    if (query.type) q = query.type.endsWith('.') ? q.where(sql<boolean>`type like ${`${escapeLike(query.type)}%`} escape '\\'`) : q.where('type', '=', query.type)
+    if (query.type)
+      q = query.type.endsWith('.')
+        ? q.where(sql<boolean>`type like ${`${escapeLike(query.type)}%`} escape '\\'`)
+        : q.where('type', '=', query.type)
     // subject_ids is a space-delimited list with a leading and trailing space, so a whole id matches exactly.
-    if (query.principal) q = q.where(sql<boolean>`subject_ids like ${`% ${escapeLike(query.principal)} %`} escape '\\'`)
+    if (query.principal)
+      q = q.where(sql<boolean>`subject_ids like ${`% ${escapeLike(query.principal)} %`} escape '\\'`)
     return (await q.execute()).map(fromRow)
   }
 
   /** Walks the whole chain and reports the first record that was edited, deleted, reordered or cut off. */
   async verify(ex: Executor, pageSize = 1000): Promise<AuditVerification> {
-    const head = await ex.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1).executeTakeFirstOrThrow()
+    const head = await ex
+      .selectFrom('audit_head')
+      .select(['seq', 'hash'])
+      .where('id', '=', 1)
+      .executeTakeFirstOrThrow()
     const headSeq = Number(head.seq)
     let expectedSeq = 1
     let prevHash = GENESIS
@@ -93,10 +105,18 @@ export class AuditLog {
       for (const event of page) {
         records++
         if (event.seq !== expectedSeq) {
-          return broken(records, headSeq, { seq: expectedSeq, problem: 'missing', message: `record ${expectedSeq} is missing (deleted)` })
+          return broken(records, headSeq, {
+            seq: expectedSeq,
+            problem: 'missing',
+            message: `record ${expectedSeq} is missing (deleted)`,
+          })
         }
         if (this.chainHash(event.prev_hash, hashedFields(event)) !== event.hash) {
-          return broken(records, headSeq, { seq: event.seq, problem: 'altered', message: `record ${event.seq} does not match its hash (edited or moved)` })
+          return broken(records, headSeq, {
+            seq: event.seq,
+            problem: 'altered',
+            message: `record ${event.seq} does not match its hash (edited or moved)`,
+          })
         }
         if (event.prev_hash !== prevHash) {
           return broken(records, headSeq, {
@@ -112,13 +132,21 @@ export class AuditLog {
     const lastSeq = expectedSeq - 1
     if (lastSeq !== headSeq || prevHash !== head.hash) {
       const seq = Math.min(lastSeq + 1, headSeq)
-      return broken(records, headSeq, { seq, problem: 'truncated', message: `the log ends at record ${lastSeq} but its head says ${headSeq}` })
+      return broken(records, headSeq, {
+        seq,
+        problem: 'truncated',
+        message: `the log ends at record ${lastSeq} but its head says ${headSeq}`,
+      })
     }
     return { ok: true, records, headSeq }
   }
 
   private chainHash(prevHash: string, fields: Record<string, unknown>): string {
-    return createHmac('sha256', this.chainKey).update(prevHash).update('\n').update(canonicalJson(fields)).digest('hex')
+    return createHmac('sha256', this.chainKey)
+      .update(prevHash)
+      .update('\n')
+      .update(canonicalJson(fields))
+      .digest('hex')
   }
 }
 

@@ -4,7 +4,8 @@
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') {
     // RFC 8785 §3.2.2.3: numbers serialize as ECMAScript's Number.prototype.toString, which JSON.stringify uses.
-    if (typeof value === 'number' && !Number.isFinite(value)) throw new TypeError('canonical JSON has no Infinity or NaN')
+    if (typeof value === 'number' && !Number.isFinite(value))
+      throw new TypeError('canonical JSON has no Infinity or NaN')
     return JSON.stringify(value) ?? 'null'
   }
   if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item)).join(',')}]`

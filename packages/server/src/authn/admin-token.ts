@@ -36,14 +36,37 @@ export class AdminTokens {
    * @example
    * const { token } = await adminTokens.issue({ name: 'ci', role: 'admin', actor: { kind: 'system', id: 'cli' } })
    */
-  async issue(options: { name: string; role: AdminRole; actor: ActorRef; token?: string; onlyIfNone?: boolean }): Promise<{ id: string; token: string } | undefined> {
+  async issue(options: {
+    name: string
+    role: AdminRole
+    actor: ActorRef
+    token?: string
+    onlyIfNone?: boolean
+  }): Promise<{ id: string; token: string } | undefined> {
     const token = options.token ?? `${PREFIX}${randomBytes(32).toString('base64url')}`
     const id = randomUUID()
     const now = this.now()
     return this.database.transact(async (tx) => {
       if (options.onlyIfNone && (await this.store.count(tx)) > 0) return undefined
-      await this.store.insert(tx, { id, name: options.name, token_hash: hashToken(token), role: options.role, created_at: now.toISOString(), revoked_at: null })
-      await this.audit.append(tx, { type: 'admin.token.create', outcome: 'success', actors: [options.actor], resource: `admin_token:${id}`, details: { name: options.name, role: options.role } }, now)
+      await this.store.insert(tx, {
+        id,
+        name: options.name,
+        token_hash: hashToken(token),
+        role: options.role,
+        created_at: now.toISOString(),
+        revoked_at: null,
+      })
+      await this.audit.append(
+        tx,
+        {
+          type: 'admin.token.create',
+          outcome: 'success',
+          actors: [options.actor],
+          resource: `admin_token:${id}`,
+          details: { name: options.name, role: options.role },
+        },
+        now,
+      )
       return { id, token }
     })
   }
@@ -53,6 +76,11 @@ export class AdminTokens {
     if (token.length < 32 || token.length > 512) return undefined
     const row = await this.store.findByHash(this.database.db, hashToken(token))
     if (!row) return undefined
-    return { tokenId: row.id, name: row.name, role: row.role as AdminRole, actor: { kind: 'admin_token', id: row.id } }
+    return {
+      tokenId: row.id,
+      name: row.name,
+      role: row.role as AdminRole,
+      actor: { kind: 'admin_token', id: row.id },
+    }
   }
 }

@@ -23,13 +23,18 @@ export interface Document {
 
 const kindNames = new Map<string, DocumentKind>()
 for (const [kind, { path }] of Object.entries(documentKinds) as Array<[DocumentKind, { path: string }]>) {
-  for (const name of [kind, kind.toLowerCase(), path, path.replace(/s$/, ''), path.replace('-', '')]) kindNames.set(name.toLowerCase(), kind)
+  for (const name of [kind, kind.toLowerCase(), path, path.replace(/s$/, ''), path.replace('-', '')])
+    kindNames.set(name.toLowerCase(), kind)
 }
 
 /** Resolves a kind as users type it (`agent`, `Agents`, `trusted-issuer`, `TrustedIssuer`). */
 export function resolveKind(name: string): DocumentKind {
   const kind = kindNames.get(name.toLowerCase())
-  if (!kind) throw new CliFailure(`unknown kind ${JSON.stringify(name)}; one of ${Object.keys(documentKinds).join(', ')}`, ExitCode.usage)
+  if (!kind)
+    throw new CliFailure(
+      `unknown kind ${JSON.stringify(name)}; one of ${Object.keys(documentKinds).join(', ')}`,
+      ExitCode.usage,
+    )
   return kind
 }
 
@@ -38,19 +43,35 @@ export function parseDocuments(text: string, source: string): Document[] {
   const items: Array<{ value: unknown; where: string }> = []
   const streams = parseAllDocuments(text, { uniqueKeys: true })
   for (const [index, stream] of (Array.isArray(streams) ? streams : [streams]).entries()) {
-    if (stream.errors.length > 0) throw new CliFailure(`${source}: document ${index + 1}: ${stream.errors[0]?.message.split('\n')[0]}`, ExitCode.failed)
+    if (stream.errors.length > 0)
+      throw new CliFailure(
+        `${source}: document ${index + 1}: ${stream.errors[0]?.message.split('\n')[0]}`,
+        ExitCode.failed,
+      )
     const value: unknown = stream.toJS()
     if (value === null || value === undefined) continue
-    if (Array.isArray(value)) value.forEach((v, i) => items.push({ value: v, where: `${source}: document ${index + 1}[${i}]` }))
-    else items.push({ value, where: `${source}: document ${index + 1}` })
+    if (!Array.isArray(value)) items.push({ value, where: `${source}: document ${index + 1}` })
+    else
+      for (const [i, v] of value.entries())
+        items.push({ value: v, where: `${source}: document ${index + 1}[${i}]` })
   }
   return items.map(({ value, where }) => {
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new CliFailure(`${where}: must be a mapping with a kind`, ExitCode.failed)
+    if (value === null || typeof value !== 'object' || Array.isArray(value))
+      throw new CliFailure(`${where}: must be a mapping with a kind`, ExitCode.failed)
     const { kind, ...body } = value as Record<string, unknown>
-    if (typeof kind !== 'string') throw new CliFailure(`${where}: has no kind (one of ${Object.keys(documentKinds).join(', ')})`, ExitCode.failed)
+    if (typeof kind !== 'string')
+      throw new CliFailure(
+        `${where}: has no kind (one of ${Object.keys(documentKinds).join(', ')})`,
+        ExitCode.failed,
+      )
     const resolved = kindNames.get(kind.toLowerCase())
-    if (!resolved || resolved !== kind) throw new CliFailure(`${where}: unknown kind ${JSON.stringify(kind)}; one of ${Object.keys(documentKinds).join(', ')}`, ExitCode.failed)
-    if (typeof body.id !== 'string' || body.id === '') throw new CliFailure(`${where}: ${kind} has no id`, ExitCode.failed)
+    if (!resolved || resolved !== kind)
+      throw new CliFailure(
+        `${where}: unknown kind ${JSON.stringify(kind)}; one of ${Object.keys(documentKinds).join(', ')}`,
+        ExitCode.failed,
+      )
+    if (typeof body.id !== 'string' || body.id === '')
+      throw new CliFailure(`${where}: ${kind} has no id`, ExitCode.failed)
     return { kind: resolved, id: body.id, body, source: where }
   })
 }
@@ -75,6 +96,11 @@ export function orderDocuments(documents: Document[]): Document[] {
   }
   return documents
     .map((doc, index) => ({ doc, index, depth: depth(doc) }))
-    .sort((a, b) => documentKinds[a.doc.kind].order - documentKinds[b.doc.kind].order || a.depth - b.depth || a.index - b.index)
+    .sort(
+      (a, b) =>
+        documentKinds[a.doc.kind].order - documentKinds[b.doc.kind].order ||
+        a.depth - b.depth ||
+        a.index - b.index,
+    )
     .map((x) => x.doc)
 }

@@ -7,7 +7,7 @@ import { Command, CommanderError, Option } from 'commander'
 import { renderConfigReference, renderExampleConfig } from '../config/docs.ts'
 import { loadConfig } from '../config/load.ts'
 import type { Config } from '../config/schema.ts'
-import { VERSION, openCore, startNode } from '../main.ts'
+import { openCore, startNode, VERSION } from '../main.ts'
 import { openDatabase, storeLocation } from '../store/database.ts'
 import { documentKinds, orderDocuments, parseDocuments, resolveKind } from './documents.ts'
 import { CliFailure, ExitCode, print, report } from './output.ts'
@@ -26,7 +26,11 @@ const program = new Command('mandate')
   .version(VERSION)
   .option('--json', 'print machine-readable JSON')
   .addOption(new Option('--config <file>', 'YAML or JSON configuration file').env('MANDATE_CONFIG'))
-  .addOption(new Option('--url <url>', 'node to talk to (admin commands)').env('MANDATE_URL').default('http://127.0.0.1:7400'))
+  .addOption(
+    new Option('--url <url>', 'node to talk to (admin commands)')
+      .env('MANDATE_URL')
+      .default('http://127.0.0.1:7400'),
+  )
   .addOption(new Option('--token <token>', 'admin bearer token (admin commands)').env('MANDATE_TOKEN'))
   .showHelpAfterError()
   .addHelpText(
@@ -47,7 +51,11 @@ function config(overrides: Partial<Record<keyof Config, unknown>> = {}): Config 
 
 function admin(): AdminClient {
   const { url, token } = globals()
-  if (!token) throw new CliFailure('an admin token is needed: set MANDATE_TOKEN or pass --token (create one with `mandate admin token`)', ExitCode.usage)
+  if (!token)
+    throw new CliFailure(
+      'an admin token is needed: set MANDATE_TOKEN or pass --token (create one with `mandate admin token`)',
+      ExitCode.usage,
+    )
   return new AdminClient({ baseUrl: url ?? 'http://127.0.0.1:7400', token })
 }
 
@@ -61,7 +69,10 @@ program
   .option('--port <port>', 'override MANDATE_PORT')
   .option('--host <host>', 'override MANDATE_HOST')
   .action(async (options: { port?: string; host?: string }) => {
-    const cfg = config({ port: options.port === undefined ? undefined : Number(options.port), host: options.host })
+    const cfg = config({
+      port: options.port === undefined ? undefined : Number(options.port),
+      host: options.host,
+    })
     const node = await startNode(cfg)
     printBanner(node.url, cfg, node)
     const stop = async (signal: string) => {
@@ -80,15 +91,32 @@ function printBanner(url: string, cfg: Config, node: Awaited<ReturnType<typeof s
     `  store:  ${node.database.dialect === 'sqlite' ? `embedded SQLite in ${cfg.dataDir}` : 'PostgreSQL'}`,
     `  issuer: ${cfg.issuer}`,
   ]
-  if (node.masterKeySource.source === 'generated') lines.push(`  WARNING: generated a master key in ${node.masterKeySource.file} (mode 0600). Back it up, or set MANDATE_MASTER_KEY.`)
-  else if (node.masterKeySource.source === 'file' && node.database.dialect === 'sqlite' && !cfg.masterKeyFile) lines.push(`  master key: ${node.masterKeySource.file} (set MANDATE_MASTER_KEY in production)`)
-  if (node.seeded > 0) lines.push(`  seeded ${node.seeded} demo documents (humans, a workload, agents of each classification)`)
+  if (node.masterKeySource.source === 'generated')
+    lines.push(
+      `  WARNING: generated a master key in ${node.masterKeySource.file} (mode 0600). Back it up, or set MANDATE_MASTER_KEY.`,
+    )
+  else if (node.masterKeySource.source === 'file' && node.database.dialect === 'sqlite' && !cfg.masterKeyFile)
+    lines.push(`  master key: ${node.masterKeySource.file} (set MANDATE_MASTER_KEY in production)`)
+  if (node.seeded > 0)
+    lines.push(`  seeded ${node.seeded} demo documents (humans, a workload, agents of each classification)`)
   if (node.bootstrapToken) {
-    lines.push('', '  Admin token (shown once; only its hash is stored):', `    export MANDATE_TOKEN=${node.bootstrapToken}`)
+    lines.push(
+      '',
+      '  Admin token (shown once; only its hash is stored):',
+      `    export MANDATE_TOKEN=${node.bootstrapToken}`,
+    )
   } else if (!cfg.bootstrapToken) {
     lines.push('', '  Need an admin token? Run: npx mandate admin token')
   }
-  lines.push('', '  Next:', '    npx mandate list agents', '    npx mandate get agent support-bot', `    curl ${url}/.well-known/jwks.json`, `    open ${url}/api/docs for the admin API`, '')
+  lines.push(
+    '',
+    '  Next:',
+    '    npx mandate list agents',
+    '    npx mandate get agent support-bot',
+    `    curl ${url}/.well-known/jwks.json`,
+    `    open ${url}/api/docs for the admin API`,
+    '',
+  )
   process.stdout.write(`${lines.join('\n')}\n`)
 }
 
@@ -99,7 +127,9 @@ program
     const database = await openDatabase(storeLocation(config()))
     try {
       const applied = await database.migrate()
-      print(globals().json ?? false, { applied }, () => (applied.length ? `applied ${applied.join(', ')}` : 'the database is up to date'))
+      print(globals().json ?? false, { applied }, () =>
+        applied.length ? `applied ${applied.join(', ')}` : 'the database is up to date',
+      )
     } finally {
       await database.close()
     }
@@ -111,8 +141,17 @@ configCommand
   .description('validate the configuration and print it (secrets hidden)')
   .action(() => {
     const cfg = config()
-    const shown = { ...cfg, ...(cfg.masterKey ? { masterKey: '[set]' } : {}), ...(cfg.databaseUrl ? { databaseUrl: '[set]' } : {}), ...(cfg.bootstrapToken ? { bootstrapToken: '[set]' } : {}) }
-    print(globals().json ?? false, shown, () => Object.entries(shown).map(([k, v]) => `${k}: ${String(v)}`).join('\n'))
+    const shown = {
+      ...cfg,
+      ...(cfg.masterKey ? { masterKey: '[set]' } : {}),
+      ...(cfg.databaseUrl ? { databaseUrl: '[set]' } : {}),
+      ...(cfg.bootstrapToken ? { bootstrapToken: '[set]' } : {}),
+    }
+    print(globals().json ?? false, shown, () =>
+      Object.entries(shown)
+        .map(([k, v]) => `${k}: ${String(v)}`)
+        .join('\n'),
+    )
   })
 configCommand
   .command('docs')
@@ -135,9 +174,17 @@ program
   .action(async (options: { name: string; readOnly?: boolean }) => {
     const core = await openCore(config())
     try {
-      const issued = await core.adminTokens.issue({ name: options.name, role: options.readOnly ? 'reader' : 'admin', actor: { kind: 'system', id: 'cli' } })
+      const issued = await core.adminTokens.issue({
+        name: options.name,
+        role: options.readOnly ? 'reader' : 'admin',
+        actor: { kind: 'system', id: 'cli' },
+      })
       if (!issued) throw new CliFailure('no token issued', ExitCode.failed)
-      print(globals().json ?? false, { id: issued.id, token: issued.token, role: options.readOnly ? 'reader' : 'admin' }, () => `export MANDATE_TOKEN=${issued.token}`)
+      print(
+        globals().json ?? false,
+        { id: issued.id, token: issued.token, role: options.readOnly ? 'reader' : 'admin' },
+        () => `export MANDATE_TOKEN=${issued.token}`,
+      )
     } finally {
       await core.close()
     }
@@ -156,10 +203,18 @@ program
       const { path } = documentKinds[doc.kind]
       try {
         const result = await client.put(path, doc.id, doc.body)
-        results.push({ kind: doc.kind, id: doc.id, change: result.change, ...(result.issued_secrets ? { issued_secrets: result.issued_secrets } : {}) })
+        results.push({
+          kind: doc.kind,
+          id: doc.id,
+          change: result.change,
+          ...(result.issued_secrets ? { issued_secrets: result.issued_secrets } : {}),
+        })
         if (!globals().json) {
           process.stdout.write(`${doc.kind.toLowerCase()}/${doc.id} ${result.change}\n`)
-          for (const secret of result.issued_secrets ?? []) process.stdout.write(`  client_secret ${secret.credential} (shown once): ${secret.client_secret}\n`)
+          for (const secret of result.issued_secrets ?? [])
+            process.stdout.write(
+              `  client_secret ${secret.credential} (shown once): ${secret.client_secret}\n`,
+            )
         }
       } catch (error) {
         if (error instanceof Error) error.message = `${doc.source}: ${doc.kind} ${doc.id}: ${error.message}`
@@ -168,7 +223,12 @@ program
     }
     const counts = { created: 0, updated: 0, unchanged: 0 }
     for (const r of results) counts[r.change]++
-    print(globals().json ?? false, { results, ...counts }, () => `${counts.created} created, ${counts.updated} updated, ${counts.unchanged} unchanged${counts.created + counts.updated === 0 ? ' (nothing to change)' : ''}`)
+    print(
+      globals().json ?? false,
+      { results, ...counts },
+      () =>
+        `${counts.created} created, ${counts.updated} updated, ${counts.unchanged} unchanged${counts.created + counts.updated === 0 ? ' (nothing to change)' : ''}`,
+    )
   })
 
 program
@@ -196,7 +256,15 @@ program
     const items: RegistryObject[] = []
     for await (const item of admin().listAll(kindPath(kind), filters)) items.push(item)
     print(globals().json ?? false, items, () =>
-      items.length === 0 ? 'no objects' : items.map((o) => [o.id, o.classification, o.status, o.sponsor ? `sponsor=${o.sponsor}` : undefined].filter(Boolean).join('\t')).join('\n'),
+      items.length === 0
+        ? 'no objects'
+        : items
+            .map((o) =>
+              [o.id, o.classification, o.status, o.sponsor ? `sponsor=${o.sponsor}` : undefined]
+                .filter(Boolean)
+                .join('\t'),
+            )
+            .join('\n'),
     )
   })
 
@@ -207,7 +275,9 @@ program
   .argument('<id>')
   .action(async (kind: string, id: string) => {
     const result = await admin().delete(kindPath(kind), id)
-    print(globals().json ?? false, result, () => ('deleted' in result ? `${kind} ${id} deleted` : `${kind} ${id} ${result.object.status}`))
+    print(globals().json ?? false, result, () =>
+      'deleted' in result ? `${kind} ${id} deleted` : `${kind} ${id} ${result.object.status}`,
+    )
   })
 
 const keys = program.command('keys').description('signing keys')
@@ -216,7 +286,14 @@ keys
   .description('list signing keys with their state')
   .action(async () => {
     const { items } = await admin().listKeys()
-    print(globals().json ?? false, items, () => items.map((k) => `${k.kid}\t${k.alg}\t${k.state}\tactivates ${k.activates_at}${k.publish_until ? `\tpublished until ${k.publish_until}` : ''}`).join('\n'))
+    print(globals().json ?? false, items, () =>
+      items
+        .map(
+          (k) =>
+            `${k.kid}\t${k.alg}\t${k.state}\tactivates ${k.activates_at}${k.publish_until ? `\tpublished until ${k.publish_until}` : ''}`,
+        )
+        .join('\n'),
+    )
   })
 keys
   .command('rotate')
@@ -224,7 +301,11 @@ keys
   .option('--reason <text>', 'why, for the audit log')
   .action(async (options: { reason?: string }) => {
     const rotated = await admin().rotateKeys(options.reason)
-    print(globals().json ?? false, rotated, () => `new key ${rotated.kid} published; it signs from ${rotated.activates_at}`)
+    print(
+      globals().json ?? false,
+      rotated,
+      () => `new key ${rotated.kid} published; it signs from ${rotated.activates_at}`,
+    )
   })
 
 const audit = program.command('audit').description('the audit log')
@@ -233,7 +314,11 @@ audit
   .description('verify the hash chain; exit code 4 names the first broken record')
   .action(async () => {
     const result = await admin().verifyAudit()
-    print(globals().json ?? false, result, () => (result.ok ? `audit log intact: ${result.records} records` : `audit log BROKEN at record ${result.firstBreak?.seq}: ${result.firstBreak?.message}`))
+    print(globals().json ?? false, result, () =>
+      result.ok
+        ? `audit log intact: ${result.records} records`
+        : `audit log BROKEN at record ${result.firstBreak?.seq}: ${result.firstBreak?.message}`,
+    )
     if (!result.ok) process.exitCode = ExitCode.auditBroken
   })
 audit
@@ -245,7 +330,14 @@ audit
   .option('--principal <kind:id>', 'only events by or about this principal, e.g. agent:support-bot')
   .option('--type <type>', 'only this event type, or a prefix ending in "."')
   .action(async (options: { since?: string; until?: string; principal?: string; type?: string }) => {
-    const filters = Object.fromEntries(Object.entries({ since: options.since, until: options.until, principal: options.principal, type: options.type }).filter(([, v]) => v !== undefined))
+    const filters = Object.fromEntries(
+      Object.entries({
+        since: options.since,
+        until: options.until,
+        principal: options.principal,
+        type: options.type,
+      }).filter(([, v]) => v !== undefined),
+    )
     for await (const event of admin().auditEvents(filters)) process.stdout.write(`${JSON.stringify(event)}\n`)
   })
 

@@ -40,8 +40,15 @@ export function report(error: unknown, json: boolean): number {
   let lines: string[]
   if (error instanceof MandateApiError) {
     exitCode = error.code === 'network_error' ? ExitCode.unreachable : ExitCode.failed
-    body = { error: error.code, error_description: error.message, ...(error.fields.length ? { fields: error.fields } : {}) }
-    lines = [`mandate: ${error.message} (${error.code})`, ...error.fields.map((f) => `  ${f.path}: ${f.message}`)]
+    body = {
+      error: error.code,
+      error_description: error.message,
+      ...(error.fields.length ? { fields: error.fields } : {}),
+    }
+    lines = [
+      `mandate: ${error.message} (${error.code})`,
+      ...error.fields.map((f) => `  ${f.path}: ${f.message}`),
+    ]
   } else if (error instanceof ConfigError) {
     exitCode = ExitCode.config
     body = { error: error.code, problems: error.problems }

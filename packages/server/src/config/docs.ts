@@ -31,7 +31,10 @@ export function renderConfigReference(): string {
   ]
   for (const [key, schema] of options) {
     const meta = optionMeta(schema)
-    const description = `${schema.description ?? ''}${meta.secret ? ' **Secret.**' : ''}`.replaceAll('|', '\\|')
+    const description = `${schema.description ?? ''}${meta.secret ? ' **Secret.**' : ''}`.replaceAll(
+      '|',
+      '\\|',
+    )
     lines.push(`| \`${meta.env}\` | \`${key}\` | ${typeOf(schema)} | ${defaultOf(schema)} | ${description} |`)
   }
   lines.push('', 'An annotated example file is in [`examples/mandate.yaml`](../examples/mandate.yaml).', '')
@@ -40,10 +43,17 @@ export function renderConfigReference(): string {
 
 /** An annotated YAML config file with every option commented out at its default. */
 export function renderExampleConfig(): string {
-  const lines = ['# Mandate configuration file. Generated from the schema by `npm run docs:config`.', '# Every key is optional; environment variables override this file.', '']
+  const lines = [
+    '# Mandate configuration file. Generated from the schema by `npm run docs:config`.',
+    '# Every key is optional; environment variables override this file.',
+    '',
+  ]
   for (const [key, schema] of options) {
     const meta = optionMeta(schema)
-    lines.push(`# ${schema.description ?? ''}`.replaceAll('`', ''), `# env: ${meta.env}${meta.secret ? ' (secret)' : ''}`)
+    lines.push(
+      `# ${schema.description ?? ''}`.replaceAll('`', ''),
+      `# env: ${meta.env}${meta.secret ? ' (secret)' : ''}`,
+    )
     lines.push(schema.default === undefined ? `# ${key}:` : `# ${key}: ${JSON.stringify(schema.default)}`, '')
   }
   return lines.join('\n')

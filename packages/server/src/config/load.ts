@@ -1,6 +1,6 @@
 // Reads configuration from a file and the environment, applies defaults and refuses anything invalid, naming the setting.
 import { readFileSync } from 'node:fs'
-import { type TSchema, Kind } from '@sinclair/typebox'
+import { Kind, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { parse as parseYaml } from 'yaml'
 import { type Config, ConfigSchema, optionMeta } from './schema.ts'
@@ -72,7 +72,8 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     const key = error.path.split('/')[1] ?? ''
     const schema = options[key]
     const setting = origin[key] ?? (schema ? optionMeta(schema).env : key)
-    const shown = schema && !optionMeta(schema).secret && key in raw ? ` (got ${JSON.stringify(raw[key])})` : ''
+    const shown =
+      schema && !optionMeta(schema).secret && key in raw ? ` (got ${JSON.stringify(raw[key])})` : ''
     problems.push({ setting, message: `${describeExpectation(schema, error.message)}${shown}` })
   }
   if (problems.length > 0) throw new ConfigError(dedupe(problems))
@@ -81,7 +82,10 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   config.issuer ??= `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`
   checkIssuer(config.issuer, origin.issuer ?? 'MANDATE_ISSUER', problems)
   if (config.masterKey !== undefined && config.masterKeyFile !== undefined) {
-    problems.push({ setting: origin.masterKeyFile ?? 'MANDATE_MASTER_KEY_FILE', message: 'set either a master key or a master key file, not both' })
+    problems.push({
+      setting: origin.masterKeyFile ?? 'MANDATE_MASTER_KEY_FILE',
+      message: 'set either a master key or a master key file, not both',
+    })
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return config
@@ -92,7 +96,10 @@ function readConfigFile(path: string, problems: ConfigProblem[]): Record<string,
   try {
     text = readFileSync(path, 'utf8')
   } catch (error) {
-    problems.push({ setting: 'MANDATE_CONFIG', message: `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}` })
+    problems.push({
+      setting: 'MANDATE_CONFIG',
+      message: `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
+    })
     return {}
   }
   try {
@@ -104,14 +111,18 @@ function readConfigFile(path: string, problems: ConfigProblem[]): Record<string,
     }
     return parsed as Record<string, unknown>
   } catch (error) {
-    problems.push({ setting: path, message: `not valid YAML or JSON: ${(error as Error).message.split('\n')[0]}` })
+    problems.push({
+      setting: path,
+      message: `not valid YAML or JSON: ${(error as Error).message.split('\n')[0]}`,
+    })
     return {}
   }
 }
 
 // Environment values are strings; turn them into the schema's type so that validation reports the real problem.
 function coerce(schema: TSchema, text: string): unknown {
-  if (schema[Kind] === 'Integer' || schema[Kind] === 'Number') return /^-?\d+(\.\d+)?$/.test(text.trim()) ? Number(text) : text
+  if (schema[Kind] === 'Integer' || schema[Kind] === 'Number')
+    return /^-?\d+(\.\d+)?$/.test(text.trim()) ? Number(text) : text
   if (schema[Kind] === 'Boolean') {
     const lowered = text.trim().toLowerCase()
     if (['1', 'true', 'yes', 'on'].includes(lowered)) return true
@@ -123,11 +134,14 @@ function coerce(schema: TSchema, text: string): unknown {
 function describeExpectation(schema: TSchema | undefined, fallback: string): string {
   if (!schema) return fallback
   if (schema[Kind] === 'Integer') {
-    const range = [schema.minimum, schema.maximum].every((bound) => bound !== undefined) ? ` from ${schema.minimum} to ${schema.maximum}` : ''
+    const range = [schema.minimum, schema.maximum].every((bound) => bound !== undefined)
+      ? ` from ${schema.minimum} to ${schema.maximum}`
+      : ''
     return `must be a whole number${range}`
   }
   if (schema[Kind] === 'Boolean') return 'must be true or false'
-  if (schema[Kind] === 'Union') return `must be one of ${(schema.anyOf as TSchema[]).map((s) => s.const).join(', ')}`
+  if (schema[Kind] === 'Union')
+    return `must be one of ${(schema.anyOf as TSchema[]).map((s) => s.const).join(', ')}`
   if (schema.pattern === '^postgres(ql)?://') return 'must be a postgres:// URL'
   return fallback.toLowerCase()
 }
@@ -141,7 +155,8 @@ function checkIssuer(issuer: string, setting: string, problems: ConfigProblem[])
     return
   }
   // RFC 8414 §2: the issuer is an https URL with no query or fragment; plain http is tolerated for loopback development.
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') problems.push({ setting, message: 'must use https' })
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    problems.push({ setting, message: 'must use https' })
   if (url.search || url.hash || issuer.includes('#') || issuer.includes('?')) {
     problems.push({ setting, message: 'must not have a query or fragment' })
   }

@@ -22,12 +22,18 @@ export const ConfigSchema = Type.Object(
       Type.String({
         minLength: 1,
         default: '127.0.0.1',
-        description: 'Address the HTTP server binds to. Loopback by default; set `0.0.0.0` only behind a proxy or with TLS.',
+        description:
+          'Address the HTTP server binds to. Loopback by default; set `0.0.0.0` only behind a proxy or with TLS.',
       }),
       { env: 'MANDATE_HOST' },
     ),
     port: option(
-      Type.Integer({ minimum: 0, maximum: 65535, default: 7400, description: 'TCP port of the HTTP server (OAuth endpoints, PDP, admin API). `0` picks a free port.' }),
+      Type.Integer({
+        minimum: 0,
+        maximum: 65535,
+        default: 7400,
+        description: 'TCP port of the HTTP server (OAuth endpoints, PDP, admin API). `0` picks a free port.',
+      }),
       { env: 'MANDATE_PORT' },
     ),
     issuer: option(
@@ -44,7 +50,8 @@ export const ConfigSchema = Type.Object(
       Type.String({
         minLength: 1,
         default: './data',
-        description: 'Directory of the embedded store (`mandate.db`, SQLite) and, when no master key is given, of the generated `master.key`.',
+        description:
+          'Directory of the embedded store (`mandate.db`, SQLite) and, when no master key is given, of the generated `master.key`.',
       }),
       { env: 'MANDATE_DATA_DIR' },
     ),
@@ -62,7 +69,8 @@ export const ConfigSchema = Type.Object(
       Type.Optional(
         Type.String({
           pattern: '^[a-z_][a-z0-9_]{0,62}$',
-          description: 'PostgreSQL schema to keep Mandate\'s tables in (created if missing). Default: the connection\'s search path.',
+          description:
+            "PostgreSQL schema to keep Mandate's tables in (created if missing). Default: the connection's search path.",
         }),
       ),
       { env: 'MANDATE_DATABASE_SCHEMA' },
@@ -77,7 +85,12 @@ export const ConfigSchema = Type.Object(
       { env: 'MANDATE_MASTER_KEY', secret: true },
     ),
     masterKeyFile: option(
-      Type.Optional(Type.String({ minLength: 1, description: 'Path to a file holding the master key, as an alternative to `masterKey`.' })),
+      Type.Optional(
+        Type.String({
+          minLength: 1,
+          description: 'Path to a file holding the master key, as an alternative to `masterKey`.',
+        }),
+      ),
       { env: 'MANDATE_MASTER_KEY_FILE' },
     ),
     bootstrapToken: option(
@@ -109,7 +122,8 @@ export const ConfigSchema = Type.Object(
       Type.Integer({
         minimum: 0,
         default: 2592000,
-        description: 'Rotate the signing key after it has signed for this long (default 30 days). `0` disables scheduled rotation.',
+        description:
+          'Rotate the signing key after it has signed for this long (default 30 days). `0` disables scheduled rotation.',
       }),
       { env: 'MANDATE_KEY_ROTATION_SECONDS' },
     ),
@@ -127,12 +141,18 @@ export const ConfigSchema = Type.Object(
         minimum: 1,
         maximum: 86400,
         default: 3600,
-        description: 'Upper bound on any token lifetime. A retired signing key stays published this long (plus clock skew) after it last signed.',
+        description:
+          'Upper bound on any token lifetime. A retired signing key stays published this long (plus clock skew) after it last signed.',
       }),
       { env: 'MANDATE_MAX_TOKEN_LIFETIME_SECONDS' },
     ),
     clockSkewSeconds: option(
-      Type.Integer({ minimum: 0, maximum: 300, default: 30, description: 'Clock skew tolerated when checking times in tokens and assertions.' }),
+      Type.Integer({
+        minimum: 0,
+        maximum: 300,
+        default: 30,
+        description: 'Clock skew tolerated when checking times in tokens and assertions.',
+      }),
       { env: 'MANDATE_CLOCK_SKEW_SECONDS' },
     ),
     maxAgentDepth: option(
@@ -145,25 +165,46 @@ export const ConfigSchema = Type.Object(
       { env: 'MANDATE_MAX_AGENT_DEPTH' },
     ),
     bodyLimitBytes: option(
-      Type.Integer({ minimum: 1024, maximum: 16777216, default: 262144, description: 'Largest request body accepted, in bytes; larger bodies get 413.' }),
+      Type.Integer({
+        minimum: 1024,
+        maximum: 16777216,
+        default: 262144,
+        description: 'Largest request body accepted, in bytes; larger bodies get 413.',
+      }),
       { env: 'MANDATE_BODY_LIMIT_BYTES' },
     ),
     jwksFetchTimeoutMs: option(
-      Type.Integer({ minimum: 100, maximum: 60000, default: 5000, description: 'Time limit for fetching a registered `jwks_uri`.' }),
+      Type.Integer({
+        minimum: 100,
+        maximum: 60000,
+        default: 5000,
+        description: 'Time limit for fetching a registered `jwks_uri`.',
+      }),
       { env: 'MANDATE_JWKS_FETCH_TIMEOUT_MS' },
     ),
     jwksFetchMaxBytes: option(
-      Type.Integer({ minimum: 1024, maximum: 4194304, default: 262144, description: 'Largest JWK Set fetched from a `jwks_uri`, in bytes.' }),
+      Type.Integer({
+        minimum: 1024,
+        maximum: 4194304,
+        default: 262144,
+        description: 'Largest JWK Set fetched from a `jwks_uri`, in bytes.',
+      }),
       { env: 'MANDATE_JWKS_FETCH_MAX_BYTES' },
     ),
     jwksCacheSeconds: option(
-      Type.Integer({ minimum: 0, maximum: 86400, default: 300, description: 'How long a fetched `jwks_uri` document is cached.' }),
+      Type.Integer({
+        minimum: 0,
+        maximum: 86400,
+        default: 300,
+        description: 'How long a fetched `jwks_uri` document is cached.',
+      }),
       { env: 'MANDATE_JWKS_CACHE_SECONDS' },
     ),
     jwksAllowLoopback: option(
       Type.Boolean({
         default: false,
-        description: 'Allow `http://` and loopback `jwks_uri` addresses. For tests and local development only; private and link-local addresses stay refused.',
+        description:
+          'Allow `http://` and loopback `jwks_uri` addresses. For tests and local development only; private and link-local addresses stay refused.',
       }),
       { env: 'MANDATE_JWKS_ALLOW_LOOPBACK' },
     ),

@@ -53,7 +53,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const bodyAjv = createAjv()
   const paramsAjv = createAjv({ coerceTypes: 'array' })
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : paramsAjv).compile(schema))
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    (httpPart === 'body' ? bodyAjv : paramsAjv).compile(schema),
+  )
   app.removeAllContentTypeParsers()
   for (const type of ['application/json', 'application/merge-patch+json']) {
     app.addContentTypeParser(type, { parseAs: 'string' }, (_request, body, done) => {
@@ -72,7 +74,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'Mandate admin API', version: deps.version, description: 'Registry, signing keys and audit log of a Mandate node.' },
+      info: {
+        title: 'Mandate admin API',
+        version: deps.version,
+        description: 'Registry, signing keys and audit log of a Mandate node.',
+      },
       components: { securitySchemes: { adminToken: { type: 'http', scheme: 'bearer' } } },
       security: [{ adminToken: [] }],
     },

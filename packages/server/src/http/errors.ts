@@ -20,25 +20,63 @@ export function toErrorResponse(error: unknown): { status: number; body: ErrorBo
   }
   const fastifyError = error as Partial<FastifyError> | null
   if (fastifyError?.validation) {
-    const prefix = fastifyError.validationContext === 'body' || !fastifyError.validationContext ? '' : `/${fastifyError.validationContext}`
-    return { status: 400, body: { error: 'validation_failed', error_description: 'the request is invalid', fields: toFieldErrors(fastifyError.validation as never, prefix) }, unexpected: false }
+    const prefix =
+      fastifyError.validationContext === 'body' || !fastifyError.validationContext
+        ? ''
+        : `/${fastifyError.validationContext}`
+    return {
+      status: 400,
+      body: {
+        error: 'validation_failed',
+        error_description: 'the request is invalid',
+        fields: toFieldErrors(fastifyError.validation as never, prefix),
+      },
+      unexpected: false,
+    }
   }
   switch (fastifyError?.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return { status: 413, body: { error: 'payload_too_large', error_description: 'the request body is too large' }, unexpected: false }
+      return {
+        status: 413,
+        body: { error: 'payload_too_large', error_description: 'the request body is too large' },
+        unexpected: false,
+      }
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return { status: 415, body: { error: 'unsupported_media_type', error_description: 'send application/json' }, unexpected: false }
+      return {
+        status: 415,
+        body: { error: 'unsupported_media_type', error_description: 'send application/json' },
+        unexpected: false,
+      }
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return { status: 400, body: { error: 'validation_failed', error_description: 'the request body is not valid JSON', fields: [{ path: '/', message: 'is not valid JSON' }] }, unexpected: false }
+      return {
+        status: 400,
+        body: {
+          error: 'validation_failed',
+          error_description: 'the request body is not valid JSON',
+          fields: [{ path: '/', message: 'is not valid JSON' }],
+        },
+        unexpected: false,
+      }
   }
   // Fastify's own 4xx errors (bad headers, bad URL encoding) are the client's, but their messages may echo input.
   const status = fastifyError?.statusCode
   if (typeof status === 'number' && status >= 400 && status < 500) {
-    return { status, body: { error: status === 404 ? 'not_found' : 'validation_failed', error_description: 'the request is invalid' }, unexpected: false }
+    return {
+      status,
+      body: {
+        error: status === 404 ? 'not_found' : 'validation_failed',
+        error_description: 'the request is invalid',
+      },
+      unexpected: false,
+    }
   }
-  return { status: 500, body: { error: 'server_error', error_description: 'internal error' }, unexpected: true }
+  return {
+    status: 500,
+    body: { error: 'server_error', error_description: 'internal error' },
+    unexpected: true,
+  }
 }
 
 /** Fastify error handler: serializes, and logs unexpected errors without request data. */

@@ -1,11 +1,16 @@
 // Prometheus metrics on a registry of the node's own (never the global one): request counts and latencies by route.
 import type { FastifyInstance } from 'fastify'
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client'
 
 /** The node's metrics. Labels never carry request data beyond the route pattern and status. */
 export class Metrics {
   readonly registry = new Registry()
-  readonly requests = new Counter({ name: 'mandate_http_requests_total', help: 'HTTP requests by route and status.', labelNames: ['method', 'route', 'status'], registers: [this.registry] })
+  readonly requests = new Counter({
+    name: 'mandate_http_requests_total',
+    help: 'HTTP requests by route and status.',
+    labelNames: ['method', 'route', 'status'],
+    registers: [this.registry],
+  })
   readonly duration = new Histogram({
     name: 'mandate_http_request_duration_seconds',
     help: 'HTTP request latency by route.',

@@ -18,7 +18,9 @@ export function registerWellKnown(app: FastifyInstance, deps: { issuer: string; 
     return metadata
   })
   app.get('/.well-known/jwks.json', { schema: { hide: true } }, async (_request, reply) => {
-    void reply.header('cache-control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`).type('application/jwk-set+json')
+    void reply
+      .header('cache-control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`)
+      .type('application/jwk-set+json')
     return deps.keyRing.jwks()
   })
 }

@@ -44,12 +44,18 @@ export async function prepareCredentials(
       case 'jwks':
         for (const [k, key] of binding.jwks.keys.entries()) {
           if (PRIVATE_MEMBERS.some((member) => member in key)) {
-            fields.push({ path: `${path}/jwks/keys/${k}`, message: 'must be a public key (private key members are refused)' })
+            fields.push({
+              path: `${path}/jwks/keys/${k}`,
+              message: 'must be a public key (private key members are refused)',
+            })
             continue
           }
           try {
             const alg = (key as { alg?: unknown }).alg
-            await importJWK(key as Parameters<typeof importJWK>[0], typeof alg === 'string' ? alg : defaultAlg(key))
+            await importJWK(
+              key as Parameters<typeof importJWK>[0],
+              typeof alg === 'string' ? alg : defaultAlg(key),
+            )
           } catch {
             fields.push({ path: `${path}/jwks/keys/${k}`, message: 'is not a valid public JWK' })
           }
@@ -72,14 +78,20 @@ export async function prepareCredentials(
         break
       case 'federated':
         if (!deps.trustedWorkloadIssuers.has(binding.issuer)) {
-          fields.push({ path: `${path}/issuer`, message: 'is not a registered TrustedIssuer of kind workload' })
+          fields.push({
+            path: `${path}/issuer`,
+            message: 'is not a registered TrustedIssuer of kind workload',
+          })
         }
         prepared.push(binding)
         break
       case 'client_secret': {
-        if (secretIds.has(binding.id)) fields.push({ path: `${path}/id`, message: 'names another client_secret of this client' })
+        if (secretIds.has(binding.id))
+          fields.push({ path: `${path}/id`, message: 'names another client_secret of this client' })
         secretIds.add(binding.id)
-        const kept = previous.find((p): p is typeof binding => p.type === 'client_secret' && p.id === binding.id)
+        const kept = previous.find(
+          (p): p is typeof binding => p.type === 'client_secret' && p.id === binding.id,
+        )
         if (binding.secret_hash !== undefined) {
           prepared.push(binding)
         } else if (kept?.secret_hash !== undefined) {

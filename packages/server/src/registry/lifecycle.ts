@@ -8,10 +8,15 @@ export type AuthenticationBlock = 'suspended' | 'retired' | 'expired' | 'sponsor
  * Answers why `principal` may not authenticate at `now`, or null when it may. An agent also needs an active sponsor:
  * agents never outlive the human accountable for them.
  */
-export function authenticationBlock(principal: Workload | Agent, now: Date, sponsor?: Human): AuthenticationBlock | null {
+export function authenticationBlock(
+  principal: Workload | Agent,
+  now: Date,
+  sponsor?: Human,
+): AuthenticationBlock | null {
   if (principal.status === 'retired') return 'retired'
   if (principal.status === 'suspended') return 'suspended'
-  if (principal.expires_at !== undefined && Date.parse(principal.expires_at) <= now.getTime()) return 'expired'
+  if (principal.expires_at !== undefined && Date.parse(principal.expires_at) <= now.getTime())
+    return 'expired'
   if ('sponsor' in principal) {
     if (!sponsor) return 'sponsor_missing'
     if (sponsor.status !== 'active') return 'sponsor_inactive'

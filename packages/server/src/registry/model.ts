@@ -8,9 +8,17 @@ const Id = Type.String({
   description: 'Stable identifier: letters, digits and . _ : @ + -, at most 128 characters.',
 })
 const Name = Type.String({ minLength: 1, maxLength: 200 })
-const Timestamp = Type.String({ format: 'date-time', description: 'RFC 3339 time, e.g. 2027-01-31T00:00:00Z' })
+const Timestamp = Type.String({
+  format: 'date-time',
+  description: 'RFC 3339 time, e.g. 2027-01-31T00:00:00Z',
+})
 const HttpsUrl = Type.String({ pattern: '^https?://[^\\s#]+$', maxLength: 2048 })
-const AttributeValue = Type.Union([Type.String({ maxLength: 1024 }), Type.Number(), Type.Boolean(), Type.Array(Type.String({ maxLength: 1024 }), { maxItems: 100 })])
+const AttributeValue = Type.Union([
+  Type.String({ maxLength: 1024 }),
+  Type.Number(),
+  Type.Boolean(),
+  Type.Array(Type.String({ maxLength: 1024 }), { maxItems: 100 }),
+])
 const Attributes = Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,63}$' }), AttributeValue, {
   maxProperties: 64,
   description: 'Free attributes for policies (strings, numbers, booleans, string lists).',
@@ -18,20 +26,32 @@ const Attributes = Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,
 
 /** A public JWK: private members are refused where a key set is validated. */
 export const PublicJwk = Type.Object(
-  { kty: Type.Union([Type.Literal('EC'), Type.Literal('RSA'), Type.Literal('OKP')]), kid: Type.Optional(Type.String({ maxLength: 200 })) },
+  {
+    kty: Type.Union([Type.Literal('EC'), Type.Literal('RSA'), Type.Literal('OKP')]),
+    kid: Type.Optional(Type.String({ maxLength: 200 })),
+  },
   { additionalProperties: true },
 )
-export const JwkSet = Type.Object({ keys: Type.Array(PublicJwk, { minItems: 1, maxItems: 20 }) }, { additionalProperties: false })
+export const JwkSet = Type.Object(
+  { keys: Type.Array(PublicJwk, { minItems: 1, maxItems: 20 }) },
+  { additionalProperties: false },
+)
 
 // How a workload or agent proves itself: never a shared secret, except the legacy `client_secret`.
 const credentialVariants = [
   Type.Object(
     { type: Type.Literal('jwks'), jwks: JwkSet },
-    { additionalProperties: false, description: 'private_key_jwt (RFC 7523) and self-signed mTLS with keys registered inline.' },
+    {
+      additionalProperties: false,
+      description: 'private_key_jwt (RFC 7523) and self-signed mTLS with keys registered inline.',
+    },
   ),
   Type.Object(
     { type: Type.Literal('jwks_uri'), jwks_uri: HttpsUrl },
-    { additionalProperties: false, description: 'private_key_jwt with keys fetched from an https URL (SSRF-protected, cached).' },
+    {
+      additionalProperties: false,
+      description: 'private_key_jwt with keys fetched from an https URL (SSRF-protected, cached).',
+    },
   ),
   Type.Object(
     {
@@ -39,7 +59,10 @@ const credentialVariants = [
       subject_dn: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
       'x5t#S256': Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{43}$' })),
     },
-    { additionalProperties: false, description: 'tls_client_auth (RFC 8705): the client certificate by subject DN or SHA-256 thumbprint.' },
+    {
+      additionalProperties: false,
+      description: 'tls_client_auth (RFC 8705): the client certificate by subject DN or SHA-256 thumbprint.',
+    },
   ),
   Type.Object(
     {
@@ -47,18 +70,40 @@ const credentialVariants = [
       issuer: HttpsUrl,
       subject: Type.String({ minLength: 1, maxLength: 1024 }),
       audience: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
-      claims: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: 128 }), Type.Union([Type.String(), Type.Array(Type.String())]), { maxProperties: 32 })),
+      claims: Type.Optional(
+        Type.Record(
+          Type.String({ minLength: 1, maxLength: 128 }),
+          Type.Union([Type.String(), Type.Array(Type.String())]),
+          { maxProperties: 32 },
+        ),
+      ),
     },
-    { additionalProperties: false, description: 'Federated workload identity: a token from a trusted issuer with this subject, audience and claims.' },
+    {
+      additionalProperties: false,
+      description:
+        'Federated workload identity: a token from a trusted issuer with this subject, audience and claims.',
+    },
   ),
   Type.Object(
     {
       type: Type.Literal('client_secret'),
-      id: Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$', default: 'secret', description: 'Names the secret, so that two can overlap during rotation.' }),
-      secret_hash: Type.Optional(Type.String({ pattern: '^sha256:[0-9a-f]{64}$', description: 'Set by Mandate; the secret itself is shown once.' })),
+      id: Type.String({
+        pattern: '^[A-Za-z0-9._-]{1,64}$',
+        default: 'secret',
+        description: 'Names the secret, so that two can overlap during rotation.',
+      }),
+      secret_hash: Type.Optional(
+        Type.String({
+          pattern: '^sha256:[0-9a-f]{64}$',
+          description: 'Set by Mandate; the secret itself is shown once.',
+        }),
+      ),
       expires_at: Type.Optional(Timestamp),
     },
-    { additionalProperties: false, description: 'Legacy client_secret_basic/post. Only its SHA-256 hash is stored.' },
+    {
+      additionalProperties: false,
+      description: 'Legacy client_secret_basic/post. Only its SHA-256 hash is stored.',
+    },
   ),
 ] as const
 /** How a workload or agent proves itself, told apart by `type` (so that errors name only the variant meant). */
@@ -74,7 +119,10 @@ const Credentials = Type.Array(CredentialBinding, { maxItems: 20, default: [] })
 
 /** One entry of an agent's ceiling: an action (scope), optionally only on resources matching patterns (`*` wildcard). */
 export const CeilingEntry = Type.Union([
-  Type.String({ pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]{1,128}$', description: 'A scope or action (RFC 6749 §3.3 scope-token).' }),
+  Type.String({
+    pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]{1,128}$',
+    description: 'A scope or action (RFC 6749 §3.3 scope-token).',
+  }),
   Type.Object(
     {
       action: Type.String({ pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]{1,128}$' }),
@@ -97,7 +145,10 @@ export const HumanDoc = Type.Object(
 )
 export type Human = Static<typeof HumanDoc>
 
-const WorkloadStatus = Type.Union([Type.Literal('active'), Type.Literal('suspended'), Type.Literal('retired')], { default: 'active' })
+const WorkloadStatus = Type.Union(
+  [Type.Literal('active'), Type.Literal('suspended'), Type.Literal('retired')],
+  { default: 'active' },
+)
 
 export const WorkloadDoc = Type.Object(
   {
@@ -117,19 +168,41 @@ export const AgentDoc = Type.Object(
     id: Id,
     name: Type.Optional(Name),
     description: Type.Optional(Type.String({ maxLength: 2000 })),
-    sponsor: Type.String({ minLength: 1, maxLength: 128, description: 'Id of the accountable human; must be active.' }),
-    classification: Type.Union([Type.Literal('autonomous'), Type.Literal('delegated'), Type.Literal('blended')]),
-    ceiling: Type.Array(CeilingEntry, { maxItems: 200, description: 'The most this agent may ever be granted.' }),
+    sponsor: Type.String({
+      minLength: 1,
+      maxLength: 128,
+      description: 'Id of the accountable human; must be active.',
+    }),
+    classification: Type.Union([
+      Type.Literal('autonomous'),
+      Type.Literal('delegated'),
+      Type.Literal('blended'),
+    ]),
+    ceiling: Type.Array(CeilingEntry, {
+      maxItems: 200,
+      description: 'The most this agent may ever be granted.',
+    }),
     status: WorkloadStatus,
-    suspended_reason: Type.Optional(Type.String({ maxLength: 200, description: 'Why the agent is suspended; `sponsor_inactive` is set by Mandate.' })),
+    suspended_reason: Type.Optional(
+      Type.String({
+        maxLength: 200,
+        description: 'Why the agent is suspended; `sponsor_inactive` is set by Mandate.',
+      }),
+    ),
     expires_at: Type.Optional(Timestamp),
     model: Type.Optional(
       Type.Object(
-        { provider: Type.String({ minLength: 1, maxLength: 100 }), name: Type.String({ minLength: 1, maxLength: 200 }), version: Type.Optional(Type.String({ maxLength: 100 })) },
+        {
+          provider: Type.String({ minLength: 1, maxLength: 100 }),
+          name: Type.String({ minLength: 1, maxLength: 200 }),
+          version: Type.Optional(Type.String({ maxLength: 100 })),
+        },
         { additionalProperties: false },
       ),
     ),
-    parent: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'Id of the parent agent, for sub-agents.' })),
+    parent: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 128, description: 'Id of the parent agent, for sub-agents.' }),
+    ),
     credentials: Credentials,
     attributes: Type.Optional(Attributes),
   },
@@ -138,7 +211,10 @@ export const AgentDoc = Type.Object(
 export type Agent = Static<typeof AgentDoc>
 
 export const PrincipalRef = Type.Object(
-  { kind: Type.Union([Type.Literal('human'), Type.Literal('workload'), Type.Literal('agent')]), id: Type.String({ minLength: 1, maxLength: 128 }) },
+  {
+    kind: Type.Union([Type.Literal('human'), Type.Literal('workload'), Type.Literal('agent')]),
+    id: Type.String({ minLength: 1, maxLength: 128 }),
+  },
   { additionalProperties: false },
 )
 export type PrincipalRef = Static<typeof PrincipalRef>
@@ -159,7 +235,8 @@ export const TrustedIssuerDoc = Type.Object(
     id: Id,
     issuer: HttpsUrl,
     kind: Type.Union([Type.Literal('human_idp'), Type.Literal('workload')], {
-      description: '`human_idp`: the company IdP whose tokens name humans; `workload`: a workload-token issuer (Kubernetes, GitHub Actions, SPIFFE, any OIDC).',
+      description:
+        '`human_idp`: the company IdP whose tokens name humans; `workload`: a workload-token issuer (Kubernetes, GitHub Actions, SPIFFE, any OIDC).',
     }),
     jwks: Type.Optional(JwkSet),
     jwks_uri: Type.Optional(HttpsUrl),

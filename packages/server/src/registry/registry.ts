@@ -1,15 +1,25 @@
 // The registry's rules: who may exist, who sponsors whom, what a change cascades to; every change is written together
 // with its audit record in one transaction.
 import type { AuditLog } from '../audit/audit-log.ts'
-import type { ActorRef } from '../audit/event.ts'
 import { canonicalJson } from '../audit/canonical-json.ts'
+import type { ActorRef } from '../audit/event.ts'
 import { Conflict, type FieldError, NotFound, ValidationFailed } from '../errors.ts'
 import type { Database, Executor } from '../store/database.ts'
 import type { ListQuery, RegistryStore } from '../store/registry-store.ts'
 import type { RegistryStores } from '../store/registry-stores.ts'
 import { type IssuedSecret, prepareCredentials } from './credentials.ts'
 import type { JwksFetcher } from './jwks-fetcher.ts'
-import { type Agent, type Group, type Human, type RegistryDocs, type RegistryKind, registryKinds, type Stored, type TrustedIssuer, type Workload } from './model.ts'
+import {
+  type Agent,
+  type Group,
+  type Human,
+  type RegistryDocs,
+  type RegistryKind,
+  registryKinds,
+  type Stored,
+  type TrustedIssuer,
+  type Workload,
+} from './model.ts'
 import { mergePatch, validateAgainst } from './validate.ts'
 
 /** Who asked for a change, for the audit record. */
@@ -41,7 +51,10 @@ type AnyDoc = RegistryDocs[RegistryKind]
 // Audit records carry documents without secret material (hashes included).
 function redact(doc: AnyDoc): Record<string, unknown> {
   if (!('credentials' in doc)) return doc as Record<string, unknown>
-  return { ...doc, credentials: doc.credentials.map((c) => (c.type === 'client_secret' ? { type: c.type, id: c.id } : c)) }
+  return {
+    ...doc,
+    credentials: doc.credentials.map((c) => (c.type === 'client_secret' ? { type: c.type, id: c.id } : c)),
+  }
 }
 
 function withoutBookkeeping<T>(stored: Stored<T>): T {
@@ -59,7 +72,13 @@ export class Registry {
 
   private store<K extends RegistryKind>(kind: K): RegistryStore<RegistryDocs[K]> {
     const stores = this.options.stores
-    const byKind = { Human: stores.humans, Workload: stores.workloads, Agent: stores.agents, Group: stores.groups, TrustedIssuer: stores.trustedIssuers }
+    const byKind = {
+      Human: stores.humans,
+      Workload: stores.workloads,
+      Agent: stores.agents,
+      Group: stores.groups,
+      TrustedIssuer: stores.trustedIssuers,
+    }
     return byKind[kind] as unknown as RegistryStore<RegistryDocs[K]>
   }
 
@@ -76,10 +95,15 @@ export class Registry {
   }
 
   /** Creates an object; an existing id is a Conflict. */
-  async create<K extends RegistryKind>(kind: K, input: unknown, ctx: ChangeContext): Promise<ChangeResult<RegistryDocs[K]>> {
+  async create<K extends RegistryKind>(
+    kind: K,
+    input: unknown,
+    ctx: ChangeContext,
+  ): Promise<ChangeResult<RegistryDocs[K]>> {
     const doc = validateAgainst<RegistryDocs[K]>(registryKinds[kind].schema, input)
     return this.options.database.transact(async (tx) => {
-      if (await this.store(kind).get(tx, doc.id)) throw new Conflict(`${kind} ${JSON.stringify(doc.id)} already exists`)
+      if (await this.store(kind).get(tx, doc.id))
+        throw new Conflict(`${kind} ${JSON.stringify(doc.id)} already exists`)
       return this.write(tx, kind, doc, undefined, ctx)
     })
   }
@@ -88,26 +112,49 @@ export class Registry {
    * Creates or replaces an object (what `mandate apply` does). Replacing with an equal document changes nothing.
    * With `ifVersion`, the write only happens if the stored object is still at that version.
    */
-  async put<K extends RegistryKind>(kind: K, id: string, input: unknown, ctx: ChangeContext, ifVersion?: number): Promise<ChangeResult<RegistryDocs[K]>> {
-    const body = input !== null && typeof input === 'object' && !Array.isArray(input) ? { id, ...(input as object) } : input
+  async put<K extends RegistryKind>(
+    kind: K,
+    id: string,
+    input: unknown,
+    ctx: ChangeContext,
+    ifVersion?: number,
+  ): Promise<ChangeResult<RegistryDocs[K]>> {
+    const body =
+      input !== null && typeof input === 'object' && !Array.isArray(input)
+        ? { id, ...(input as object) }
+        : input
     const doc = validateAgainst<RegistryDocs[K]>(registryKinds[kind].schema, body)
-    if (doc.id !== id) throw new ValidationFailed([{ path: '/id', message: `must equal the id in the URL (${id})` }])
+    if (doc.id !== id)
+      throw new ValidationFailed([{ path: '/id', message: `must equal the id in the URL (${id})` }])
     return this.options.database.transact(async (tx) => {
       const current = await this.store(kind).get(tx, id)
-      if (ifVersion !== undefined && current?.version !== ifVersion) throw new Conflict(`${kind} ${JSON.stringify(id)} is not at version ${ifVersion}`)
+      if (ifVersion !== undefined && current?.version !== ifVersion)
+        throw new Conflict(`${kind} ${JSON.stringify(id)} is not at version ${ifVersion}`)
       return this.write(tx, kind, doc, current, ctx)
     })
   }
 
   /** Applies an RFC 7396 merge patch to an existing object. */
-  async patch<K extends RegistryKind>(kind: K, id: string, patch: unknown, ctx: ChangeContext, ifVersion?: number): Promise<ChangeResult<RegistryDocs[K]>> {
-    if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) throw new ValidationFailed([{ path: '/', message: 'must be a JSON object (RFC 7396 merge patch)' }])
-    if ('id' in patch && (patch as { id: unknown }).id !== id) throw new ValidationFailed([{ path: '/id', message: 'cannot be changed' }])
+  async patch<K extends RegistryKind>(
+    kind: K,
+    id: string,
+    patch: unknown,
+    ctx: ChangeContext,
+    ifVersion?: number,
+  ): Promise<ChangeResult<RegistryDocs[K]>> {
+    if (patch === null || typeof patch !== 'object' || Array.isArray(patch))
+      throw new ValidationFailed([{ path: '/', message: 'must be a JSON object (RFC 7396 merge patch)' }])
+    if ('id' in patch && (patch as { id: unknown }).id !== id)
+      throw new ValidationFailed([{ path: '/id', message: 'cannot be changed' }])
     return this.options.database.transact(async (tx) => {
       const current = await this.store(kind).get(tx, id)
       if (!current) throw new NotFound(kind, id)
-      if (ifVersion !== undefined && current.version !== ifVersion) throw new Conflict(`${kind} ${JSON.stringify(id)} is not at version ${ifVersion}`)
-      const doc = validateAgainst<RegistryDocs[K]>(registryKinds[kind].schema, mergePatch(withoutBookkeeping(current), patch))
+      if (ifVersion !== undefined && current.version !== ifVersion)
+        throw new Conflict(`${kind} ${JSON.stringify(id)} is not at version ${ifVersion}`)
+      const doc = validateAgainst<RegistryDocs[K]>(
+        registryKinds[kind].schema,
+        mergePatch(withoutBookkeeping(current), patch),
+      )
       return this.write(tx, kind, doc, current, ctx)
     })
   }
@@ -116,7 +163,11 @@ export class Registry {
    * Removes an object the way its kind allows: agents and workloads are retired (kept, for the audit trail), humans
    * are deactivated (which suspends the agents they sponsor), groups and trusted issuers are deleted.
    */
-  async remove<K extends RegistryKind>(kind: K, id: string, ctx: ChangeContext): Promise<ChangeResult<RegistryDocs[K]> | { deleted: true }> {
+  async remove<K extends RegistryKind>(
+    kind: K,
+    id: string,
+    ctx: ChangeContext,
+  ): Promise<ChangeResult<RegistryDocs[K]> | { deleted: true }> {
     if (kind === 'Agent' || kind === 'Workload') return this.patch(kind, id, { status: 'retired' }, ctx)
     if (kind === 'Human') return this.patch(kind, id, { status: 'inactive' }, ctx)
     return this.options.database.transact(async (tx) => {
@@ -137,7 +188,8 @@ export class Registry {
   ): Promise<ChangeResult<RegistryDocs[K]>> {
     const previous = current ? withoutBookkeeping(current) : undefined
     const { doc, issued } = await this.prepare(tx, kind, input, previous)
-    if (current && previous && canonicalJson(previous) === canonicalJson(doc)) return { object: current, change: 'unchanged' }
+    if (current && previous && canonicalJson(previous) === canonicalJson(doc))
+      return { object: current, change: 'unchanged' }
     const now = this.now().toISOString()
     const store = this.store(kind)
     const object = current ? await store.update(tx, current, doc, now) : await store.insert(tx, doc, now)
@@ -147,10 +199,22 @@ export class Registry {
       ...(issued.length > 0 ? { issued_secrets: issued.map((s) => s.credential) } : {}),
     })
     await this.cascade(tx, kind, doc, previous, ctx)
-    return { object, change: current ? 'updated' : 'created', ...(issued.length > 0 ? { issued_secrets: issued } : {}) }
+    return {
+      object,
+      change: current ? 'updated' : 'created',
+      ...(issued.length > 0 ? { issued_secrets: issued } : {}),
+    }
   }
 
-  private async record(tx: Executor, kind: RegistryKind, verb: string, id: string, ctx: ChangeContext, details: Record<string, unknown>, reason?: string): Promise<void> {
+  private async record(
+    tx: Executor,
+    kind: RegistryKind,
+    verb: string,
+    id: string,
+    ctx: ChangeContext,
+    details: Record<string, unknown>,
+    reason?: string,
+  ): Promise<void> {
     const subject = `${kindSlug(kind)}:${id}`
     await this.options.audit.append(
       tx,
@@ -171,24 +235,47 @@ export class Registry {
   }
 
   // Kind-specific rules; each returns the document to store, or throws ValidationFailed/Conflict.
-  private async prepare<K extends RegistryKind>(tx: Executor, kind: K, doc: RegistryDocs[K], previous: RegistryDocs[K] | undefined): Promise<{ doc: RegistryDocs[K]; issued: IssuedSecret[] }> {
+  private async prepare<K extends RegistryKind>(
+    tx: Executor,
+    kind: K,
+    doc: RegistryDocs[K],
+    previous: RegistryDocs[K] | undefined,
+  ): Promise<{ doc: RegistryDocs[K]; issued: IssuedSecret[] }> {
     switch (kind) {
       case 'Agent':
-        return (await this.prepareAgent(tx, doc as Agent, previous as Agent | undefined)) as { doc: RegistryDocs[K]; issued: IssuedSecret[] }
+        return (await this.prepareAgent(tx, doc as Agent, previous as Agent | undefined)) as {
+          doc: RegistryDocs[K]
+          issued: IssuedSecret[]
+        }
       case 'Workload':
-        return (await this.preparePrincipal(tx, doc as Workload, previous as Workload | undefined, [])) as { doc: RegistryDocs[K]; issued: IssuedSecret[] }
+        return (await this.preparePrincipal(tx, doc as Workload, previous as Workload | undefined, [])) as {
+          doc: RegistryDocs[K]
+          issued: IssuedSecret[]
+        }
       case 'Group':
         return { doc: (await this.prepareGroup(tx, doc as Group)) as RegistryDocs[K], issued: [] }
       case 'TrustedIssuer':
-        return { doc: (await this.prepareTrustedIssuer(tx, doc as TrustedIssuer)) as RegistryDocs[K], issued: [] }
+        return {
+          doc: (await this.prepareTrustedIssuer(tx, doc as TrustedIssuer)) as RegistryDocs[K],
+          issued: [],
+        }
       default:
         return { doc, issued: [] }
     }
   }
 
-  private async preparePrincipal<T extends Agent | Workload>(tx: Executor, doc: T, previous: T | undefined, fields: FieldError[]): Promise<{ doc: T; issued: IssuedSecret[] }> {
-    if (previous?.status === 'retired' && doc.status !== 'retired') throw new Conflict(`${doc.id} is retired; retirement is final`)
-    const trusted = await this.options.stores.trustedIssuers.list(tx, { filters: { kind: 'workload' }, limit: 10000 })
+  private async preparePrincipal<T extends Agent | Workload>(
+    tx: Executor,
+    doc: T,
+    previous: T | undefined,
+    fields: FieldError[],
+  ): Promise<{ doc: T; issued: IssuedSecret[] }> {
+    if (previous?.status === 'retired' && doc.status !== 'retired')
+      throw new Conflict(`${doc.id} is retired; retirement is final`)
+    const trusted = await this.options.stores.trustedIssuers.list(tx, {
+      filters: { kind: 'workload' },
+      limit: 10000,
+    })
     const credentials = await prepareCredentials(doc.credentials, previous?.credentials ?? [], {
       jwks: this.options.jwks,
       trustedWorkloadIssuers: new Set(trusted.map((t) => t.issuer)),
@@ -198,17 +285,31 @@ export class Registry {
     return { doc: { ...doc, credentials: credentials.bindings }, issued: credentials.issued }
   }
 
-  private async prepareAgent(tx: Executor, input: Agent, previous: Agent | undefined): Promise<{ doc: Agent; issued: IssuedSecret[] }> {
+  private async prepareAgent(
+    tx: Executor,
+    input: Agent,
+    previous: Agent | undefined,
+  ): Promise<{ doc: Agent; issued: IssuedSecret[] }> {
     const fields: FieldError[] = []
     const doc: Agent = { ...input }
     const sponsor = await this.options.stores.humans.get(tx, doc.sponsor)
     if (!sponsor) fields.push({ path: '/sponsor', message: `names no human (${doc.sponsor})` })
     // A new, active sponsor lifts a suspension that the old sponsor's deactivation caused.
-    if (previous?.suspended_reason === 'sponsor_inactive' && doc.suspended_reason === 'sponsor_inactive' && doc.sponsor !== previous.sponsor && sponsor?.status === 'active' && doc.status === 'suspended') {
+    if (
+      previous?.suspended_reason === 'sponsor_inactive' &&
+      doc.suspended_reason === 'sponsor_inactive' &&
+      doc.sponsor !== previous.sponsor &&
+      sponsor?.status === 'active' &&
+      doc.status === 'suspended'
+    ) {
       doc.status = 'active'
     }
     if (doc.status !== 'suspended') delete doc.suspended_reason
-    if (sponsor && sponsor.status !== 'active' && doc.status === 'active') fields.push({ path: '/sponsor', message: `must be an active human (${doc.sponsor} is ${sponsor.status})` })
+    if (sponsor && sponsor.status !== 'active' && doc.status === 'active')
+      fields.push({
+        path: '/sponsor',
+        message: `must be an active human (${doc.sponsor} is ${sponsor.status})`,
+      })
     if (doc.parent !== undefined) fields.push(...(await this.checkParent(tx, doc)))
     return this.preparePrincipal(tx, doc, previous, fields)
   }
@@ -218,11 +319,15 @@ export class Registry {
     const chain: Agent[] = []
     let next = doc.parent
     while (next !== undefined) {
-      if (next === doc.id || chain.some((a) => a.id === next)) return [{ path: '/parent', message: 'would make the agent its own ancestor' }]
+      if (next === doc.id || chain.some((a) => a.id === next))
+        return [{ path: '/parent', message: 'would make the agent its own ancestor' }]
       const parent = await agents.get(tx, next)
       if (!parent) return [{ path: '/parent', message: `names no agent (${next})` }]
       chain.push(parent)
-      if (chain.length >= this.options.maxAgentDepth) return [{ path: '/parent', message: `sub-agents may nest at most ${this.options.maxAgentDepth} deep` }]
+      if (chain.length >= this.options.maxAgentDepth)
+        return [
+          { path: '/parent', message: `sub-agents may nest at most ${this.options.maxAgentDepth} deep` },
+        ]
       next = parent.parent
     }
     const parent = chain[0]
@@ -232,17 +337,26 @@ export class Registry {
     const parentActions = new Set(parent.ceiling.map((c) => (typeof c === 'string' ? c : c.action)))
     return doc.ceiling.flatMap((entry, i) => {
       const action = typeof entry === 'string' ? entry : entry.action
-      return parentActions.has(action) ? [] : [{ path: `/ceiling/${i}`, message: `${action} is outside the parent's ceiling` }]
+      return parentActions.has(action)
+        ? []
+        : [{ path: `/ceiling/${i}`, message: `${action} is outside the parent's ceiling` }]
     })
   }
 
   private async prepareGroup(tx: Executor, input: Group): Promise<Group> {
     const seen = new Set<string>()
-    const members = input.members.filter((m) => !seen.has(`${m.kind}:${m.id}`) && seen.add(`${m.kind}:${m.id}`))
+    const members = input.members.filter(
+      (m) => !seen.has(`${m.kind}:${m.id}`) && seen.add(`${m.kind}:${m.id}`),
+    )
     const fields: FieldError[] = []
-    const stores = { human: this.options.stores.humans, workload: this.options.stores.workloads, agent: this.options.stores.agents }
+    const stores = {
+      human: this.options.stores.humans,
+      workload: this.options.stores.workloads,
+      agent: this.options.stores.agents,
+    }
     for (const [i, member] of members.entries()) {
-      if (!(await stores[member.kind].get(tx, member.id))) fields.push({ path: `/members/${i}`, message: `names no ${member.kind} (${member.id})` })
+      if (!(await stores[member.kind].get(tx, member.id)))
+        fields.push({ path: `/members/${i}`, message: `names no ${member.kind} (${member.id})` })
     }
     if (fields.length > 0) throw new ValidationFailed(fields)
     return { ...input, members: members.sort((a, b) => (`${a.kind}:${a.id}` < `${b.kind}:${b.id}` ? -1 : 1)) }
@@ -250,7 +364,8 @@ export class Registry {
 
   private async prepareTrustedIssuer(tx: Executor, doc: TrustedIssuer): Promise<TrustedIssuer> {
     const fields: FieldError[] = []
-    if ((doc.jwks === undefined) === (doc.jwks_uri === undefined)) fields.push({ path: '/', message: 'must have exactly one of jwks or jwks_uri' })
+    if ((doc.jwks === undefined) === (doc.jwks_uri === undefined))
+      fields.push({ path: '/', message: 'must have exactly one of jwks or jwks_uri' })
     if (doc.jwks_uri !== undefined) {
       try {
         this.options.jwks.validateUri(doc.jwks_uri)
@@ -259,13 +374,23 @@ export class Registry {
       }
     }
     if (fields.length > 0) throw new ValidationFailed(fields)
-    const sameIssuer = await this.options.stores.trustedIssuers.list(tx, { filters: { issuer: doc.issuer }, limit: 2 })
-    if (sameIssuer.some((t) => t.id !== doc.id)) throw new Conflict(`issuer ${doc.issuer} is already registered`)
+    const sameIssuer = await this.options.stores.trustedIssuers.list(tx, {
+      filters: { issuer: doc.issuer },
+      limit: 2,
+    })
+    if (sameIssuer.some((t) => t.id !== doc.id))
+      throw new Conflict(`issuer ${doc.issuer} is already registered`)
     return doc
   }
 
   // Changes that follow from a write: group membership index, and agents suspended when their sponsor is deactivated.
-  private async cascade(tx: Executor, kind: RegistryKind, doc: AnyDoc, previous: AnyDoc | undefined, ctx: ChangeContext): Promise<void> {
+  private async cascade(
+    tx: Executor,
+    kind: RegistryKind,
+    doc: AnyDoc,
+    previous: AnyDoc | undefined,
+    ctx: ChangeContext,
+  ): Promise<void> {
     if (kind === 'Group') await this.options.stores.groups.indexMembers(tx, doc as Group)
     if (kind !== 'Human') return
     const human = doc as Human
@@ -274,9 +399,21 @@ export class Registry {
     for (const id of await agents.activeSponsoredBy(tx, human.id)) {
       const agent = await agents.get(tx, id)
       if (!agent) continue
-      const suspended: Agent = { ...withoutBookkeeping(agent), status: 'suspended', suspended_reason: 'sponsor_inactive' }
+      const suspended: Agent = {
+        ...withoutBookkeeping(agent),
+        status: 'suspended',
+        suspended_reason: 'sponsor_inactive',
+      }
       await agents.update(tx, agent, suspended, this.now().toISOString())
-      await this.record(tx, 'Agent', 'suspend', id, ctx, { before: redact(withoutBookkeeping(agent)), after: redact(suspended) }, `sponsor ${human.id} was deactivated`)
+      await this.record(
+        tx,
+        'Agent',
+        'suspend',
+        id,
+        ctx,
+        { before: redact(withoutBookkeeping(agent)), after: redact(suspended) },
+        `sponsor ${human.id} was deactivated`,
+      )
     }
   }
 }

@@ -9,7 +9,13 @@ const addFormats = ajvFormats.default.default
 
 /** An ajv instance as the registry and the HTTP layer use it: defaults applied, all errors reported, discriminators on. */
 export function createAjv(options: { coerceTypes?: boolean | 'array' } = {}): Ajv {
-  const ajv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: options.coerceTypes ?? false, discriminator: true, strict: false })
+  const ajv = new Ajv({
+    allErrors: true,
+    useDefaults: true,
+    coerceTypes: options.coerceTypes ?? false,
+    discriminator: true,
+    strict: false,
+  })
   addFormats(ajv)
   return ajv
 }
@@ -23,7 +29,9 @@ export function toFieldErrors(errors: ErrorObject[] | null | undefined, prefix =
   const seen = new Set<string>()
   // A union of literals fails once per literal and once more for the union: say it once, listing the choices.
   const choices = new Map<string, unknown[]>()
-  for (const error of errors ?? []) if (error.keyword === 'const') choices.set(error.instancePath, [...(choices.get(error.instancePath) ?? []), error.params.allowedValue])
+  for (const error of errors ?? [])
+    if (error.keyword === 'const')
+      choices.set(error.instancePath, [...(choices.get(error.instancePath) ?? []), error.params.allowedValue])
   for (const error of errors ?? []) {
     let path = `${prefix}${error.instancePath}`
     let message = error.message ?? 'is invalid'
@@ -62,7 +70,10 @@ export function validateAgainst<T>(schema: TSchema, input: unknown, prefix = '')
 /** RFC 7396 JSON Merge Patch. */
 export function mergePatch(target: unknown, patch: unknown): unknown {
   if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch
-  const result: Record<string, unknown> = target !== null && typeof target === 'object' && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {}
+  const result: Record<string, unknown> =
+    target !== null && typeof target === 'object' && !Array.isArray(target)
+      ? { ...(target as Record<string, unknown>) }
+      : {}
   for (const [key, value] of Object.entries(patch as Record<string, unknown>)) {
     if (value === null) delete result[key]
     else result[key] = mergePatch(result[key], value)

@@ -6,7 +6,12 @@ import type { AdminTokenRow } from './tables.ts'
 export class AdminTokenStore {
   /** The live token with this hash, if any. */
   async findByHash(ex: Executor, hash: string): Promise<AdminTokenRow | undefined> {
-    return ex.selectFrom('admin_tokens').selectAll().where('token_hash', '=', hash).where('revoked_at', 'is', null).executeTakeFirst()
+    return ex
+      .selectFrom('admin_tokens')
+      .selectAll()
+      .where('token_hash', '=', hash)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst()
   }
 
   /** Adds a token. */
@@ -16,7 +21,10 @@ export class AdminTokenStore {
 
   /** How many tokens exist (revoked included). */
   async count(ex: Executor): Promise<number> {
-    const row = await ex.selectFrom('admin_tokens').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
+    const row = await ex
+      .selectFrom('admin_tokens')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow()
     return Number(row.n)
   }
 }

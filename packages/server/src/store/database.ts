@@ -38,8 +38,13 @@ export interface Database {
 }
 
 /** Derives the store location from configuration: PostgreSQL when a URL is given, else `mandate.db` in the data dir. */
-export function storeLocation(config: { databaseUrl?: string | undefined; databaseSchema?: string | undefined; dataDir: string }): StoreLocation {
-  if (config.databaseUrl) return { dialect: 'postgres', url: config.databaseUrl, schema: config.databaseSchema }
+export function storeLocation(config: {
+  databaseUrl?: string | undefined
+  databaseSchema?: string | undefined
+  dataDir: string
+}): StoreLocation {
+  if (config.databaseUrl)
+    return { dialect: 'postgres', url: config.databaseUrl, schema: config.databaseSchema }
   return { dialect: 'sqlite', file: join(resolve(config.dataDir), 'mandate.db') }
 }
 
@@ -83,7 +88,10 @@ async function openPostgres(location: Extract<StoreLocation, { dialect: 'postgre
     connectionTimeoutMillis: 5000,
     ...(schema ? { options: `-c search_path=${schema}` } : {}),
     // int8 (seq numbers) as JS numbers: they stay far below 2^53.
-    types: { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === 20 ? Number : pg.types.getTypeParser(oid, format as 'text')) },
+    types: {
+      getTypeParser: (oid: number, format?: 'text' | 'binary') =>
+        oid === 20 ? Number : pg.types.getTypeParser(oid, format as 'text'),
+    },
   })
   // A broken idle connection must not crash the node; the next query reports the failure.
   pool.on('error', () => {})
@@ -92,7 +100,8 @@ async function openPostgres(location: Extract<StoreLocation, { dialect: 'postgre
   return {
     dialect: 'postgres',
     db,
-    transact: (work) => runTransaction(db, sql`begin`, sql`select seq from audit_head where id = 1 for update`, work),
+    transact: (work) =>
+      runTransaction(db, sql`begin`, sql`select seq from audit_head where id = 1 for update`, work),
     migrate: () => migrate(db),
     ping: async () => {
       try {

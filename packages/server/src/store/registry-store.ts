@@ -50,7 +50,14 @@ export class RegistryStore<T extends { id: string }> {
     try {
       await ex
         .insertInto(this.spec.table)
-        .values({ id: doc.id, doc: JSON.stringify(doc), version: 1, created_at: now, updated_at: now, ...this.spec.columns(doc) } as never)
+        .values({
+          id: doc.id,
+          doc: JSON.stringify(doc),
+          version: 1,
+          created_at: now,
+          updated_at: now,
+          ...this.spec.columns(doc),
+        } as never)
         .execute()
     } catch (error) {
       if (isUniqueViolation(error)) throw new Conflict(`${doc.id} already exists`)
@@ -63,7 +70,12 @@ export class RegistryStore<T extends { id: string }> {
   async update(ex: Executor, current: Stored<T>, doc: T, now: string): Promise<Stored<T>> {
     const result = await ex
       .updateTable(this.spec.table)
-      .set({ doc: JSON.stringify(doc), version: current.version + 1, updated_at: now, ...this.spec.columns(doc) } as never)
+      .set({
+        doc: JSON.stringify(doc),
+        version: current.version + 1,
+        updated_at: now,
+        ...this.spec.columns(doc),
+      } as never)
       .where('id', '=', doc.id)
       .where('version', '=', current.version)
       .executeTakeFirst()
@@ -79,5 +91,10 @@ export class RegistryStore<T extends { id: string }> {
 }
 
 function toStored<T>(row: Tables[RegistryTable]): Stored<T> {
-  return { ...(JSON.parse(row.doc) as T), version: row.version, created_at: row.created_at, updated_at: row.updated_at }
+  return {
+    ...(JSON.parse(row.doc) as T),
+    version: row.version,
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+  }
 }

@@ -14,7 +14,13 @@ export type TrustedIssuerStore = RegistryStore<TrustedIssuer>
 export class AgentStore extends RegistryStore<Agent> {
   /** Ids of the agents a human sponsors that are still active. */
   async activeSponsoredBy(ex: Executor, humanId: string): Promise<string[]> {
-    const rows = await ex.selectFrom('agents').select('id').where('sponsor', '=', humanId).where('status', '=', 'active').orderBy('id').execute()
+    const rows = await ex
+      .selectFrom('agents')
+      .select('id')
+      .where('sponsor', '=', humanId)
+      .where('status', '=', 'active')
+      .orderBy('id')
+      .execute()
     return rows.map((r) => r.id)
   }
 }
@@ -34,7 +40,13 @@ export class GroupStore extends RegistryStore<Group> {
 
   /** Ids of the groups a principal belongs to. */
   async groupsOf(ex: Executor, kind: string, id: string): Promise<string[]> {
-    const rows = await ex.selectFrom('group_members').select('group_id').where('member_kind', '=', kind).where('member_id', '=', id).orderBy('group_id').execute()
+    const rows = await ex
+      .selectFrom('group_members')
+      .select('group_id')
+      .where('member_kind', '=', kind)
+      .where('member_id', '=', id)
+      .orderBy('group_id')
+      .execute()
     return rows.map((r) => r.group_id)
   }
 }
@@ -42,7 +54,11 @@ export class GroupStore extends RegistryStore<Group> {
 /** The registry stores, built once. */
 export function createRegistryStores() {
   return {
-    humans: new RegistryStore<Human>({ table: 'humans', columns: (h) => ({ status: h.status }), filters: { status: 'status' } }),
+    humans: new RegistryStore<Human>({
+      table: 'humans',
+      columns: (h) => ({ status: h.status }),
+      filters: { status: 'status' },
+    }),
     workloads: new RegistryStore<Workload>({
       table: 'workloads',
       columns: (w) => ({ status: w.status, expires_at: w.expires_at ?? null }),
@@ -50,8 +66,19 @@ export function createRegistryStores() {
     }),
     agents: new AgentStore({
       table: 'agents',
-      columns: (a) => ({ status: a.status, classification: a.classification, sponsor: a.sponsor, parent_id: a.parent ?? null, expires_at: a.expires_at ?? null }),
-      filters: { status: 'status', classification: 'classification', sponsor: 'sponsor', parent: 'parent_id' },
+      columns: (a) => ({
+        status: a.status,
+        classification: a.classification,
+        sponsor: a.sponsor,
+        parent_id: a.parent ?? null,
+        expires_at: a.expires_at ?? null,
+      }),
+      filters: {
+        status: 'status',
+        classification: 'classification',
+        sponsor: 'sponsor',
+        parent: 'parent_id',
+      },
     }),
     groups: new GroupStore({ table: 'groups', columns: () => ({}), filters: {} }),
     trustedIssuers: new RegistryStore<TrustedIssuer>({

@@ -16,8 +16,19 @@ export class SigningKeyStore {
 
   /** Sets when every key not yet scheduled for removal stops being published. */
   async schedulePublishedUntil(ex: Executor, except: string, until: string): Promise<string[]> {
-    const rows = await ex.selectFrom('signing_keys').select('kid').where('publish_until', 'is', null).where('kid', '!=', except).execute()
-    if (rows.length > 0) await ex.updateTable('signing_keys').set({ publish_until: until }).where('publish_until', 'is', null).where('kid', '!=', except).execute()
+    const rows = await ex
+      .selectFrom('signing_keys')
+      .select('kid')
+      .where('publish_until', 'is', null)
+      .where('kid', '!=', except)
+      .execute()
+    if (rows.length > 0)
+      await ex
+        .updateTable('signing_keys')
+        .set({ publish_until: until })
+        .where('publish_until', 'is', null)
+        .where('kid', '!=', except)
+        .execute()
     return rows.map((r) => r.kid)
   }
 

@@ -1,9 +1,9 @@
 // The signing key ring: generates keys, publishes a new key before it signs anything, and keeps retired keys
 // published until every token they signed has expired. State is derived from times, so nodes never disagree on it.
-import { type KeyObject, createPrivateKey, generateKeyPairSync } from 'node:crypto'
-import { type JWK, calculateJwkThumbprint } from 'jose'
-import type { ActorRef } from '../audit/event.ts'
+import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { calculateJwkThumbprint, type JWK } from 'jose'
 import type { AuditLog } from '../audit/audit-log.ts'
+import type { ActorRef } from '../audit/event.ts'
 import type { Database } from '../store/database.ts'
 import type { SigningKeyStore } from '../store/signing-key-store.ts'
 import type { SigningKeyRow } from '../store/tables.ts'
@@ -55,7 +55,17 @@ export class KeyRing {
         if ((await this.options.store.list(tx)).length > 0) return
         const row = await this.generate(this.now())
         await this.options.store.insert(tx, row)
-        await this.options.audit.append(tx, { type: 'key.create', outcome: 'success', actors: [{ kind: 'system', id: 'mandate' }], resource: `key:${row.kid}`, details: { kid: row.kid, alg: row.alg } }, new Date(this.now()))
+        await this.options.audit.append(
+          tx,
+          {
+            type: 'key.create',
+            outcome: 'success',
+            actors: [{ kind: 'system', id: 'mandate' }],
+            resource: `key:${row.kid}`,
+            details: { kid: row.kid, alg: row.alg },
+          },
+          new Date(this.now()),
+        )
       })
       return this.load()
     }
@@ -66,7 +76,9 @@ export class KeyRing {
   signingKey(): SigningKey {
     const now = this.now()
     let current: SigningKey | undefined
-    for (const key of this.keys) if (key.activatesAt <= now && (current === undefined || key.activatesAt >= current.activatesAt)) current = key
+    for (const key of this.keys)
+      if (key.activatesAt <= now && (current === undefined || key.activatesAt >= current.activatesAt))
+        current = key
     if (!current) throw new Error('no active signing key')
     return current
   }
@@ -74,11 +86,19 @@ export class KeyRing {
   /** The published key set (RFC 7517 §5): pending, active and retired keys that may still verify a live token. */
   jwks(): { keys: JWK[] } {
     const now = this.now()
-    return { keys: this.keys.filter((k) => k.publishUntil === null || k.publishUntil > now).map((k) => k.publicJwk) }
+    return {
+      keys: this.keys.filter((k) => k.publishUntil === null || k.publishUntil > now).map((k) => k.publicJwk),
+    }
   }
 
   /** Every key with its state, for `mandate keys list`. */
-  describe(): Array<{ kid: string; alg: SigningAlg; state: KeyState; activates_at: string; publish_until: string | null }> {
+  describe(): Array<{
+    kid: string
+    alg: SigningAlg
+    state: KeyState
+    activates_at: string
+    publish_until: string | null
+  }> {
     const signing = this.signingKey().kid
     const now = this.now()
     return this.keys.map((k) => ({
@@ -94,18 +114,39 @@ export class KeyRing {
    * Starts a rotation: the new key is published now and signs from `now + propagation`; every older key stays published
    * until the last token it can sign has expired (its last signing moment + the longest token lifetime + clock skew).
    */
-  async rotate(actor: ActorRef, reason: string, requestId?: string): Promise<{ kid: string; activates_at: string }> {
+  async rotate(
+    actor: ActorRef,
+    reason: string,
+    requestId?: string,
+  ): Promise<{ kid: string; activates_at: string }> {
     const now = this.now()
     const row = await this.generate(now + this.options.propagationSeconds * 1000)
     const activatesAt = Date.parse(row.activates_at)
-    const until = new Date(activatesAt + (this.options.maxTokenLifetimeSeconds + this.options.clockSkewSeconds) * 1000).toISOString()
+    const until = new Date(
+      activatesAt + (this.options.maxTokenLifetimeSeconds + this.options.clockSkewSeconds) * 1000,
+    ).toISOString()
     await this.options.database.transact(async (tx) => {
       await this.options.store.insert(tx, row)
       const retiring = await this.options.store.schedulePublishedUntil(tx, row.kid, until)
       const removed = await this.options.store.deleteUnpublished(tx, new Date(now).toISOString())
       await this.options.audit.append(
         tx,
-        { type: 'key.rotate', outcome: 'success', actors: [actor], resource: `key:${row.kid}`, reason, ...(requestId ? { requestId } : {}), details: { kid: row.kid, alg: row.alg, activates_at: row.activates_at, retiring, retiring_published_until: until, removed } },
+        {
+          type: 'key.rotate',
+          outcome: 'success',
+          actors: [actor],
+          resource: `key:${row.kid}`,
+          reason,
+          ...(requestId ? { requestId } : {}),
+          details: {
+            kid: row.kid,
+            alg: row.alg,
+            activates_at: row.activates_at,
+            retiring,
+            retiring_published_until: until,
+            removed,
+          },
+        },
         new Date(now),
       )
     })
@@ -142,7 +183,9 @@ export class KeyRing {
   }
 
   private unseal(row: SigningKeyRow): SigningKey {
-    const privateJwk = JSON.parse(this.options.masterKey.open(row.private_jwk_sealed, `signing_key:${row.kid}`))
+    const privateJwk = JSON.parse(
+      this.options.masterKey.open(row.private_jwk_sealed, `signing_key:${row.kid}`),
+    )
     return {
       kid: row.kid,
       alg: row.alg as SigningAlg,

@@ -22,9 +22,13 @@ export class MasterKey {
   /** Builds a master key from its text form: 32 bytes as base64, base64url or hex. */
   static fromText(text: string, setting: string): MasterKey {
     const trimmed = text.trim()
-    const bytes = /^[0-9a-fA-F]{64}$/.test(trimmed) ? Buffer.from(trimmed, 'hex') : Buffer.from(trimmed.replace(/-/g, '+').replace(/_/g, '/'), 'base64')
+    const bytes = /^[0-9a-fA-F]{64}$/.test(trimmed)
+      ? Buffer.from(trimmed, 'hex')
+      : Buffer.from(trimmed.replace(/-/g, '+').replace(/_/g, '/'), 'base64')
     if (bytes.length !== 32 || !/^[A-Za-z0-9+/=_-]+$/.test(trimmed)) {
-      throw new MasterKeyError(`${setting} must be 32 random bytes as base64 or 64 hex digits (try: openssl rand -base64 32)`)
+      throw new MasterKeyError(
+        `${setting} must be 32 random bytes as base64 or 64 hex digits (try: openssl rand -base64 32)`,
+      )
     }
     return new MasterKey(bytes)
   }
@@ -33,17 +37,29 @@ export class MasterKey {
    * Resolves the master key from configuration. With neither a key nor a key file, the embedded store gets a generated
    * key file in the data directory (mode 0600); PostgreSQL deployments must configure one, since every node needs the same.
    */
-  static resolve(options: { masterKey?: string | undefined; masterKeyFile?: string | undefined; dataDir: string; embedded: boolean }): {
+  static resolve(options: {
+    masterKey?: string | undefined
+    masterKeyFile?: string | undefined
+    dataDir: string
+    embedded: boolean
+  }): {
     key: MasterKey
     source: MasterKeySource
     file?: string
   } {
-    if (options.masterKey !== undefined) return { key: MasterKey.fromText(options.masterKey, 'MANDATE_MASTER_KEY'), source: 'env' }
+    if (options.masterKey !== undefined)
+      return { key: MasterKey.fromText(options.masterKey, 'MANDATE_MASTER_KEY'), source: 'env' }
     if (options.masterKeyFile !== undefined) {
-      return { key: MasterKey.fromText(readKeyFile(options.masterKeyFile), 'MANDATE_MASTER_KEY_FILE'), source: 'file', file: options.masterKeyFile }
+      return {
+        key: MasterKey.fromText(readKeyFile(options.masterKeyFile), 'MANDATE_MASTER_KEY_FILE'),
+        source: 'file',
+        file: options.masterKeyFile,
+      }
     }
     if (!options.embedded) {
-      throw new MasterKeyError('MANDATE_MASTER_KEY (or MANDATE_MASTER_KEY_FILE) is required with PostgreSQL: every node must use the same key')
+      throw new MasterKeyError(
+        'MANDATE_MASTER_KEY (or MANDATE_MASTER_KEY_FILE) is required with PostgreSQL: every node must use the same key',
+      )
     }
     const file = join(resolve(options.dataDir), 'master.key')
     if (existsSync(file)) return { key: MasterKey.fromText(readKeyFile(file), file), source: 'file', file }
@@ -59,18 +75,26 @@ export class MasterKey {
     const cipher = createCipheriv('aes-256-gcm', this.key, iv)
     cipher.setAAD(Buffer.from(context))
     const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()])
-    return ['v1', iv.toString('base64url'), body.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.')
+    return [
+      'v1',
+      iv.toString('base64url'),
+      body.toString('base64url'),
+      cipher.getAuthTag().toString('base64url'),
+    ].join('.')
   }
 
   /** Decrypts what `seal` produced for the same context; throws MasterKeyError if the key or context is wrong. */
   open(sealed: string, context: string): string {
     const [version, iv, body, tag] = sealed.split('.')
-    if (version !== 'v1' || iv === undefined || body === undefined || tag === undefined) throw new MasterKeyError('sealed value has an unknown format')
+    if (version !== 'v1' || iv === undefined || body === undefined || tag === undefined)
+      throw new MasterKeyError('sealed value has an unknown format')
     try {
       const decipher = createDecipheriv('aes-256-gcm', this.key, Buffer.from(iv, 'base64url'))
       decipher.setAAD(Buffer.from(context))
       decipher.setAuthTag(Buffer.from(tag, 'base64url'))
-      return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8')
+      return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString(
+        'utf8',
+      )
     } catch {
       throw new MasterKeyError('cannot decrypt with this master key')
     }
@@ -86,16 +110,26 @@ export class MasterKey {
    * stops start-up before anything is sealed twice under different keys.
    */
   async checkAgainst(ex: Executor): Promise<void> {
-    const row = await ex.selectFrom('meta').select('value').where('key', '=', 'master_key_check').executeTakeFirst()
+    const row = await ex
+      .selectFrom('meta')
+      .select('value')
+      .where('key', '=', 'master_key_check')
+      .executeTakeFirst()
     if (!row) {
-      await ex.insertInto('meta').values({ key: 'master_key_check', value: this.seal(CHECK_PLAINTEXT, 'master_key_check') }).onConflict((oc) => oc.doNothing()).execute()
+      await ex
+        .insertInto('meta')
+        .values({ key: 'master_key_check', value: this.seal(CHECK_PLAINTEXT, 'master_key_check') })
+        .onConflict((oc) => oc.doNothing())
+        .execute()
       return this.checkAgainst(ex)
     }
     let plaintext: string
     try {
       plaintext = this.open(row.value, 'master_key_check')
     } catch {
-      throw new MasterKeyError('the master key does not match the one this store was created with; set MANDATE_MASTER_KEY to the original key')
+      throw new MasterKeyError(
+        'the master key does not match the one this store was created with; set MANDATE_MASTER_KEY to the original key',
+      )
     }
     if (plaintext !== CHECK_PLAINTEXT) throw new MasterKeyError('the master key check value is corrupt')
   }
@@ -105,6 +139,8 @@ function readKeyFile(file: string): string {
   try {
     return readFileSync(file, 'utf8')
   } catch (error) {
-    throw new MasterKeyError(`cannot read master key file ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`)
+    throw new MasterKeyError(
+      `cannot read master key file ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
+    )
   }
 }

@@ -9,15 +9,29 @@ import { AuditLog } from '../../src/audit/audit-log.ts'
 import { Conflict } from '../../src/errors.ts'
 import type { Agent, Human } from '../../src/registry/model.ts'
 import { AdminTokenStore } from '../../src/store/admin-token-store.ts'
-import { type Database, type StoreLocation, isForeignKeyViolation, openDatabase, storeLocation } from '../../src/store/database.ts'
+import {
+  type Database,
+  isForeignKeyViolation,
+  openDatabase,
+  type StoreLocation,
+  storeLocation,
+} from '../../src/store/database.ts'
 import { createRegistryStores } from '../../src/store/registry-stores.ts'
 import { SigningKeyStore } from '../../src/store/signing-key-store.ts'
-import { type TestStore, storeKinds } from '../support/harness.ts'
+import { storeKinds, type TestStore } from '../support/harness.ts'
 
 const run = promisify(execFile)
 const now = () => new Date().toISOString()
 const human = (id: string, status: Human['status'] = 'active'): Human => ({ id, status })
-const agent = (id: string, sponsor: string, extra: Partial<Agent> = {}): Agent => ({ id, sponsor, classification: 'delegated', ceiling: ['crm:read'], status: 'active', credentials: [], ...extra })
+const agent = (id: string, sponsor: string, extra: Partial<Agent> = {}): Agent => ({
+  id,
+  sponsor,
+  classification: 'delegated',
+  ceiling: ['crm:read'],
+  status: 'active',
+  credentials: [],
+  ...extra,
+})
 
 for (const kind of storeKinds) {
   describe(`store conformance on ${kind.name}`, () => {
@@ -30,7 +44,11 @@ for (const kind of storeKinds) {
 
     before(async () => {
       store = kind.create()
-      location = storeLocation({ dataDir: String(store.settings.dataDir), databaseUrl: store.settings.databaseUrl as string | undefined, databaseSchema: store.settings.databaseSchema as string | undefined })
+      location = storeLocation({
+        dataDir: String(store.settings.dataDir),
+        databaseUrl: store.settings.databaseUrl as string | undefined,
+        databaseSchema: store.settings.databaseSchema as string | undefined,
+      })
       database = await openDatabase(location)
       await database.migrate()
     })
@@ -47,33 +65,81 @@ for (const kind of storeKinds) {
       await database.transact(async (tx) => {
         await stores.humans.insert(tx, human('alice@example.com'), now())
         await stores.humans.insert(tx, human('bob@example.com', 'inactive'), now())
-        for (const id of ['a1', 'a2', 'a3', 'a4']) await stores.agents.insert(tx, agent(id, id === 'a4' ? 'bob@example.com' : 'alice@example.com', { classification: id === 'a2' ? 'autonomous' : 'delegated' }), now())
+        for (const id of ['a1', 'a2', 'a3', 'a4'])
+          await stores.agents.insert(
+            tx,
+            agent(id, id === 'a4' ? 'bob@example.com' : 'alice@example.com', {
+              classification: id === 'a2' ? 'autonomous' : 'delegated',
+            }),
+            now(),
+          )
       })
       const a1 = await stores.agents.get(database.db, 'a1')
       assert.equal(a1?.version, 1)
       assert.deepEqual(a1?.ceiling, ['crm:read'])
       assert.equal(await stores.agents.get(database.db, 'missing'), undefined)
       const page1 = await stores.agents.list(database.db, { limit: 2 })
-      assert.deepEqual(page1.map((a) => a.id), ['a1', 'a2'])
+      assert.deepEqual(
+        page1.map((a) => a.id),
+        ['a1', 'a2'],
+      )
       const page2 = await stores.agents.list(database.db, { limit: 2, after: 'a2' })
-      assert.deepEqual(page2.map((a) => a.id), ['a3', 'a4'])
-      assert.deepEqual((await stores.agents.list(database.db, { limit: 10, filters: { sponsor: 'bob@example.com' } })).map((a) => a.id), ['a4'])
-      assert.deepEqual((await stores.agents.list(database.db, { limit: 10, filters: { classification: 'autonomous' } })).map((a) => a.id), ['a2'])
-      assert.deepEqual((await stores.humans.list(database.db, { limit: 10, filters: { status: 'inactive' } })).map((h) => h.id), ['bob@example.com'])
-      assert.deepEqual(await stores.agents.activeSponsoredBy(database.db, 'alice@example.com'), ['a1', 'a2', 'a3'])
+      assert.deepEqual(
+        page2.map((a) => a.id),
+        ['a3', 'a4'],
+      )
+      assert.deepEqual(
+        (await stores.agents.list(database.db, { limit: 10, filters: { sponsor: 'bob@example.com' } })).map(
+          (a) => a.id,
+        ),
+        ['a4'],
+      )
+      assert.deepEqual(
+        (await stores.agents.list(database.db, { limit: 10, filters: { classification: 'autonomous' } })).map(
+          (a) => a.id,
+        ),
+        ['a2'],
+      )
+      assert.deepEqual(
+        (await stores.humans.list(database.db, { limit: 10, filters: { status: 'inactive' } })).map(
+          (h) => h.id,
+        ),
+        ['bob@example.com'],
+      )
+      assert.deepEqual(await stores.agents.activeSponsoredBy(database.db, 'alice@example.com'), [
+        'a1',
+        'a2',
+        'a3',
+      ])
     })
 
     it('refuses a duplicate id with Conflict', async () => {
-      await assert.rejects(database.transact((tx) => stores.humans.insert(tx, human('alice@example.com'), now())), Conflict)
+      await assert.rejects(
+        database.transact((tx) => stores.humans.insert(tx, human('alice@example.com'), now())),
+        Conflict,
+      )
     })
 
     it('updates only at the expected version (optimistic concurrency)', async () => {
       const current = await stores.agents.get(database.db, 'a3')
       assert.ok(current)
-      const updated = await database.transact((tx) => stores.agents.update(tx, current, { ...agent('a3', 'alice@example.com'), status: 'suspended' }, now()))
+      const updated = await database.transact((tx) =>
+        stores.agents.update(
+          tx,
+          current,
+          { ...agent('a3', 'alice@example.com'), status: 'suspended' },
+          now(),
+        ),
+      )
       assert.equal(updated.version, 2)
-      assert.equal((await stores.agents.list(database.db, { limit: 10, filters: { status: 'suspended' } }))[0]?.id, 'a3')
-      await assert.rejects(database.transact((tx) => stores.agents.update(tx, current, agent('a3', 'alice@example.com'), now())), Conflict)
+      assert.equal(
+        (await stores.agents.list(database.db, { limit: 10, filters: { status: 'suspended' } }))[0]?.id,
+        'a3',
+      )
+      await assert.rejects(
+        database.transact((tx) => stores.agents.update(tx, current, agent('a3', 'alice@example.com'), now())),
+        Conflict,
+      )
     })
 
     it('enforces foreign keys: an agent needs an existing sponsor', async () => {
@@ -85,14 +151,24 @@ for (const kind of storeKinds) {
 
     it('indexes group membership for lookups by principal', async () => {
       await database.transact(async (tx) => {
-        const group = { id: 'g1', members: [{ kind: 'human' as const, id: 'alice@example.com' }, { kind: 'agent' as const, id: 'a1' }] }
+        const group = {
+          id: 'g1',
+          members: [
+            { kind: 'human' as const, id: 'alice@example.com' },
+            { kind: 'agent' as const, id: 'a1' },
+          ],
+        }
         await stores.groups.insert(tx, group, now())
         await stores.groups.indexMembers(tx, group)
       })
       assert.deepEqual(await stores.groups.groupsOf(database.db, 'agent', 'a1'), ['g1'])
       assert.deepEqual(await stores.groups.groupsOf(database.db, 'agent', 'a2'), [])
       await database.transact((tx) => stores.groups.delete(tx, 'g1'))
-      assert.deepEqual(await stores.groups.groupsOf(database.db, 'agent', 'a1'), [], 'membership rows go with the group')
+      assert.deepEqual(
+        await stores.groups.groupsOf(database.db, 'agent', 'a1'),
+        [],
+        'membership rows go with the group',
+      )
     })
 
     it('rolls back every write of a failed transaction, audit record included', async () => {
@@ -100,7 +176,11 @@ for (const kind of storeKinds) {
       await assert.rejects(
         database.transact(async (tx) => {
           await stores.humans.insert(tx, human('carol@example.com'), now())
-          await audit.append(tx, { type: 'test.rollback', outcome: 'success', actors: [{ kind: 'system', id: 'test' }] }, new Date())
+          await audit.append(
+            tx,
+            { type: 'test.rollback', outcome: 'success', actors: [{ kind: 'system', id: 'test' }] },
+            new Date(),
+          )
           throw new Error('boom')
         }),
         /boom/,
@@ -111,27 +191,107 @@ for (const kind of storeKinds) {
 
     it('appends audit events in one chain and reads them with filters', async () => {
       await database.transact(async (tx) => {
-        await audit.append(tx, { type: 'admin.agent.create', outcome: 'success', actors: [{ kind: 'admin_token', id: 't1' }], subjects: ['agent:a_b'] }, new Date('2026-01-01T00:00:00Z'))
-        await audit.append(tx, { type: 'admin.agent.update', outcome: 'success', actors: [{ kind: 'admin_token', id: 't1' }], subjects: ['agent:axb'] }, new Date('2026-02-01T00:00:00Z'))
-        await audit.append(tx, { type: 'token.issue', outcome: 'success', actors: [{ kind: 'human', id: 'alice@example.com' }, { kind: 'agent', id: 'a1' }], mode: 'delegated' }, new Date('2026-03-01T00:00:00Z'))
+        await audit.append(
+          tx,
+          {
+            type: 'admin.agent.create',
+            outcome: 'success',
+            actors: [{ kind: 'admin_token', id: 't1' }],
+            subjects: ['agent:a_b'],
+          },
+          new Date('2026-01-01T00:00:00Z'),
+        )
+        await audit.append(
+          tx,
+          {
+            type: 'admin.agent.update',
+            outcome: 'success',
+            actors: [{ kind: 'admin_token', id: 't1' }],
+            subjects: ['agent:axb'],
+          },
+          new Date('2026-02-01T00:00:00Z'),
+        )
+        await audit.append(
+          tx,
+          {
+            type: 'token.issue',
+            outcome: 'success',
+            actors: [
+              { kind: 'human', id: 'alice@example.com' },
+              { kind: 'agent', id: 'a1' },
+            ],
+            mode: 'delegated',
+          },
+          new Date('2026-03-01T00:00:00Z'),
+        )
       })
       const all = await audit.read(database.db, { limit: 1000 })
       const seqs = all.map((e) => e.seq)
-      assert.deepEqual(seqs, seqs.map((_, i) => i + 1), 'sequence numbers are contiguous from 1')
+      assert.deepEqual(
+        seqs,
+        seqs.map((_, i) => i + 1),
+        'sequence numbers are contiguous from 1',
+      )
       // LIKE wildcards in ids must match literally.
-      assert.deepEqual((await audit.read(database.db, { limit: 10, principal: 'agent:a_b' })).map((e) => e.type), ['admin.agent.create'])
-      assert.deepEqual((await audit.read(database.db, { limit: 10, type: 'admin.agent.' })).map((e) => e.type), ['admin.agent.create', 'admin.agent.update'])
-      assert.deepEqual((await audit.read(database.db, { limit: 10, since: '2026-02-01T00:00:00.000Z', until: '2026-03-01T00:00:00.000Z' })).map((e) => e.type), ['admin.agent.update'])
+      assert.deepEqual(
+        (await audit.read(database.db, { limit: 10, principal: 'agent:a_b' })).map((e) => e.type),
+        ['admin.agent.create'],
+      )
+      assert.deepEqual(
+        (await audit.read(database.db, { limit: 10, type: 'admin.agent.' })).map((e) => e.type),
+        ['admin.agent.create', 'admin.agent.update'],
+      )
+      assert.deepEqual(
+        (
+          await audit.read(database.db, {
+            limit: 10,
+            since: '2026-02-01T00:00:00.000Z',
+            until: '2026-03-01T00:00:00.000Z',
+          })
+        ).map((e) => e.type),
+        ['admin.agent.update'],
+      )
       const delegated = (await audit.read(database.db, { limit: 10, principal: 'agent:a1' }))[0]
-      assert.deepEqual(delegated?.actors, [{ kind: 'human', id: 'alice@example.com' }, { kind: 'agent', id: 'a1' }], 'the actor chain keeps its order')
-      assert.deepEqual(await audit.verify(database.db), { ok: true, records: all.length, headSeq: all.length })
+      assert.deepEqual(
+        delegated?.actors,
+        [
+          { kind: 'human', id: 'alice@example.com' },
+          { kind: 'agent', id: 'a1' },
+        ],
+        'the actor chain keeps its order',
+      )
+      assert.deepEqual(await audit.verify(database.db), {
+        ok: true,
+        records: all.length,
+        headSeq: all.length,
+      })
     })
 
     it('keeps one unbroken chain under concurrent writers in this process and another', async () => {
       const before = (await audit.verify(database.db)).records
-      const worker = run(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'append-worker.ts'), JSON.stringify(location), chainKey.toString('hex'), '40'])
+      const worker = run(process.execPath, [
+        '--import',
+        'tsx',
+        join(import.meta.dirname, 'append-worker.ts'),
+        JSON.stringify(location),
+        chainKey.toString('hex'),
+        '40',
+      ])
       await Promise.all(
-        Array.from({ length: 40 }, (_, i) => database.transact((tx) => audit.append(tx, { type: 'test.parent', outcome: 'success', actors: [{ kind: 'system', id: 'parent' }], details: { i } }, new Date()))),
+        Array.from({ length: 40 }, (_, i) =>
+          database.transact((tx) =>
+            audit.append(
+              tx,
+              {
+                type: 'test.parent',
+                outcome: 'success',
+                actors: [{ kind: 'system', id: 'parent' }],
+                details: { i },
+              },
+              new Date(),
+            ),
+          ),
+        ),
       )
       assert.match((await worker).stdout, /done/)
       const verification = await audit.verify(database.db)
@@ -142,29 +302,76 @@ for (const kind of storeKinds) {
 
     it('lets exactly one of several concurrent creators of one id win', async () => {
       const results = await Promise.allSettled(
-        Array.from({ length: 8 }, () => database.transact((tx) => stores.humans.insert(tx, human('dave@example.com'), now()))),
+        Array.from({ length: 8 }, () =>
+          database.transact((tx) => stores.humans.insert(tx, human('dave@example.com'), now())),
+        ),
       )
       assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1)
-      assert.ok(results.filter((r) => r.status === 'rejected').every((r) => (r as PromiseRejectedResult).reason instanceof Conflict))
+      assert.ok(
+        results
+          .filter((r) => r.status === 'rejected')
+          .every((r) => (r as PromiseRejectedResult).reason instanceof Conflict),
+      )
     })
 
     it('stores signing keys and schedules their removal', async () => {
       const keys = new SigningKeyStore()
-      const row = (kid: string, activates: string) => ({ kid, alg: 'ES256', public_jwk: '{}', private_jwk_sealed: 'v1.x.y.z', created_at: activates, activates_at: activates, publish_until: null })
+      const row = (kid: string, activates: string) => ({
+        kid,
+        alg: 'ES256',
+        public_jwk: '{}',
+        private_jwk_sealed: 'v1.x.y.z',
+        created_at: activates,
+        activates_at: activates,
+        publish_until: null,
+      })
       await database.transact(async (tx) => {
         await keys.insert(tx, row('k1', '2026-01-01T00:00:00.000Z'))
         await keys.insert(tx, row('k2', '2026-02-01T00:00:00.000Z'))
       })
-      assert.deepEqual(await database.transact((tx) => keys.schedulePublishedUntil(tx, 'k2', '2026-03-01T00:00:00.000Z')), ['k1'])
-      assert.deepEqual((await keys.list(database.db)).map((k) => [k.kid, k.publish_until]), [['k1', '2026-03-01T00:00:00.000Z'], ['k2', null]])
-      assert.deepEqual(await database.transact((tx) => keys.deleteUnpublished(tx, '2026-02-15T00:00:00.000Z')), [])
-      assert.deepEqual(await database.transact((tx) => keys.deleteUnpublished(tx, '2026-03-01T00:00:00.000Z')), ['k1'])
+      assert.deepEqual(
+        await database.transact((tx) => keys.schedulePublishedUntil(tx, 'k2', '2026-03-01T00:00:00.000Z')),
+        ['k1'],
+      )
+      assert.deepEqual(
+        (await keys.list(database.db)).map((k) => [k.kid, k.publish_until]),
+        [
+          ['k1', '2026-03-01T00:00:00.000Z'],
+          ['k2', null],
+        ],
+      )
+      assert.deepEqual(
+        await database.transact((tx) => keys.deleteUnpublished(tx, '2026-02-15T00:00:00.000Z')),
+        [],
+      )
+      assert.deepEqual(
+        await database.transact((tx) => keys.deleteUnpublished(tx, '2026-03-01T00:00:00.000Z')),
+        ['k1'],
+      )
     })
 
     it('finds live admin tokens by hash only', async () => {
       const tokens = new AdminTokenStore()
-      await database.transact((tx) => tokens.insert(tx, { id: 't1', name: 'ci', token_hash: 'h1', role: 'admin', created_at: now(), revoked_at: null }))
-      await database.transact((tx) => tokens.insert(tx, { id: 't2', name: 'old', token_hash: 'h2', role: 'admin', created_at: now(), revoked_at: now() }))
+      await database.transact((tx) =>
+        tokens.insert(tx, {
+          id: 't1',
+          name: 'ci',
+          token_hash: 'h1',
+          role: 'admin',
+          created_at: now(),
+          revoked_at: null,
+        }),
+      )
+      await database.transact((tx) =>
+        tokens.insert(tx, {
+          id: 't2',
+          name: 'old',
+          token_hash: 'h2',
+          role: 'admin',
+          created_at: now(),
+          revoked_at: now(),
+        }),
+      )
       assert.equal((await tokens.findByHash(database.db, 'h1'))?.id, 't1')
       assert.equal(await tokens.findByHash(database.db, 'h2'), undefined, 'a revoked token is not found')
       assert.equal(await tokens.count(database.db), 2)

@@ -92,13 +92,24 @@ export interface TestNode {
   config: Config
   token: string
   /** Calls the node over real HTTP. */
-  call(method: string, path: string, options?: { body?: unknown; raw?: string; token?: string | null; headers?: Record<string, string> }): Promise<{ status: number; headers: Headers; // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary response bodies
-    json: any; text: string }>
+  call(
+    method: string,
+    path: string,
+    options?: { body?: unknown; raw?: string; token?: string | null; headers?: Record<string, string> },
+  ): Promise<{
+    status: number
+    headers: Headers // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary response bodies
+    json: any
+    text: string
+  }>
   close(): Promise<void>
 }
 
 /** Starts a node on `store` and returns it with an HTTP helper. */
-export async function startTestNode(store: TestStore, overrides: Partial<Record<keyof Config, unknown>> = {}): Promise<TestNode> {
+export async function startTestNode(
+  store: TestStore,
+  overrides: Partial<Record<keyof Config, unknown>> = {},
+): Promise<TestNode> {
   const config = testConfig(store, overrides)
   const node = await startNode(config)
   const token = String(config.bootstrapToken)
@@ -112,8 +123,13 @@ export async function startTestNode(store: TestStore, overrides: Partial<Record<
       let body: string | undefined
       if (options.raw !== undefined) body = options.raw
       else if (options.body !== undefined) body = JSON.stringify(options.body)
-      if (body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json'
-      const response = await fetch(`${node.url}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) })
+      if (body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type'))
+        headers['content-type'] = 'application/json'
+      const response = await fetch(`${node.url}${path}`, {
+        method,
+        headers,
+        ...(body !== undefined ? { body } : {}),
+      })
       const text = await response.text()
       let json: unknown
       try {

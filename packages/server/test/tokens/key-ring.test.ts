@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { statSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { SignJWT, createLocalJWKSet, jwtVerify } from 'jose'
+import { createLocalJWKSet, jwtVerify, SignJWT } from 'jose'
 import { AuditLog } from '../../src/audit/audit-log.ts'
 import { type Database, openDatabase } from '../../src/store/database.ts'
 import { SigningKeyStore } from '../../src/store/signing-key-store.ts'
@@ -23,7 +23,17 @@ describe('signing key ring', () => {
   const masterKey = MasterKey.fromText(newMasterKey(), 'test')
   const audit = new AuditLog(masterKey.derive('audit-chain'))
   const ring = (alg: SigningAlg = 'ES256') =>
-    new KeyRing({ database, store: new SigningKeyStore(), audit, masterKey, alg, propagationSeconds: PROPAGATION, maxTokenLifetimeSeconds: MAX_TTL, clockSkewSeconds: SKEW, now: () => clock })
+    new KeyRing({
+      database,
+      store: new SigningKeyStore(),
+      audit,
+      masterKey,
+      alg,
+      propagationSeconds: PROPAGATION,
+      maxTokenLifetimeSeconds: MAX_TTL,
+      clockSkewSeconds: SKEW,
+      now: () => clock,
+    })
 
   before(async () => {
     database = await openDatabase({ dialect: 'sqlite', file: join(dir.path, 'mandate.db') })
@@ -36,7 +46,11 @@ describe('signing key ring', () => {
 
   async function sign(keyRing: KeyRing, exp: number): Promise<string> {
     const key = keyRing.signingKey()
-    return new SignJWT({}).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'at+jwt' }).setIssuedAt(Math.floor(clock / 1000)).setExpirationTime(Math.floor(exp / 1000)).sign(key.privateKey)
+    return new SignJWT({})
+      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'at+jwt' })
+      .setIssuedAt(Math.floor(clock / 1000))
+      .setExpirationTime(Math.floor(exp / 1000))
+      .sign(key.privateKey)
   }
 
   it('creates one active key on first load, with its private key sealed at rest', async () => {
@@ -46,9 +60,16 @@ describe('signing key ring', () => {
     const [row] = await new SigningKeyStore().list(database.db)
     assert.ok(row)
     const privateJwk = JSON.parse(masterKey.open(row.private_jwk_sealed, `signing_key:${row.kid}`))
-    assert.ok(typeof privateJwk.d === 'string' && !row.private_jwk_sealed.includes(privateJwk.d), 'the private key is not stored in clear')
+    assert.ok(
+      typeof privateJwk.d === 'string' && !row.private_jwk_sealed.includes(privateJwk.d),
+      'the private key is not stored in clear',
+    )
     assert.equal('d' in (keyRing.jwks().keys[0] ?? {}), false, 'the JWKS holds public keys only')
-    assert.throws(() => MasterKey.fromText(newMasterKey(), 'other').open(row.private_jwk_sealed, `signing_key:${row.kid}`), MasterKeyError)
+    assert.throws(
+      () =>
+        MasterKey.fromText(newMasterKey(), 'other').open(row.private_jwk_sealed, `signing_key:${row.kid}`),
+      MasterKeyError,
+    )
   })
 
   it('publishes a rotated key before it signs anything, and keeps the old key until its tokens have expired', async () => {
@@ -56,7 +77,14 @@ describe('signing key ring', () => {
     await keyRing.load()
     const oldKid = keyRing.signingKey().kid
     const { kid: newKid } = await keyRing.rotate(system, 'test')
-    assert.deepEqual(keyRing.jwks().keys.map((k) => k.kid).sort(), [oldKid, newKid].sort(), 'the new key is published at once')
+    assert.deepEqual(
+      keyRing
+        .jwks()
+        .keys.map((k) => k.kid)
+        .sort(),
+      [oldKid, newKid].sort(),
+      'the new key is published at once',
+    )
     assert.equal(keyRing.signingKey().kid, oldKid, 'but the old key still signs during propagation')
     assert.equal(keyRing.describe().find((k) => k.kid === newKid)?.state, 'pending')
 
@@ -72,7 +100,11 @@ describe('signing key ring', () => {
     await jwtVerify(lastOldToken, stillPublished, { currentDate: new Date(clock) })
 
     clock += (SKEW + 3) * 1000
-    assert.deepEqual(keyRing.jwks().keys.map((k) => k.kid), [newKid], 'the old key leaves the JWKS after its last token expired')
+    assert.deepEqual(
+      keyRing.jwks().keys.map((k) => k.kid),
+      [newKid],
+      'the old key leaves the JWKS after its last token expired',
+    )
   })
 
   it('lets another node sharing the store see a rotation on reload', async () => {
@@ -81,9 +113,15 @@ describe('signing key ring', () => {
     await nodeA.load()
     await nodeB.load()
     const { kid } = await nodeA.rotate(system, 'test')
-    assert.equal(nodeB.jwks().keys.some((k) => k.kid === kid), false)
+    assert.equal(
+      nodeB.jwks().keys.some((k) => k.kid === kid),
+      false,
+    )
     await nodeB.rotateIfDue(0)
-    assert.equal(nodeB.jwks().keys.some((k) => k.kid === kid), true)
+    assert.equal(
+      nodeB.jwks().keys.some((k) => k.kid === kid),
+      true,
+    )
     assert.notEqual(nodeB.signingKey().kid, kid, 'node B does not sign with the pending key either')
   })
 
@@ -99,7 +137,9 @@ describe('signing key ring', () => {
   it('records every rotation in the audit log', async () => {
     const rotations = await audit.read(database.db, { limit: 100, type: 'key.rotate' })
     assert.equal(rotations.length, 3)
-    assert.ok(rotations.every((e) => typeof e.details?.kid === 'string' && !JSON.stringify(e).includes('"d":')))
+    assert.ok(
+      rotations.every((e) => typeof e.details?.kid === 'string' && !JSON.stringify(e).includes('"d":')),
+    )
   })
 
   for (const alg of ['EdDSA', 'RS256'] as const) {
@@ -111,7 +151,9 @@ describe('signing key ring', () => {
       const key = keyRing.signingKey()
       assert.equal(key.alg, alg)
       const token = await sign(keyRing, clock + 60_000)
-      const { protectedHeader } = await jwtVerify(token, createLocalJWKSet(keyRing.jwks()), { currentDate: new Date(clock) })
+      const { protectedHeader } = await jwtVerify(token, createLocalJWKSet(keyRing.jwks()), {
+        currentDate: new Date(clock),
+      })
       assert.equal(protectedHeader.kid, key.kid)
     })
   }
@@ -120,9 +162,21 @@ describe('signing key ring', () => {
 describe('master key', () => {
   it('accepts 32 bytes as base64, base64url or hex, and refuses anything else without echoing it', () => {
     const bytes = Buffer.alloc(32, 7)
-    for (const text of [bytes.toString('base64'), bytes.toString('base64url'), bytes.toString('hex')]) MasterKey.fromText(text, 'K')
-    for (const bad of ['short', Buffer.alloc(16).toString('base64'), 'x'.repeat(64), `${bytes.toString('hex')}00`]) {
-      assert.throws(() => MasterKey.fromText(bad, 'MANDATE_MASTER_KEY'), (error: Error) => error instanceof MasterKeyError && error.message.includes('MANDATE_MASTER_KEY') && !error.message.includes(bad))
+    for (const text of [bytes.toString('base64'), bytes.toString('base64url'), bytes.toString('hex')])
+      MasterKey.fromText(text, 'K')
+    for (const bad of [
+      'short',
+      Buffer.alloc(16).toString('base64'),
+      'x'.repeat(64),
+      `${bytes.toString('hex')}00`,
+    ]) {
+      assert.throws(
+        () => MasterKey.fromText(bad, 'MANDATE_MASTER_KEY'),
+        (error: Error) =>
+          error instanceof MasterKeyError &&
+          error.message.includes('MANDATE_MASTER_KEY') &&
+          !error.message.includes(bad),
+      )
     }
   })
 
@@ -147,7 +201,10 @@ describe('master key', () => {
       const again = MasterKey.resolve({ dataDir: dir.path, embedded: true })
       assert.equal(again.source, 'file')
       assert.equal(again.key.open(generated.key.seal('x', 'c'), 'c'), 'x', 'the same key is read back')
-      assert.throws(() => MasterKey.resolve({ dataDir: dir.path, embedded: false }), /MANDATE_MASTER_KEY.*required with PostgreSQL/)
+      assert.throws(
+        () => MasterKey.resolve({ dataDir: dir.path, embedded: false }),
+        /MANDATE_MASTER_KEY.*required with PostgreSQL/,
+      )
     } finally {
       dir.drop()
     }
@@ -159,7 +216,10 @@ describe('master key', () => {
     try {
       await database.migrate()
       await MasterKey.fromText(newMasterKey(), 'K').checkAgainst(database.db)
-      await assert.rejects(MasterKey.fromText(newMasterKey(), 'K').checkAgainst(database.db), /does not match/)
+      await assert.rejects(
+        MasterKey.fromText(newMasterKey(), 'K').checkAgainst(database.db),
+        /does not match/,
+      )
     } finally {
       await database.close()
       dir.drop()

@@ -45,6 +45,10 @@ export function changeContext(request: FastifyRequest) {
   return {
     actor: adminOf(request).actor,
     requestId: request.id,
-    traceparent: typeof traceparent === 'string' && /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(traceparent) ? traceparent : undefined,
+    traceparent:
+      typeof traceparent === 'string' &&
+      /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(traceparent)
+        ? traceparent
+        : undefined,
   }
 }

@@ -12,7 +12,13 @@ export function registerKeyRoutes(app: FastifyInstance, keyRing: KeyRing): void 
   })
   app.post(
     '/keys/rotate',
-    { schema: { tags: ['keys'], summary: 'Rotate the signing key: the new key is published now and signs after the propagation delay', body: Type.Optional(Type.Object({ reason: Type.Optional(Type.String({ maxLength: 500 })) })) } },
+    {
+      schema: {
+        tags: ['keys'],
+        summary: 'Rotate the signing key: the new key is published now and signs after the propagation delay',
+        body: Type.Optional(Type.Object({ reason: Type.Optional(Type.String({ maxLength: 500 })) })),
+      },
+    },
     async (request, reply) => {
       const ctx = changeContext(request)
       const reason = (request.body as { reason?: string } | undefined)?.reason ?? 'manual rotation'

@@ -12,7 +12,9 @@ export async function up(db: Kysely<any>): Promise<void> {
       .addColumn('created_at', 'text', (c) => c.notNull())
       .addColumn('updated_at', 'text', (c) => c.notNull())
 
-  await registry('humans').addColumn('status', 'text', (c) => c.notNull()).execute()
+  await registry('humans')
+    .addColumn('status', 'text', (c) => c.notNull())
+    .execute()
   await registry('workloads')
     .addColumn('status', 'text', (c) => c.notNull())
     .addColumn('expires_at', 'text')
@@ -34,7 +36,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('member_id', 'text', (c) => c.notNull())
     .addPrimaryKeyConstraint('group_members_pk', ['group_id', 'member_kind', 'member_id'])
     .execute()
-  await db.schema.createIndex('group_members_member').on('group_members').columns(['member_kind', 'member_id']).execute()
+  await db.schema
+    .createIndex('group_members_member')
+    .on('group_members')
+    .columns(['member_kind', 'member_id'])
+    .execute()
   await registry('trusted_issuers')
     .addColumn('issuer', 'text', (c) => c.notNull())
     .addColumn('kind', 'text', (c) => c.notNull())

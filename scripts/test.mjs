@@ -1,7 +1,7 @@
 // Runs every test file of every package with node:test (through tsx) and ends with the runner's summary.
 // The store suites run on SQLite and on PostgreSQL at TEST_DATABASE_URL (default: the local server's `test` database).
 import { spawnSync } from 'node:child_process'
-import { readdirSync, statSync } from 'node:fs'
+import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 
 function find(dir) {
@@ -14,7 +14,12 @@ function find(dir) {
 
 const only = process.argv.slice(2)
 const files =
-  only.length > 0 ? only : ['packages/sdk/test', 'packages/server/test'].flatMap((d) => find(d)).sort()
+  only.length > 0
+    ? only
+    : ['packages/sdk/test', 'packages/server/test']
+        .filter((d) => existsSync(d))
+        .flatMap((d) => find(d))
+        .sort()
 const env = {
   ...process.env,
   TEST_DATABASE_URL: process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',

@@ -68,14 +68,7 @@ function openSqlite(file: string): Database {
     db,
     transact: (work) => runTransaction(db, sql`begin immediate`, null, work),
     migrate: () => migrate(db),
-    ping: async () => {
-      try {
-        await sql`select 1`.execute(db)
-        return true
-      } catch {
-        return false
-      }
-    },
+    ping: () => ping(db),
     close: () => db.destroy(),
   }
 }
@@ -103,15 +96,17 @@ async function openPostgres(location: Extract<StoreLocation, { dialect: 'postgre
     transact: (work) =>
       runTransaction(db, sql`begin`, sql`select seq from audit_head where id = 1 for update`, work),
     migrate: () => migrate(db),
-    ping: async () => {
-      try {
-        await sql`select 1`.execute(db)
-        return true
-      } catch {
-        return false
-      }
-    },
+    ping: () => ping(db),
     close: () => db.destroy(),
+  }
+}
+
+async function ping(db: Kysely<Tables>): Promise<boolean> {
+  try {
+    await sql`select 1`.execute(db)
+    return true
+  } catch {
+    return false
   }
 }
 

@@ -42,6 +42,9 @@ export class Unauthorized extends MandateError {
   readonly status = 401
 }
 
+/** Credentials that were presented but are not valid (RFC 6750 §3.1 `invalid_token` in the challenge). */
+export class InvalidToken extends Unauthorized {}
+
 /** An authenticated caller that may not do this. */
 export class Forbidden extends MandateError {
   readonly code = 'forbidden'

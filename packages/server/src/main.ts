@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import pino, { type Logger } from 'pino'
 import { AuditLog } from './audit/audit-log.ts'
 import { AdminTokens } from './authn/admin-token.ts'
+import { defaultIssuer } from './config/load.ts'
 import type { Config } from './config/schema.ts'
 import { buildApp } from './http/app.ts'
 import { seedDemoData } from './registry/demo.ts'
@@ -125,7 +126,7 @@ export async function startNode(
     const empty = (await core.registry.list('Human', { limit: 1 })).length === 0
     const seeded = bootstrap && seedWanted && empty ? await seedDemoData(core.registry) : 0
     const app = await buildApp({
-      issuer: config.issuer,
+      issuer: () => config.issuer,
       bodyLimitBytes: config.bodyLimitBytes,
       database: core.database,
       registry: core.registry,
@@ -136,6 +137,8 @@ export async function startNode(
       version: VERSION,
     })
     const url = await app.listen({ host: config.host, port: config.port })
+    // With port 0 and the default issuer, name the port actually bound.
+    if (config.port === 0 && config.issuer === defaultIssuer(config.host, 0)) config.issuer = url
     // Other nodes may rotate: reload the ring well within the propagation delay, and rotate on schedule.
     const reload = setInterval(() => {
       core.keyRing

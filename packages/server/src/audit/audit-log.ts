@@ -74,6 +74,8 @@ export class AuditLog {
 
   /** One page of events in sequence order. */
   async read(ex: Executor, query: AuditQuery): Promise<AuditEvent[]> {
+    // PostgreSQL text cannot hold U+0000, so nothing recorded matches it.
+    if ([query.principal, query.type].some((v) => v?.includes('\u0000'))) return []
     let q = ex.selectFrom('audit_events').selectAll().orderBy('seq').limit(query.limit)
     if (query.afterSeq !== undefined) q = q.where('seq', '>', query.afterSeq)
     if (query.since) q = q.where('time', '>=', query.since)

@@ -79,7 +79,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   if (problems.length > 0) throw new ConfigError(dedupe(problems))
 
   const config = withDefaults as Config
-  config.issuer ??= `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`
+  config.issuer ??= defaultIssuer(config.host, config.port)
   checkIssuer(config.issuer, origin.issuer ?? 'MANDATE_ISSUER', problems)
   if (config.masterKey !== undefined && config.masterKeyFile !== undefined) {
     problems.push({
@@ -89,6 +89,11 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return config
+}
+
+/** The issuer used when none is configured: the node's own loopback URL. */
+export function defaultIssuer(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`
 }
 
 function readConfigFile(path: string, problems: ConfigProblem[]): Record<string, unknown> {

@@ -20,7 +20,8 @@ import { registerWellKnown } from './well-known.ts'
 
 /** What the HTTP layer needs from the node. */
 export interface AppDeps {
-  issuer: string
+  /** The issuer URL (a function: with port 0 it is known only once the server listens). */
+  issuer: () => string
   bodyLimitBytes: number
   database: Database
   registry: Registry
@@ -44,6 +45,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     routerOptions: { maxParamLength: 256 },
+    // Errors Fastify raises before routing (bad percent-encoding, over-long parameters) use our error model too.
+    frameworkErrors: (error, request, reply) => handleError(error, request, reply),
   })
   app.addHook('onRequest', async (request, reply) => {
     const incoming = request.headers['x-request-id']

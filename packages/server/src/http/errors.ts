@@ -1,8 +1,9 @@
 // The one place where errors become HTTP responses: expected errors keep their code, anything else is `server_error`
 // with nothing internal in the body.
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { type FieldError, MandateError, ValidationFailed } from '../errors.ts'
+import { type FieldError, InvalidToken, MandateError, ValidationFailed } from '../errors.ts'
 import { toFieldErrors } from '../registry/validate.ts'
+import { isUnavailable } from '../store/database.ts'
 
 /** The error body of the admin API (the OAuth endpoints use the RFC 6749 §5.2 shape, with the same field names). */
 export interface ErrorBody {
@@ -60,6 +61,24 @@ export function toErrorResponse(error: unknown): { status: number; body: ErrorBo
         unexpected: false,
       }
   }
+  if (isUnavailable(error)) {
+    return {
+      status: 503,
+      body: { error: 'unavailable', error_description: 'the database is not answering; retry later' },
+      unexpected: false,
+    }
+  }
+  if (fastifyError?.code === 'FST_ERR_BAD_URL' || fastifyError?.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    return {
+      status: 400,
+      body: {
+        error: 'validation_failed',
+        error_description: 'the URL is invalid',
+        fields: [{ path: '/params', message: 'is not a valid URL component or is too long' }],
+      },
+      unexpected: false,
+    }
+  }
   // Fastify's own 4xx errors (bad headers, bad URL encoding) are the client's, but their messages may echo input.
   const status = fastifyError?.statusCode
   if (typeof status === 'number' && status >= 400 && status < 500) {
@@ -83,6 +102,15 @@ export function toErrorResponse(error: unknown): { status: number; body: ErrorBo
 export function handleError(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
   const { status, body, unexpected } = toErrorResponse(error)
   if (unexpected) request.log.error({ err: error }, 'unexpected error')
-  if (status === 401) reply.header('www-authenticate', 'Bearer realm="mandate-admin"')
-  void reply.status(status).type('application/json').send(body)
+  else if (status === 503) request.log.warn({ err: error }, 'database unavailable')
+  // RFC 6750 §3: a challenge on every 401; `invalid_token` when a token was presented but is not valid.
+  if (status === 401)
+    reply.header(
+      'www-authenticate',
+      error instanceof InvalidToken
+        ? 'Bearer realm="mandate-admin", error="invalid_token"'
+        : 'Bearer realm="mandate-admin"',
+    )
+  if (status === 503) reply.header('retry-after', '1')
+  void reply.header('x-request-id', request.id).status(status).type('application/json').send(body)
 }

@@ -1,6 +1,7 @@
 // Checks credential bindings on write and issues legacy client secrets, of which only a SHA-256 hash is kept.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { importJWK } from 'jose'
+import { canonicalJson } from '../audit/canonical-json.ts'
 import type { FieldError } from '../errors.ts'
 import type { JwksFetcher } from './jwks-fetcher.ts'
 import type { CredentialBinding } from './model.ts'
@@ -77,7 +78,11 @@ export async function prepareCredentials(
         prepared.push(binding)
         break
       case 'federated':
-        if (!deps.trustedWorkloadIssuers.has(binding.issuer)) {
+        // Only new bindings are checked, so that a principal stays writable (e.g. retirable) after its issuer is gone.
+        if (
+          !deps.trustedWorkloadIssuers.has(binding.issuer) &&
+          !previous.some((p) => canonicalJson(p) === canonicalJson(binding))
+        ) {
           fields.push({
             path: `${path}/issuer`,
             message: 'is not a registered TrustedIssuer of kind workload',

@@ -12,7 +12,7 @@ const Timestamp = Type.String({
   format: 'date-time',
   description: 'RFC 3339 time, e.g. 2027-01-31T00:00:00Z',
 })
-const HttpsUrl = Type.String({ pattern: '^https?://[^\\s#]+$', maxLength: 2048 })
+const HttpsUrl = Type.String({ pattern: '^https?://[^\\s#\\x00-\\x1f\\x7f]+$', maxLength: 2048 })
 const AttributeValue = Type.Union([
   Type.String({ maxLength: 1024 }),
   Type.Number(),

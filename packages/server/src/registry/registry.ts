@@ -11,6 +11,7 @@ import { type IssuedSecret, prepareCredentials } from './credentials.ts'
 import type { JwksFetcher } from './jwks-fetcher.ts'
 import {
   type Agent,
+  type CeilingEntry,
   type Group,
   type Human,
   type RegistryDocs,
@@ -173,10 +174,38 @@ export class Registry {
     return this.options.database.transact(async (tx) => {
       const current = await this.store(kind).get(tx, id)
       if (!current) throw new NotFound(kind, id)
+      if (kind === 'TrustedIssuer') await this.refuseIfTrusted(tx, current as TrustedIssuer)
       await this.store(kind).delete(tx, id)
       await this.record(tx, kind, 'delete', id, ctx, { before: redact(withoutBookkeeping(current)) })
       return { deleted: true as const }
     })
+  }
+
+  // Removing an issuer that credentials still name would strand those principals: say which ones instead.
+  private async refuseIfTrusted(tx: Executor, issuer: TrustedIssuer): Promise<void> {
+    const users: string[] = []
+    for (const [kind, store] of [
+      ['agent', this.options.stores.agents],
+      ['workload', this.options.stores.workloads],
+    ] as const) {
+      let after: string | undefined
+      for (;;) {
+        const page: Array<Agent | Workload> = await store.list(tx, { after, limit: 500 })
+        for (const principal of page) {
+          if (
+            principal.status !== 'retired' &&
+            principal.credentials.some((c) => c.type === 'federated' && c.issuer === issuer.issuer)
+          )
+            users.push(`${kind} ${principal.id}`)
+        }
+        if (page.length < 500) break
+        after = page.at(-1)?.id
+      }
+    }
+    if (users.length > 0)
+      throw new Conflict(
+        `issuer ${issuer.issuer} is still trusted by ${users.slice(0, 10).join(', ')}${users.length > 10 ? ` and ${users.length - 10} more` : ''}`,
+      )
   }
 
   private async write<K extends RegistryKind>(
@@ -310,56 +339,105 @@ export class Registry {
         path: '/sponsor',
         message: `must be an active human (${doc.sponsor} is ${sponsor.status})`,
       })
-    if (doc.parent !== undefined) fields.push(...(await this.checkParent(tx, doc)))
+    // Placement rules are checked when they can change: on creation, a new parent, or a new ceiling. Retiring or
+    // suspending a sub-agent whose parent has meanwhile been retired must stay possible.
+    const parentChanged = previous === undefined || previous.parent !== doc.parent
+    const ceilingChanged =
+      previous === undefined || canonicalJson(previous.ceiling) !== canonicalJson(doc.ceiling)
+    if (doc.parent !== undefined && parentChanged) fields.push(...(await this.checkPlacement(tx, doc)))
+    if (doc.parent !== undefined && (parentChanged || ceilingChanged))
+      fields.push(...(await this.checkWithinParent(tx, doc)))
+    if (previous !== undefined && ceilingChanged) fields.push(...(await this.checkChildrenWithin(tx, doc)))
     return this.preparePrincipal(tx, doc, previous, fields)
   }
 
-  private async checkParent(tx: Executor, doc: Agent): Promise<FieldError[]> {
+  // The parent exists, is not retired, is not the agent's own descendant, and the whole subtree stays within depth.
+  private async checkPlacement(tx: Executor, doc: Agent): Promise<FieldError[]> {
     const agents = this.options.stores.agents
-    const chain: Agent[] = []
+    const ancestors: Agent[] = []
     let next = doc.parent
     while (next !== undefined) {
-      if (next === doc.id || chain.some((a) => a.id === next))
+      if (next === doc.id || ancestors.some((a) => a.id === next))
         return [{ path: '/parent', message: 'would make the agent its own ancestor' }]
       const parent = await agents.get(tx, next)
       if (!parent) return [{ path: '/parent', message: `names no agent (${next})` }]
-      chain.push(parent)
-      if (chain.length >= this.options.maxAgentDepth)
-        return [
-          { path: '/parent', message: `sub-agents may nest at most ${this.options.maxAgentDepth} deep` },
-        ]
+      ancestors.push(parent)
+      if (ancestors.length >= this.options.maxAgentDepth) break
       next = parent.parent
     }
-    const parent = chain[0]
+    if (ancestors[0]?.status === 'retired')
+      return [{ path: '/parent', message: `${ancestors[0].id} is retired` }]
+    const depth = ancestors.length + (await this.subtreeHeight(tx, doc.id))
+    if (depth > this.options.maxAgentDepth) {
+      return [
+        {
+          path: '/parent',
+          message: `sub-agents may nest at most ${this.options.maxAgentDepth} deep (this placement makes ${depth})`,
+        },
+      ]
+    }
+    return []
+  }
+
+  // Levels from this agent down to its deepest sub-agent, itself included (a leaf is 1).
+  private async subtreeHeight(tx: Executor, id: string): Promise<number> {
+    let level = [id]
+    let height = 0
+    while (level.length > 0 && height <= this.options.maxAgentDepth) {
+      height++
+      const children: string[] = []
+      for (const parent of level) children.push(...(await this.children(tx, parent)).map((c) => c.id))
+      level = children
+    }
+    return height
+  }
+
+  private async children(tx: Executor, parent: string): Promise<Agent[]> {
+    const all = await this.options.stores.agents.list(tx, { filters: { parent }, limit: 10000 })
+    return all.filter((child) => child.status !== 'retired')
+  }
+
+  // A sub-agent can never be given more than its parent could ever have.
+  private async checkWithinParent(tx: Executor, doc: Agent): Promise<FieldError[]> {
+    const parent = doc.parent === undefined ? undefined : await this.options.stores.agents.get(tx, doc.parent)
     if (!parent) return []
-    if (parent.status === 'retired') return [{ path: '/parent', message: `${parent.id} is retired` }]
-    // A sub-agent can never be given more than its parent could ever have.
-    const parentActions = new Set(parent.ceiling.map((c) => (typeof c === 'string' ? c : c.action)))
-    return doc.ceiling.flatMap((entry, i) => {
-      const action = typeof entry === 'string' ? entry : entry.action
-      return parentActions.has(action)
+    const allowed = new Set(parent.ceiling.map(actionOf))
+    return doc.ceiling.flatMap((entry, i) =>
+      allowed.has(actionOf(entry))
         ? []
-        : [{ path: `/ceiling/${i}`, message: `${action} is outside the parent's ceiling` }]
-    })
+        : [{ path: `/ceiling/${i}`, message: `${actionOf(entry)} is outside the parent's ceiling` }],
+    )
+  }
+
+  // Narrowing a ceiling may not leave a sub-agent with more than its parent.
+  private async checkChildrenWithin(tx: Executor, doc: Agent): Promise<FieldError[]> {
+    const allowed = new Set(doc.ceiling.map(actionOf))
+    const fields: FieldError[] = []
+    for (const child of await this.children(tx, doc.id)) {
+      const outside = child.ceiling.map(actionOf).filter((action) => !allowed.has(action))
+      if (outside.length > 0)
+        fields.push({
+          path: '/ceiling',
+          message: `sub-agent ${child.id} still has ${outside.join(', ')}; narrow it first`,
+        })
+    }
+    return fields
   }
 
   private async prepareGroup(tx: Executor, input: Group): Promise<Group> {
-    const seen = new Set<string>()
-    const members = input.members.filter(
-      (m) => !seen.has(`${m.kind}:${m.id}`) && seen.add(`${m.kind}:${m.id}`),
-    )
     const fields: FieldError[] = []
     const stores = {
       human: this.options.stores.humans,
       workload: this.options.stores.workloads,
       agent: this.options.stores.agents,
     }
-    for (const [i, member] of members.entries()) {
+    for (const [i, member] of input.members.entries()) {
       if (!(await stores[member.kind].get(tx, member.id)))
         fields.push({ path: `/members/${i}`, message: `names no ${member.kind} (${member.id})` })
     }
     if (fields.length > 0) throw new ValidationFailed(fields)
-    return { ...input, members: members.sort((a, b) => (`${a.kind}:${a.id}` < `${b.kind}:${b.id}` ? -1 : 1)) }
+    const unique = new Map(input.members.map((m) => [`${m.kind}:${m.id}`, m]))
+    return { ...input, members: [...unique.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, m]) => m) }
   }
 
   private async prepareTrustedIssuer(tx: Executor, doc: TrustedIssuer): Promise<TrustedIssuer> {
@@ -416,6 +494,10 @@ export class Registry {
       )
     }
   }
+}
+
+function actionOf(entry: CeilingEntry): string {
+  return typeof entry === 'string' ? entry : entry.action
 }
 
 /** The lowercase name of a kind in audit types and subjects (`trusted_issuer`). */

@@ -95,7 +95,7 @@ async function openPostgres(location: Extract<StoreLocation, { dialect: 'postgre
     db,
     transact: (work) =>
       runTransaction(db, sql`begin`, sql`select seq from audit_head where id = 1 for update`, work),
-    migrate: () => migrate(db),
+    migrate: () => migrate(db, schema),
     ping: () => ping(db),
     close: () => db.destroy(),
   }
@@ -130,11 +130,46 @@ async function runTransaction<T>(
   })
 }
 
-async function migrate(db: Kysely<Tables>): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } })
+async function migrate(db: Kysely<Tables>, schema?: string): Promise<string[]> {
+  // Name the schema: otherwise Kysely finds its bookkeeping tables in any schema of the database and skips ours.
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+    ...(schema ? { migrationTableSchema: schema } : {}),
+  })
   const { error, results } = await migrator.migrateToLatest()
   if (error) throw error
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName)
+}
+
+/**
+ * Whether an error means the database is not answering (connection refused, reset or closed, server shutting down),
+ * as opposed to a bad query: such requests are answered 503 and may be retried.
+ */
+export function isUnavailable(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown }
+  if (
+    typeof code === 'string' &&
+    ([
+      'ECONNREFUSED',
+      'ECONNRESET',
+      'ETIMEDOUT',
+      'EPIPE',
+      'ENOTFOUND',
+      '57P01',
+      '57P02',
+      '57P03',
+      '53300',
+    ].includes(code) ||
+      code.startsWith('08'))
+  )
+    return true
+  return (
+    typeof message === 'string' &&
+    /pool after calling end|connection is not open|driver has already been destroyed|Connection terminated|timeout exceeded when trying to connect|SQLITE_BUSY/i.test(
+      message,
+    )
+  )
 }
 
 /** Whether a driver error is a unique or primary-key violation (SQLite or PostgreSQL). */

@@ -29,12 +29,15 @@ export class RegistryStore<T extends { id: string }> {
 
   /** The object with this id, or undefined. */
   async get(ex: Executor, id: string): Promise<Stored<T> | undefined> {
+    // PostgreSQL text cannot hold U+0000, so no stored id contains it.
+    if (id.includes('\u0000')) return undefined
     const row = await ex.selectFrom(this.spec.table).selectAll().where('id', '=', id).executeTakeFirst()
     return row ? toStored<T>(row) : undefined
   }
 
   /** One page of objects in id order, after the cursor, matching every filter. */
   async list(ex: Executor, query: ListQuery): Promise<Stored<T>[]> {
+    if ([query.after, ...Object.values(query.filters ?? {})].some((v) => v?.includes('\u0000'))) return []
     let q = ex.selectFrom(this.spec.table).selectAll().orderBy('id').limit(query.limit)
     if (query.after !== undefined) q = q.where('id', '>', query.after)
     for (const [name, value] of Object.entries(query.filters ?? {})) {

@@ -115,9 +115,8 @@ export class KeyRing {
    * until the last token it can sign has expired (its last signing moment + the longest token lifetime + clock skew).
    */
   async rotate(
-    actor: ActorRef,
+    ctx: { actor: ActorRef; requestId?: string | undefined; traceparent?: string | undefined },
     reason: string,
-    requestId?: string,
   ): Promise<{ kid: string; activates_at: string }> {
     const now = this.now()
     const row = await this.generate(now + this.options.propagationSeconds * 1000)
@@ -134,10 +133,11 @@ export class KeyRing {
         {
           type: 'key.rotate',
           outcome: 'success',
-          actors: [actor],
+          actors: [ctx.actor],
           resource: `key:${row.kid}`,
           reason,
-          ...(requestId ? { requestId } : {}),
+          ...(ctx.requestId ? { requestId: ctx.requestId } : {}),
+          ...(ctx.traceparent ? { traceparent: ctx.traceparent } : {}),
           details: {
             kid: row.kid,
             alg: row.alg,
@@ -161,7 +161,7 @@ export class KeyRing {
     const now = this.now()
     const newest = this.keys.reduce((a, b) => (b.activatesAt > a.activatesAt ? b : a))
     if (newest.activatesAt > now || now - newest.activatesAt < rotationSeconds * 1000) return false
-    await this.rotate({ kind: 'system', id: 'scheduler' }, 'scheduled rotation')
+    await this.rotate({ actor: { kind: 'system', id: 'scheduler' } }, 'scheduled rotation')
     return true
   }
 

@@ -76,7 +76,7 @@ describe('signing key ring', () => {
     const keyRing = ring()
     await keyRing.load()
     const oldKid = keyRing.signingKey().kid
-    const { kid: newKid } = await keyRing.rotate(system, 'test')
+    const { kid: newKid } = await keyRing.rotate({ actor: system }, 'test')
     assert.deepEqual(
       keyRing
         .jwks()
@@ -112,7 +112,7 @@ describe('signing key ring', () => {
     const nodeB = ring()
     await nodeA.load()
     await nodeB.load()
-    const { kid } = await nodeA.rotate(system, 'test')
+    const { kid } = await nodeA.rotate({ actor: system }, 'test')
     assert.equal(
       nodeB.jwks().keys.some((k) => k.kid === kid),
       false,
@@ -146,7 +146,7 @@ describe('signing key ring', () => {
     it(`signs with ${alg} keys that verify against the published JWKS`, async () => {
       const keyRing = ring(alg)
       await keyRing.load()
-      await keyRing.rotate(system, alg)
+      await keyRing.rotate({ actor: system }, alg)
       clock += PROPAGATION * 1000
       const key = keyRing.signingKey()
       assert.equal(key.alg, alg)

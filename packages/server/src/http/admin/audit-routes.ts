@@ -2,11 +2,16 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import type { AuditLog } from '../../audit/audit-log.ts'
+import { ValidationFailed } from '../../errors.ts'
 import type { Database } from '../../store/database.ts'
 
 const EventsQuery = Type.Object({
   after: Type.Optional(
-    Type.Integer({ minimum: 0, description: 'Return events after this sequence number.' }),
+    Type.Integer({
+      minimum: 0,
+      maximum: Number.MAX_SAFE_INTEGER,
+      description: 'Return events after this sequence number.',
+    }),
   ),
   limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
   since: Type.Optional(Type.String({ format: 'date-time' })),
@@ -18,6 +23,16 @@ const EventsQuery = Type.Object({
     Type.String({ minLength: 1, maxLength: 200, description: 'Exact type, or a prefix ending in `.`.' }),
   ),
 })
+
+// Normalizes an RFC 3339 time to the stored form; a leap second (23:59:60) counts as the next second.
+function toTime(text: string, name: string): string {
+  let time = Date.parse(text)
+  if (Number.isNaN(time))
+    time = Date.parse(text.replace(/:60(?=(\.\d+)?(Z|[+-]\d{2}:\d{2})$)/i, ':59')) + 1000
+  if (Number.isNaN(time))
+    throw new ValidationFailed([{ path: `/querystring/${name}`, message: 'must be an RFC 3339 time' }])
+  return new Date(time).toISOString()
+}
 
 /** Registers `/audit/events` and `/audit/verify`. */
 export function registerAuditRoutes(
@@ -39,8 +54,8 @@ export function registerAuditRoutes(
       const items = await deps.audit.read(deps.database.db, {
         limit: q.limit,
         afterSeq: q.after,
-        ...(q.since ? { since: new Date(q.since).toISOString() } : {}),
-        ...(q.until ? { until: new Date(q.until).toISOString() } : {}),
+        ...(q.since ? { since: toTime(q.since, 'since') } : {}),
+        ...(q.until ? { until: toTime(q.until, 'until') } : {}),
         ...(q.principal ? { principal: q.principal } : {}),
         ...(q.type ? { type: q.type } : {}),
       })

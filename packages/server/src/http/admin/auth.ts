@@ -1,7 +1,7 @@
 // Admin API authentication: a bearer admin token on every call; reader tokens may only read.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { AdminCaller, AdminTokens } from '../../authn/admin-token.ts'
-import { Forbidden, Unauthorized } from '../../errors.ts'
+import { Forbidden, InvalidToken, Unauthorized } from '../../errors.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -20,7 +20,7 @@ export function requireAdmin(app: FastifyInstance, tokens: AdminTokens): void {
     const match = typeof header === 'string' ? /^Bearer ([\x21-\x7e]+)$/i.exec(header) : null
     if (!match?.[1]) throw new Unauthorized('an admin bearer token is required')
     const caller = await tokens.authenticate(match[1])
-    if (!caller) throw new Unauthorized('the admin token is not valid')
+    if (!caller) throw new InvalidToken('the admin token is not valid')
     if (caller.role === 'reader' && !READ_METHODS.has(request.method) && !isReadOnlyPost(request)) {
       throw new Forbidden('this admin token may only read')
     }
@@ -41,14 +41,18 @@ export function adminOf(request: FastifyRequest): AdminCaller {
 
 /** The change context of an admin request, for audit records. */
 export function changeContext(request: FastifyRequest) {
-  const traceparent = request.headers.traceparent
   return {
     actor: adminOf(request).actor,
     requestId: request.id,
-    traceparent:
-      typeof traceparent === 'string' &&
-      /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(traceparent)
-        ? traceparent
-        : undefined,
+    traceparent: validTraceparent(request.headers.traceparent),
   }
+}
+
+// W3C Trace Context §3.2: version ff, and all-zero trace or parent ids, are invalid.
+function validTraceparent(header: string | string[] | undefined): string | undefined {
+  if (typeof header !== 'string') return undefined
+  const match = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/.exec(header)
+  if (!match || match[1] === 'ff' || /^0+$/.test(match[2] ?? '') || /^0+$/.test(match[3] ?? ''))
+    return undefined
+  return header
 }

@@ -34,10 +34,11 @@ function decodeCursor(cursor: string | undefined): string | undefined {
 function ifVersion(request: FastifyRequest): number | undefined {
   const header = request.headers['if-match']
   if (header === undefined) return undefined
-  const match = /^(?:W\/)?"?(\d{1,15})"?$/.exec(String(header))
-  if (!match?.[1])
+  const match = /^(?:W\/)?(?:"(\d{1,15})"|(\d{1,15}))$/.exec(String(header))
+  const version = match?.[1] ?? match?.[2]
+  if (version === undefined)
     throw new ValidationFailed([{ path: '/headers/if-match', message: 'must be a version number' }])
-  return Number(match[1])
+  return Number(version)
 }
 
 /** Registers the routes of every kind under the current prefix. */

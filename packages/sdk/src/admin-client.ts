@@ -187,11 +187,7 @@ export class AdminClient {
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       })
     } catch (error) {
-      throw new MandateApiError(
-        'network_error',
-        `cannot reach ${this.baseUrl}: ${(error as Error & { cause?: { code?: string } }).cause?.code ?? (error as Error).message}`,
-        0,
-      )
+      throw new MandateApiError('network_error', `cannot reach ${this.baseUrl}: ${networkReason(error)}`, 0)
     }
     const text = await response.text()
     let json: unknown
@@ -221,4 +217,10 @@ function toQuery(query: Record<string, string | number | undefined>): string {
   for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, String(value))
   const text = params.toString()
   return text ? `?${text}` : ''
+}
+
+// fetch reports "fetch failed"; the useful code is on its cause, or on the first of several (IPv4 and IPv6) attempts.
+function networkReason(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; errors?: Array<{ code?: string }> } }).cause
+  return cause?.code ?? cause?.errors?.[0]?.code ?? (error as Error).message
 }

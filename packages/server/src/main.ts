@@ -45,15 +45,16 @@ export interface MandateNode extends Core {
 /** Opens the store, migrates it, checks the master key and loads the key ring: everything but HTTP. */
 export async function openCore(config: Config, options: { now?: () => number } = {}): Promise<Core> {
   const location = storeLocation(config)
+  // The key first: a start that cannot have one must not leave a new store behind.
+  const resolved = MasterKey.resolve({
+    masterKey: config.masterKey,
+    masterKeyFile: config.masterKeyFile,
+    dataDir: config.dataDir,
+    embedded: location.dialect === 'sqlite',
+  })
   const database = await openDatabase(location)
   try {
     await database.migrate()
-    const resolved = MasterKey.resolve({
-      masterKey: config.masterKey,
-      masterKeyFile: config.masterKeyFile,
-      dataDir: config.dataDir,
-      embedded: location.dialect === 'sqlite',
-    })
     await resolved.key.checkAgainst(database.db)
     const now = options.now ?? Date.now
     const clock = () => new Date(now())

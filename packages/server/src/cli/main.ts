@@ -21,7 +21,9 @@ interface GlobalOptions {
   token?: string
 }
 
+// exitOverride must precede the subcommands: commander copies it into each one when it is created.
 const program = new Command('mandate')
+  .exitOverride()
   .description('Mandate: identity and access for AI agents.')
   .version(VERSION)
   .option('--json', 'print machine-readable JSON')
@@ -74,7 +76,7 @@ program
       host: options.host,
     })
     const node = await startNode(cfg)
-    printBanner(node.url, cfg, node)
+    // Handlers first: a supervisor may signal as soon as the banner appears.
     const stop = async (signal: string) => {
       node.app.log.info({ signal }, 'shutting down')
       await node.close()
@@ -82,6 +84,7 @@ program
     }
     process.once('SIGINT', () => void stop('SIGINT'))
     process.once('SIGTERM', () => void stop('SIGTERM'))
+    printBanner(node.url, cfg, node)
   })
 
 function printBanner(url: string, cfg: Config, node: Awaited<ReturnType<typeof startNode>>): void {
@@ -341,7 +344,6 @@ audit
     for await (const event of admin().auditEvents(filters)) process.stdout.write(`${JSON.stringify(event)}\n`)
   })
 
-program.exitOverride()
 try {
   await program.parseAsync(process.argv)
 } catch (error) {

@@ -76,19 +76,35 @@ export function loadConfig(sources: ConfigSources = {}): Config {
       schema && !optionMeta(schema).secret && key in raw ? ` (got ${JSON.stringify(raw[key])})` : ''
     problems.push({ setting, message: `${describeExpectation(schema, error.message)}${shown}` })
   }
-  if (problems.length > 0) throw new ConfigError(dedupe(problems))
-
-  const config = withDefaults as Config
-  config.issuer ??= defaultIssuer(config.host, config.port)
-  checkIssuer(config.issuer, origin.issuer ?? 'MANDATE_ISSUER', problems)
-  if (config.masterKey !== undefined && config.masterKeyFile !== undefined) {
+  // Checks across settings, run whatever else failed so that every problem is reported at once.
+  if (typeof raw.issuer === 'string') checkIssuer(raw.issuer, origin.issuer ?? 'MANDATE_ISSUER', problems)
+  if (typeof raw.masterKey === 'string' && decodeMasterKey(raw.masterKey) === undefined) {
+    problems.push({ setting: origin.masterKey ?? 'MANDATE_MASTER_KEY', message: MASTER_KEY_FORMAT })
+  }
+  if (raw.masterKey !== undefined && raw.masterKeyFile !== undefined) {
     problems.push({
       setting: origin.masterKeyFile ?? 'MANDATE_MASTER_KEY_FILE',
       message: 'set either a master key or a master key file, not both',
     })
   }
-  if (problems.length > 0) throw new ConfigError(problems)
+  if (problems.length > 0) throw new ConfigError(dedupe(problems))
+
+  const config = withDefaults as Config
+  config.issuer ??= defaultIssuer(config.host, config.port)
   return config
+}
+
+/** What a master key must look like, for messages. */
+export const MASTER_KEY_FORMAT =
+  'must be 32 random bytes as base64 or 64 hex digits (try: openssl rand -base64 32)'
+
+/** Decodes a master key's text form (32 bytes as base64, base64url or hex), or undefined when it is not one. */
+export function decodeMasterKey(text: string): Buffer | undefined {
+  const trimmed = text.trim()
+  if (/^[0-9a-fA-F]{64}$/.test(trimmed)) return Buffer.from(trimmed, 'hex')
+  if (!/^[A-Za-z0-9+/_-]{43}={0,1}$/.test(trimmed)) return undefined
+  const bytes = Buffer.from(trimmed.replace(/-/g, '+').replace(/_/g, '/'), 'base64')
+  return bytes.length === 32 ? bytes : undefined
 }
 
 /** The issuer used when none is configured: the node's own loopback URL. */

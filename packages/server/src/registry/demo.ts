@@ -27,7 +27,7 @@ const documents: Array<{ kind: RegistryKind; doc: Record<string, unknown> }> = [
     doc: {
       id: 'github-actions',
       issuer: 'https://token.actions.githubusercontent.com',
-      kind: 'workload',
+      type: 'workload',
       jwks_uri: 'https://token.actions.githubusercontent.com/.well-known/jwks',
       audiences: ['mandate'],
     },

@@ -234,7 +234,7 @@ export const TrustedIssuerDoc = Type.Object(
   {
     id: Id,
     issuer: HttpsUrl,
-    kind: Type.Union([Type.Literal('human_idp'), Type.Literal('workload')], {
+    type: Type.Union([Type.Literal('human_idp'), Type.Literal('workload')], {
       description:
         '`human_idp`: the company IdP whose tokens name humans; `workload`: a workload-token issuer (Kubernetes, GitHub Actions, SPIFFE, any OIDC).',
     }),

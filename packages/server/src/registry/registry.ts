@@ -302,7 +302,7 @@ export class Registry {
     if (previous?.status === 'retired' && doc.status !== 'retired')
       throw new Conflict(`${doc.id} is retired; retirement is final`)
     const trusted = await this.options.stores.trustedIssuers.list(tx, {
-      filters: { kind: 'workload' },
+      filters: { type: 'workload' },
       limit: 10000,
     })
     const credentials = await prepareCredentials(doc.credentials, previous?.credentials ?? [], {

@@ -7,7 +7,7 @@ import { RegistryStore } from './registry-store.ts'
 export type HumanStore = RegistryStore<Human>
 /** Workloads, filterable by status. */
 export type WorkloadStore = RegistryStore<Workload>
-/** Trusted token issuers, filterable by kind and issuer URL. */
+/** Trusted token issuers, filterable by type and issuer URL. */
 export type TrustedIssuerStore = RegistryStore<TrustedIssuer>
 
 /** Agents, filterable by sponsor, classification, status and parent. */
@@ -83,8 +83,8 @@ export function createRegistryStores() {
     groups: new GroupStore({ table: 'groups', columns: () => ({}), filters: {} }),
     trustedIssuers: new RegistryStore<TrustedIssuer>({
       table: 'trusted_issuers',
-      columns: (t) => ({ issuer: t.issuer, kind: t.kind }),
-      filters: { kind: 'kind', issuer: 'issuer' },
+      columns: (t) => ({ issuer: t.issuer, type: t.type }),
+      filters: { type: 'type', issuer: 'issuer' },
     }),
   }
 }

@@ -36,7 +36,7 @@ export interface GroupMemberRow {
 
 export interface TrustedIssuerRow extends RegistryRow {
   issuer: string
-  kind: string
+  type: string
 }
 
 export interface SigningKeyRow {

@@ -3,6 +3,7 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
+import { decodeMasterKey, MASTER_KEY_FORMAT } from '../config/load.ts'
 import type { Executor } from '../store/database.ts'
 
 /** Why the master key could not be used; the message says what to do, and never contains the key. */
@@ -21,15 +22,8 @@ export class MasterKey {
 
   /** Builds a master key from its text form: 32 bytes as base64, base64url or hex. */
   static fromText(text: string, setting: string): MasterKey {
-    const trimmed = text.trim()
-    const bytes = /^[0-9a-fA-F]{64}$/.test(trimmed)
-      ? Buffer.from(trimmed, 'hex')
-      : Buffer.from(trimmed.replace(/-/g, '+').replace(/_/g, '/'), 'base64')
-    if (bytes.length !== 32 || !/^[A-Za-z0-9+/=_-]+$/.test(trimmed)) {
-      throw new MasterKeyError(
-        `${setting} must be 32 random bytes as base64 or 64 hex digits (try: openssl rand -base64 32)`,
-      )
-    }
+    const bytes = decodeMasterKey(text)
+    if (!bytes) throw new MasterKeyError(`${setting} ${MASTER_KEY_FORMAT}`)
     return new MasterKey(bytes)
   }
 

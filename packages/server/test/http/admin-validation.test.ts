@@ -73,12 +73,12 @@ const kinds: KindSpec[] = [
     valid: (id) => ({
       id,
       issuer: `https://${id}.issuer.example`,
-      kind: 'workload',
+      type: 'workload',
       jwks: { keys: [PUBLIC_EC_JWK] },
     }),
     change: { description: 'Changed' },
     wrongEnum: { body: { kind: 'saml' }, path: '/kind' },
-    required: ['issuer', 'kind'],
+    required: ['issuer', 'type'],
   },
 ]
 
@@ -1078,7 +1078,7 @@ for (const kind of storeKinds) {
         await create('trusted-issuers', {
           id: 'federated-idp',
           issuer,
-          kind: 'human_idp',
+          type: 'human_idp',
           jwks: { keys: [PUBLIC_EC_JWK] },
         })
         await rejectsWithoutWriting(
@@ -1087,7 +1087,7 @@ for (const kind of storeKinds) {
           '/api/v1/agents/federated-agent',
         )
         const patched = await api('PATCH', '/api/v1/trusted-issuers/federated-idp', {
-          body: { kind: 'workload' },
+          body: { type: 'workload' },
         })
         assert.equal(patched.status, 200, patched.text)
         const res = await api('POST', '/api/v1/agents', { body })
@@ -1099,7 +1099,7 @@ for (const kind of storeKinds) {
         await create('trusted-issuers', {
           id: 'short-lived-issuer',
           issuer,
-          kind: 'workload',
+          type: 'workload',
           jwks: { keys: [PUBLIC_EC_JWK] },
         })
         await create('workloads', {
@@ -1132,7 +1132,7 @@ for (const kind of storeKinds) {
               body: {
                 id: 'ssrf-issuer',
                 issuer: 'https://ssrf.example',
-                kind: 'workload',
+                type: 'workload',
                 jwks_uri: 'https://169.254.169.254/latest/meta-data/',
               },
             }),
@@ -1158,11 +1158,11 @@ for (const kind of storeKinds) {
 
       it('a trusted issuer needs exactly one of jwks and jwks_uri', async () => {
         for (const body of [
-          { id: 'keyless-issuer', issuer: 'https://keyless.example', kind: 'workload' },
+          { id: 'keyless-issuer', issuer: 'https://keyless.example', type: 'workload' },
           {
             id: 'keyless-issuer',
             issuer: 'https://keyless.example',
-            kind: 'workload',
+            type: 'workload',
             jwks: { keys: [PUBLIC_EC_JWK] },
             jwks_uri: 'https://keyless.example/jwks',
           },
@@ -1307,14 +1307,14 @@ for (const kind of storeKinds) {
         assert.deepEqual(await idsOf('sponsor=nobody-sponsors-this'), [])
       })
 
-      it('filters humans by status and trusted issuers by kind', async () => {
+      it('filters humans by status and trusted issuers by type', async () => {
         const inactive = (await api('GET', '/api/v1/humans?status=inactive&limit=500')).json.items
         assert.ok(inactive.length > 0)
         assert.ok(inactive.every((h: { status: string }) => h.status === 'inactive'))
         assert.ok(inactive.some((h: { id: string }) => h.id === 'gone-sponsor'))
-        const issuers = (await api('GET', '/api/v1/trusted-issuers?kind=workload&limit=500')).json.items
+        const issuers = (await api('GET', '/api/v1/trusted-issuers?type=workload&limit=500')).json.items
         assert.ok(issuers.some((i: { id: string }) => i.id === fixtureId(kindOf('trusted-issuers'))))
-        assert.ok(issuers.every((i: { kind: string }) => i.kind === 'workload'))
+        assert.ok(issuers.every((i: { type: string }) => i.type === 'workload'))
       })
 
       it('the audit export pages with after/next_after and filters by type and principal', async () => {

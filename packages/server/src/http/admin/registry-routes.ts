@@ -12,7 +12,7 @@ const listFilters: Record<RegistryKind, string[]> = {
   Workload: ['status'],
   Agent: ['status', 'classification', 'sponsor', 'parent'],
   Group: [],
-  TrustedIssuer: ['kind', 'issuer'],
+  TrustedIssuer: ['type', 'issuer'],
 }
 
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) })

@@ -43,7 +43,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .execute()
   await registry('trusted_issuers')
     .addColumn('issuer', 'text', (c) => c.notNull())
-    .addColumn('kind', 'text', (c) => c.notNull())
+    .addColumn('type', 'text', (c) => c.notNull())
     .execute()
 
   await db.schema

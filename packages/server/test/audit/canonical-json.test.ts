@@ -18,7 +18,8 @@ describe('canonicalJson', () => {
 
   it('RFC 8785 §3.2.2.3: serializes numbers like ECMAScript', () => {
     assert.equal(
-      canonicalJson([1e21, 1e-7, -0, 333333333.33333329, 4.5, 2e-3]),
+      // The RFC's example value has more digits than a double keeps, so it is parsed as JSON, as it would arrive.
+      canonicalJson(JSON.parse('[1e21, 1e-7, -0, 333333333.33333329, 4.5, 2e-3]')),
       '[1e+21,1e-7,0,333333333.3333333,4.5,0.002]',
     )
     assert.throws(() => canonicalJson(Number.NaN), TypeError)

@@ -2,7 +2,7 @@
 import { type ErrorCode, type FieldError, MandateApiError } from './errors.ts'
 
 /** URL names of the registry kinds. */
-export type KindPath = 'humans' | 'workloads' | 'agents' | 'groups' | 'trusted-issuers'
+export type KindPath = 'humans' | 'workloads' | 'agents' | 'groups' | 'trusted-issuers' | 'resource-servers'
 
 /** A registry object as returned by the API. */
 export type RegistryObject = Record<string, unknown> & {
@@ -143,7 +143,17 @@ export class AdminClient {
   }
 
   /** Starts a key rotation. */
-  rotateKeys(reason?: string): Promise<{ kid: string; activates_at: string }> {
+  rotateKeys(reason?: string): Promise<{
+    kid: string
+    activates_at: string
+    keys: Array<{
+      kid: string
+      alg: string
+      state: string
+      activates_at: string
+      publish_until: string | null
+    }>
+  }> {
     return this.request('POST', '/api/v1/keys/rotate', reason ? { reason } : {})
   }
 

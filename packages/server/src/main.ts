@@ -6,15 +6,20 @@ import { AdminTokens } from './authn/admin-token.ts'
 import { defaultIssuer } from './config/load.ts'
 import type { Config } from './config/schema.ts'
 import { buildApp } from './http/app.ts'
+import { assertionAudiences } from './oauth/metadata.ts'
+import { TokenEndpoint } from './oauth/token-endpoint.ts'
 import { seedDemoData } from './registry/demo.ts'
+import { Directory } from './registry/directory.ts'
 import { JwksFetcher } from './registry/jwks-fetcher.ts'
 import { Registry } from './registry/registry.ts'
 import { AdminTokenStore } from './store/admin-token-store.ts'
 import { type Database, openDatabase, storeLocation } from './store/database.ts'
 import { createRegistryStores } from './store/registry-stores.ts'
 import { SigningKeyStore } from './store/signing-key-store.ts'
+import { AccessTokenMinter } from './tokens/access-token.ts'
 import { KeyRing } from './tokens/key-ring.ts'
 import { MasterKey, type MasterKeySource } from './tokens/master-key.ts'
+import { ReplayCache } from './tokens/replay-cache.ts'
 
 /** Mandate's version, reported in the OpenAPI document. */
 export const VERSION = '0.1.0'
@@ -29,6 +34,10 @@ export interface Core {
   registry: Registry
   keyRing: KeyRing
   adminTokens: AdminTokens
+  /** The in-memory registry the token endpoint reads. */
+  directory: Directory
+  replay: ReplayCache
+  tokenEndpoint: TokenEndpoint
   close(): Promise<void>
 }
 
@@ -59,6 +68,7 @@ export async function openCore(config: Config, options: { now?: () => number } =
     const now = options.now ?? Date.now
     const clock = () => new Date(now())
     const audit = new AuditLog(resolved.key.derive('audit-chain'))
+    await audit.initialize(database.db)
     const stores = createRegistryStores()
     const jwks = new JwksFetcher({
       timeoutMs: config.jwksFetchTimeoutMs,
@@ -78,6 +88,28 @@ export async function openCore(config: Config, options: { now?: () => number } =
       now,
     })
     await keyRing.load()
+    const directory = new Directory(database, stores)
+    await directory.refresh()
+    const replay = new ReplayCache(database, now)
+    const tokenEndpoint = new TokenEndpoint({
+      database,
+      audit,
+      now,
+      grant: {
+        directory,
+        minter: new AccessTokenMinter(keyRing, () => config.issuer, now),
+        maxTokenLifetimeSeconds: config.maxTokenLifetimeSeconds,
+        now,
+      },
+      clientAuth: {
+        directory,
+        replay,
+        jwks,
+        audiences: () => assertionAudiences(config.issuer),
+        clockSkewSeconds: config.clockSkewSeconds,
+        now,
+      },
+    })
     return {
       config,
       database,
@@ -91,9 +123,13 @@ export async function openCore(config: Config, options: { now?: () => number } =
         jwks,
         maxAgentDepth: config.maxAgentDepth,
         now: clock,
+        onChange: () => directory.refresh(),
       }),
       keyRing,
       adminTokens: new AdminTokens(database, new AdminTokenStore(), audit, clock),
+      directory,
+      replay,
+      tokenEndpoint,
       close: () => database.close(),
     }
   } catch (error) {
@@ -134,6 +170,7 @@ export async function startNode(
       keyRing: core.keyRing,
       audit: core.audit,
       adminTokens: core.adminTokens,
+      tokenEndpoint: core.tokenEndpoint,
       logger,
       version: VERSION,
     })
@@ -147,6 +184,12 @@ export async function startNode(
         .catch((err) => logger.error({ err }, 'key ring refresh failed'))
     }, 30_000)
     reload.unref()
+    // Registry changes made by other nodes reach this one within half a second; expired one-time values are purged.
+    core.directory.start(500, (err) => logger.error({ err }, 'registry refresh failed'))
+    const purge = setInterval(() => {
+      core.replay.purge().catch((err) => logger.error({ err }, 'replay cache purge failed'))
+    }, 60_000)
+    purge.unref()
     return {
       ...core,
       app,
@@ -155,6 +198,8 @@ export async function startNode(
       seeded,
       close: async () => {
         clearInterval(reload)
+        clearInterval(purge)
+        core.directory.stop()
         await app.close()
         await core.close()
       },

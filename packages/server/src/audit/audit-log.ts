@@ -10,6 +10,8 @@ import { type AuditEvent, type AuditEventInput, hashedFields } from './event.ts'
 /** Filters for reading the log. */
 export interface AuditQuery {
   afterSeq?: number
+  /** Inclusive upper bound on the sequence number. */
+  throughSeq?: number
   limit: number
   /** Inclusive lower bound, RFC 3339. */
   since?: string
@@ -24,7 +26,7 @@ export interface AuditQuery {
 /** The first record that does not verify, and why. */
 export interface AuditBreak {
   seq: number
-  problem: 'missing' | 'altered' | 'chain_broken' | 'truncated'
+  problem: 'missing' | 'altered' | 'chain_broken' | 'truncated' | 'head_altered'
   message: string
 }
 
@@ -59,16 +61,20 @@ export class AuditLog {
       actors: input.actors,
       subjects: [...new Set([...actorSubjects, ...(input.subjects ?? [])])],
       mode: input.mode ?? null,
-      action: input.action ?? null,
-      resource: input.resource ?? null,
-      reason: input.reason ?? null,
+      action: printable(input.action),
+      resource: printable(input.resource),
+      reason: printable(input.reason),
       request_id: input.requestId ?? null,
       traceparent: input.traceparent ?? null,
       details: input.details ?? null,
     }
     const event: AuditEvent = { ...fields, prev_hash: head.hash, hash: this.chainHash(head.hash, fields) }
     await tx.insertInto('audit_events').values(toRow(event)).execute()
-    await tx.updateTable('audit_head').set({ seq: event.seq, hash: event.hash }).where('id', '=', 1).execute()
+    await tx
+      .updateTable('audit_head')
+      .set({ seq: event.seq, hash: event.hash, mac: this.headMac(event.seq, event.hash) })
+      .where('id', '=', 1)
+      .execute()
     return event
   }
 
@@ -78,6 +84,7 @@ export class AuditLog {
     if ([query.principal, query.type].some((v) => v?.includes('\u0000'))) return []
     let q = ex.selectFrom('audit_events').selectAll().orderBy('seq').limit(query.limit)
     if (query.afterSeq !== undefined) q = q.where('seq', '>', query.afterSeq)
+    if (query.throughSeq !== undefined) q = q.where('seq', '<=', query.throughSeq)
     if (query.since) q = q.where('time', '>=', query.since)
     if (query.until) q = q.where('time', '<', query.until)
     if (query.type)
@@ -94,15 +101,24 @@ export class AuditLog {
   async verify(ex: Executor, pageSize = 1000): Promise<AuditVerification> {
     const head = await ex
       .selectFrom('audit_head')
-      .select(['seq', 'hash'])
+      .select(['seq', 'hash', 'mac'])
       .where('id', '=', 1)
       .executeTakeFirstOrThrow()
     const headSeq = Number(head.seq)
+    // The head carries its own MAC: without the chain key, nobody can move it back to hide a deleted tail.
+    if (head.mac !== this.headMac(headSeq, head.hash)) {
+      return broken(0, headSeq, {
+        seq: headSeq,
+        problem: 'head_altered',
+        message: 'the chain head does not match its MAC (the log or its head was rewritten)',
+      })
+    }
     let expectedSeq = 1
     let prevHash = GENESIS
     let records = 0
     for (;;) {
-      const page = await this.read(ex, { afterSeq: expectedSeq - 1, limit: pageSize })
+      // Only records up to the head read above: records appended meanwhile belong to a later verification.
+      const page = await this.read(ex, { afterSeq: expectedSeq - 1, throughSeq: headSeq, limit: pageSize })
       if (page.length === 0) break
       for (const event of page) {
         records++
@@ -143,6 +159,21 @@ export class AuditLog {
     return { ok: true, records, headSeq }
   }
 
+  /** Gives a new store's chain head its MAC; a no-op once it has one. */
+  async initialize(ex: Executor): Promise<void> {
+    await ex
+      .updateTable('audit_head')
+      .set({ mac: this.headMac(0, GENESIS) })
+      .where('id', '=', 1)
+      .where('seq', '=', 0)
+      .where('mac', '=', '')
+      .execute()
+  }
+
+  private headMac(seq: number, hash: string): string {
+    return createHmac('sha256', this.chainKey).update(`head\n${seq}\n${hash}`).digest('hex')
+  }
+
   private chainHash(prevHash: string, fields: Record<string, unknown>): string {
     return createHmac('sha256', this.chainKey)
       .update(prevHash)
@@ -150,6 +181,14 @@ export class AuditLog {
       .update(canonicalJson(fields))
       .digest('hex')
   }
+}
+
+// Text columns hold what callers and clients said; PostgreSQL text cannot hold U+0000, and nothing needs megabytes.
+function printable(text: string | undefined): string | null {
+  if (text === undefined) return null
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is replaced
+  const clean = text.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '\ufffd')
+  return clean.length > 2000 ? `${clean.slice(0, 2000)}…` : clean
 }
 
 function broken(records: number, headSeq: number, firstBreak: AuditBreak): AuditVerification {

@@ -5,6 +5,7 @@ import { CliFailure, ExitCode } from './output.ts'
 /** A document's kind, its URL path and the order kinds are applied in (what others refer to comes first). */
 export const documentKinds = {
   TrustedIssuer: { path: 'trusted-issuers', order: 0 },
+  ResourceServer: { path: 'resource-servers', order: 0 },
   Human: { path: 'humans', order: 1 },
   Workload: { path: 'workloads', order: 2 },
   Agent: { path: 'agents', order: 3 },

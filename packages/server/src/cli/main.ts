@@ -7,6 +7,7 @@ import { Command, CommanderError, Option } from 'commander'
 import { renderConfigReference, renderExampleConfig } from '../config/docs.ts'
 import { loadConfig } from '../config/load.ts'
 import type { Config } from '../config/schema.ts'
+import { JWKS_MAX_AGE_SECONDS } from '../http/well-known.ts'
 import { openCore, startNode, VERSION } from '../main.ts'
 import { openDatabase, storeLocation } from '../store/database.ts'
 import { documentKinds, orderDocuments, parseDocuments, resolveKind } from './documents.ts'
@@ -100,6 +101,11 @@ function printBanner(url: string, cfg: Config, node: Awaited<ReturnType<typeof s
     )
   else if (node.masterKeySource.source === 'file' && node.database.dialect === 'sqlite' && !cfg.masterKeyFile)
     lines.push(`  master key: ${node.masterKeySource.file} (set MANDATE_MASTER_KEY in production)`)
+  if (cfg.keyPropagationSeconds < JWKS_MAX_AGE_SECONDS + 30) {
+    lines.push(
+      `  WARNING: MANDATE_KEY_PROPAGATION_SECONDS (${cfg.keyPropagationSeconds}) is below the JWKS cache lifetime plus reload (${JWKS_MAX_AGE_SECONDS + 30} s): relying parties may see tokens signed by a key they do not know yet.`,
+    )
+  }
   if (node.seeded > 0)
     lines.push(`  seeded ${node.seeded} demo documents (humans, a workload, agents of each classification)`)
   if (node.bootstrapToken) {
@@ -221,6 +227,8 @@ program
         }
       } catch (error) {
         if (error instanceof Error) error.message = `${doc.source}: ${doc.kind} ${doc.id}: ${error.message}`
+        // What was applied before the failure stays applied; with --json, say so, secrets shown once included.
+        if (globals().json && results.length > 0) print(true, { results, complete: false }, () => '')
         throw error
       }
     }

@@ -46,7 +46,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   if (file) {
     const fromFile = readConfigFile(file, problems)
     for (const [key, value] of Object.entries(fromFile)) {
-      if (!(key in options)) {
+      if (!Object.hasOwn(options, key)) {
         problems.push({ setting: `${file}:${key}`, message: 'unknown setting' })
         continue
       }
@@ -176,8 +176,11 @@ function checkIssuer(issuer: string, setting: string, problems: ConfigProblem[])
     return
   }
   // RFC 8414 §2: the issuer is an https URL with no query or fragment; plain http is tolerated for loopback development.
-  if (url.protocol !== 'https:' && url.protocol !== 'http:')
-    problems.push({ setting, message: 'must use https' })
+  // RFC 8414 §2: https; plain http only for a loopback development node.
+  const loopback =
+    ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname) || url.hostname.startsWith('127.')
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback))
+    problems.push({ setting, message: 'must use https (http only on loopback)' })
   if (url.search || url.hash || issuer.includes('#') || issuer.includes('?')) {
     problems.push({ setting, message: 'must not have a query or fragment' })
   }

@@ -4,6 +4,7 @@ import swagger from '@fastify/swagger'
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify'
 import type { AuditLog } from '../audit/audit-log.ts'
 import type { AdminTokens } from '../authn/admin-token.ts'
+import type { TokenEndpoint } from '../oauth/token-endpoint.ts'
 import type { Registry } from '../registry/registry.ts'
 import { createAjv } from '../registry/validate.ts'
 import type { Database } from '../store/database.ts'
@@ -16,6 +17,7 @@ import { handleError } from './errors.ts'
 import { registerHealth } from './health.ts'
 import { parseJsonBody } from './json-body.ts'
 import { Metrics } from './metrics.ts'
+import { registerOAuthRoutes } from './oauth-routes.ts'
 import { registerWellKnown } from './well-known.ts'
 
 /** What the HTTP layer needs from the node. */
@@ -28,6 +30,7 @@ export interface AppDeps {
   keyRing: KeyRing
   audit: AuditLog
   adminTokens: AdminTokens
+  tokenEndpoint: TokenEndpoint
   logger: FastifyServerOptions['loggerInstance']
   version: string
 }
@@ -89,6 +92,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   new Metrics().install(app)
   registerHealth(app, deps.database)
   registerWellKnown(app, { issuer: deps.issuer, keyRing: deps.keyRing })
+  registerOAuthRoutes(app, { tokenEndpoint: deps.tokenEndpoint })
   app.get('/api/docs', { schema: { hide: true } }, async () => app.swagger())
   await app.register(
     async (admin) => {

@@ -3,10 +3,46 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { importJWK } from 'jose'
 import { canonicalJson } from '../audit/canonical-json.ts'
 import type { FieldError } from '../errors.ts'
-import type { JwksFetcher } from './jwks-fetcher.ts'
+import { normalizeRfc3339 } from '../rfc3339.ts'
+import { type JwksFetcher, PRIVATE_KEY_MEMBERS } from './jwks-fetcher.ts'
 import type { CredentialBinding } from './model.ts'
 
-const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth']
+/** The smallest RSA modulus accepted, in bits (RFC 7518 §3.3 requires 2048 for RS256). */
+const MIN_RSA_BITS = 2048
+
+/**
+ * Checks that every key is a public, importable signing key (RSA at least 2048 bits), as registered key sets must be.
+ * Returns one field error per bad key, under `path`.
+ */
+export async function checkPublicJwks(
+  keys: ReadonlyArray<Record<string, unknown>>,
+  path: string,
+): Promise<FieldError[]> {
+  const fields: FieldError[] = []
+  for (const [k, key] of keys.entries()) {
+    const at = `${path}/${k}`
+    if (PRIVATE_KEY_MEMBERS.some((member) => member in key)) {
+      fields.push({ path: at, message: 'must be a public key (private key members are refused)' })
+      continue
+    }
+    if (
+      key.kty === 'RSA' &&
+      (typeof key.n !== 'string' || Buffer.from(key.n, 'base64url').length * 8 < MIN_RSA_BITS)
+    ) {
+      fields.push({ path: at, message: `must be an RSA key of at least ${MIN_RSA_BITS} bits` })
+      continue
+    }
+    try {
+      await importJWK(
+        key as Parameters<typeof importJWK>[0],
+        typeof key.alg === 'string' ? key.alg : defaultAlg(key as { kty: string; crv?: unknown }),
+      )
+    } catch {
+      fields.push({ path: at, message: 'is not a valid public JWK' })
+    }
+  }
+  return fields
+}
 
 /** A client secret shown once to whoever created it. */
 export interface IssuedSecret {
@@ -43,24 +79,7 @@ export async function prepareCredentials(
     const path = `/credentials/${index}`
     switch (binding.type) {
       case 'jwks':
-        for (const [k, key] of binding.jwks.keys.entries()) {
-          if (PRIVATE_MEMBERS.some((member) => member in key)) {
-            fields.push({
-              path: `${path}/jwks/keys/${k}`,
-              message: 'must be a public key (private key members are refused)',
-            })
-            continue
-          }
-          try {
-            const alg = (key as { alg?: unknown }).alg
-            await importJWK(
-              key as Parameters<typeof importJWK>[0],
-              typeof alg === 'string' ? alg : defaultAlg(key),
-            )
-          } catch {
-            fields.push({ path: `${path}/jwks/keys/${k}`, message: 'is not a valid public JWK' })
-          }
-        }
+        fields.push(...(await checkPublicJwks(binding.jwks.keys, `${path}/jwks/keys`)))
         prepared.push(binding)
         break
       case 'jwks_uri':
@@ -97,14 +116,20 @@ export async function prepareCredentials(
         const kept = previous.find(
           (p): p is typeof binding => p.type === 'client_secret' && p.id === binding.id,
         )
-        if (binding.secret_hash !== undefined) {
-          prepared.push(binding)
-        } else if (kept?.secret_hash !== undefined) {
-          prepared.push({ ...binding, secret_hash: kept.secret_hash })
+        // The hash is Mandate's to set: a caller may only hand back the one already stored.
+        if (binding.secret_hash !== undefined && binding.secret_hash !== kept?.secret_hash) {
+          fields.push({ path: `${path}/secret_hash`, message: 'is set by Mandate; omit it' })
+        }
+        const expires =
+          binding.expires_at === undefined
+            ? {}
+            : { expires_at: normalizeRfc3339(binding.expires_at) ?? binding.expires_at }
+        if (kept?.secret_hash !== undefined) {
+          prepared.push({ ...binding, ...expires, secret_hash: kept.secret_hash })
         } else {
           const secret = `mnd_cs_${randomBytes(32).toString('base64url')}`
           issued.push({ credential: binding.id, client_secret: secret })
-          prepared.push({ ...binding, secret_hash: hashClientSecret(secret) })
+          prepared.push({ ...binding, ...expires, secret_hash: hashClientSecret(secret) })
         }
         break
       }

@@ -63,8 +63,8 @@ const DEFAULT_TIMEOUT_MS = 5000
 const DEFAULT_MAX_BYTES = 262144
 const DEFAULT_CACHE_TTL_SECONDS = 300
 
-// `oth` (RSA multi-prime) and `priv` (AKP, supported by jose 6) are private parameters too, beyond the usual set.
-const PRIVATE_KEY_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth', 'priv']
+/** Private key members of any key type: `oth` (RSA multi-prime) and `priv` (AKP) too, beyond the usual set. */
+export const PRIVATE_KEY_MEMBERS: readonly string[] = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth', 'priv']
 
 const FORBIDDEN = new BlockList()
 for (const [network, prefix] of [
@@ -84,6 +84,16 @@ for (const [network, prefix] of [
 }
 for (const [network, prefix] of [
   ['::', 128],
+  // IPv4-compatible (deprecated), NAT64, 6to4 and Teredo addresses embed IPv4 addresses that may be private:
+  // refused whole rather than decoded.
+  ['::', 96],
+  ['64:ff9b::', 96],
+  ['64:ff9b:1::', 48],
+  ['2002::', 16],
+  ['2001::', 32],
+  ['100::', 64],
+  ['2001:db8::', 32],
+  ['fec0::', 10],
   ['fc00::', 7],
   ['fe80::', 10],
   ['ff00::', 8],

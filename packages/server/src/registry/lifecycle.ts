@@ -1,4 +1,5 @@
 // Lifecycle rules that decide whether a workload or agent may authenticate at a given moment.
+import { parseRfc3339 } from '../rfc3339.ts'
 import type { Agent, Human, Workload } from './model.ts'
 
 /** Why a principal may not authenticate now. */
@@ -15,8 +16,12 @@ export function authenticationBlock(
 ): AuthenticationBlock | null {
   if (principal.status === 'retired') return 'retired'
   if (principal.status === 'suspended') return 'suspended'
-  if (principal.expires_at !== undefined && Date.parse(principal.expires_at) <= now.getTime())
-    return 'expired'
+  // An expiry that cannot be read counts as passed: fail closed.
+  const expires =
+    principal.expires_at === undefined
+      ? undefined
+      : (parseRfc3339(principal.expires_at) ?? Number.NEGATIVE_INFINITY)
+  if (expires !== undefined && expires <= now.getTime()) return 'expired'
   if ('sponsor' in principal) {
     if (!sponsor) return 'sponsor_missing'
     if (sponsor.status !== 'active') return 'sponsor_inactive'

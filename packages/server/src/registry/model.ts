@@ -25,10 +25,30 @@ const Attributes = Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,
 })
 
 /** A public JWK: private members are refused where a key set is validated. */
+/** A public JWK for signature verification; private members are refused where a key set is checked. */
 export const PublicJwk = Type.Object(
   {
     kty: Type.Union([Type.Literal('EC'), Type.Literal('RSA'), Type.Literal('OKP')]),
-    kid: Type.Optional(Type.String({ maxLength: 200 })),
+    kid: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    // Pinning the algorithm per key (RFC 8725 §3.1): only asymmetric signature algorithms.
+    alg: Type.Optional(
+      Type.Union(
+        [
+          'ES256',
+          'ES384',
+          'ES512',
+          'EdDSA',
+          'Ed25519',
+          'RS256',
+          'RS384',
+          'RS512',
+          'PS256',
+          'PS384',
+          'PS512',
+        ].map((alg) => Type.Literal(alg)),
+      ),
+    ),
+    use: Type.Optional(Type.Literal('sig')),
   },
   { additionalProperties: true },
 )
@@ -156,6 +176,11 @@ export const WorkloadDoc = Type.Object(
     name: Type.Optional(Name),
     status: WorkloadStatus,
     expires_at: Type.Optional(Timestamp),
+    ceiling: Type.Array(CeilingEntry, {
+      maxItems: 200,
+      default: [],
+      description: 'The most this workload may ever be granted.',
+    }),
     credentials: Credentials,
     attributes: Type.Optional(Attributes),
   },
@@ -247,6 +272,40 @@ export const TrustedIssuerDoc = Type.Object(
 )
 export type TrustedIssuer = Static<typeof TrustedIssuerDoc>
 
+const ScopeToken = Type.String({ pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]{1,128}$' })
+
+export const ResourceServerDoc = Type.Object(
+  {
+    id: Id,
+    name: Type.Optional(Name),
+    description: Type.Optional(Type.String({ maxLength: 2000 })),
+    audience: Type.String({
+      pattern: '^[A-Za-z][A-Za-z0-9+.-]*:[^\\s#\\x00-\\x1f\\x7f]+$',
+      maxLength: 2048,
+      description:
+        'The resource indicator (RFC 8707 §2): an absolute URI without fragment; tokens for it carry it as aud.',
+    }),
+    scopes: Type.Array(ScopeToken, {
+      maxItems: 500,
+      default: [],
+      description: 'Scopes this resource server accepts.',
+    }),
+    authorization_details_types: Type.Array(Type.String({ minLength: 1, maxLength: 200 }), {
+      maxItems: 100,
+      default: [],
+      description: 'RFC 9396 authorization_details types this resource server accepts.',
+    }),
+    token_lifetime_seconds: Type.Integer({
+      minimum: 5,
+      maximum: 86400,
+      default: 300,
+      description: 'Lifetime of access tokens for this resource server.',
+    }),
+  },
+  { additionalProperties: false },
+)
+export type ResourceServer = Static<typeof ResourceServerDoc>
+
 /** The registry's kinds, as named in documents (`kind: Agent`) and in URLs (`/api/v1/agents`). */
 export const registryKinds = {
   Human: { plural: 'humans', schema: HumanDoc },
@@ -254,6 +313,7 @@ export const registryKinds = {
   Agent: { plural: 'agents', schema: AgentDoc },
   Group: { plural: 'groups', schema: GroupDoc },
   TrustedIssuer: { plural: 'trusted-issuers', schema: TrustedIssuerDoc },
+  ResourceServer: { plural: 'resource-servers', schema: ResourceServerDoc },
 } as const satisfies Record<string, { plural: string; schema: TSchema }>
 
 export type RegistryKind = keyof typeof registryKinds
@@ -265,6 +325,7 @@ export interface RegistryDocs {
   Agent: Agent
   Group: Group
   TrustedIssuer: TrustedIssuer
+  ResourceServer: ResourceServer
 }
 
 /** What the API returns: the document plus bookkeeping. */

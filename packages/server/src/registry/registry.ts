@@ -1,13 +1,16 @@
 // The registry's rules: who may exist, who sponsors whom, what a change cascades to; every change is written together
 // with its audit record in one transaction.
+import { sql } from 'kysely'
 import type { AuditLog } from '../audit/audit-log.ts'
 import { canonicalJson } from '../audit/canonical-json.ts'
 import type { ActorRef } from '../audit/event.ts'
 import { Conflict, type FieldError, NotFound, ValidationFailed } from '../errors.ts'
+import { normalizeRfc3339 } from '../rfc3339.ts'
 import type { Database, Executor } from '../store/database.ts'
 import type { ListQuery, RegistryStore } from '../store/registry-store.ts'
 import type { RegistryStores } from '../store/registry-stores.ts'
-import { type IssuedSecret, prepareCredentials } from './credentials.ts'
+import { ceilingCovers } from './ceiling.ts'
+import { checkPublicJwks, type IssuedSecret, prepareCredentials } from './credentials.ts'
 import type { JwksFetcher } from './jwks-fetcher.ts'
 import {
   type Agent,
@@ -16,6 +19,7 @@ import {
   type Human,
   type RegistryDocs,
   type RegistryKind,
+  type ResourceServer,
   registryKinds,
   type Stored,
   type TrustedIssuer,
@@ -45,17 +49,22 @@ export interface RegistryOptions {
   jwks: JwksFetcher
   maxAgentDepth: number
   now?: () => Date
+  /** Called after every committed change, e.g. to reload in-memory views of the registry. */
+  onChange?: () => Promise<void>
 }
 
 type AnyDoc = RegistryDocs[RegistryKind]
 
 // Audit records carry documents without secret material (hashes included).
-function redact(doc: AnyDoc): Record<string, unknown> {
-  if (!('credentials' in doc)) return doc as Record<string, unknown>
-  return {
-    ...doc,
-    credentials: doc.credentials.map((c) => (c.type === 'client_secret' ? { type: c.type, id: c.id } : c)),
-  }
+// What leaves the registry (API answers, audit records) carries no secret material, hashes included.
+function redact<T extends AnyDoc>(doc: T): T {
+  if (!('credentials' in doc)) return doc
+  const credentials = doc.credentials.map((c) =>
+    c.type === 'client_secret'
+      ? { type: c.type, id: c.id, ...(c.expires_at ? { expires_at: c.expires_at } : {}) }
+      : c,
+  )
+  return { ...doc, credentials }
 }
 
 function withoutBookkeeping<T>(stored: Stored<T>): T {
@@ -71,6 +80,14 @@ export class Registry {
     this.now = options.now ?? (() => new Date())
   }
 
+  // Every write goes through here, so that listeners hear of each committed change before the caller is answered.
+  private async transact<T>(work: (tx: Executor) => Promise<T>): Promise<T> {
+    const result = await this.options.database.transact(work)
+    if (!(result && typeof result === 'object' && 'change' in result && result.change === 'unchanged'))
+      await this.options.onChange?.()
+    return result
+  }
+
   private store<K extends RegistryKind>(kind: K): RegistryStore<RegistryDocs[K]> {
     const stores = this.options.stores
     const byKind = {
@@ -79,6 +96,7 @@ export class Registry {
       Agent: stores.agents,
       Group: stores.groups,
       TrustedIssuer: stores.trustedIssuers,
+      ResourceServer: stores.resourceServers,
     }
     return byKind[kind] as unknown as RegistryStore<RegistryDocs[K]>
   }
@@ -87,12 +105,12 @@ export class Registry {
   async get<K extends RegistryKind>(kind: K, id: string): Promise<Stored<RegistryDocs[K]>> {
     const found = await this.store(kind).get(this.options.database.db, id)
     if (!found) throw new NotFound(kind, id)
-    return found
+    return redact(found)
   }
 
   /** One page of objects. */
   async list<K extends RegistryKind>(kind: K, query: ListQuery): Promise<Stored<RegistryDocs[K]>[]> {
-    return this.store(kind).list(this.options.database.db, query)
+    return (await this.store(kind).list(this.options.database.db, query)).map((doc) => redact(doc))
   }
 
   /** Creates an object; an existing id is a Conflict. */
@@ -102,7 +120,7 @@ export class Registry {
     ctx: ChangeContext,
   ): Promise<ChangeResult<RegistryDocs[K]>> {
     const doc = validateAgainst<RegistryDocs[K]>(registryKinds[kind].schema, input)
-    return this.options.database.transact(async (tx) => {
+    return this.transact(async (tx) => {
       if (await this.store(kind).get(tx, doc.id))
         throw new Conflict(`${kind} ${JSON.stringify(doc.id)} already exists`)
       return this.write(tx, kind, doc, undefined, ctx)
@@ -127,7 +145,7 @@ export class Registry {
     const doc = validateAgainst<RegistryDocs[K]>(registryKinds[kind].schema, body)
     if (doc.id !== id)
       throw new ValidationFailed([{ path: '/id', message: `must equal the id in the URL (${id})` }])
-    return this.options.database.transact(async (tx) => {
+    return this.transact(async (tx) => {
       const current = await this.store(kind).get(tx, id)
       if (ifVersion !== undefined && current?.version !== ifVersion)
         throw new Conflict(`${kind} ${JSON.stringify(id)} is not at version ${ifVersion}`)
@@ -147,7 +165,7 @@ export class Registry {
       throw new ValidationFailed([{ path: '/', message: 'must be a JSON object (RFC 7396 merge patch)' }])
     if ('id' in patch && (patch as { id: unknown }).id !== id)
       throw new ValidationFailed([{ path: '/id', message: 'cannot be changed' }])
-    return this.options.database.transact(async (tx) => {
+    return this.transact(async (tx) => {
       const current = await this.store(kind).get(tx, id)
       if (!current) throw new NotFound(kind, id)
       if (ifVersion !== undefined && current.version !== ifVersion)
@@ -171,7 +189,7 @@ export class Registry {
   ): Promise<ChangeResult<RegistryDocs[K]> | { deleted: true }> {
     if (kind === 'Agent' || kind === 'Workload') return this.patch(kind, id, { status: 'retired' }, ctx)
     if (kind === 'Human') return this.patch(kind, id, { status: 'inactive' }, ctx)
-    return this.options.database.transact(async (tx) => {
+    return this.transact(async (tx) => {
       const current = await this.store(kind).get(tx, id)
       if (!current) throw new NotFound(kind, id)
       if (kind === 'TrustedIssuer') await this.refuseIfTrusted(tx, current as TrustedIssuer)
@@ -218,7 +236,7 @@ export class Registry {
     const previous = current ? withoutBookkeeping(current) : undefined
     const { doc, issued } = await this.prepare(tx, kind, input, previous)
     if (current && previous && canonicalJson(previous) === canonicalJson(doc))
-      return { object: current, change: 'unchanged' }
+      return { object: redact(current), change: 'unchanged' }
     const now = this.now().toISOString()
     const store = this.store(kind)
     const object = current ? await store.update(tx, current, doc, now) : await store.insert(tx, doc, now)
@@ -229,7 +247,7 @@ export class Registry {
     })
     await this.cascade(tx, kind, doc, previous, ctx)
     return {
-      object,
+      object: redact(object),
       change: current ? 'updated' : 'created',
       ...(issued.length > 0 ? { issued_secrets: issued } : {}),
     }
@@ -261,6 +279,12 @@ export class Registry {
       },
       this.now(),
     )
+    // Nodes reload their in-memory registry when this counter moves.
+    await tx
+      .updateTable('meta')
+      .set({ value: sql`cast(cast(value as bigint) + 1 as text)` })
+      .where('key', '=', 'registry_version')
+      .execute()
   }
 
   // Kind-specific rules; each returns the document to store, or throws ValidationFailed/Conflict.
@@ -285,11 +309,34 @@ export class Registry {
         return { doc: (await this.prepareGroup(tx, doc as Group)) as RegistryDocs[K], issued: [] }
       case 'TrustedIssuer':
         return {
-          doc: (await this.prepareTrustedIssuer(tx, doc as TrustedIssuer)) as RegistryDocs[K],
+          doc: (await this.prepareTrustedIssuer(
+            tx,
+            doc as TrustedIssuer,
+            previous as TrustedIssuer | undefined,
+          )) as RegistryDocs[K],
+          issued: [],
+        }
+      case 'ResourceServer':
+        return {
+          doc: (await this.prepareResourceServer(tx, doc as ResourceServer)) as RegistryDocs[K],
           issued: [],
         }
       default:
         return { doc, issued: [] }
+    }
+  }
+
+  private async prepareResourceServer(tx: Executor, doc: ResourceServer): Promise<ResourceServer> {
+    const same = await this.options.stores.resourceServers.list(tx, {
+      filters: { audience: doc.audience },
+      limit: 2,
+    })
+    const other = same.find((r) => r.id !== doc.id)
+    if (other) throw new Conflict(`audience ${doc.audience} is already registered as ${other.id}`)
+    return {
+      ...doc,
+      scopes: [...new Set(doc.scopes)],
+      authorization_details_types: [...new Set(doc.authorization_details_types)],
     }
   }
 
@@ -301,6 +348,14 @@ export class Registry {
   ): Promise<{ doc: T; issued: IssuedSecret[] }> {
     if (previous?.status === 'retired' && doc.status !== 'retired')
       throw new Conflict(`${doc.id} is retired; retirement is final`)
+    // Agents and workloads share one client_id namespace at the token endpoint.
+    if (previous === undefined) {
+      const other = 'sponsor' in doc ? this.options.stores.workloads : this.options.stores.agents
+      if (await other.get(tx, doc.id)) throw new Conflict(`${doc.id} is already the id of a ${'sponsor' in doc ? 'workload' : 'agent'}; agents and workloads share client ids`)
+    }
+    // Stored times are canonical UTC, so every reader (and SQL comparisons) agree on them.
+    if (doc.expires_at !== undefined)
+      doc = { ...doc, expires_at: normalizeRfc3339(doc.expires_at) ?? doc.expires_at }
     const trusted = await this.options.stores.trustedIssuers.list(tx, {
       filters: { type: 'workload' },
       limit: 10000,
@@ -401,20 +456,18 @@ export class Registry {
   private async checkWithinParent(tx: Executor, doc: Agent): Promise<FieldError[]> {
     const parent = doc.parent === undefined ? undefined : await this.options.stores.agents.get(tx, doc.parent)
     if (!parent) return []
-    const allowed = new Set(parent.ceiling.map(actionOf))
     return doc.ceiling.flatMap((entry, i) =>
-      allowed.has(actionOf(entry))
+      ceilingCovers(parent.ceiling, entry)
         ? []
-        : [{ path: `/ceiling/${i}`, message: `${actionOf(entry)} is outside the parent's ceiling` }],
+        : [{ path: `/ceiling/${i}`, message: `${actionOf(entry)} goes beyond the parent's ceiling` }],
     )
   }
 
   // Narrowing a ceiling may not leave a sub-agent with more than its parent.
   private async checkChildrenWithin(tx: Executor, doc: Agent): Promise<FieldError[]> {
-    const allowed = new Set(doc.ceiling.map(actionOf))
     const fields: FieldError[] = []
     for (const child of await this.children(tx, doc.id)) {
-      const outside = child.ceiling.map(actionOf).filter((action) => !allowed.has(action))
+      const outside = child.ceiling.filter((entry) => !ceilingCovers(doc.ceiling, entry)).map(actionOf)
       if (outside.length > 0)
         fields.push({
           path: '/ceiling',
@@ -440,8 +493,15 @@ export class Registry {
     return { ...input, members: [...unique.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, m]) => m) }
   }
 
-  private async prepareTrustedIssuer(tx: Executor, doc: TrustedIssuer): Promise<TrustedIssuer> {
-    const fields: FieldError[] = []
+  private async prepareTrustedIssuer(
+    tx: Executor,
+    doc: TrustedIssuer,
+    previous: TrustedIssuer | undefined,
+  ): Promise<TrustedIssuer> {
+    // Changing what an issuer is would strand the credentials that trust it, like deleting it.
+    if (previous && (previous.issuer !== doc.issuer || previous.type !== doc.type))
+      await this.refuseIfTrusted(tx, previous)
+    const fields: FieldError[] = doc.jwks ? await checkPublicJwks(doc.jwks.keys, '/jwks/keys') : []
     if ((doc.jwks === undefined) === (doc.jwks_uri === undefined))
       fields.push({ path: '/', message: 'must have exactly one of jwks or jwks_uri' })
     if (doc.jwks_uri !== undefined) {
@@ -461,7 +521,8 @@ export class Registry {
     return doc
   }
 
-  // Changes that follow from a write: group membership index, and agents suspended when their sponsor is deactivated.
+  // Changes that follow from a write: the group membership index; agents suspended when their sponsor is
+  // deactivated, and sub-agents when their parent stops being active.
   private async cascade(
     tx: Executor,
     kind: RegistryKind,
@@ -470,18 +531,43 @@ export class Registry {
     ctx: ChangeContext,
   ): Promise<void> {
     if (kind === 'Group') await this.options.stores.groups.indexMembers(tx, doc as Group)
-    if (kind !== 'Human') return
-    const human = doc as Human
-    if (human.status === 'active' || (previous as Human | undefined)?.status === 'inactive') return
+    if (
+      kind === 'Human' &&
+      (doc as Human).status !== 'active' &&
+      (previous as Human | undefined)?.status !== 'inactive'
+    ) {
+      const sponsored = await this.options.stores.agents.activeSponsoredBy(tx, doc.id)
+      await this.suspendAgents(tx, sponsored, 'sponsor_inactive', `sponsor ${doc.id} was deactivated`, ctx)
+    }
+    if (
+      kind === 'Agent' &&
+      (doc as Agent).status !== 'active' &&
+      (previous === undefined || (previous as Agent).status === 'active')
+    ) {
+      const children = (await this.children(tx, doc.id)).filter((c) => c.status === 'active').map((c) => c.id)
+      await this.suspendAgents(
+        tx,
+        children,
+        'parent_inactive',
+        `parent agent ${doc.id} is ${(doc as Agent).status}`,
+        ctx,
+      )
+    }
+  }
+
+  // Suspends each agent (audited), then, in turn, the sub-agents of each.
+  private async suspendAgents(
+    tx: Executor,
+    ids: string[],
+    reason: string,
+    why: string,
+    ctx: ChangeContext,
+  ): Promise<void> {
     const agents = this.options.stores.agents
-    for (const id of await agents.activeSponsoredBy(tx, human.id)) {
+    for (const id of ids) {
       const agent = await agents.get(tx, id)
-      if (!agent) continue
-      const suspended: Agent = {
-        ...withoutBookkeeping(agent),
-        status: 'suspended',
-        suspended_reason: 'sponsor_inactive',
-      }
+      if (agent?.status !== 'active') continue
+      const suspended: Agent = { ...withoutBookkeeping(agent), status: 'suspended', suspended_reason: reason }
       await agents.update(tx, agent, suspended, this.now().toISOString())
       await this.record(
         tx,
@@ -490,8 +576,10 @@ export class Registry {
         id,
         ctx,
         { before: redact(withoutBookkeeping(agent)), after: redact(suspended) },
-        `sponsor ${human.id} was deactivated`,
+        why,
       )
+      const children = (await this.children(tx, id)).filter((c) => c.status === 'active').map((c) => c.id)
+      await this.suspendAgents(tx, children, 'parent_inactive', `parent agent ${id} was suspended`, ctx)
     }
   }
 }
@@ -500,7 +588,7 @@ function actionOf(entry: CeilingEntry): string {
   return typeof entry === 'string' ? entry : entry.action
 }
 
-/** The lowercase name of a kind in audit types and subjects (`trusted_issuer`). */
+/** The snake_case name of a kind in audit types and subjects (`trusted_issuer`, `resource_server`). */
 export function kindSlug(kind: RegistryKind): string {
-  return kind === 'TrustedIssuer' ? 'trusted_issuer' : kind.toLowerCase()
+  return kind.replace(/(?<=[a-z])(?=[A-Z])/g, '_').toLowerCase()
 }

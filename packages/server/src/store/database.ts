@@ -5,11 +5,13 @@ import SQLite from 'better-sqlite3'
 import { Kysely, type Migration, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely'
 import pg from 'pg'
 import * as m0001 from './migrations/0001-registry-keys-audit.ts'
+import * as m0002 from './migrations/0002-token-service.ts'
 import type { Tables } from './tables.ts'
 
 /** Numbered migrations, applied in name order. Never edit a released one; add the next. */
 const migrations: Record<string, Migration> = {
   '0001-registry-keys-audit': m0001,
+  '0002-token-service': m0002,
 }
 
 /** Where the data lives. */

@@ -1,11 +1,12 @@
 // The storage contract shared by every registry aggregate: a document per row, a few indexed columns for filters, and
 // an optimistic version counter.
+import { sql } from 'kysely'
 import { Conflict } from '../errors.ts'
 import type { Stored } from '../registry/model.ts'
 import { type Executor, isUniqueViolation } from './database.ts'
 import type { Tables } from './tables.ts'
 
-type RegistryTable = 'humans' | 'workloads' | 'agents' | 'groups' | 'trusted_issuers'
+type RegistryTable = 'humans' | 'workloads' | 'agents' | 'groups' | 'trusted_issuers' | 'resource_servers'
 
 /** A page request: filters on indexed columns, a cursor (the last id seen) and a page size. */
 export interface ListQuery {
@@ -42,8 +43,8 @@ export class RegistryStore<T extends { id: string }> {
     if (query.after !== undefined) q = q.where('id', '>', query.after)
     for (const [name, value] of Object.entries(query.filters ?? {})) {
       const column = this.spec.filters[name]
-      // biome-ignore lint/suspicious/noExplicitAny: the column is one of the spec's known columns, checked above
-      if (column && value !== undefined) q = q.where(column as any, '=', value)
+      // The column comes from the spec, never from the request.
+      if (column && value !== undefined) q = q.where(sql.ref<string>(column), '=', value)
     }
     return (await q.execute()).map((row) => toStored<T>(row))
   }

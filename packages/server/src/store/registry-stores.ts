@@ -1,5 +1,5 @@
 // One store per registry aggregate, with the indexed columns each one filters on.
-import type { Agent, Group, Human, TrustedIssuer, Workload } from '../registry/model.ts'
+import type { Agent, Group, Human, ResourceServer, TrustedIssuer, Workload } from '../registry/model.ts'
 import type { Executor } from './database.ts'
 import { RegistryStore } from './registry-store.ts'
 
@@ -9,6 +9,9 @@ export type HumanStore = RegistryStore<Human>
 export type WorkloadStore = RegistryStore<Workload>
 /** Trusted token issuers, filterable by type and issuer URL. */
 export type TrustedIssuerStore = RegistryStore<TrustedIssuer>
+
+/** Resource servers (token audiences), filterable by audience. */
+export type ResourceServerStore = RegistryStore<ResourceServer>
 
 /** Agents, filterable by sponsor, classification, status and parent. */
 export class AgentStore extends RegistryStore<Agent> {
@@ -85,6 +88,11 @@ export function createRegistryStores() {
       table: 'trusted_issuers',
       columns: (t) => ({ issuer: t.issuer, type: t.type }),
       filters: { type: 'type', issuer: 'issuer' },
+    }),
+    resourceServers: new RegistryStore<ResourceServer>({
+      table: 'resource_servers',
+      columns: (r) => ({ audience: r.audience }),
+      filters: { audience: 'audience' },
     }),
   }
 }

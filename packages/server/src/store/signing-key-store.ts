@@ -32,6 +32,19 @@ export class SigningKeyStore {
     return rows.map((r) => r.kid)
   }
 
+  /** Deletes keys that have not started signing at `now` (superseded before use), except `keep`; returns their ids. */
+  async deletePending(ex: Executor, now: string, keep: string): Promise<string[]> {
+    const rows = await ex
+      .selectFrom('signing_keys')
+      .select('kid')
+      .where('activates_at', '>', now)
+      .where('kid', '!=', keep)
+      .execute()
+    if (rows.length > 0)
+      await ex.deleteFrom('signing_keys').where('activates_at', '>', now).where('kid', '!=', keep).execute()
+    return rows.map((r) => r.kid)
+  }
+
   /** Deletes keys no longer published at `now`; returns their ids. */
   async deleteUnpublished(ex: Executor, now: string): Promise<string[]> {
     const rows = await ex.selectFrom('signing_keys').select('kid').where('publish_until', '<=', now).execute()

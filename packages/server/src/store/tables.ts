@@ -39,6 +39,26 @@ export interface TrustedIssuerRow extends RegistryRow {
   type: string
 }
 
+export interface ResourceServerRow extends RegistryRow {
+  audience: string
+}
+
+export interface ReplayEntryRow {
+  namespace: string
+  value: string
+  /** Epoch milliseconds after which the entry may be purged. */
+  expires_at: number
+}
+
+export interface RevocationRow {
+  /** `jti:<id>` for one token, `principal:<kind>:<id>` for every token of a principal issued up to `revoked_at`. */
+  key: string
+  revoked_at: number
+  /** Epoch milliseconds after which no token it covers can still be valid. */
+  expires_at: number
+  reason: string | null
+}
+
 export interface SigningKeyRow {
   kid: string
   alg: string
@@ -81,6 +101,8 @@ export interface AuditHeadRow {
   id: number
   seq: number
   hash: string
+  /** HMAC of seq and hash under the chain key. */
+  mac: string
 }
 
 export interface MetaRow {
@@ -96,6 +118,9 @@ export interface Tables {
   groups: GroupRow
   group_members: GroupMemberRow
   trusted_issuers: TrustedIssuerRow
+  resource_servers: ResourceServerRow
+  replay_entries: ReplayEntryRow
+  revocations: RevocationRow
   signing_keys: SigningKeyRow
   admin_tokens: AdminTokenRow
   audit_events: AuditEventRow

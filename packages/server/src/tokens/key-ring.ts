@@ -118,13 +118,28 @@ export class KeyRing {
     ctx: { actor: ActorRef; requestId?: string | undefined; traceparent?: string | undefined },
     reason: string,
   ): Promise<{ kid: string; activates_at: string }> {
+    const rotated = await this.rotateUnless(ctx, reason, () => false)
+    if (!rotated) throw new Error('rotation was skipped')
+    return rotated
+  }
+
+  // Rotates unless `skip` says otherwise, judged on the keys as they are inside the write transaction, so two nodes
+  // deciding at once rotate only once.
+  private async rotateUnless(
+    ctx: { actor: ActorRef; requestId?: string | undefined; traceparent?: string | undefined },
+    reason: string,
+    skip: (rows: SigningKeyRow[]) => boolean,
+  ): Promise<{ kid: string; activates_at: string } | undefined> {
     const now = this.now()
     const row = await this.generate(now + this.options.propagationSeconds * 1000)
     const activatesAt = Date.parse(row.activates_at)
     const until = new Date(
       activatesAt + (this.options.maxTokenLifetimeSeconds + this.options.clockSkewSeconds) * 1000,
     ).toISOString()
-    await this.options.database.transact(async (tx) => {
+    const done = await this.options.database.transact(async (tx) => {
+      if (skip(await this.options.store.list(tx))) return false
+      // A key still waiting to sign is superseded: it never signed anything, so it can go at once.
+      const superseded = await this.options.store.deletePending(tx, new Date(now).toISOString(), '')
       await this.options.store.insert(tx, row)
       const retiring = await this.options.store.schedulePublishedUntil(tx, row.kid, until)
       const removed = await this.options.store.deleteUnpublished(tx, new Date(now).toISOString())
@@ -144,25 +159,32 @@ export class KeyRing {
             activates_at: row.activates_at,
             retiring,
             retiring_published_until: until,
-            removed,
+            removed: [...superseded, ...removed],
           },
         },
         new Date(now),
       )
+      return true
     })
     await this.load()
-    return { kid: row.kid, activates_at: row.activates_at }
+    return done ? { kid: row.kid, activates_at: row.activates_at } : undefined
   }
 
   /** Reloads the ring (other nodes may have rotated), then rotates when the signing key has signed for `rotationSeconds` and no newer key is waiting. */
   async rotateIfDue(rotationSeconds: number): Promise<boolean> {
     await this.load()
     if (rotationSeconds <= 0) return false
-    const now = this.now()
-    const newest = this.keys.reduce((a, b) => (b.activatesAt > a.activatesAt ? b : a))
-    if (newest.activatesAt > now || now - newest.activatesAt < rotationSeconds * 1000) return false
-    await this.rotate({ actor: { kind: 'system', id: 'scheduler' } }, 'scheduled rotation')
-    return true
+    const notDue = (activations: number[]) => {
+      const newest = Math.max(...activations)
+      return newest > this.now() || this.now() - newest < rotationSeconds * 1000
+    }
+    if (notDue(this.keys.map((k) => k.activatesAt))) return false
+    const rotated = await this.rotateUnless(
+      { actor: { kind: 'system', id: 'scheduler' } },
+      'scheduled rotation',
+      (rows) => notDue(rows.map((r) => Date.parse(r.activates_at))),
+    )
+    return rotated !== undefined
   }
 
   private async generate(activatesAt: number): Promise<SigningKeyRow> {

@@ -57,6 +57,12 @@ export class MasterKey {
     }
     const file = join(resolve(options.dataDir), 'master.key')
     if (existsSync(file)) return { key: MasterKey.fromText(readKeyFile(file), file), source: 'file', file }
+    // A store without its key file lost the key: a new one could not open anything sealed in it.
+    if (existsSync(join(resolve(options.dataDir), 'mandate.db'))) {
+      throw new MasterKeyError(
+        `${file} is missing but the store in ${options.dataDir} exists: restore the key file or set MANDATE_MASTER_KEY`,
+      )
+    }
     mkdirSync(dirname(file), { recursive: true })
     writeFileSync(file, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' })
     chmodSync(file, 0o600)
@@ -82,10 +88,14 @@ export class MasterKey {
     const [version, iv, body, tag] = sealed.split('.')
     if (version !== 'v1' || iv === undefined || body === undefined || tag === undefined)
       throw new MasterKeyError('sealed value has an unknown format')
+    const nonce = Buffer.from(iv, 'base64url')
+    const authTag = Buffer.from(tag, 'base64url')
+    // Exactly a 96-bit IV and a full 128-bit tag: GCM would otherwise accept truncated tags.
+    if (nonce.length !== 12 || authTag.length !== 16) throw new MasterKeyError('sealed value is malformed')
     try {
-      const decipher = createDecipheriv('aes-256-gcm', this.key, Buffer.from(iv, 'base64url'))
+      const decipher = createDecipheriv('aes-256-gcm', this.key, nonce, { authTagLength: 16 })
       decipher.setAAD(Buffer.from(context))
-      decipher.setAuthTag(Buffer.from(tag, 'base64url'))
+      decipher.setAuthTag(authTag)
       return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString(
         'utf8',
       )

@@ -141,6 +141,16 @@ describe('loadConfig', () => {
     )
   })
 
+  it('calls inherited object member names in a config file unknown settings', () => {
+    const file = configFile('proto.yaml', 'toString: 1\nconstructor: 2\n')
+    assert.deepEqual(
+      problemsOf({ env: {}, file })
+        .map((p) => p.setting)
+        .sort(),
+      [`${file}:constructor`, `${file}:toString`],
+    )
+  })
+
   it('lists an issuer problem together with the other problems', () => {
     const problems = problemsOf({
       env: { MANDATE_PORT: 'abc', MANDATE_ISSUER: 'https://id.example.com/?tenant=1' },
@@ -264,8 +274,17 @@ describe('loadConfig', () => {
         { setting: 'MANDATE_ISSUER', message: 'must be an absolute URL' },
       ])
       assert.deepEqual(problemsOf({ env: { MANDATE_ISSUER: 'ftp://id.example.com' } }), [
-        { setting: 'MANDATE_ISSUER', message: 'must use https' },
+        { setting: 'MANDATE_ISSUER', message: 'must use https (http only on loopback)' },
       ])
+    })
+
+    it('RFC 8414 §2: refuses plain http except on loopback', () => {
+      assert.deepEqual(problemsOf({ env: { MANDATE_ISSUER: 'http://id.example.com' } }), [
+        { setting: 'MANDATE_ISSUER', message: 'must use https (http only on loopback)' },
+      ])
+      for (const issuer of ['http://127.0.0.1:7400', 'http://localhost:7400', 'http://[::1]:7400']) {
+        assert.equal(loadConfig({ env: { MANDATE_ISSUER: issuer } }).issuer, issuer)
+      }
     })
 
     it('accepts an https issuer with a path', () => {

@@ -545,8 +545,8 @@ for (const kind of storeKinds) {
         { query: 'limit=1.5', path: '/querystring/limit' },
         { query: 'limit=501', path: '/querystring/limit' },
         { query: 'limit=1&limit=2', path: '/querystring/limit' },
-        { query: 'cursor=garbage', path: '/query/cursor' },
-        { query: 'cursor=%25%25%25', path: '/query/cursor' },
+        { query: 'cursor=garbage', path: '/querystring/cursor' },
+        { query: 'cursor=%25%25%25', path: '/querystring/cursor' },
         { query: `cursor=${'Q'.repeat(201)}`, path: '/querystring/cursor' },
       ]
       for (const spec of kinds) {

@@ -175,6 +175,12 @@ describe('JwksFetcher.validateUri', () => {
       'https://[::ffff:10.0.0.1]/',
       'https://[::ffff:169.254.169.254]/',
       'https://[0:0:0:0:0:ffff:c0a8:101]/',
+      // Addresses that embed IPv4: IPv4-compatible, NAT64, 6to4, Teredo; and site-local.
+      'https://[::a9fe:a9fe]/',
+      'https://[64:ff9b::a9fe:a9fe]/',
+      'https://[2002:a9fe:a9fe::1]/',
+      'https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/',
+      'https://[fec0::1]/',
     ]) {
       throwsWith(() => fetcher.validateUri(uri), 'jwks_address_forbidden')
     }

@@ -1,10 +1,16 @@
 // Lifecycle rules and credential helpers of the registry.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { clientSecretMatches, hashClientSecret, prepareCredentials } from '../../src/registry/credentials.ts'
+import { ceilingAllows, ceilingCovers } from '../../src/registry/ceiling.ts'
+import {
+  checkPublicJwks,
+  clientSecretMatches,
+  hashClientSecret,
+  prepareCredentials,
+} from '../../src/registry/credentials.ts'
 import { JwksFetcher } from '../../src/registry/jwks-fetcher.ts'
 import { authenticationBlock } from '../../src/registry/lifecycle.ts'
-import type { Agent, Human, Workload } from '../../src/registry/model.ts'
+import type { Agent, CeilingEntry, Human, Workload } from '../../src/registry/model.ts'
 import { mergePatch } from '../../src/registry/validate.ts'
 
 const now = new Date('2026-06-01T12:00:00Z')
@@ -36,6 +42,7 @@ describe('authenticationBlock', () => {
     const workload: Workload = {
       id: 'w',
       status: 'active',
+      ceiling: [],
       credentials: [],
       expires_at: '2026-01-01T00:00:00Z',
     }
@@ -45,6 +52,12 @@ describe('authenticationBlock', () => {
       null,
       'a workload needs no sponsor',
     )
+  })
+
+  it('fails closed on an expiry it cannot read, and reads a leap second as the next instant', () => {
+    assert.equal(authenticationBlock(agent({ expires_at: 'not a time' }), now, alice), 'expired')
+    assert.equal(authenticationBlock(agent({ expires_at: '2026-06-01T11:59:60Z' }), now, alice), 'expired')
+    assert.equal(authenticationBlock(agent({ expires_at: '2026-06-01T12:00:60Z' }), now, alice), null)
   })
 
   it('blocks an agent whose sponsor is inactive or gone', () => {
@@ -150,4 +163,71 @@ describe('mergePatch (RFC 7396)', () => {
       assert.deepEqual(mergePatch(target, patch), result)
     })
   }
+})
+
+describe('ceilingCovers', () => {
+  const parent: CeilingEntry[] = [
+    'crm:write',
+    {
+      action: 'crm:read',
+      resources: ['https://crm.example.com/eu/*', 'https://crm.example.com/us/contacts'],
+    },
+  ]
+  it('a plain entry covers the action everywhere, with or without patterns', () => {
+    assert.equal(ceilingCovers(parent, 'crm:write'), true)
+    assert.equal(ceilingCovers(parent, { action: 'crm:write', resources: ['*'] }), true)
+  })
+  it('an entry with patterns covers only entries whose patterns all fall inside', () => {
+    assert.equal(
+      ceilingCovers(parent, { action: 'crm:read', resources: ['https://crm.example.com/eu/contacts'] }),
+      true,
+    )
+    assert.equal(
+      ceilingCovers(parent, { action: 'crm:read', resources: ['https://crm.example.com/eu/contacts/*'] }),
+      true,
+    )
+    assert.equal(
+      ceilingCovers(parent, { action: 'crm:read', resources: ['https://crm.example.com/us/contacts'] }),
+      true,
+    )
+    assert.equal(ceilingCovers(parent, { action: 'crm:read', resources: ['*'] }), false)
+    assert.equal(
+      ceilingCovers(parent, { action: 'crm:read', resources: ['https://crm.example.com/us/*'] }),
+      false,
+    )
+    assert.equal(
+      ceilingCovers(parent, 'crm:read'),
+      false,
+      'an unrestricted entry is wider than a restricted one',
+    )
+    assert.equal(ceilingCovers(parent, 'billing:read'), false)
+  })
+  it('ceilingAllows matches actions and resource patterns', () => {
+    assert.equal(ceilingAllows(parent, 'crm:read', 'https://crm.example.com/eu/x'), true)
+    assert.equal(ceilingAllows(parent, 'crm:read', 'https://crm.example.com/us/x'), false)
+    assert.equal(ceilingAllows(parent, 'crm:write', 'https://anything.example.com/'), true)
+  })
+})
+
+describe('checkPublicJwks', () => {
+  it('refuses private members, short RSA moduli and symmetric or unknown keys', async () => {
+    const { generateKeyPairSync } = await import('node:crypto')
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({
+      format: 'jwk',
+    }) as Record<string, unknown>
+    const rsa1024 = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({
+      format: 'jwk',
+    }) as Record<string, unknown>
+    const rsa2048 = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({
+      format: 'jwk',
+    }) as Record<string, unknown>
+    const fields = await checkPublicJwks(
+      [ec, { ...ec, d: 'x' }, rsa1024, rsa2048, { ...ec, priv: 'x' }, { kty: 'oct', k: 'c2VjcmV0' }],
+      '/keys',
+    )
+    assert.deepEqual(
+      fields.map((f) => f.path),
+      ['/keys/1', '/keys/2', '/keys/4', '/keys/5'],
+    )
+  })
 })

@@ -51,6 +51,7 @@ for (const kind of storeKinds) {
       })
       database = await openDatabase(location)
       await database.migrate()
+      await audit.initialize(database.db)
     })
     after(async () => {
       await database.close()
@@ -298,6 +299,57 @@ for (const kind of storeKinds) {
       assert.equal(verification.ok, true, JSON.stringify(verification.firstBreak))
       assert.equal(verification.records, before + 80)
       assert.equal((await audit.read(database.db, { limit: 1000, type: 'test.worker' })).length, 40)
+    })
+
+    it('verifies a live log: records appended during the walk are left to the next verification', async () => {
+      const appends = Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          database.transact((tx) =>
+            audit.append(
+              tx,
+              {
+                type: 'test.live',
+                outcome: 'success',
+                actors: [{ kind: 'system', id: 'live' }],
+                details: { i },
+              },
+              new Date(),
+            ),
+          ),
+        ),
+      )
+      const verification = await audit.verify(database.db, 1)
+      await appends
+      assert.equal(verification.ok, true, JSON.stringify(verification.firstBreak))
+    })
+
+    it('detects a deleted tail even when the head is moved back to the new last record', async () => {
+      const last = (await audit.read(database.db, { limit: 1000 })).at(-1)
+      assert.ok(last)
+      const previous = (await audit.read(database.db, { afterSeq: last.seq - 2, limit: 1 }))[0]
+      assert.ok(previous)
+      const head = await database.db.selectFrom('audit_head').selectAll().executeTakeFirstOrThrow()
+      const raw = await database.db
+        .selectFrom('audit_events')
+        .selectAll()
+        .where('seq', '=', last.seq)
+        .executeTakeFirstOrThrow()
+      await database.db.deleteFrom('audit_events').where('seq', '=', last.seq).execute()
+      await database.db
+        .updateTable('audit_head')
+        .set({ seq: previous.seq, hash: previous.hash })
+        .where('id', '=', 1)
+        .execute()
+      const verification = await audit.verify(database.db)
+      assert.equal(verification.firstBreak?.problem, 'head_altered')
+      // Restore, for the tests that follow.
+      await database.db.insertInto('audit_events').values(raw).execute()
+      await database.db
+        .updateTable('audit_head')
+        .set({ seq: head.seq, hash: head.hash, mac: head.mac })
+        .where('id', '=', 1)
+        .execute()
+      assert.equal((await audit.verify(database.db)).ok, true)
     })
 
     it('lets exactly one of several concurrent creators of one id win', async () => {

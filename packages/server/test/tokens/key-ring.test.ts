@@ -1,6 +1,6 @@
 // Key ring rotation: a new key is published before it signs, and retired keys stay published until their tokens expire.
 import assert from 'node:assert/strict'
-import { statSync } from 'node:fs'
+import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { createLocalJWKSet, jwtVerify, SignJWT } from 'jose'
@@ -38,6 +38,7 @@ describe('signing key ring', () => {
   before(async () => {
     database = await openDatabase({ dialect: 'sqlite', file: join(dir.path, 'mandate.db') })
     await database.migrate()
+    await audit.initialize(database.db)
   })
   after(async () => {
     await database.close()
@@ -134,9 +135,18 @@ describe('signing key ring', () => {
     assert.equal(await keyRing.rotateIfDue(86400), false, 'no second rotation while a key is pending')
   })
 
+  it('rotates once when two nodes find the key due at the same moment', async () => {
+    clock += (PROPAGATION + 1) * 1000 + 86400 * 1000
+    const rotations = async () => (await audit.read(database.db, { limit: 100, type: 'key.rotate' })).length
+    const before = await rotations()
+    const results = await Promise.all([ring().rotateIfDue(86400), ring().rotateIfDue(86400)])
+    assert.deepEqual(results.sort(), [false, true])
+    assert.equal((await rotations()) - before, 1)
+  })
+
   it('records every rotation in the audit log', async () => {
     const rotations = await audit.read(database.db, { limit: 100, type: 'key.rotate' })
-    assert.equal(rotations.length, 3)
+    assert.equal(rotations.length, 4)
     assert.ok(
       rotations.every((e) => typeof e.details?.kid === 'string' && !JSON.stringify(e).includes('"d":')),
     )
@@ -190,6 +200,12 @@ describe('master key', () => {
     const [v, iv, body, tag] = sealed.split('.')
     const flipped = `${v}.${iv}.${Buffer.from(Buffer.from(String(body), 'base64url').map((b, i) => (i === 0 ? b ^ 1 : b))).toString('base64url')}.${tag}`
     assert.throws(() => key.open(flipped, 'row:1'), MasterKeyError, 'a modified ciphertext is refused')
+    const shortTag = `${v}.${iv}.${body}.${Buffer.from(String(tag), 'base64url').subarray(0, 4).toString('base64url')}`
+    assert.throws(
+      () => key.open(shortTag, 'row:1'),
+      MasterKeyError,
+      'a truncated authentication tag is refused',
+    )
   })
 
   it('generates a 0600 key file for the embedded store, and requires a configured key with PostgreSQL', () => {
@@ -205,6 +221,14 @@ describe('master key', () => {
         () => MasterKey.resolve({ dataDir: dir.path, embedded: false }),
         /MANDATE_MASTER_KEY.*required with PostgreSQL/,
       )
+      // A store whose key file is gone is refused, and no new key is written beside it.
+      rmSync(String(generated.file))
+      writeFileSync(join(dir.path, 'mandate.db'), '')
+      assert.throws(
+        () => MasterKey.resolve({ dataDir: dir.path, embedded: true }),
+        /master\.key is missing but the store/,
+      )
+      assert.equal(existsSync(String(generated.file)), false)
     } finally {
       dir.drop()
     }

@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import type { AuditLog } from '../../audit/audit-log.ts'
 import { ValidationFailed } from '../../errors.ts'
+import { normalizeRfc3339 } from '../../rfc3339.ts'
 import type { Database } from '../../store/database.ts'
 
 const EventsQuery = Type.Object({
@@ -24,14 +25,11 @@ const EventsQuery = Type.Object({
   ),
 })
 
-// Normalizes an RFC 3339 time to the stored form; a leap second (23:59:60) counts as the next second.
 function toTime(text: string, name: string): string {
-  let time = Date.parse(text)
-  if (Number.isNaN(time))
-    time = Date.parse(text.replace(/:60(?=(\.\d+)?(Z|[+-]\d{2}:\d{2})$)/i, ':59')) + 1000
-  if (Number.isNaN(time))
+  const time = normalizeRfc3339(text)
+  if (time === undefined)
     throw new ValidationFailed([{ path: `/querystring/${name}`, message: 'must be an RFC 3339 time' }])
-  return new Date(time).toISOString()
+  return time
 }
 
 /** Registers `/audit/events` and `/audit/verify`. */

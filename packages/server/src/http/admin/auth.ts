@@ -48,8 +48,8 @@ export function changeContext(request: FastifyRequest) {
   }
 }
 
-// W3C Trace Context §3.2: version ff, and all-zero trace or parent ids, are invalid.
-function validTraceparent(header: string | string[] | undefined): string | undefined {
+/** The `traceparent` header if it is valid W3C Trace Context (§3.2: not version ff, no all-zero ids), else undefined. */
+export function validTraceparent(header: string | string[] | undefined): string | undefined {
   if (typeof header !== 'string') return undefined
   const match = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/.exec(header)
   if (!match || match[1] === 'ff' || /^0+$/.test(match[2] ?? '') || /^0+$/.test(match[3] ?? ''))

@@ -13,6 +13,7 @@ const listFilters: Record<RegistryKind, string[]> = {
   Agent: ['status', 'classification', 'sponsor', 'parent'],
   Group: [],
   TrustedIssuer: ['type', 'issuer'],
+  ResourceServer: ['audience'],
 }
 
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) })
@@ -26,7 +27,9 @@ function decodeCursor(cursor: string | undefined): string | undefined {
   if (cursor === undefined) return undefined
   const id = Buffer.from(cursor, 'base64url').toString('utf8')
   if (id.length === 0 || encodeCursor(id) !== cursor)
-    throw new ValidationFailed([{ path: '/query/cursor', message: 'is not a cursor this API returned' }])
+    throw new ValidationFailed([
+      { path: '/querystring/cursor', message: 'is not a cursor this API returned' },
+    ])
   return id
 }
 

@@ -94,8 +94,10 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('id', 'integer', (c) => c.primaryKey())
     .addColumn('seq', 'bigint', (c) => c.notNull())
     .addColumn('hash', 'text', (c) => c.notNull())
+    .addColumn('mac', 'text', (c) => c.notNull())
     .execute()
-  await sql`insert into audit_head (id, seq, hash) values (1, 0, ${'0'.repeat(64)})`.execute(db)
+  // The head's MAC needs the chain key, so the node sets it at first start (AuditLog.initialize).
+  await sql`insert into audit_head (id, seq, hash, mac) values (1, 0, ${'0'.repeat(64)}, '')`.execute(db)
 
   await db.schema
     .createTable('meta')

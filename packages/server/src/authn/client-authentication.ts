@@ -1,0 +1,74 @@
+// Client authentication at the token endpoint: one method per file under methods/, chosen by what the request
+// carries; using more than one method in a request is refused (RFC 6749 §2.3).
+import { InvalidClient, InvalidRequest } from '../oauth/errors.ts'
+import type { Client, Directory } from '../registry/directory.ts'
+import type { JwksFetcher } from '../registry/jwks-fetcher.ts'
+import type { ReplayCache } from '../tokens/replay-cache.ts'
+import { clientSecretBasic } from './methods/client-secret-basic.ts'
+import { clientSecretPost } from './methods/client-secret-post.ts'
+import { privateKeyJwt } from './methods/private-key-jwt.ts'
+
+/** Client authentication methods, as named in RFC 8414 `token_endpoint_auth_methods_supported`. */
+export type ClientAuthMethodName = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt'
+
+/** What client authentication reads from a token endpoint request. */
+export interface ClientAuthRequest {
+  /** Form parameters, each present once. */
+  params: Readonly<Record<string, string | undefined>>
+  /** The `Authorization` header. */
+  authorization?: string | undefined
+}
+
+/** A client that proved who it is. */
+export interface AuthenticatedClient {
+  id: string
+  client: Client
+  method: ClientAuthMethodName
+}
+
+/** What the methods need. */
+export interface ClientAuthContext {
+  directory: Directory
+  replay: ReplayCache
+  jwks: JwksFetcher
+  /** The issuer and token endpoint, which an assertion's `aud` must name (RFC 7523 §3). */
+  audiences: () => readonly string[]
+  clockSkewSeconds: number
+  now: () => number
+}
+
+/** One client authentication method. */
+export interface ClientAuthMethod {
+  name: ClientAuthMethodName
+  /** Whether the request carries this method's credentials. */
+  detect(request: ClientAuthRequest): boolean
+  /** Proves the client or throws InvalidClient. */
+  authenticate(request: ClientAuthRequest, ctx: ClientAuthContext): Promise<AuthenticatedClient>
+}
+
+/** The registered methods, in the order metadata lists them. */
+export const clientAuthMethods: readonly ClientAuthMethod[] = [
+  privateKeyJwt,
+  clientSecretBasic,
+  clientSecretPost,
+]
+
+/** Finds the one method the request uses and runs it. Lifecycle checks come after, once the client is proven. */
+export async function authenticateClient(
+  request: ClientAuthRequest,
+  ctx: ClientAuthContext,
+): Promise<AuthenticatedClient> {
+  const used = clientAuthMethods.filter((method) => method.detect(request))
+  if (used.length > 1)
+    throw new InvalidRequest(
+      `more than one client authentication method used (${used.map((m) => m.name).join(', ')})`,
+    )
+  const method = used[0]
+  if (!method) throw new InvalidClient('client authentication is required')
+  return method.authenticate(request, ctx)
+}
+
+/** Whether the request carries any client credentials at all (the jwt-bearer grant must carry none). */
+export function carriesClientCredentials(request: ClientAuthRequest): boolean {
+  return clientAuthMethods.some((method) => method.detect(request))
+}

@@ -1,0 +1,151 @@
+// private_key_jwt (RFC 7523 §2.2 and §3, OpenID Connect Core §9): the client signs an assertion with a key it
+// registered, inline or at a jwks_uri. No shared secret crosses the wire.
+import { createLocalJWKSet, decodeProtectedHeader, type JWTVerifyGetKey, jwtVerify } from 'jose'
+import { InvalidClient, InvalidRequest } from '../../oauth/errors.ts'
+import type { Client } from '../../registry/directory.ts'
+import type { AuthenticatedClient, ClientAuthContext, ClientAuthMethod } from '../client-authentication.ts'
+
+/** RFC 7523 §2.2 client_assertion_type. */
+export const JWT_BEARER_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
+
+/** Asymmetric algorithms accepted for assertions: never `none`, never HMAC (a public key must not become a secret). */
+export const ASSERTION_ALGORITHMS = [
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+]
+
+/** The longest assertion lifetime accepted; it also bounds how long a jti is remembered. */
+const MAX_ASSERTION_LIFETIME_SECONDS = 3600
+
+// Key sets built once per registered key set (the directory replaces principal objects when they change).
+const inlineKeySets = new WeakMap<object, JWTVerifyGetKey>()
+const remoteKeySets = new Map<string, { text: string; keys: JWTVerifyGetKey }>()
+
+async function keySetOf(client: Client, ctx: ClientAuthContext): Promise<JWTVerifyGetKey | undefined> {
+  const inline = client.principal.credentials.flatMap((c) => (c.type === 'jwks' ? c.jwks.keys : []))
+  const uris = client.principal.credentials.flatMap((c) => (c.type === 'jwks_uri' ? [c.jwks_uri] : []))
+  if (inline.length === 0 && uris.length === 0) return undefined
+  if (uris.length === 0) {
+    let keys = inlineKeySets.get(client.principal)
+    if (!keys) {
+      keys = createLocalJWKSet({ keys: inline })
+      inlineKeySets.set(client.principal, keys)
+    }
+    return keys
+  }
+  const fetched = await Promise.all(
+    uris.map((uri) =>
+      ctx.jwks.fetch(uri).catch(() => {
+        throw new InvalidClient('the client keys at its jwks_uri cannot be fetched')
+      }),
+    ),
+  )
+  const all = { keys: [...inline, ...fetched.flatMap((set) => set.keys)] }
+  const cacheKey = `${client.principal.id}\u0000${client.principal.version}`
+  const text = JSON.stringify(all)
+  const cached = remoteKeySets.get(cacheKey)
+  if (cached?.text === text) return cached.keys
+  const keys = createLocalJWKSet(all as Parameters<typeof createLocalJWKSet>[0])
+  if (remoteKeySets.size > 10_000) remoteKeySets.clear()
+  remoteKeySets.set(cacheKey, { text, keys })
+  return keys
+}
+
+function claimsIssuer(assertion: string): string | undefined {
+  const payload = assertion.split('.')[1]
+  if (!payload) return undefined
+  try {
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { iss?: unknown }
+    return typeof claims.iss === 'string' ? claims.iss : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Verifies a client assertion and returns the client it proves. Also used for the client assertion of other grants.
+ * Refuses: any algorithm outside ASSERTION_ALGORITHMS; embedded or referenced keys (`jwk`, `jku`, `x5u`, `x5c`);
+ * an `aud` not naming this server; missing `exp` or `jti`; `iat` in the future; lifetimes over an hour; a replayed jti.
+ */
+export async function verifyClientAssertion(
+  assertion: string,
+  claimedClientId: string | undefined,
+  ctx: ClientAuthContext,
+): Promise<AuthenticatedClient> {
+  let header: ReturnType<typeof decodeProtectedHeader>
+  try {
+    header = decodeProtectedHeader(assertion)
+  } catch {
+    throw new InvalidClient('client_assertion is not a JWS')
+  }
+  if (typeof header.alg !== 'string' || !ASSERTION_ALGORITHMS.includes(header.alg))
+    throw new InvalidClient('client_assertion uses an algorithm that is not accepted')
+  // RFC 7523 and RFC 8725 §3.5: keys come from the registration, never from the token.
+  if (['jwk', 'jku', 'x5u', 'x5c'].some((name) => name in header))
+    throw new InvalidClient('client_assertion may not carry or point to keys')
+  const clientId = claimsIssuer(assertion)
+  if (clientId === undefined) throw new InvalidClient('client_assertion has no iss')
+  if (claimedClientId !== undefined && claimedClientId !== clientId)
+    throw new InvalidClient('client_id does not match the client_assertion')
+  const client = ctx.directory.client(clientId)
+  const keys = client ? await keySetOf(client, ctx) : undefined
+  if (!client || !keys) throw new InvalidClient('client authentication failed')
+
+  const now = ctx.now()
+  let claims: Awaited<ReturnType<typeof jwtVerify>>['payload']
+  try {
+    ;({ payload: claims } = await jwtVerify(assertion, keys, {
+      algorithms: ASSERTION_ALGORITHMS,
+      issuer: clientId,
+      subject: clientId,
+      audience: [...ctx.audiences()],
+      requiredClaims: ['exp', 'jti'],
+      clockTolerance: ctx.clockSkewSeconds,
+      currentDate: new Date(now),
+    }))
+  } catch {
+    throw new InvalidClient('client_assertion is invalid')
+  }
+  const nowSeconds = Math.floor(now / 1000)
+  if (typeof claims.iat === 'number' && claims.iat > nowSeconds + ctx.clockSkewSeconds)
+    throw new InvalidClient('client_assertion was issued in the future')
+  const exp = claims.exp as number
+  if (
+    exp - Math.min(nowSeconds, typeof claims.iat === 'number' ? claims.iat : nowSeconds) >
+    MAX_ASSERTION_LIFETIME_SECONDS + ctx.clockSkewSeconds
+  ) {
+    throw new InvalidClient('client_assertion lives too long')
+  }
+  if (typeof claims.jti !== 'string' || claims.jti.length === 0 || claims.jti.length > 256)
+    throw new InvalidClient('client_assertion needs a jti')
+  // RFC 7523 §3: the jti is remembered until the assertion could no longer be accepted, on every node.
+  const fresh = await ctx.replay.claim(
+    `client_assertion:${clientId}`,
+    claims.jti,
+    (exp + ctx.clockSkewSeconds) * 1000,
+  )
+  if (!fresh) throw new InvalidClient('client_assertion was already used')
+  return { id: clientId, client, method: 'private_key_jwt' }
+}
+
+export const privateKeyJwt: ClientAuthMethod = {
+  name: 'private_key_jwt',
+  detect: (request) =>
+    request.params.client_assertion !== undefined || request.params.client_assertion_type !== undefined,
+  async authenticate(request, ctx): Promise<AuthenticatedClient> {
+    if (request.params.client_assertion_type !== JWT_BEARER_ASSERTION_TYPE)
+      throw new InvalidRequest(`client_assertion_type must be ${JWT_BEARER_ASSERTION_TYPE}`)
+    const assertion = request.params.client_assertion
+    if (!assertion) throw new InvalidRequest('client_assertion is required')
+    return verifyClientAssertion(assertion, request.params.client_id, ctx)
+  },
+}

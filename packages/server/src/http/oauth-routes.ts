@@ -1,0 +1,62 @@
+// The OAuth endpoints over HTTP: form parsing, RFC 6749 §5.2 error bodies and no-store caching. The endpoints
+// themselves live in oauth/.
+import { parse as parseQueryString } from 'node:querystring'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { InvalidRequest, OAuthError, TemporarilyUnavailable, toOAuthErrorResponse } from '../oauth/errors.ts'
+import { OAUTH_PATHS } from '../oauth/metadata.ts'
+import type { TokenEndpoint } from '../oauth/token-endpoint.ts'
+import { isUnavailable } from '../store/database.ts'
+import { validTraceparent } from './admin/auth.ts'
+
+const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' }
+
+// Errors raised before a handler runs (media type, body size) are the client's: say so in OAuth's words.
+function asOAuthError(error: unknown): unknown {
+  if (error instanceof OAuthError) return error
+  if (isUnavailable(error)) return new TemporarilyUnavailable('the database is not answering; retry later')
+  const code = (error as Partial<FastifyError> | null)?.code
+  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+    return new InvalidRequest('the request must be application/x-www-form-urlencoded')
+  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new InvalidRequest('the request body is too large')
+  const status = (error as Partial<FastifyError> | null)?.statusCode
+  if (typeof status === 'number' && status >= 400 && status < 500)
+    return new InvalidRequest('the request is malformed')
+  return error
+}
+
+function sendOAuthError(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
+  const { status, body, headers, unexpected } = toOAuthErrorResponse(asOAuthError(error))
+  if (unexpected) request.log.error({ err: error }, 'unexpected error')
+  void reply
+    .status(status)
+    .headers({ ...NO_STORE, ...headers, 'x-request-id': request.id })
+    .type('application/json')
+    .send(body)
+}
+
+/** Registers the OAuth endpoints in their own context (own body parser and error handler). */
+export function registerOAuthRoutes(app: FastifyInstance, deps: { tokenEndpoint: TokenEndpoint }): void {
+  void app.register(async (oauth) => {
+    oauth.removeAllContentTypeParsers()
+    oauth.addContentTypeParser(
+      'application/x-www-form-urlencoded',
+      { parseAs: 'string' },
+      (_request, body, done) => {
+        done(null, parseQueryString(body as string))
+      },
+    )
+    oauth.setErrorHandler(sendOAuthError)
+
+    oauth.post(OAUTH_PATHS.token, { schema: { hide: true } }, async (request, reply) => {
+      const form = (request.body ?? {}) as Record<string, string | string[] | undefined>
+      const response = await deps.tokenEndpoint.handle({
+        form,
+        authorization: request.headers.authorization,
+        requestId: request.id,
+        traceparent: validTraceparent(request.headers.traceparent),
+      })
+      void reply.headers(NO_STORE)
+      return response
+    })
+  })
+}

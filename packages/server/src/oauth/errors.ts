@@ -1,0 +1,131 @@
+// OAuth protocol errors (RFC 6749 §5.2 and the RFCs that add codes): one class per wire code, serialized in one place.
+
+/** Every OAuth error code Mandate answers with; `@mandate/sdk` exports the same union. */
+export type OAuthErrorCode =
+  | 'invalid_request'
+  | 'invalid_client'
+  | 'invalid_grant'
+  | 'unauthorized_client'
+  | 'unsupported_grant_type'
+  | 'invalid_scope'
+  | 'invalid_target'
+  | 'invalid_authorization_details'
+  | 'invalid_dpop_proof'
+  | 'use_dpop_nonce'
+  | 'unsupported_token_type'
+  | 'access_denied'
+  | 'server_error'
+  | 'temporarily_unavailable'
+
+/** Base of every OAuth error: a wire code, an HTTP status and a description safe to show the client. */
+export abstract class OAuthError extends Error {
+  abstract readonly code: OAuthErrorCode
+  readonly status: number = 400
+  /** Extra response headers (e.g. `WWW-Authenticate`, `DPoP-Nonce`). */
+  headers: Record<string, string> = {}
+}
+
+/** RFC 6749 §5.2: a missing, repeated or malformed parameter; RFC 8693 §2.2.2: an unacceptable subject or actor token. */
+export class InvalidRequest extends OAuthError {
+  readonly code = 'invalid_request'
+}
+
+/** RFC 6749 §5.2: client authentication failed. Always 401. */
+export class InvalidClient extends OAuthError {
+  readonly code = 'invalid_client'
+  override readonly status = 401
+  constructor(description: string, scheme?: 'Basic') {
+    super(description)
+    if (scheme) this.headers['www-authenticate'] = `Basic realm="mandate"`
+  }
+}
+
+/** RFC 6749 §5.2: the grant or assertion is invalid, expired or revoked (RFC 7523 §3.1 for jwt-bearer). */
+export class InvalidGrant extends OAuthError {
+  readonly code = 'invalid_grant'
+}
+
+/** RFC 6749 §5.2: the client may not use this grant (e.g. a delegated-only agent asking to act autonomously). */
+export class UnauthorizedClient extends OAuthError {
+  readonly code = 'unauthorized_client'
+}
+
+/** RFC 6749 §5.2: the grant type is not supported. */
+export class UnsupportedGrantType extends OAuthError {
+  readonly code = 'unsupported_grant_type'
+}
+
+/** RFC 6749 §5.2: a requested scope is unknown, or beyond what the client may get. */
+export class InvalidScope extends OAuthError {
+  readonly code = 'invalid_scope'
+}
+
+/** RFC 8707 §2: the resource is unknown or not acceptable. */
+export class InvalidTarget extends OAuthError {
+  readonly code = 'invalid_target'
+}
+
+/** RFC 9396 §5: an authorization_details entry is malformed or of an unknown type. */
+export class InvalidAuthorizationDetails extends OAuthError {
+  readonly code = 'invalid_authorization_details'
+}
+
+/** RFC 9449 §5: the DPoP proof is invalid. */
+export class InvalidDpopProof extends OAuthError {
+  readonly code = 'invalid_dpop_proof'
+}
+
+/** RFC 9449 §8: the proof must carry the server's nonce, sent in `DPoP-Nonce`. */
+export class UseDpopNonce extends OAuthError {
+  readonly code = 'use_dpop_nonce'
+  constructor(nonce: string) {
+    super('a DPoP nonce is required')
+    this.headers['dpop-nonce'] = nonce
+  }
+}
+
+/** RFC 7009 §2.2.1: the server does not revoke this token type. */
+export class UnsupportedTokenType extends OAuthError {
+  readonly code = 'unsupported_token_type'
+}
+
+/** The request is valid but refused (e.g. by policy). */
+export class AccessDenied extends OAuthError {
+  readonly code = 'access_denied'
+  override readonly status = 403
+}
+
+/** The database is not answering; the client may retry. */
+export class TemporarilyUnavailable extends OAuthError {
+  readonly code = 'temporarily_unavailable'
+  override readonly status = 503
+}
+
+/** RFC 6749 §5.2 error body. */
+export interface OAuthErrorBody {
+  error: OAuthErrorCode
+  error_description?: string
+}
+
+/** Serializes an OAuth error; `unexpected` errors become `server_error` with nothing internal. */
+export function toOAuthErrorResponse(error: unknown): {
+  status: number
+  body: OAuthErrorBody
+  headers: Record<string, string>
+  unexpected: boolean
+} {
+  if (error instanceof OAuthError) {
+    return {
+      status: error.status,
+      body: { error: error.code, error_description: error.message },
+      headers: error.headers,
+      unexpected: false,
+    }
+  }
+  return {
+    status: 500,
+    body: { error: 'server_error', error_description: 'internal error' },
+    headers: {},
+    unexpected: true,
+  }
+}

@@ -1,0 +1,51 @@
+// The shape every grant shares: what it reads from the request, what it needs, what it returns.
+import type { AuditEventInput } from '../../audit/event.ts'
+import type { AuthenticatedClient } from '../../authn/client-authentication.ts'
+import type { Directory } from '../../registry/directory.ts'
+import type { AccessTokenMinter } from '../../tokens/access-token.ts'
+
+/** A token request after parsing: single-valued parameters plus the repeatable ones. */
+export interface TokenRequest {
+  params: Readonly<Record<string, string | undefined>>
+  /** RFC 8707 `resource`, repeatable. */
+  resources: string[]
+  /** RFC 8693 `audience`, repeatable. */
+  audiences: string[]
+}
+
+/** What grants need. */
+export interface GrantContext {
+  directory: Directory
+  minter: AccessTokenMinter
+  maxTokenLifetimeSeconds: number
+  now: () => number
+}
+
+/** The token endpoint's successful answer (RFC 6749 §5.1, RFC 8693 §2.2.1). */
+export interface TokenResponse {
+  access_token: string
+  token_type: 'Bearer' | 'DPoP' | 'N_A'
+  expires_in: number
+  scope?: string
+  issued_token_type?: string
+  authorization_details?: Array<Record<string, unknown>>
+}
+
+/** A grant's result: the response and the audit record that must be durable before it is sent. */
+export interface GrantResult {
+  response: TokenResponse
+  audit: AuditEventInput
+}
+
+/** One grant type, in one file, registered in grants/index.ts. */
+export interface Grant {
+  /** The `grant_type` value. */
+  type: string
+  /** Whether the client must authenticate (RFC 7523 §2.1's jwt-bearer grant authenticates by its assertion). */
+  clientAuthentication: 'required' | 'none'
+  handle(
+    request: TokenRequest,
+    client: AuthenticatedClient | undefined,
+    ctx: GrantContext,
+  ): Promise<GrantResult>
+}

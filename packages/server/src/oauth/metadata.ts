@@ -1,0 +1,34 @@
+// RFC 8414 authorization server metadata, built from what is registered so it lists exactly what works.
+import { clientAuthMethods } from '../authn/client-authentication.ts'
+import { ASSERTION_ALGORITHMS } from '../authn/methods/private-key-jwt.ts'
+import { grants } from './grants/index.ts'
+
+/** Paths of the OAuth endpoints, relative to the issuer. */
+export const OAUTH_PATHS = { token: '/oauth/token', jwks: '/.well-known/jwks.json' } as const
+
+/** The endpoint URLs for an issuer. */
+export function endpointUrls(issuer: string): { token: string; jwks: string } {
+  const base = issuer.replace(/\/$/, '')
+  return { token: `${base}${OAUTH_PATHS.token}`, jwks: `${base}${OAUTH_PATHS.jwks}` }
+}
+
+/** The audiences a client assertion may name (RFC 7523 §3): the issuer, with or without a trailing slash, or the token endpoint. */
+export function assertionAudiences(issuer: string): string[] {
+  const bare = issuer.replace(/\/$/, '')
+  return [bare, `${bare}/`, endpointUrls(issuer).token]
+}
+
+/** The metadata document (RFC 8414 §2). */
+export function authorizationServerMetadata(issuer: string): Record<string, unknown> {
+  const urls = endpointUrls(issuer)
+  return {
+    issuer,
+    token_endpoint: urls.token,
+    jwks_uri: urls.jwks,
+    grant_types_supported: [...grants.keys()],
+    // No authorization endpoint is served yet, so no response type is supported.
+    response_types_supported: [],
+    token_endpoint_auth_methods_supported: clientAuthMethods.map((method) => method.name),
+    token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
+  }
+}

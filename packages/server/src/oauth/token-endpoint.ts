@@ -1,0 +1,143 @@
+// The token endpoint (RFC 6749 §3.2) as an ordered list of steps: parse, pick the grant, authenticate the client,
+// check its lifecycle, run the grant, record the issuance durably, answer. Every refusal is recorded too.
+import type { AuditLog } from '../audit/audit-log.ts'
+import type { ActorRef, AuditEventInput } from '../audit/event.ts'
+import {
+  type AuthenticatedClient,
+  authenticateClient,
+  type ClientAuthContext,
+  carriesClientCredentials,
+} from '../authn/client-authentication.ts'
+import { authenticationBlock } from '../registry/lifecycle.ts'
+import type { Database } from '../store/database.ts'
+import { InvalidClient, InvalidRequest, OAuthError, UnsupportedGrantType } from './errors.ts'
+import type { Grant, GrantContext, TokenRequest, TokenResponse } from './grants/grant.ts'
+import { grants } from './grants/index.ts'
+
+/** A token request as the HTTP layer hands it over. */
+export interface TokenEndpointInput {
+  /** Form parameters; repeated parameters arrive as arrays. */
+  form: Readonly<Record<string, string | string[] | undefined>>
+  authorization?: string | undefined
+  requestId?: string | undefined
+  traceparent?: string | undefined
+}
+
+export interface TokenEndpointDeps {
+  database: Database
+  audit: AuditLog
+  grant: GrantContext
+  clientAuth: ClientAuthContext
+  now: () => number
+}
+
+// RFC 6749 §3.2 and RFC 8707 §2: parameters may appear once, except resource (and RFC 8693's audience).
+const REPEATABLE = new Set(['resource', 'audience'])
+// Only well-formed ids are recorded as subjects of a refusal.
+const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}$/
+
+/** Step 1: single-valued parameters, repeatable ones as lists; a repeated single-valued parameter is refused. */
+export function parseTokenRequest(form: TokenEndpointInput['form']): TokenRequest {
+  const params: Record<string, string | undefined> = {}
+  const lists: Record<'resource' | 'audience', string[]> = { resource: [], audience: [] }
+  for (const [name, value] of Object.entries(form)) {
+    if (value === undefined) continue
+    if (REPEATABLE.has(name))
+      lists[name as 'resource' | 'audience'].push(...(Array.isArray(value) ? value : [value]))
+    else if (Array.isArray(value)) throw new InvalidRequest(`${name} must not be repeated`)
+    else params[name] = value
+  }
+  return { params, resources: lists.resource, audiences: lists.audience }
+}
+
+/** Step 2: the grant named by grant_type. */
+function selectGrant(request: TokenRequest): Grant {
+  const type = request.params.grant_type
+  if (!type) throw new InvalidRequest('grant_type is required')
+  const grant = grants.get(type)
+  if (!grant) throw new UnsupportedGrantType(`grant_type ${type} is not supported`)
+  return grant
+}
+
+/** Serves token requests. */
+export class TokenEndpoint {
+  constructor(private readonly deps: TokenEndpointDeps) {}
+
+  /** Handles one request; throws OAuthError for anything the client should be told. */
+  async handle(input: TokenEndpointInput): Promise<TokenResponse> {
+    let client: AuthenticatedClient | undefined
+    let grantType: string | undefined
+    try {
+      const request = parseTokenRequest(input.form)
+      grantType = request.params.grant_type
+      const grant = selectGrant(request)
+      client = await this.authenticate(grant, request, input)
+      if (client) this.checkLifecycle(client)
+      const result = await grant.handle(request, client, this.deps.grant)
+      await this.record({ ...result.audit, ...trace(input) })
+      return result.response
+    } catch (error) {
+      if (error instanceof OAuthError) await this.recordRefusal(error, client, grantType, input)
+      throw error
+    }
+  }
+
+  /** Step 3: client authentication, required or forbidden by the grant. */
+  private async authenticate(
+    grant: Grant,
+    request: TokenRequest,
+    input: TokenEndpointInput,
+  ): Promise<AuthenticatedClient | undefined> {
+    const authRequest = { params: request.params, authorization: input.authorization }
+    if (grant.clientAuthentication === 'none') {
+      if (carriesClientCredentials(authRequest))
+        throw new InvalidRequest(`${grant.type} takes no client authentication besides its assertion`)
+      return undefined
+    }
+    return authenticateClient(authRequest, this.deps.clientAuth)
+  }
+
+  /** Step 4: suspended, retired or expired clients, and agents whose sponsor is inactive, get invalid_client. */
+  private checkLifecycle(client: AuthenticatedClient): void {
+    const { principal } = client.client
+    const sponsor =
+      client.client.kind === 'agent'
+        ? this.deps.grant.directory.human(client.client.principal.sponsor)
+        : undefined
+    const block = authenticationBlock(principal, new Date(this.deps.now()), sponsor)
+    if (block)
+      throw new InvalidClient(
+        `${client.client.kind} ${client.id} cannot authenticate: ${block.replaceAll('_', ' ')}`,
+      )
+  }
+
+  private async record(event: AuditEventInput): Promise<void> {
+    await this.deps.database.transact((tx) => this.deps.audit.append(tx, event, new Date(this.deps.now())))
+  }
+
+  private async recordRefusal(
+    error: OAuthError,
+    client: AuthenticatedClient | undefined,
+    grantType: string | undefined,
+    input: TokenEndpointInput,
+  ): Promise<void> {
+    const claimed = typeof input.form.client_id === 'string' ? input.form.client_id : undefined
+    const actors: ActorRef[] = client ? [{ kind: client.client.kind, id: client.id }] : []
+    await this.record({
+      type: 'token.refuse',
+      outcome: 'failure',
+      actors,
+      reason: `${error.code}: ${error.message}`,
+      ...(claimed && !client && CLIENT_ID.test(claimed) ? { subjects: [`client:${claimed}`] } : {}),
+      details: { grant_type: grantType?.slice(0, 200) ?? null, error: error.code },
+      ...trace(input),
+    })
+  }
+}
+
+function trace(input: TokenEndpointInput): Pick<AuditEventInput, 'requestId' | 'traceparent'> {
+  return {
+    ...(input.requestId ? { requestId: input.requestId } : {}),
+    ...(input.traceparent ? { traceparent: input.traceparent } : {}),
+  }
+}

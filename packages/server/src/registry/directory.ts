@@ -1,0 +1,122 @@
+// The in-memory registry that hot paths read: principals, trusted issuers and resource servers, loaded once and
+// reloaded when the registry's version counter moves (a local write, or another node's write seen by polling).
+import type { Database } from '../store/database.ts'
+import type { RegistryStore } from '../store/registry-store.ts'
+import type { RegistryStores } from '../store/registry-stores.ts'
+import type { Agent, Human, ResourceServer, Stored, TrustedIssuer, Workload } from './model.ts'
+
+/** A client: an agent or a workload, which share one client_id namespace. */
+export type Client =
+  | { kind: 'agent'; principal: Stored<Agent> }
+  | { kind: 'workload'; principal: Stored<Workload> }
+
+interface Snapshot {
+  version: string
+  humans: Map<string, Stored<Human>>
+  clients: Map<string, Client>
+  issuers: Map<string, Stored<TrustedIssuer>>
+  resourceServers: Map<string, Stored<ResourceServer>>
+}
+
+const EMPTY: Snapshot = {
+  version: '',
+  humans: new Map(),
+  clients: new Map(),
+  issuers: new Map(),
+  resourceServers: new Map(),
+}
+const PAGE = 1000
+
+/** Read-only view of the registry for the token service and (later) the PDP and gateway. */
+export class Directory {
+  private snapshot: Snapshot = EMPTY
+  private loading: Promise<void> | undefined
+  private timer: NodeJS.Timeout | undefined
+
+  constructor(
+    private readonly database: Database,
+    private readonly stores: RegistryStores,
+  ) {}
+
+  /** The human with this id. */
+  human(id: string): Stored<Human> | undefined {
+    return this.snapshot.humans.get(id)
+  }
+
+  /** The agent or workload whose id is this client_id. */
+  client(id: string): Client | undefined {
+    return this.snapshot.clients.get(id)
+  }
+
+  /** The trusted issuer with this `iss` value. */
+  trustedIssuer(issuer: string): Stored<TrustedIssuer> | undefined {
+    return this.snapshot.issuers.get(issuer)
+  }
+
+  /** The resource server registered for this audience (RFC 8707 resource indicator). */
+  resourceServer(audience: string): Stored<ResourceServer> | undefined {
+    return this.snapshot.resourceServers.get(audience)
+  }
+
+  /** Every resource server, for resolving a scope to its audience. */
+  resourceServers(): Iterable<Stored<ResourceServer>> {
+    return this.snapshot.resourceServers.values()
+  }
+
+  /** Reloads everything if the registry changed since the last load; concurrent callers share one reload. */
+  async refresh(): Promise<void> {
+    this.loading ??= this.reloadIfChanged().finally(() => {
+      this.loading = undefined
+    })
+    return this.loading
+  }
+
+  /** Polls for changes made by other nodes every `intervalMs`. */
+  start(intervalMs: number, onError: (error: unknown) => void): void {
+    this.timer = setInterval(() => this.refresh().catch(onError), intervalMs)
+    this.timer.unref()
+  }
+
+  stop(): void {
+    clearInterval(this.timer)
+  }
+
+  private async reloadIfChanged(): Promise<void> {
+    const db = this.database.db
+    const row = await db
+      .selectFrom('meta')
+      .select('value')
+      .where('key', '=', 'registry_version')
+      .executeTakeFirst()
+    const version = row?.value ?? '0'
+    if (version === this.snapshot.version) return
+    const [humans, agents, workloads, issuers, resourceServers] = await Promise.all([
+      this.all(this.stores.humans),
+      this.all(this.stores.agents),
+      this.all(this.stores.workloads),
+      this.all(this.stores.trustedIssuers),
+      this.all(this.stores.resourceServers),
+    ])
+    const clients = new Map<string, Client>()
+    for (const principal of workloads) clients.set(principal.id, { kind: 'workload', principal })
+    for (const principal of agents) clients.set(principal.id, { kind: 'agent', principal })
+    this.snapshot = {
+      version,
+      humans: new Map(humans.map((h) => [h.id, h])),
+      clients,
+      issuers: new Map(issuers.map((i) => [i.issuer, i])),
+      resourceServers: new Map(resourceServers.map((r) => [r.audience, r])),
+    }
+  }
+
+  private async all<T extends { id: string }>(store: RegistryStore<T>): Promise<Stored<T>[]> {
+    const items: Stored<T>[] = []
+    let after: string | undefined
+    for (;;) {
+      const page = await store.list(this.database.db, { after, limit: PAGE })
+      items.push(...page)
+      if (page.length < PAGE) return items
+      after = page.at(-1)?.id
+    }
+  }
+}

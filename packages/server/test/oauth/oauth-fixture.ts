@@ -1,0 +1,107 @@
+// A node with a resource server, a sponsor and agents holding each kind of credential, for the OAuth suites.
+import { generateKeyPairSync, randomUUID } from 'node:crypto'
+import { type JWK, SignJWT } from 'jose'
+import { startTestNode, type TestNode, type TestStore } from '../support/harness.ts'
+
+export const RESOURCE = 'https://tickets.example.com/'
+
+/** An EC key pair: the private key for signing assertions, the public JWK for registration. */
+export function ecKeyPair(kid = 'k1') {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  return { privateKey, publicJwk: { ...(publicKey.export({ format: 'jwk' }) as JWK), kid, alg: 'ES256' } }
+}
+
+export interface OAuthFixture {
+  node: TestNode
+  issuer: string
+  tokenEndpoint: string
+  botKey: ReturnType<typeof ecKeyPair>
+  secrets: Record<string, string>
+  /** A client assertion for `clientId`, with claims overridable. */
+  assertion(
+    clientId: string,
+    claims?: Record<string, unknown>,
+    header?: Record<string, unknown>,
+  ): Promise<string>
+  /** Posts a form to the token endpoint. */
+  token(
+    form: Record<string, string | string[]>,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }>
+  close(): Promise<void>
+}
+
+/** Starts a node and registers the fixture's resource server, sponsor and agents. */
+export async function startOAuthFixture(
+  store: TestStore,
+  overrides: Parameters<typeof startTestNode>[1] = {},
+): Promise<OAuthFixture> {
+  const node = await startTestNode(store, overrides)
+  const botKey = ecKeyPair()
+  const put = async (path: string, body: Record<string, unknown>) => {
+    const res = await node.call('PUT', path, { body })
+    if (res.status >= 300) throw new Error(`${path}: ${res.status} ${res.text}`)
+    return res.json
+  }
+  await put('/api/v1/resource-servers/tickets', {
+    audience: RESOURCE,
+    scopes: ['tickets:read', 'tickets:write', 'tickets:delete'],
+    authorization_details_types: ['ticket_action'],
+  })
+  await put('/api/v1/humans/alice@example.com', {})
+  await put('/api/v1/agents/bot', {
+    sponsor: 'alice@example.com',
+    classification: 'autonomous',
+    ceiling: ['tickets:read', 'tickets:write'],
+    credentials: [{ type: 'jwks', jwks: { keys: [botKey.publicJwk] } }],
+  })
+  const secrets: Record<string, string> = {}
+  for (const [id, classification] of [
+    ['secret-bot', 'blended'],
+    ['helper', 'delegated'],
+  ] as const) {
+    const created = await put(`/api/v1/agents/${id}`, {
+      sponsor: 'alice@example.com',
+      classification,
+      ceiling: ['tickets:read'],
+      credentials: [{ type: 'client_secret' }],
+    })
+    secrets[id] = created.issued_secrets[0].client_secret
+  }
+  const issuer = node.config.issuer
+  const tokenEndpoint = `${issuer}/oauth/token`
+  return {
+    node,
+    issuer,
+    tokenEndpoint,
+    botKey,
+    secrets,
+    assertion: (clientId, claims = {}, header = {}) => {
+      const now = Math.floor(Date.now() / 1000)
+      const payload = {
+        iss: clientId,
+        sub: clientId,
+        aud: issuer,
+        iat: now,
+        exp: now + 120,
+        jti: randomUUID(),
+        ...claims,
+      }
+      return new SignJWT(payload)
+        .setProtectedHeader({ alg: 'ES256', kid: 'k1', ...header })
+        .sign(botKey.privateKey)
+    },
+    async token(form, headers = {}) {
+      const body = new URLSearchParams()
+      for (const [name, value] of Object.entries(form))
+        for (const v of Array.isArray(value) ? value : [value]) body.append(name, v)
+      const res = await fetch(tokenEndpoint, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+        body,
+      })
+      return { status: res.status, json: (await res.json()) as Record<string, unknown>, headers: res.headers }
+    },
+    close: () => node.close(),
+  }
+}

@@ -351,7 +351,10 @@ export class Registry {
     // Agents and workloads share one client_id namespace at the token endpoint.
     if (previous === undefined) {
       const other = 'sponsor' in doc ? this.options.stores.workloads : this.options.stores.agents
-      if (await other.get(tx, doc.id)) throw new Conflict(`${doc.id} is already the id of a ${'sponsor' in doc ? 'workload' : 'agent'}; agents and workloads share client ids`)
+      if (await other.get(tx, doc.id))
+        throw new Conflict(
+          `${doc.id} is already the id of a ${'sponsor' in doc ? 'workload' : 'agent'}; agents and workloads share client ids`,
+        )
     }
     // Stored times are canonical UTC, so every reader (and SQL comparisons) agree on them.
     if (doc.expires_at !== undefined)

@@ -46,7 +46,10 @@ for (const kind of storeKinds) {
 
     it('issues an RFC 9068 access token to an agent authenticating with private_key_jwt (openid-client)', async () => {
       const key = await importJWK(f.botKey.privateKey.export({ format: 'jwk' }) as JWK, 'ES256')
-      const config = await discover('bot', client.PrivateKeyJwt({ key, kid: 'k1' } as Parameters<typeof client.PrivateKeyJwt>[0]))
+      const config = await discover(
+        'bot',
+        client.PrivateKeyJwt({ key, kid: 'k1' } as Parameters<typeof client.PrivateKeyJwt>[0]),
+      )
       const tokens = await client.clientCredentialsGrant(config, {
         scope: 'tickets:read',
         resource: RESOURCE,

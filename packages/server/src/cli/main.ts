@@ -107,7 +107,9 @@ function printBanner(url: string, cfg: Config, node: Awaited<ReturnType<typeof s
     )
   }
   if (node.seeded > 0)
-    lines.push(`  seeded ${node.seeded} demo documents (humans, a workload, agents of each classification)`)
+    lines.push(
+      `  seeded ${node.seeded} demo documents (resource servers, humans, a workload, agents of each classification)`,
+    )
   if (node.bootstrapToken) {
     lines.push(
       '',

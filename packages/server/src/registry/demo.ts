@@ -1,9 +1,55 @@
-// Demo data for the embedded quickstart: two humans, a group, a trusted workload issuer, a workload and one agent of
-// each classification (plus a sub-agent), written through the registry like any admin change.
+// Demo data for the embedded quickstart: resource servers, two humans, a group, a trusted workload issuer, a workload
+// and one agent of each classification (plus a sub-agent), written through the registry like any admin change.
 import type { RegistryKind } from './model.ts'
 import type { Registry } from './registry.ts'
 
 const documents: Array<{ kind: RegistryKind; doc: Record<string, unknown> }> = [
+  {
+    kind: 'ResourceServer',
+    doc: {
+      id: 'crm',
+      name: 'CRM API',
+      audience: 'https://crm.example.com/',
+      scopes: ['crm:read', 'crm:write'],
+    },
+  },
+  {
+    kind: 'ResourceServer',
+    doc: {
+      id: 'risk',
+      name: 'Risk API',
+      audience: 'https://risk.example.com/',
+      scopes: ['payments:read', 'cases:write'],
+    },
+  },
+  {
+    kind: 'ResourceServer',
+    doc: {
+      id: 'ehr',
+      name: 'Health records API',
+      audience: 'https://ehr.example.com/',
+      scopes: ['records:read'],
+      token_lifetime_seconds: 120,
+    },
+  },
+  {
+    kind: 'ResourceServer',
+    doc: {
+      id: 'scheduling',
+      name: 'Scheduling API',
+      audience: 'https://scheduling.example.com/',
+      scopes: ['schedule:write'],
+    },
+  },
+  {
+    kind: 'ResourceServer',
+    doc: {
+      id: 'billing',
+      name: 'Billing API',
+      audience: 'https://billing.example.com/',
+      scopes: ['billing:read'],
+    },
+  },
   {
     kind: 'Human',
     doc: {

@@ -1,6 +1,7 @@
 // Wiring only: configuration -> store -> keys -> registry -> HTTP. Every dependency is passed explicitly.
 import type { FastifyInstance } from 'fastify'
 import pino, { type Logger } from 'pino'
+import { AuditBatcher } from './audit/audit-batcher.ts'
 import { AuditLog } from './audit/audit-log.ts'
 import { AdminTokens } from './authn/admin-token.ts'
 import { defaultIssuer } from './config/load.ts'
@@ -92,8 +93,7 @@ export async function openCore(config: Config, options: { now?: () => number } =
     await directory.refresh()
     const replay = new ReplayCache(database, now)
     const tokenEndpoint = new TokenEndpoint({
-      database,
-      audit,
+      recorder: new AuditBatcher(database, audit, now),
       now,
       grant: {
         directory,

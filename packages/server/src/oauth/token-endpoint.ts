@@ -1,6 +1,6 @@
 // The token endpoint (RFC 6749 §3.2) as an ordered list of steps: parse, pick the grant, authenticate the client,
 // check its lifecycle, run the grant, record the issuance durably, answer. Every refusal is recorded too.
-import type { AuditLog } from '../audit/audit-log.ts'
+import type { AuditBatcher } from '../audit/audit-batcher.ts'
 import type { ActorRef, AuditEventInput } from '../audit/event.ts'
 import {
   type AuthenticatedClient,
@@ -9,7 +9,6 @@ import {
   carriesClientCredentials,
 } from '../authn/client-authentication.ts'
 import { authenticationBlock } from '../registry/lifecycle.ts'
-import type { Database } from '../store/database.ts'
 import { InvalidClient, InvalidRequest, OAuthError, UnsupportedGrantType } from './errors.ts'
 import type { Grant, GrantContext, TokenRequest, TokenResponse } from './grants/grant.ts'
 import { grants } from './grants/index.ts'
@@ -24,8 +23,8 @@ export interface TokenEndpointInput {
 }
 
 export interface TokenEndpointDeps {
-  database: Database
-  audit: AuditLog
+  /** Durable audit records, group-committed. */
+  recorder: AuditBatcher
   grant: GrantContext
   clientAuth: ClientAuthContext
   now: () => number
@@ -112,7 +111,7 @@ export class TokenEndpoint {
   }
 
   private async record(event: AuditEventInput): Promise<void> {
-    await this.deps.database.transact((tx) => this.deps.audit.append(tx, event, new Date(this.deps.now())))
+    await this.deps.recorder.record(event)
   }
 
   private async recordRefusal(

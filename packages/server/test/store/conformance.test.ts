@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
+import { AuditBatcher } from '../../src/audit/audit-batcher.ts'
 import { AuditLog } from '../../src/audit/audit-log.ts'
 import { Conflict } from '../../src/errors.ts'
 import type { Agent, Human } from '../../src/registry/model.ts'
@@ -350,6 +351,31 @@ for (const kind of storeKinds) {
         .where('id', '=', 1)
         .execute()
       assert.equal((await audit.verify(database.db)).ok, true)
+    })
+
+    it('group-commits concurrent standalone records into one unbroken chain, each caller answered after its commit', async () => {
+      const batcher = new AuditBatcher(database, audit)
+      const before = (await audit.verify(database.db)).records
+      const events = await Promise.all(
+        Array.from({ length: 300 }, (_, i) =>
+          batcher.record({
+            type: 'test.batch',
+            outcome: 'success',
+            actors: [{ kind: 'system', id: 'batch' }],
+            details: { i },
+          }),
+        ),
+      )
+      const seqs = events.map((e) => e.seq).sort((a, b) => a - b)
+      assert.deepEqual(
+        seqs,
+        seqs.map((_, i) => (seqs[0] ?? 0) + i),
+        'contiguous sequence numbers',
+      )
+      assert.equal(new Set(events.map((e) => e.id)).size, 300)
+      const stored = await audit.read(database.db, { limit: 1000, type: 'test.batch' })
+      assert.equal(stored.length, 300)
+      assert.equal((await audit.verify(database.db)).records, before + 300)
     })
 
     it('lets exactly one of several concurrent creators of one id win', async () => {

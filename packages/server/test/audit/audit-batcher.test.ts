@@ -1,0 +1,42 @@
+// Group commit fails closed: when the store cannot write, no caller is told its record was kept.
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { AuditBatcher } from '../../src/audit/audit-batcher.ts'
+import { AuditLog } from '../../src/audit/audit-log.ts'
+import { openDatabase } from '../../src/store/database.ts'
+import { tempDir } from '../support/harness.ts'
+
+describe('AuditBatcher', () => {
+  it('rejects every caller of a batch whose commit fails, and keeps nothing of it', async () => {
+    const dir = tempDir()
+    const database = await openDatabase({ dialect: 'sqlite', file: join(dir.path, 'mandate.db') })
+    try {
+      await database.migrate()
+      const audit = new AuditLog(randomBytes(32))
+      await audit.initialize(database.db)
+      const batcher = new AuditBatcher(database, audit)
+      await batcher.record({ type: 'test.ok', outcome: 'success', actors: [{ kind: 'system', id: 't' }] })
+      // A trigger makes the next insert fail inside the transaction, as a full disk or a lost connection would.
+      const { sql } = await import('kysely')
+      await sql`create trigger refuse_audit before insert on audit_events begin select raise(abort, 'disk full'); end`.execute(
+        database.db,
+      )
+      const results = await Promise.allSettled(
+        Array.from({ length: 10 }, () =>
+          batcher.record({ type: 'test.lost', outcome: 'success', actors: [{ kind: 'system', id: 't' }] }),
+        ),
+      )
+      assert.ok(results.every((r) => r.status === 'rejected'))
+      await sql`drop trigger refuse_audit`.execute(database.db)
+      assert.deepEqual(await audit.read(database.db, { limit: 10, type: 'test.lost' }), [])
+      assert.equal((await audit.verify(database.db)).ok, true)
+      await batcher.record({ type: 'test.after', outcome: 'success', actors: [{ kind: 'system', id: 't' }] })
+      assert.equal((await audit.verify(database.db)).records, 2)
+    } finally {
+      await database.close()
+      dir.drop()
+    }
+  })
+})

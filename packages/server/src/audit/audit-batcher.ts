@@ -46,7 +46,7 @@ export class AuditBatcher {
       const batch = this.queue.splice(0, MAX_BATCH)
       try {
         const events = await this.database.transact((tx) => this.audit.appendMany(tx, batch))
-        batch.forEach((pending, i) => pending.resolve(events[i] as AuditEvent))
+        for (const [i, pending] of batch.entries()) pending.resolve(events[i] as AuditEvent)
       } catch (error) {
         for (const pending of batch) pending.reject(error)
       }

@@ -234,6 +234,11 @@ function checkNonce(nonce: unknown, nonces: NonNullable<DpopCheck['nonce']>): vo
   if (typeof nonce !== 'string' || !nonces.accepted(nonce)) throw new UseDpopNonce(nonces.issue())
 }
 
+const BUCKET_BYTES = 8
+// 128 bits of HMAC: forging one takes 2^128 guesses, and the nonce stays short (32 characters).
+const MAC_BYTES = 16
+const NONCE_LENGTH = Math.ceil(((BUCKET_BYTES + MAC_BYTES) * 4) / 3)
+
 /** Options of a DpopNonces source. */
 export interface DpopNoncesOptions {
   /** Seconds a nonce is issued for; it is accepted for at least this long and at most twice. Default 300. */
@@ -305,8 +310,3 @@ export class DpopNonces {
     return createHmac('sha256', this.#key).update('mandate dpop nonce\u0000').update(bucket).digest().subarray(0, MAC_BYTES)
   }
 }
-
-const BUCKET_BYTES = 8
-// 128 bits of HMAC: forging one takes 2^128 guesses, and the nonce stays short (32 characters).
-const MAC_BYTES = 16
-const NONCE_LENGTH = Math.ceil(((BUCKET_BYTES + MAC_BYTES) * 4) / 3)

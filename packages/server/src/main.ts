@@ -21,6 +21,7 @@ import { AccessTokenMinter } from './tokens/access-token.ts'
 import { KeyRing } from './tokens/key-ring.ts'
 import { MasterKey, type MasterKeySource } from './tokens/master-key.ts'
 import { ReplayCache } from './tokens/replay-cache.ts'
+import { TokenVerifier } from './tokens/token-verifier.ts'
 
 /** Mandate's version, reported in the OpenAPI document. */
 export const VERSION = '0.1.0'
@@ -98,7 +99,15 @@ export async function openCore(config: Config, options: { now?: () => number } =
       grant: {
         directory,
         minter: new AccessTokenMinter(keyRing, () => config.issuer, now),
+        verifier: new TokenVerifier(keyRing, () => config.issuer, {
+          clockSkewSeconds: config.clockSkewSeconds,
+          now,
+        }),
+        jwks,
+        audiences: () => assertionAudiences(config.issuer),
         maxTokenLifetimeSeconds: config.maxTokenLifetimeSeconds,
+        maxDelegationDepth: config.maxDelegationDepth,
+        clockSkewSeconds: config.clockSkewSeconds,
         now,
       },
       clientAuth: {

@@ -164,6 +164,16 @@ export const ConfigSchema = Type.Object(
       }),
       { env: 'MANDATE_MAX_AGENT_DEPTH' },
     ),
+    maxDelegationDepth: option(
+      Type.Integer({
+        minimum: 1,
+        maximum: 10,
+        default: 3,
+        description:
+          'Deepest delegation chain a token may carry: the number of nested actors in its `act` claim (RFC 8693 §4.1).',
+      }),
+      { env: 'MANDATE_MAX_DELEGATION_DEPTH' },
+    ),
     bodyLimitBytes: option(
       Type.Integer({
         minimum: 1024,

@@ -13,6 +13,7 @@ export type Client =
 interface Snapshot {
   version: string
   humans: Map<string, Stored<Human>>
+  humansByEmail: Map<string, Stored<Human>>
   clients: Map<string, Client>
   issuers: Map<string, Stored<TrustedIssuer>>
   resourceServers: Map<string, Stored<ResourceServer>>
@@ -21,6 +22,7 @@ interface Snapshot {
 const EMPTY: Snapshot = {
   version: '',
   humans: new Map(),
+  humansByEmail: new Map(),
   clients: new Map(),
   issuers: new Map(),
   resourceServers: new Map(),
@@ -41,6 +43,11 @@ export class Directory {
   /** The human with this id. */
   human(id: string): Stored<Human> | undefined {
     return this.snapshot.humans.get(id)
+  }
+
+  /** The human with this email, if exactly one has it. */
+  humanByEmail(email: string): Stored<Human> | undefined {
+    return this.snapshot.humansByEmail.get(email.toLowerCase())
   }
 
   /** The agent or workload whose id is this client_id. */
@@ -103,6 +110,7 @@ export class Directory {
     this.snapshot = {
       version,
       humans: new Map(humans.map((h) => [h.id, h])),
+      humansByEmail: uniqueBy(humans, (h) => h.email?.toLowerCase()),
       clients,
       issuers: new Map(issuers.map((i) => [i.issuer, i])),
       resourceServers: new Map(resourceServers.map((r) => [r.audience, r])),
@@ -119,4 +127,18 @@ export class Directory {
       after = page.at(-1)?.id
     }
   }
+}
+
+// Indexes by a key, leaving out keys that more than one item shares (an ambiguous email names nobody).
+function uniqueBy<T>(items: readonly T[], keyOf: (item: T) => string | undefined): Map<string, T> {
+  const map = new Map<string, T>()
+  const shared = new Set<string>()
+  for (const item of items) {
+    const key = keyOf(item)
+    if (key === undefined) continue
+    if (map.has(key)) shared.add(key)
+    map.set(key, item)
+  }
+  for (const key of shared) map.delete(key)
+  return map
 }

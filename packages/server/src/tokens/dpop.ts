@@ -118,7 +118,9 @@ export async function verifyDpopProof(check: DpopCheck, ctx: DpopContext): Promi
   }
   // RFC 9449 §11.1: a jti is accepted once per key, on every node, for as long as its iat is inside the window. The
   // extra second covers the window's inclusive edge, where the entry would otherwise already count as expired.
-  const fresh = await ctx.replay.claim(`dpop:${jkt}`, jti, (iat + ctx.iatWindowSeconds + 1) * 1000)
+  // Whole milliseconds: the store keeps expiry as a bigint, and iat may be fractional.
+  const expiresAt = Math.ceil((iat + ctx.iatWindowSeconds + 1) * 1000)
+  const fresh = await ctx.replay.claim(`dpop:${jkt}`, jti, expiresAt)
   if (!fresh) throw new InvalidDpopProof('the DPoP proof was already used')
   return { jkt, jwk, jti }
 }
@@ -154,7 +156,11 @@ function checkProofHeader(proof: string): { alg: string; jwk: JWK } {
   if (leaked.length > 0)
     throw new InvalidDpopProof(`the DPoP proof jwk must be a public key; it has ${leaked.join(', ')}`)
   const expected = KEY_TYPES[alg]
-  if (!expected || members.kty !== expected.kty || (expected.crv !== undefined && members.crv !== expected.crv)) {
+  if (
+    !expected ||
+    members.kty !== expected.kty ||
+    (expected.crv !== undefined && members.crv !== expected.crv)
+  ) {
     const needed = expected?.crv ? `${expected.kty} ${expected.crv}` : expected?.kty
     throw new InvalidDpopProof(`the DPoP proof alg ${alg} needs a ${needed} key`)
   }
@@ -184,6 +190,10 @@ function checkJti(jti: unknown): string {
   if (typeof jti !== 'string' || jti.length === 0) throw new InvalidDpopProof('the DPoP proof needs a jti')
   if (jti.length > MAX_JTI_LENGTH)
     throw new InvalidDpopProof(`the DPoP proof jti is longer than ${MAX_JTI_LENGTH} characters`)
+  // PostgreSQL text cannot hold NUL; control characters have no place in an identifier anyway.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to find them
+  if (/[\u0000-\u001f\u007f]/.test(jti))
+    throw new InvalidDpopProof('the DPoP proof jti has control characters')
   return jti
 }
 
@@ -199,7 +209,8 @@ function checkHtu(htu: unknown, url: string): void {
   if (typeof htu !== 'string') throw new InvalidDpopProof('the DPoP proof needs an htu')
   const claimed = normalizeHtu(htu)
   if (claimed === undefined) throw new InvalidDpopProof('the DPoP proof htu is not an http(s) URL')
-  if (claimed !== normalizeHtu(url)) throw new InvalidDpopProof('the DPoP proof htu does not match the request URL')
+  if (claimed !== normalizeHtu(url))
+    throw new InvalidDpopProof('the DPoP proof htu does not match the request URL')
 }
 
 function normalizeHtu(value: string): string | undefined {
@@ -215,7 +226,8 @@ function normalizeHtu(value: string): string | undefined {
 
 // RFC 9449 §4.3 step 11 and §11.1: the proof was created recently, by a clock no further off than the window.
 function checkIat(iat: unknown, ctx: DpopContext): number {
-  if (typeof iat !== 'number' || !Number.isFinite(iat)) throw new InvalidDpopProof('the DPoP proof needs an iat')
+  if (typeof iat !== 'number' || !Number.isFinite(iat))
+    throw new InvalidDpopProof('the DPoP proof needs an iat')
   const skew = iat - ctx.now() / 1000
   if (skew > ctx.iatWindowSeconds) throw new InvalidDpopProof('the DPoP proof was issued in the future')
   if (skew < -ctx.iatWindowSeconds) throw new InvalidDpopProof('the DPoP proof is too old')
@@ -307,6 +319,10 @@ export class DpopNonces {
   }
 
   #mac(bucket: Buffer): Buffer {
-    return createHmac('sha256', this.#key).update('mandate dpop nonce\u0000').update(bucket).digest().subarray(0, MAC_BYTES)
+    return createHmac('sha256', this.#key)
+      .update('mandate dpop nonce\u0000')
+      .update(bucket)
+      .digest()
+      .subarray(0, MAC_BYTES)
   }
 }

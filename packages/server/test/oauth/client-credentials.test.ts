@@ -35,7 +35,10 @@ for (const kind of storeKinds) {
       const metadata = (await f.node.call('GET', '/.well-known/oauth-authorization-server', { token: null }))
         .json
       assert.equal(metadata.token_endpoint, f.tokenEndpoint)
-      assert.deepEqual(metadata.grant_types_supported, ['client_credentials'])
+      assert.deepEqual(metadata.grant_types_supported, [
+        'client_credentials',
+        'urn:ietf:params:oauth:grant-type:token-exchange',
+      ])
       assert.deepEqual(metadata.token_endpoint_auth_methods_supported.sort(), [
         'client_secret_basic',
         'client_secret_post',

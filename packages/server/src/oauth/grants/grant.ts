@@ -2,7 +2,9 @@
 import type { AuditEventInput } from '../../audit/event.ts'
 import type { AuthenticatedClient } from '../../authn/client-authentication.ts'
 import type { Directory } from '../../registry/directory.ts'
+import type { JwksFetcher } from '../../registry/jwks-fetcher.ts'
 import type { AccessTokenMinter } from '../../tokens/access-token.ts'
+import type { TokenVerifier } from '../../tokens/token-verifier.ts'
 
 /** A token request after parsing: single-valued parameters plus the repeatable ones. */
 export interface TokenRequest {
@@ -17,7 +19,16 @@ export interface TokenRequest {
 export interface GrantContext {
   directory: Directory
   minter: AccessTokenMinter
+  /** Verifies tokens this deployment issued (subject and actor tokens of an exchange). */
+  verifier: TokenVerifier
+  /** Fetches trusted issuers' key sets. */
+  jwks: JwksFetcher
+  /** Audiences an external token may name when its issuer registers none: this server's issuer and token endpoint. */
+  audiences: () => readonly string[]
   maxTokenLifetimeSeconds: number
+  /** The deepest act chain a token may carry (RFC 8693 §4.1). */
+  maxDelegationDepth: number
+  clockSkewSeconds: number
   now: () => number
 }
 

@@ -1,0 +1,80 @@
+// Tokens from trusted external issuers: a human's token from the company IdP, or a workload's token from Kubernetes,
+// GitHub Actions, SPIFFE or any OIDC issuer. Verified against the issuer's registered keys, never the token's own.
+import { createLocalJWKSet, decodeJwt, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from 'jose'
+import type { Directory } from '../registry/directory.ts'
+import type { JwksFetcher } from '../registry/jwks-fetcher.ts'
+import type { Stored, TrustedIssuer } from '../registry/model.ts'
+import { ASSERTION_ALGORITHMS } from './methods/private-key-jwt.ts'
+
+/** Why an external token was not accepted. */
+export class ExternalTokenRejected extends Error {}
+
+/** A verified external token. */
+export interface VerifiedExternalToken {
+  issuer: Stored<TrustedIssuer>
+  claims: JWTPayload & { sub: string; exp: number }
+}
+
+const keySets = new Map<string, { text: string; get: JWTVerifyGetKey }>()
+
+/**
+ * Verifies a JWT from a registered TrustedIssuer of `type`: signature with the issuer's keys (asymmetric algorithms
+ * only), `iss`, `aud` (one of the issuer's registered audiences, or `defaultAudiences`), `exp`, `nbf`, and `sub`.
+ */
+export async function verifyTrustedToken(
+  token: string,
+  type: TrustedIssuer['type'],
+  deps: {
+    directory: Directory
+    jwks: JwksFetcher
+    defaultAudiences: readonly string[]
+    clockSkewSeconds: number
+    now: number
+  },
+): Promise<VerifiedExternalToken> {
+  let iss: unknown
+  try {
+    iss = decodeJwt(token).iss
+  } catch {
+    throw new ExternalTokenRejected('the token is not a JWT')
+  }
+  const issuer = typeof iss === 'string' ? deps.directory.trustedIssuer(iss) : undefined
+  if (!issuer || issuer.type !== type)
+    throw new ExternalTokenRejected('the token is not from a trusted issuer')
+  const keys = await keySetOf(issuer, deps.jwks)
+  let claims: JWTPayload
+  try {
+    ;({ payload: claims } = await jwtVerify(token, keys, {
+      issuer: issuer.issuer,
+      audience: [
+        ...(issuer.audiences && issuer.audiences.length > 0 ? issuer.audiences : deps.defaultAudiences),
+      ],
+      algorithms: ASSERTION_ALGORITHMS,
+      requiredClaims: ['sub', 'exp'],
+      clockTolerance: deps.clockSkewSeconds,
+      currentDate: new Date(deps.now),
+    }))
+  } catch {
+    throw new ExternalTokenRejected('the token is invalid, expired or not meant for this server')
+  }
+  return { issuer, claims: claims as VerifiedExternalToken['claims'] }
+}
+
+async function keySetOf(issuer: Stored<TrustedIssuer>, fetcher: JwksFetcher): Promise<JWTVerifyGetKey> {
+  let jwks: { keys: unknown[] }
+  if (issuer.jwks) jwks = issuer.jwks
+  else if (issuer.jwks_uri) {
+    try {
+      jwks = await fetcher.fetch(issuer.jwks_uri)
+    } catch {
+      throw new ExternalTokenRejected('the issuer keys cannot be fetched')
+    }
+  } else throw new ExternalTokenRejected('the issuer has no keys')
+  const text = JSON.stringify(jwks)
+  const cached = keySets.get(issuer.issuer)
+  if (cached?.text === text) return cached.get
+  const get = createLocalJWKSet(jwks as Parameters<typeof createLocalJWKSet>[0])
+  if (keySets.size > 1000) keySets.clear()
+  keySets.set(issuer.issuer, { text, get })
+  return get
+}

@@ -1,0 +1,73 @@
+// Verifies access tokens this node's deployment issued, once per token: a verified token is cached until it expires,
+// since the same token is presented many times (token exchange chains, introspection, later the gateway).
+import { createLocalJWKSet, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from 'jose'
+import type { KeyRing } from './key-ring.ts'
+
+/** Claims of a Mandate access token. */
+export interface MandateTokenClaims extends JWTPayload {
+  sub: string
+  client_id: string
+  aud: string
+  exp: number
+  iat: number
+  jti: string
+  scope?: string
+  act?: { sub: string; act?: unknown }
+  may_act?: { sub?: string }
+  authorization_details?: Array<Record<string, unknown>>
+  cnf?: Record<string, string>
+}
+
+/** Why a token was not accepted. */
+export class TokenRejected extends Error {}
+
+const MAX_CACHED = 50_000
+
+/** Verifies Mandate access tokens against the node's own key ring. */
+export class TokenVerifier {
+  private keys: { jwks: string; get: JWTVerifyGetKey } | undefined
+  private readonly cache = new Map<string, MandateTokenClaims>()
+
+  constructor(
+    private readonly keyRing: KeyRing,
+    private readonly issuer: () => string,
+    private readonly options: { clockSkewSeconds: number; now?: () => number },
+  ) {}
+
+  /** The token's claims if it is a valid, unexpired `at+jwt` from this issuer; throws TokenRejected otherwise. */
+  async verify(token: string): Promise<MandateTokenClaims> {
+    const now = (this.options.now ?? Date.now)()
+    const cached = this.cache.get(token)
+    if (cached) {
+      if (cached.exp * 1000 + this.options.clockSkewSeconds * 1000 > now) return cached
+      this.cache.delete(token)
+    }
+    let payload: JWTPayload
+    try {
+      ;({ payload } = await jwtVerify(token, this.keySet(), {
+        issuer: this.issuer(),
+        typ: 'at+jwt',
+        algorithms: ['ES256', 'EdDSA', 'RS256'],
+        requiredClaims: ['sub', 'client_id', 'aud', 'exp', 'iat', 'jti'],
+        clockTolerance: this.options.clockSkewSeconds,
+        currentDate: new Date(now),
+      }))
+    } catch {
+      throw new TokenRejected('the token is not a valid, unexpired access token from this issuer')
+    }
+    const claims = payload as MandateTokenClaims
+    if (typeof claims.aud !== 'string' || typeof claims.client_id !== 'string')
+      throw new TokenRejected('the token has an unexpected shape')
+    if (this.cache.size >= MAX_CACHED) this.cache.clear()
+    this.cache.set(token, claims)
+    return claims
+  }
+
+  // The key set follows the ring: rebuilt only when the published keys change.
+  private keySet(): JWTVerifyGetKey {
+    const jwks = this.keyRing.jwks()
+    const text = JSON.stringify(jwks)
+    if (this.keys?.jwks !== text) this.keys = { jwks: text, get: createLocalJWKSet(jwks) }
+    return this.keys.get
+  }
+}

@@ -7,7 +7,7 @@ import { AdminTokens } from './authn/admin-token.ts'
 import { defaultIssuer } from './config/load.ts'
 import type { Config } from './config/schema.ts'
 import { buildApp } from './http/app.ts'
-import { assertionAudiences } from './oauth/metadata.ts'
+import { assertionAudiences, endpointUrls } from './oauth/metadata.ts'
 import { TokenEndpoint } from './oauth/token-endpoint.ts'
 import { seedDemoData } from './registry/demo.ts'
 import { Directory } from './registry/directory.ts'
@@ -18,6 +18,7 @@ import { type Database, openDatabase, storeLocation } from './store/database.ts'
 import { createRegistryStores } from './store/registry-stores.ts'
 import { SigningKeyStore } from './store/signing-key-store.ts'
 import { AccessTokenMinter } from './tokens/access-token.ts'
+import { DpopNonces } from './tokens/dpop.ts'
 import { KeyRing } from './tokens/key-ring.ts'
 import { MasterKey, type MasterKeySource } from './tokens/master-key.ts'
 import { ReplayCache } from './tokens/replay-cache.ts'
@@ -94,6 +95,13 @@ export async function openCore(config: Config, options: { now?: () => number } =
     await directory.refresh()
     const replay = new ReplayCache(database, now)
     const tokenEndpoint = new TokenEndpoint({
+      dpop: {
+        replay,
+        now,
+        iatWindowSeconds: 60 + config.clockSkewSeconds,
+        url: () => endpointUrls(config.issuer).token,
+        nonces: config.dpopRequireNonce ? new DpopNonces(resolved.key.derive('dpop-nonce')) : undefined,
+      },
       recorder: new AuditBatcher(database, audit, now),
       now,
       grant: {

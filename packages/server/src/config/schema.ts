@@ -174,6 +174,14 @@ export const ConfigSchema = Type.Object(
       }),
       { env: 'MANDATE_MAX_DELEGATION_DEPTH' },
     ),
+    dpopRequireNonce: option(
+      Type.Boolean({
+        default: false,
+        description:
+          'Require DPoP proofs at the token endpoint to carry a server nonce (RFC 9449 §8); clients get `use_dpop_nonce` with a `DPoP-Nonce` header first.',
+      }),
+      { env: 'MANDATE_DPOP_REQUIRE_NONCE' },
+    ),
     bodyLimitBytes: option(
       Type.Integer({
         minimum: 1024,

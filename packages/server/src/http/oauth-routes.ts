@@ -34,6 +34,14 @@ function sendOAuthError(error: unknown, request: FastifyRequest, reply: FastifyR
     .send(body)
 }
 
+// RFC 9449 §4.3 step 1: every DPoP header counts, so read the raw list (Node joins repeated headers).
+function dpopHeaders(raw: readonly string[]): string[] {
+  const values: string[] = []
+  for (let i = 0; i + 1 < raw.length; i += 2)
+    if (raw[i]?.toLowerCase() === 'dpop') values.push(raw[i + 1] ?? '')
+  return values
+}
+
 /** Registers the OAuth endpoints in their own context (own body parser and error handler). */
 export function registerOAuthRoutes(app: FastifyInstance, deps: { tokenEndpoint: TokenEndpoint }): void {
   void app.register(async (oauth) => {
@@ -52,6 +60,7 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: { tokenEndpoint:
       const response = await deps.tokenEndpoint.handle({
         form,
         authorization: request.headers.authorization,
+        dpop: dpopHeaders(request.raw.rawHeaders),
         requestId: request.id,
         traceparent: validTraceparent(request.headers.traceparent),
       })

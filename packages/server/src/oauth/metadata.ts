@@ -1,6 +1,7 @@
 // RFC 8414 authorization server metadata, built from what is registered so it lists exactly what works.
 import { clientAuthMethods } from '../authn/client-authentication.ts'
 import { ASSERTION_ALGORITHMS } from '../authn/methods/private-key-jwt.ts'
+import { DPOP_ALGORITHMS } from '../tokens/dpop.ts'
 import { grants } from './grants/index.ts'
 
 /** Paths of the OAuth endpoints, relative to the issuer. */
@@ -30,5 +31,6 @@ export function authorizationServerMetadata(issuer: string): Record<string, unkn
     response_types_supported: [],
     token_endpoint_auth_methods_supported: clientAuthMethods.map((method) => method.name),
     token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
+    dpop_signing_alg_values_supported: DPOP_ALGORITHMS,
   }
 }

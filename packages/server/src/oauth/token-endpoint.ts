@@ -9,6 +9,7 @@ import {
   carriesClientCredentials,
 } from '../authn/client-authentication.ts'
 import { authenticationBlock } from '../registry/lifecycle.ts'
+import { type DpopContext, type DpopNonces, verifyDpopProof } from '../tokens/dpop.ts'
 import { InvalidClient, InvalidRequest, OAuthError, UnsupportedGrantType } from './errors.ts'
 import type { Grant, GrantContext, TokenRequest, TokenResponse } from './grants/grant.ts'
 import { grants } from './grants/index.ts'
@@ -18,11 +19,15 @@ export interface TokenEndpointInput {
   /** Form parameters; repeated parameters arrive as arrays. */
   form: Readonly<Record<string, string | string[] | undefined>>
   authorization?: string | undefined
+  /** Every `DPoP` header value (RFC 9449); empty when there is none. */
+  dpop: readonly string[]
   requestId?: string | undefined
   traceparent?: string | undefined
 }
 
 export interface TokenEndpointDeps {
+  /** DPoP verification: the replay cache and clock, the token endpoint URL proofs must name, and the nonce policy. */
+  dpop: DpopContext & { url: () => string; nonces?: DpopNonces | undefined }
   /** Durable audit records, group-committed. */
   recorder: AuditBatcher
   grant: GrantContext
@@ -72,6 +77,7 @@ export class TokenEndpoint {
       const grant = selectGrant(request)
       client = await this.authenticate(grant, request, input)
       if (client) this.checkLifecycle(client)
+      if (input.dpop.length > 0) request.dpopJkt = await this.checkDpop(input)
       const result = await grant.handle(request, client, this.deps.grant)
       await this.record({ ...result.audit, ...trace(input) })
       return result.response
@@ -94,6 +100,16 @@ export class TokenEndpoint {
       return undefined
     }
     return authenticateClient(authRequest, this.deps.clientAuth)
+  }
+
+  /** Step 5: a DPoP proof (RFC 9449 §4.3), when the client sent one; the issued token will be bound to its key. */
+  private async checkDpop(input: TokenEndpointInput): Promise<string> {
+    const { url, nonces, ...ctx } = this.deps.dpop
+    const proof = await verifyDpopProof(
+      { proofs: input.dpop, method: 'POST', url: url(), ...(nonces ? { nonce: nonces } : {}) },
+      ctx,
+    )
+    return proof.jkt
   }
 
   /** Step 4: suspended, retired or expired clients, and agents whose sponsor is inactive, get invalid_client. */

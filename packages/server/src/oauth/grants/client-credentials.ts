@@ -31,11 +31,13 @@ export const clientCredentials: Grant = {
       scope: scopes,
       ...(details ? { authorization_details: details } : {}),
       lifetimeSeconds,
+      ...(request.dpopJkt ? { cnf: { jkt: request.dpopJkt } } : {}),
     })
     return {
       response: {
         access_token: minted.token,
-        token_type: 'Bearer',
+        // RFC 9449 §5: a DPoP-bound token is of type DPoP.
+        token_type: request.dpopJkt ? 'DPoP' : 'Bearer',
         expires_in: lifetimeSeconds,
         ...(scopes.length > 0 ? { scope: scopes.join(' ') } : {}),
         ...(details ? { authorization_details: details } : {}),

@@ -13,6 +13,8 @@ export interface TokenRequest {
   resources: string[]
   /** RFC 8693 `audience`, repeatable. */
   audiences: string[]
+  /** RFC 9449: the thumbprint of the key a valid DPoP proof on this request demonstrated; the token is bound to it. */
+  dpopJkt?: string | undefined
 }
 
 /** What grants need. */

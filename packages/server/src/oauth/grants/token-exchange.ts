@@ -209,12 +209,14 @@ export const tokenExchange: Grant = {
       act,
       ...(details ? { authorization_details: details } : {}),
       lifetimeSeconds,
+      ...(request.dpopJkt ? { cnf: { jkt: request.dpopJkt } } : {}),
     })
     return {
       response: {
         access_token: minted.token,
         issued_token_type: TokenType.accessToken,
-        token_type: 'Bearer',
+        // RFC 9449 §5: a DPoP-bound token is of type DPoP.
+        token_type: request.dpopJkt ? 'DPoP' : 'Bearer',
         expires_in: lifetimeSeconds,
         scope: scopes.join(' '),
         ...(details ? { authorization_details: details } : {}),

@@ -157,6 +157,18 @@ export class AdminClient {
     return this.request('POST', '/api/v1/keys/rotate', reason ? { reason } : {})
   }
 
+  /**
+   * Revokes tokens on every node at once: every token of an agent or workload, every delegation of a human, or one
+   * token by jti (with its exp).
+   */
+  revoke(
+    target:
+      | { target: 'agent' | 'workload' | 'human_delegations'; id: string; reason?: string }
+      | { target: 'token'; jti: string; exp: number; reason?: string },
+  ): Promise<{ revoked: unknown }> {
+    return this.request('POST', '/api/v1/revocations', target)
+  }
+
   /** Iterates over audit events in order, with optional filters. */
   async *auditEvents(
     filters: { since?: string; until?: string; principal?: string; type?: string } = {},

@@ -7,6 +7,7 @@ import { AdminTokens } from './authn/admin-token.ts'
 import { defaultIssuer } from './config/load.ts'
 import type { Config } from './config/schema.ts'
 import { buildApp } from './http/app.ts'
+import { IntrospectionEndpoint, RevocationEndpoint } from './oauth/introspection-endpoint.ts'
 import { assertionAudiences, endpointUrls } from './oauth/metadata.ts'
 import { TokenEndpoint } from './oauth/token-endpoint.ts'
 import { seedDemoData } from './registry/demo.ts'
@@ -22,6 +23,7 @@ import { DpopNonces } from './tokens/dpop.ts'
 import { KeyRing } from './tokens/key-ring.ts'
 import { MasterKey, type MasterKeySource } from './tokens/master-key.ts'
 import { ReplayCache } from './tokens/replay-cache.ts'
+import { Revocations } from './tokens/revocations.ts'
 import { TokenVerifier } from './tokens/token-verifier.ts'
 
 /** Mandate's version, reported in the OpenAPI document. */
@@ -40,7 +42,10 @@ export interface Core {
   /** The in-memory registry the token endpoint reads. */
   directory: Directory
   replay: ReplayCache
+  revocations: Revocations
   tokenEndpoint: TokenEndpoint
+  introspectionEndpoint: IntrospectionEndpoint
+  revocationEndpoint: RevocationEndpoint
   close(): Promise<void>
 }
 
@@ -94,6 +99,22 @@ export async function openCore(config: Config, options: { now?: () => number } =
     const directory = new Directory(database, stores)
     await directory.refresh()
     const replay = new ReplayCache(database, now)
+    const verifier = new TokenVerifier(keyRing, () => config.issuer, {
+      clockSkewSeconds: config.clockSkewSeconds,
+      now,
+    })
+    const revocations = new Revocations(database, audit, {
+      maxTokenLifetimeSeconds: config.maxTokenLifetimeSeconds,
+      now,
+    })
+    const clientAuth = {
+      directory,
+      replay,
+      jwks,
+      audiences: () => assertionAudiences(config.issuer),
+      clockSkewSeconds: config.clockSkewSeconds,
+      now,
+    }
     const tokenEndpoint = new TokenEndpoint({
       dpop: {
         replay,
@@ -107,10 +128,8 @@ export async function openCore(config: Config, options: { now?: () => number } =
       grant: {
         directory,
         minter: new AccessTokenMinter(keyRing, () => config.issuer, now),
-        verifier: new TokenVerifier(keyRing, () => config.issuer, {
-          clockSkewSeconds: config.clockSkewSeconds,
-          now,
-        }),
+        verifier,
+        revocations,
         jwks,
         audiences: () => assertionAudiences(config.issuer),
         maxTokenLifetimeSeconds: config.maxTokenLifetimeSeconds,
@@ -118,14 +137,7 @@ export async function openCore(config: Config, options: { now?: () => number } =
         clockSkewSeconds: config.clockSkewSeconds,
         now,
       },
-      clientAuth: {
-        directory,
-        replay,
-        jwks,
-        audiences: () => assertionAudiences(config.issuer),
-        clockSkewSeconds: config.clockSkewSeconds,
-        now,
-      },
+      clientAuth,
     })
     return {
       config,
@@ -146,7 +158,10 @@ export async function openCore(config: Config, options: { now?: () => number } =
       adminTokens: new AdminTokens(database, new AdminTokenStore(), audit, clock),
       directory,
       replay,
+      revocations,
       tokenEndpoint,
+      introspectionEndpoint: new IntrospectionEndpoint({ clientAuth, verifier, revocations }),
+      revocationEndpoint: new RevocationEndpoint({ clientAuth, verifier, revocations }),
       close: () => database.close(),
     }
   } catch (error) {
@@ -188,6 +203,9 @@ export async function startNode(
       audit: core.audit,
       adminTokens: core.adminTokens,
       tokenEndpoint: core.tokenEndpoint,
+      introspectionEndpoint: core.introspectionEndpoint,
+      revocationEndpoint: core.revocationEndpoint,
+      revocations: core.revocations,
       logger,
       version: VERSION,
     })
@@ -205,6 +223,7 @@ export async function startNode(
     core.directory.start(500, (err) => logger.error({ err }, 'registry refresh failed'))
     const purge = setInterval(() => {
       core.replay.purge().catch((err) => logger.error({ err }, 'replay cache purge failed'))
+      core.revocations.purge().catch((err) => logger.error({ err }, 'revocation purge failed'))
     }, 60_000)
     purge.unref()
     return {

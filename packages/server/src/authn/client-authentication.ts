@@ -3,6 +3,7 @@
 import { InvalidClient, InvalidRequest } from '../oauth/errors.ts'
 import type { Client, Directory } from '../registry/directory.ts'
 import type { JwksFetcher } from '../registry/jwks-fetcher.ts'
+import { authenticationBlock } from '../registry/lifecycle.ts'
 import type { ReplayCache } from '../tokens/replay-cache.ts'
 import { clientSecretBasic } from './methods/client-secret-basic.ts'
 import { clientSecretPost } from './methods/client-secret-post.ts'
@@ -71,4 +72,31 @@ export async function authenticateClient(
 /** Whether the request carries any client credentials at all (the jwt-bearer grant must carry none). */
 export function carriesClientCredentials(request: ClientAuthRequest): boolean {
   return clientAuthMethods.some((method) => method.detect(request))
+}
+
+/**
+ * Authenticates the client and checks that it may act now: suspended, retired or expired clients, and agents whose
+ * sponsor is inactive, get invalid_client (only once they have proven who they are, so status is not disclosed).
+ */
+export async function authenticateActiveClient(
+  request: ClientAuthRequest,
+  ctx: ClientAuthContext,
+): Promise<AuthenticatedClient> {
+  const client = await authenticateClient(request, ctx)
+  checkClientLifecycle(client, ctx)
+  return client
+}
+
+/** The lifecycle check of authenticateActiveClient, for callers that authenticated otherwise. */
+export function checkClientLifecycle(
+  client: AuthenticatedClient,
+  ctx: Pick<ClientAuthContext, 'directory' | 'now'>,
+): void {
+  const sponsor =
+    client.client.kind === 'agent' ? ctx.directory.human(client.client.principal.sponsor) : undefined
+  const block = authenticationBlock(client.client.principal, new Date(ctx.now()), sponsor)
+  if (block)
+    throw new InvalidClient(
+      `${client.client.kind} ${client.id} cannot authenticate: ${block.replaceAll('_', ' ')}`,
+    )
 }

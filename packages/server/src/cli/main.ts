@@ -293,6 +293,30 @@ program
     )
   })
 
+program
+  .command('revoke')
+  .description(
+    'revoke tokens on every node at once: every token of an agent or workload, or every delegation of a human',
+  )
+  .argument('<what>', 'agent, workload or delegations')
+  .argument('<id>', 'the agent, workload or human id')
+  .option('--reason <text>', 'why, for the audit log')
+  .action(async (what: string, id: string, options: { reason?: string }) => {
+    const targets = { agent: 'agent', workload: 'workload', delegations: 'human_delegations' } as const
+    const target = targets[what as keyof typeof targets]
+    if (!target)
+      throw new CliFailure(
+        `cannot revoke ${JSON.stringify(what)}; one of agent, workload, delegations`,
+        ExitCode.usage,
+      )
+    const result = await admin().revoke({ target, id, ...(options.reason ? { reason: options.reason } : {}) })
+    print(
+      globals().json ?? false,
+      result,
+      () => `revoked every ${what === 'delegations' ? 'delegation of' : 'token of'} ${id}`,
+    )
+  })
+
 const keys = program.command('keys').description('signing keys')
 keys
   .command('list')

@@ -4,15 +4,18 @@ import swagger from '@fastify/swagger'
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify'
 import type { AuditLog } from '../audit/audit-log.ts'
 import type { AdminTokens } from '../authn/admin-token.ts'
+import type { IntrospectionEndpoint, RevocationEndpoint } from '../oauth/introspection-endpoint.ts'
 import type { TokenEndpoint } from '../oauth/token-endpoint.ts'
 import type { Registry } from '../registry/registry.ts'
 import { createAjv } from '../registry/validate.ts'
 import type { Database } from '../store/database.ts'
 import type { KeyRing } from '../tokens/key-ring.ts'
+import type { Revocations } from '../tokens/revocations.ts'
 import { registerAuditRoutes } from './admin/audit-routes.ts'
 import { requireAdmin } from './admin/auth.ts'
 import { registerKeyRoutes } from './admin/keys-routes.ts'
 import { registerRegistryRoutes } from './admin/registry-routes.ts'
+import { registerRevocationRoutes } from './admin/revocation-routes.ts'
 import { handleError } from './errors.ts'
 import { registerHealth } from './health.ts'
 import { parseJsonBody } from './json-body.ts'
@@ -31,6 +34,9 @@ export interface AppDeps {
   audit: AuditLog
   adminTokens: AdminTokens
   tokenEndpoint: TokenEndpoint
+  introspectionEndpoint: IntrospectionEndpoint
+  revocationEndpoint: RevocationEndpoint
+  revocations: Revocations
   logger: FastifyServerOptions['loggerInstance']
   version: string
 }
@@ -92,7 +98,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   new Metrics().install(app)
   registerHealth(app, deps.database)
   registerWellKnown(app, { issuer: deps.issuer, keyRing: deps.keyRing })
-  registerOAuthRoutes(app, { tokenEndpoint: deps.tokenEndpoint })
+  registerOAuthRoutes(app, {
+    tokenEndpoint: deps.tokenEndpoint,
+    introspectionEndpoint: deps.introspectionEndpoint,
+    revocationEndpoint: deps.revocationEndpoint,
+  })
   app.get('/api/docs', { schema: { hide: true } }, async () => app.swagger())
   await app.register(
     async (admin) => {
@@ -100,6 +110,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       registerRegistryRoutes(admin, deps.registry)
       registerKeyRoutes(admin, deps.keyRing)
       registerAuditRoutes(admin, { audit: deps.audit, database: deps.database })
+      registerRevocationRoutes(admin, deps.revocations)
     },
     { prefix: '/api/v1' },
   )

@@ -3,6 +3,7 @@
 import { parse as parseQueryString } from 'node:querystring'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { InvalidRequest, OAuthError, TemporarilyUnavailable, toOAuthErrorResponse } from '../oauth/errors.ts'
+import type { IntrospectionEndpoint, RevocationEndpoint } from '../oauth/introspection-endpoint.ts'
 import { OAUTH_PATHS } from '../oauth/metadata.ts'
 import type { TokenEndpoint } from '../oauth/token-endpoint.ts'
 import { isUnavailable } from '../store/database.ts'
@@ -43,7 +44,14 @@ function dpopHeaders(raw: readonly string[]): string[] {
 }
 
 /** Registers the OAuth endpoints in their own context (own body parser and error handler). */
-export function registerOAuthRoutes(app: FastifyInstance, deps: { tokenEndpoint: TokenEndpoint }): void {
+export function registerOAuthRoutes(
+  app: FastifyInstance,
+  deps: {
+    tokenEndpoint: TokenEndpoint
+    introspectionEndpoint: IntrospectionEndpoint
+    revocationEndpoint: RevocationEndpoint
+  },
+): void {
   void app.register(async (oauth) => {
     oauth.removeAllContentTypeParsers()
     oauth.addContentTypeParser(
@@ -66,6 +74,28 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: { tokenEndpoint:
       })
       void reply.headers(NO_STORE)
       return response
+    })
+
+    oauth.post(OAUTH_PATHS.introspection, { schema: { hide: true } }, async (request, reply) => {
+      const form = (request.body ?? {}) as Record<string, string | string[] | undefined>
+      void reply.headers(NO_STORE)
+      return deps.introspectionEndpoint.handle({
+        form,
+        authorization: request.headers.authorization,
+        requestId: request.id,
+      })
+    })
+
+    oauth.post(OAUTH_PATHS.revocation, { schema: { hide: true } }, async (request, reply) => {
+      const form = (request.body ?? {}) as Record<string, string | string[] | undefined>
+      await deps.revocationEndpoint.handle({
+        form,
+        authorization: request.headers.authorization,
+        requestId: request.id,
+      })
+      // RFC 7009 §2.2: 200 with an empty body, whether or not there was anything to revoke.
+      void reply.headers(NO_STORE).status(200)
+      return ''
     })
   })
 }

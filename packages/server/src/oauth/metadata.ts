@@ -5,12 +5,22 @@ import { DPOP_ALGORITHMS } from '../tokens/dpop.ts'
 import { grants } from './grants/index.ts'
 
 /** Paths of the OAuth endpoints, relative to the issuer. */
-export const OAUTH_PATHS = { token: '/oauth/token', jwks: '/.well-known/jwks.json' } as const
+export const OAUTH_PATHS = {
+  token: '/oauth/token',
+  introspection: '/oauth/introspect',
+  revocation: '/oauth/revoke',
+  jwks: '/.well-known/jwks.json',
+} as const
 
 /** The endpoint URLs for an issuer. */
-export function endpointUrls(issuer: string): { token: string; jwks: string } {
+export function endpointUrls(issuer: string): Record<keyof typeof OAUTH_PATHS, string> {
   const base = issuer.replace(/\/$/, '')
-  return { token: `${base}${OAUTH_PATHS.token}`, jwks: `${base}${OAUTH_PATHS.jwks}` }
+  return {
+    token: `${base}${OAUTH_PATHS.token}`,
+    introspection: `${base}${OAUTH_PATHS.introspection}`,
+    revocation: `${base}${OAUTH_PATHS.revocation}`,
+    jwks: `${base}${OAUTH_PATHS.jwks}`,
+  }
 }
 
 /** The audiences a client assertion may name (RFC 7523 §3): the issuer, with or without a trailing slash, or the token endpoint. */
@@ -32,5 +42,9 @@ export function authorizationServerMetadata(issuer: string): Record<string, unkn
     token_endpoint_auth_methods_supported: clientAuthMethods.map((method) => method.name),
     token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
     dpop_signing_alg_values_supported: DPOP_ALGORITHMS,
+    introspection_endpoint: urls.introspection,
+    introspection_endpoint_auth_methods_supported: clientAuthMethods.map((method) => method.name),
+    revocation_endpoint: urls.revocation,
+    revocation_endpoint_auth_methods_supported: clientAuthMethods.map((method) => method.name),
   }
 }

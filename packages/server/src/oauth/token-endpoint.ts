@@ -7,10 +7,10 @@ import {
   authenticateClient,
   type ClientAuthContext,
   carriesClientCredentials,
+  checkClientLifecycle,
 } from '../authn/client-authentication.ts'
-import { authenticationBlock } from '../registry/lifecycle.ts'
 import { type DpopContext, type DpopNonces, verifyDpopProof } from '../tokens/dpop.ts'
-import { InvalidClient, InvalidRequest, OAuthError, UnsupportedGrantType } from './errors.ts'
+import { InvalidRequest, OAuthError, UnsupportedGrantType } from './errors.ts'
 import type { Grant, GrantContext, TokenRequest, TokenResponse } from './grants/grant.ts'
 import { grants } from './grants/index.ts'
 
@@ -76,7 +76,7 @@ export class TokenEndpoint {
       grantType = request.params.grant_type
       const grant = selectGrant(request)
       client = await this.authenticate(grant, request, input)
-      if (client) this.checkLifecycle(client)
+      if (client) checkClientLifecycle(client, this.deps.clientAuth)
       if (input.dpop.length > 0) request.dpopJkt = await this.checkDpop(input)
       const result = await grant.handle(request, client, this.deps.grant)
       await this.record({ ...result.audit, ...trace(input) })
@@ -110,20 +110,6 @@ export class TokenEndpoint {
       ctx,
     )
     return proof.jkt
-  }
-
-  /** Step 4: suspended, retired or expired clients, and agents whose sponsor is inactive, get invalid_client. */
-  private checkLifecycle(client: AuthenticatedClient): void {
-    const { principal } = client.client
-    const sponsor =
-      client.client.kind === 'agent'
-        ? this.deps.grant.directory.human(client.client.principal.sponsor)
-        : undefined
-    const block = authenticationBlock(principal, new Date(this.deps.now()), sponsor)
-    if (block)
-      throw new InvalidClient(
-        `${client.client.kind} ${client.id} cannot authenticate: ${block.replaceAll('_', ' ')}`,
-      )
   }
 
   private async record(event: AuditEventInput): Promise<void> {

@@ -387,6 +387,30 @@ for (const kind of storeKinds) {
       assert.ok((payload.exp as number) <= now + 45)
     })
 
+    it('RFC 8693 §2.2.2: a revoked subject token is invalid_request (a human withdraws every delegation at once)', async () => {
+      const first = await exchange('assistant', {
+        subject_token: await humanToken(),
+        subject_token_type: JWT_TYPE,
+        resource: RESOURCE,
+        scope: 'tickets:read',
+      })
+      assert.equal(first.status, 200)
+      const revoked = await f.node.call('POST', '/api/v1/revocations', {
+        body: { target: 'human_delegations', id: 'alice@example.com' },
+      })
+      assert.equal(revoked.status, 201)
+      await refused(
+        'assistant-sub',
+        {
+          subject_token: String(first.json.access_token),
+          subject_token_type: ACCESS_TOKEN_TYPE,
+          resource: RESOURCE,
+          scope: 'tickets:read',
+        },
+        'invalid_request',
+      )
+    })
+
     it('an autonomous agent may not act for a human: unauthorized_client', async () => {
       await refused(
         'loner',

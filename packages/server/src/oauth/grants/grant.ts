@@ -4,6 +4,7 @@ import type { AuthenticatedClient } from '../../authn/client-authentication.ts'
 import type { Directory } from '../../registry/directory.ts'
 import type { JwksFetcher } from '../../registry/jwks-fetcher.ts'
 import type { AccessTokenMinter } from '../../tokens/access-token.ts'
+import type { Revocations } from '../../tokens/revocations.ts'
 import type { TokenVerifier } from '../../tokens/token-verifier.ts'
 
 /** A token request after parsing: single-valued parameters plus the repeatable ones. */
@@ -23,6 +24,8 @@ export interface GrantContext {
   minter: AccessTokenMinter
   /** Verifies tokens this deployment issued (subject and actor tokens of an exchange). */
   verifier: TokenVerifier
+  /** Revoked subject and actor tokens are refused. */
+  revocations: Revocations
   /** Fetches trusted issuers' key sets. */
   jwks: JwksFetcher
   /** Audiences an external token may name when its issuer registers none: this server's issuer and token endpoint. */

@@ -75,7 +75,11 @@ async function verifySubject(
     if (error instanceof TokenRejected) return undefined
     throw error
   })
-  if (mandateToken) return fromMandateToken(mandateToken, actor, ctx)
+  if (mandateToken) {
+    if (await ctx.revocations.isRevoked(mandateToken))
+      throw new InvalidRequest('subject_token has been revoked')
+    return fromMandateToken(mandateToken, actor, ctx)
+  }
   try {
     const { claims } = await verifyTrustedToken(token, 'human_idp', {
       directory: ctx.directory,

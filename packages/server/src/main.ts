@@ -4,6 +4,7 @@ import pino, { type Logger } from 'pino'
 import { AuditBatcher } from './audit/audit-batcher.ts'
 import { AuditLog } from './audit/audit-log.ts'
 import { AdminTokens } from './authn/admin-token.ts'
+import { checkClientLifecycle } from './authn/client-authentication.ts'
 import { defaultIssuer } from './config/load.ts'
 import type { Config } from './config/schema.ts'
 import { buildApp } from './http/app.ts'
@@ -136,6 +137,8 @@ export async function openCore(config: Config, options: { now?: () => number } =
         maxDelegationDepth: config.maxDelegationDepth,
         clockSkewSeconds: config.clockSkewSeconds,
         now,
+        clientAuth,
+        checkLifecycle: (client) => checkClientLifecycle(client, clientAuth),
       },
       clientAuth,
     })

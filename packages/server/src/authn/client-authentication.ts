@@ -10,7 +10,11 @@ import { clientSecretPost } from './methods/client-secret-post.ts'
 import { privateKeyJwt } from './methods/private-key-jwt.ts'
 
 /** Client authentication methods, as named in RFC 8414 `token_endpoint_auth_methods_supported`. */
-export type ClientAuthMethodName = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt'
+export type ClientAuthMethodName =
+  | 'client_secret_basic'
+  | 'client_secret_post'
+  | 'private_key_jwt'
+  | 'federated_assertion'
 
 /** What client authentication reads from a token endpoint request. */
 export interface ClientAuthRequest {

@@ -15,6 +15,8 @@ interface Snapshot {
   humans: Map<string, Stored<Human>>
   humansByEmail: Map<string, Stored<Human>>
   clients: Map<string, Client>
+  /** Clients by federated binding, keyed by issuer and subject. */
+  federated: Map<string, Client[]>
   issuers: Map<string, Stored<TrustedIssuer>>
   resourceServers: Map<string, Stored<ResourceServer>>
 }
@@ -24,6 +26,7 @@ const EMPTY: Snapshot = {
   humans: new Map(),
   humansByEmail: new Map(),
   clients: new Map(),
+  federated: new Map(),
   issuers: new Map(),
   resourceServers: new Map(),
 }
@@ -48,6 +51,11 @@ export class Directory {
   /** The human with this email, if exactly one has it. */
   humanByEmail(email: string): Stored<Human> | undefined {
     return this.snapshot.humansByEmail.get(email.toLowerCase())
+  }
+
+  /** The clients with a federated binding for this issuer and subject. */
+  federatedClients(issuer: string, subject: string): Client[] {
+    return this.snapshot.federated.get(`${issuer}\u0000${subject}`) ?? []
   }
 
   /** The agent or workload whose id is this client_id. */
@@ -107,11 +115,20 @@ export class Directory {
     const clients = new Map<string, Client>()
     for (const principal of workloads) clients.set(principal.id, { kind: 'workload', principal })
     for (const principal of agents) clients.set(principal.id, { kind: 'agent', principal })
+    const federated = new Map<string, Client[]>()
+    for (const client of clients.values()) {
+      for (const binding of client.principal.credentials) {
+        if (binding.type !== 'federated') continue
+        const key = `${binding.issuer}\u0000${binding.subject}`
+        federated.set(key, [...(federated.get(key) ?? []), client])
+      }
+    }
     this.snapshot = {
       version,
       humans: new Map(humans.map((h) => [h.id, h])),
       humansByEmail: uniqueBy(humans, (h) => h.email?.toLowerCase()),
       clients,
+      federated,
       issuers: new Map(issuers.map((i) => [i.issuer, i])),
       resourceServers: new Map(resourceServers.map((r) => [r.audience, r])),
     }

@@ -38,6 +38,7 @@ for (const kind of storeKinds) {
       assert.deepEqual(metadata.grant_types_supported, [
         'client_credentials',
         'urn:ietf:params:oauth:grant-type:token-exchange',
+        'urn:ietf:params:oauth:grant-type:jwt-bearer',
       ])
       assert.deepEqual(metadata.token_endpoint_auth_methods_supported.sort(), [
         'client_secret_basic',

@@ -4,6 +4,7 @@ import { createLocalJWKSet, decodeProtectedHeader, type JWTVerifyGetKey, jwtVeri
 import { InvalidClient, InvalidRequest } from '../../oauth/errors.ts'
 import type { Client } from '../../registry/directory.ts'
 import type { AuthenticatedClient, ClientAuthContext, ClientAuthMethod } from '../client-authentication.ts'
+import { isFederatedAssertion, verifyFederatedAssertion } from './federated-assertion.ts'
 
 /** RFC 7523 §2.2 client_assertion_type. */
 export const JWT_BEARER_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
@@ -146,6 +147,9 @@ export const privateKeyJwt: ClientAuthMethod = {
       throw new InvalidRequest(`client_assertion_type must be ${JWT_BEARER_ASSERTION_TYPE}`)
     const assertion = request.params.client_assertion
     if (!assertion) throw new InvalidRequest('client_assertion is required')
+    // RFC 7523 §2.2 allows an assertion from a third party: a trusted workload issuer vouching for the client.
+    if (isFederatedAssertion(claimsIssuer(assertion), ctx))
+      return verifyFederatedAssertion(assertion, request.params.client_id, ctx)
     return verifyClientAssertion(assertion, request.params.client_id, ctx)
   },
 }

@@ -1,61 +1,76 @@
 // client_credentials (RFC 6749 §4.4): an agent or workload acting on its own authority (autonomous mode).
+
+import type { AuthenticatedClient } from '../../authn/client-authentication.ts'
 import { ceilingAllows } from '../../registry/ceiling.ts'
 import { InvalidScope, UnauthorizedClient } from '../errors.ts'
 import { parseAuthorizationDetails, parseScope, resolveTarget } from '../target.ts'
-import type { Grant } from './grant.ts'
+import type { Grant, GrantContext, GrantResult, TokenRequest } from './grant.ts'
 
 export const clientCredentials: Grant = {
   type: 'client_credentials',
   clientAuthentication: 'required',
   async handle(request, client, ctx) {
     if (!client) throw new UnauthorizedClient('client authentication is required')
-    const { principal } = client.client
-    // The platform decides the mode: an agent registered as delegated never acts on its own authority.
-    if (client.client.kind === 'agent' && client.client.principal.classification === 'delegated') {
-      throw new UnauthorizedClient(
-        `agent ${client.id} is delegated: it acts only on a user's behalf (use token exchange)`,
-      )
-    }
-    const scopes = parseScope(request.params.scope)
-    const target = resolveTarget(ctx.directory, request.resources, scopes)
-    const details = parseAuthorizationDetails(request.params.authorization_details, target)
-    if (scopes.length === 0 && !details)
-      throw new InvalidScope('scope is required: tokens are issued for named actions only')
-    const beyond = scopes.filter((scope) => !ceilingAllows(principal.ceiling, scope, target.audience))
-    if (beyond.length > 0) throw new InvalidScope(`beyond the ceiling of ${client.id}: ${beyond.join(' ')}`)
-    const lifetimeSeconds = Math.min(target.token_lifetime_seconds, ctx.maxTokenLifetimeSeconds)
-    const minted = ctx.minter.mint({
-      sub: client.id,
-      client_id: client.id,
-      aud: target.audience,
-      scope: scopes,
-      ...(details ? { authorization_details: details } : {}),
-      lifetimeSeconds,
-      ...(request.dpopJkt ? { cnf: { jkt: request.dpopJkt } } : {}),
-    })
-    return {
-      response: {
-        access_token: minted.token,
-        // RFC 9449 §5: a DPoP-bound token is of type DPoP.
-        token_type: request.dpopJkt ? 'DPoP' : 'Bearer',
-        expires_in: lifetimeSeconds,
-        ...(scopes.length > 0 ? { scope: scopes.join(' ') } : {}),
-        ...(details ? { authorization_details: details } : {}),
-      },
-      audit: {
-        type: 'token.issue',
-        outcome: 'success',
-        actors: [{ kind: client.client.kind, id: client.id }],
-        mode: 'autonomous',
-        action: scopes.join(' '),
-        resource: target.audience,
-        details: {
-          grant_type: 'client_credentials',
-          jti: minted.jti,
-          exp: minted.exp,
-          client_auth: client.method,
-        },
-      },
-    }
+    return issueAutonomousToken(request, client, ctx, 'client_credentials')
   },
+}
+
+/**
+ * Issues a token on the client's own authority (`sub` = the client): the client_credentials grant, and the
+ * jwt-bearer grant once its assertion has identified the client.
+ */
+export async function issueAutonomousToken(
+  request: TokenRequest,
+  client: AuthenticatedClient,
+  ctx: GrantContext,
+  grantType: string,
+): Promise<GrantResult> {
+  const { principal } = client.client
+  // The platform decides the mode: an agent registered as delegated never acts on its own authority.
+  if (client.client.kind === 'agent' && client.client.principal.classification === 'delegated') {
+    throw new UnauthorizedClient(
+      `agent ${client.id} is delegated: it acts only on a user's behalf (use token exchange)`,
+    )
+  }
+  const scopes = parseScope(request.params.scope)
+  const target = resolveTarget(ctx.directory, request.resources, scopes)
+  const details = parseAuthorizationDetails(request.params.authorization_details, target)
+  if (scopes.length === 0 && !details)
+    throw new InvalidScope('scope is required: tokens are issued for named actions only')
+  const beyond = scopes.filter((scope) => !ceilingAllows(principal.ceiling, scope, target.audience))
+  if (beyond.length > 0) throw new InvalidScope(`beyond the ceiling of ${client.id}: ${beyond.join(' ')}`)
+  const lifetimeSeconds = Math.min(target.token_lifetime_seconds, ctx.maxTokenLifetimeSeconds)
+  const minted = ctx.minter.mint({
+    sub: client.id,
+    client_id: client.id,
+    aud: target.audience,
+    scope: scopes,
+    ...(details ? { authorization_details: details } : {}),
+    lifetimeSeconds,
+    ...(request.dpopJkt ? { cnf: { jkt: request.dpopJkt } } : {}),
+  })
+  return {
+    response: {
+      access_token: minted.token,
+      // RFC 9449 §5: a DPoP-bound token is of type DPoP.
+      token_type: request.dpopJkt ? 'DPoP' : 'Bearer',
+      expires_in: lifetimeSeconds,
+      ...(scopes.length > 0 ? { scope: scopes.join(' ') } : {}),
+      ...(details ? { authorization_details: details } : {}),
+    },
+    audit: {
+      type: 'token.issue',
+      outcome: 'success',
+      actors: [{ kind: client.client.kind, id: client.id }],
+      mode: 'autonomous',
+      action: scopes.join(' '),
+      resource: target.audience,
+      details: {
+        grant_type: grantType,
+        jti: minted.jti,
+        exp: minted.exp,
+        client_auth: client.method,
+      },
+    },
+  }
 }

@@ -1,6 +1,6 @@
 // The shape every grant shares: what it reads from the request, what it needs, what it returns.
 import type { AuditEventInput } from '../../audit/event.ts'
-import type { AuthenticatedClient } from '../../authn/client-authentication.ts'
+import type { AuthenticatedClient, ClientAuthContext } from '../../authn/client-authentication.ts'
 import type { Directory } from '../../registry/directory.ts'
 import type { JwksFetcher } from '../../registry/jwks-fetcher.ts'
 import type { AccessTokenMinter } from '../../tokens/access-token.ts'
@@ -35,6 +35,10 @@ export interface GrantContext {
   maxDelegationDepth: number
   clockSkewSeconds: number
   now: () => number
+  /** Client authentication, for grants whose assertion identifies the client (jwt-bearer). */
+  clientAuth: ClientAuthContext
+  /** Refuses clients that may not act now (invalid_client). */
+  checkLifecycle: (client: AuthenticatedClient) => void
 }
 
 /** The token endpoint's successful answer (RFC 6749 §5.1, RFC 8693 §2.2.1). */

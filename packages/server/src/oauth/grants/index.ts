@@ -1,9 +1,10 @@
 // The grants the token endpoint serves, by grant_type. Metadata lists exactly these.
 import { clientCredentials } from './client-credentials.ts'
 import type { Grant } from './grant.ts'
+import { jwtBearer } from './jwt-bearer.ts'
 import { tokenExchange } from './token-exchange.ts'
 
 /** Registered grants, by `grant_type`. */
 export const grants: ReadonlyMap<string, Grant> = new Map(
-  [clientCredentials, tokenExchange].map((grant) => [grant.type, grant]),
+  [clientCredentials, tokenExchange, jwtBearer].map((grant) => [grant.type, grant]),
 )

@@ -1,0 +1,170 @@
+// Federated workload identity: a workload proves itself with its platform's token (here a Kubernetes-style
+// service-account token), as a client assertion (RFC 7523 §2.2) or as the jwt-bearer grant (RFC 7523 §2.1).
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { createRemoteJWKSet, jwtVerify, SignJWT } from 'jose'
+import { storeKinds, type TestStore } from '../support/harness.ts'
+import { ecKeyPair, type OAuthFixture, RESOURCE, startOAuthFixture } from './oauth-fixture.ts'
+
+const K8S = 'https://kubernetes.example.com'
+const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
+const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
+const SUBJECT = 'system:serviceaccount:ci:deployer'
+
+for (const kind of storeKinds) {
+  describe(`federated workload identity (${kind.name})`, () => {
+    let store: TestStore
+    let f: OAuthFixture
+    const platformKey = ecKeyPair('k8s-1')
+
+    const workloadToken = (claims: Record<string, unknown> = {}, key = platformKey) => {
+      const now = Math.floor(Date.now() / 1000)
+      return new SignJWT({
+        iss: K8S,
+        sub: SUBJECT,
+        aud: 'mandate',
+        iat: now,
+        exp: now + 600,
+        jti: crypto.randomUUID(),
+        'kubernetes.io/namespace': 'ci',
+        ...claims,
+      })
+        .setProtectedHeader({ alg: 'ES256', kid: 'k8s-1' })
+        .sign(key.privateKey)
+    }
+
+    before(async () => {
+      store = kind.create()
+      f = await startOAuthFixture(store)
+      const put = async (path: string, body: Record<string, unknown>) => {
+        const res = await f.node.call('PUT', path, { body })
+        assert.ok(res.status < 300, `${path}: ${res.text}`)
+      }
+      await put('/api/v1/trusted-issuers/k8s', {
+        issuer: K8S,
+        type: 'workload',
+        jwks: { keys: [platformKey.publicJwk] },
+        audiences: ['mandate'],
+      })
+      await put('/api/v1/workloads/deployer', {
+        ceiling: ['tickets:write'],
+        credentials: [
+          {
+            type: 'federated',
+            issuer: K8S,
+            subject: SUBJECT,
+            audience: 'mandate',
+            claims: { 'kubernetes.io/namespace': 'ci' },
+          },
+        ],
+      })
+    })
+    after(async () => {
+      await f.close()
+      await store.drop()
+    })
+
+    it('RFC 7523 §2.1: the jwt-bearer grant issues a token to the workload the assertion names, with no other credential', async () => {
+      const res = await f.token({
+        grant_type: JWT_BEARER,
+        assertion: await workloadToken(),
+        scope: 'tickets:write',
+        resource: RESOURCE,
+      })
+      assert.equal(res.status, 200, JSON.stringify(res.json))
+      const { payload } = await jwtVerify(
+        String(res.json.access_token),
+        createRemoteJWKSet(new URL(`${f.issuer}/.well-known/jwks.json`)),
+        { audience: RESOURCE },
+      )
+      assert.equal(payload.sub, 'deployer')
+      assert.equal(payload.client_id, 'deployer')
+      const events = (
+        await f.node.call('GET', '/api/v1/audit/events?type=token.issue&principal=workload:deployer')
+      ).json.items
+      assert.equal(events.at(-1).details.grant_type, JWT_BEARER)
+      assert.equal(events.at(-1).details.client_auth, 'federated_assertion')
+    })
+
+    it('RFC 7523 §2.2: the same token works as the client assertion of client_credentials, with or without client_id', async () => {
+      for (const form of [{}, { client_id: 'deployer' }] as Array<Record<string, string>>) {
+        const res = await f.token({
+          grant_type: 'client_credentials',
+          client_assertion_type: ASSERTION_TYPE,
+          client_assertion: await workloadToken(),
+          scope: 'tickets:write',
+          resource: RESOURCE,
+          ...form,
+        })
+        assert.equal(res.status, 200, JSON.stringify(res.json))
+      }
+    })
+
+    it('RFC 7523 §3.1: a token that matches no binding, is expired, forged or from an untrusted issuer is invalid_grant', async () => {
+      const now = Math.floor(Date.now() / 1000)
+      const cases = [
+        await workloadToken({ sub: 'system:serviceaccount:ci:intruder' }),
+        await workloadToken({ 'kubernetes.io/namespace': 'prod' }),
+        await workloadToken({ aud: 'someone-else' }),
+        await workloadToken({ iat: now - 1200, exp: now - 600 }),
+        await workloadToken({}, ecKeyPair('k8s-1')),
+        await workloadToken({ iss: 'https://untrusted.example.com' }),
+        'not-a-jwt',
+      ]
+      for (const assertion of cases) {
+        const res = await f.token({
+          grant_type: JWT_BEARER,
+          assertion,
+          scope: 'tickets:write',
+          resource: RESOURCE,
+        })
+        assert.equal(res.json.error, 'invalid_grant', JSON.stringify(res.json))
+        assert.equal(res.json.access_token, undefined)
+      }
+    })
+
+    it('RFC 7523 §2.1: the jwt-bearer grant takes no other client authentication, and needs its assertion', async () => {
+      const withSecret = await f.token({
+        grant_type: JWT_BEARER,
+        assertion: await workloadToken(),
+        scope: 'tickets:write',
+        client_id: 'secret-bot',
+        client_secret: f.secrets['secret-bot'] ?? '',
+      })
+      assert.equal(withSecret.json.error, 'invalid_request')
+      assert.equal(
+        (await f.token({ grant_type: JWT_BEARER, scope: 'tickets:write' })).json.error,
+        'invalid_request',
+      )
+    })
+
+    it('the ceiling still bounds the token, and a suspended workload is refused', async () => {
+      assert.equal(
+        (
+          await f.token({
+            grant_type: JWT_BEARER,
+            assertion: await workloadToken(),
+            scope: 'tickets:read',
+            resource: RESOURCE,
+          })
+        ).json.error,
+        'invalid_scope',
+      )
+      assert.equal(
+        (await f.node.call('PATCH', '/api/v1/workloads/deployer', { body: { status: 'suspended' } })).status,
+        200,
+      )
+      assert.equal(
+        (
+          await f.token({
+            grant_type: JWT_BEARER,
+            assertion: await workloadToken(),
+            scope: 'tickets:write',
+            resource: RESOURCE,
+          })
+        ).json.error,
+        'invalid_client',
+      )
+    })
+  })
+}

@@ -1,11 +1,13 @@
 // Wiring only: configuration -> store -> keys -> registry -> HTTP. Every dependency is passed explicitly.
+
+import { readFileSync } from 'node:fs'
 import type { FastifyInstance } from 'fastify'
 import pino, { type Logger } from 'pino'
 import { AuditBatcher } from './audit/audit-batcher.ts'
 import { AuditLog } from './audit/audit-log.ts'
 import { AdminTokens } from './authn/admin-token.ts'
 import { checkClientLifecycle } from './authn/client-authentication.ts'
-import { defaultIssuer } from './config/load.ts'
+import { ConfigError, defaultIssuer } from './config/load.ts'
 import type { Config } from './config/schema.ts'
 import { buildApp } from './http/app.ts'
 import { IntrospectionEndpoint, RevocationEndpoint } from './oauth/introspection-endpoint.ts'
@@ -173,6 +175,25 @@ export async function openCore(config: Config, options: { now?: () => number } =
   }
 }
 
+// TLS material is read once at start; a missing or unreadable file stops start-up with the setting named.
+function readTls(config: Config): { key: Buffer; cert: Buffer; ca?: Buffer } | undefined {
+  if (!config.tlsCertFile || !config.tlsKeyFile) return undefined
+  const read = (file: string, setting: string) => {
+    try {
+      return readFileSync(file)
+    } catch (error) {
+      throw new ConfigError([
+        { setting, message: `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}` },
+      ])
+    }
+  }
+  return {
+    cert: read(config.tlsCertFile, 'MANDATE_TLS_CERT_FILE'),
+    key: read(config.tlsKeyFile, 'MANDATE_TLS_KEY_FILE'),
+    ...(config.tlsClientCaFile ? { ca: read(config.tlsClientCaFile, 'MANDATE_TLS_CLIENT_CA_FILE') } : {}),
+  }
+}
+
 /** Starts a node: core, first-start bootstrap (admin token, demo data), HTTP server and the key-ring timers. */
 export async function startNode(
   config: Config,
@@ -197,7 +218,9 @@ export async function startNode(
       config.demoData === 'on' || (config.demoData === 'auto' && core.database.dialect === 'sqlite')
     const empty = (await core.registry.list('Human', { limit: 1 })).length === 0
     const seeded = bootstrap && seedWanted && empty ? await seedDemoData(core.registry) : 0
+    const tls = readTls(config)
     const app = await buildApp({
+      tls,
       issuer: () => config.issuer,
       bodyLimitBytes: config.bodyLimitBytes,
       database: core.database,
@@ -214,7 +237,8 @@ export async function startNode(
     })
     const url = await app.listen({ host: config.host, port: config.port })
     // With port 0 and the default issuer, name the port actually bound.
-    if (config.port === 0 && config.issuer === defaultIssuer(config.host, 0)) config.issuer = url
+    if (config.port === 0 && config.issuer === defaultIssuer(config.host, 0, tls !== undefined))
+      config.issuer = url
     // Other nodes may rotate: reload the ring well within the propagation delay, and rotate on schedule.
     const reload = setInterval(() => {
       core.keyRing

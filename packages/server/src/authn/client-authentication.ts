@@ -1,5 +1,6 @@
 // Client authentication at the token endpoint: one method per file under methods/, chosen by what the request
 // carries; using more than one method in a request is refused (RFC 6749 §2.3).
+import type { X509Certificate } from 'node:crypto'
 import { InvalidClient, InvalidRequest } from '../oauth/errors.ts'
 import type { Client, Directory } from '../registry/directory.ts'
 import type { JwksFetcher } from '../registry/jwks-fetcher.ts'
@@ -8,6 +9,7 @@ import type { ReplayCache } from '../tokens/replay-cache.ts'
 import { clientSecretBasic } from './methods/client-secret-basic.ts'
 import { clientSecretPost } from './methods/client-secret-post.ts'
 import { privateKeyJwt } from './methods/private-key-jwt.ts'
+import { tlsClientAuth } from './methods/tls-client-auth.ts'
 
 /** Client authentication methods, as named in RFC 8414 `token_endpoint_auth_methods_supported`. */
 export type ClientAuthMethodName =
@@ -15,6 +17,8 @@ export type ClientAuthMethodName =
   | 'client_secret_post'
   | 'private_key_jwt'
   | 'federated_assertion'
+  | 'tls_client_auth'
+  | 'self_signed_tls_client_auth'
 
 /** What client authentication reads from a token endpoint request. */
 export interface ClientAuthRequest {
@@ -22,6 +26,15 @@ export interface ClientAuthRequest {
   params: Readonly<Record<string, string | undefined>>
   /** The `Authorization` header. */
   authorization?: string | undefined
+  /** The client certificate of the TLS connection (RFC 8705), when the node serves HTTPS and the client sent one. */
+  certificate?: ClientCertificate | undefined
+}
+
+/** A TLS client certificate as the connection presented it. */
+export interface ClientCertificate {
+  x509: X509Certificate
+  /** Whether it chains to the configured client CA (RFC 8705 §2.1 needs this; §2.2 does not). */
+  authorized: boolean
 }
 
 /** A client that proved who it is. */
@@ -29,6 +42,8 @@ export interface AuthenticatedClient {
   id: string
   client: Client
   method: ClientAuthMethodName
+  /** RFC 8705 §3: the thumbprint of the client certificate it authenticated with, to bind its tokens to. */
+  certificateThumbprint?: string
 }
 
 /** What the methods need. */
@@ -45,6 +60,10 @@ export interface ClientAuthContext {
 /** One client authentication method. */
 export interface ClientAuthMethod {
   name: ClientAuthMethodName
+  /** The names metadata advertises for this method (RFC 8414 token_endpoint_auth_methods_supported). */
+  advertises: readonly ClientAuthMethodName[]
+  /** Whether the method needs the node to serve HTTPS with client certificates. */
+  needsTls?: boolean
   /** Whether the request carries this method's credentials. */
   detect(request: ClientAuthRequest): boolean
   /** Proves the client or throws InvalidClient. */
@@ -54,6 +73,7 @@ export interface ClientAuthMethod {
 /** The registered methods, in the order metadata lists them. */
 export const clientAuthMethods: readonly ClientAuthMethod[] = [
   privateKeyJwt,
+  tlsClientAuth,
   clientSecretBasic,
   clientSecretPost,
 ]

@@ -81,6 +81,18 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   if (typeof raw.masterKey === 'string' && decodeMasterKey(raw.masterKey) === undefined) {
     problems.push({ setting: origin.masterKey ?? 'MANDATE_MASTER_KEY', message: MASTER_KEY_FORMAT })
   }
+  if ((raw.tlsCertFile === undefined) !== (raw.tlsKeyFile === undefined)) {
+    problems.push({
+      setting: origin.tlsKeyFile ?? origin.tlsCertFile ?? 'MANDATE_TLS_KEY_FILE',
+      message: 'set both MANDATE_TLS_CERT_FILE and MANDATE_TLS_KEY_FILE, or neither',
+    })
+  }
+  if (raw.tlsClientCaFile !== undefined && raw.tlsCertFile === undefined) {
+    problems.push({
+      setting: origin.tlsClientCaFile ?? 'MANDATE_TLS_CLIENT_CA_FILE',
+      message: 'needs MANDATE_TLS_CERT_FILE: client certificates need HTTPS',
+    })
+  }
   if (raw.masterKey !== undefined && raw.masterKeyFile !== undefined) {
     problems.push({
       setting: origin.masterKeyFile ?? 'MANDATE_MASTER_KEY_FILE',
@@ -90,7 +102,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   if (problems.length > 0) throw new ConfigError(dedupe(problems))
 
   const config = withDefaults as Config
-  config.issuer ??= defaultIssuer(config.host, config.port)
+  config.issuer ??= defaultIssuer(config.host, config.port, config.tlsCertFile !== undefined)
   return config
 }
 
@@ -108,8 +120,8 @@ export function decodeMasterKey(text: string): Buffer | undefined {
 }
 
 /** The issuer used when none is configured: the node's own loopback URL. */
-export function defaultIssuer(host: string, port: number): string {
-  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+export function defaultIssuer(host: string, port: number, tls = false): string {
+  return `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`
 }
 
 function readConfigFile(path: string, problems: ConfigProblem[]): Record<string, unknown> {

@@ -46,6 +46,30 @@ export const ConfigSchema = Type.Object(
       ),
       { env: 'MANDATE_ISSUER', defaultText: '`http://{host}:{port}`' },
     ),
+    tlsCertFile: option(
+      Type.Optional(
+        Type.String({
+          minLength: 1,
+          description:
+            'PEM certificate (chain) to serve HTTPS with. With `tlsKeyFile`, the node serves HTTPS and accepts client certificates (RFC 8705 mutual TLS).',
+        }),
+      ),
+      { env: 'MANDATE_TLS_CERT_FILE' },
+    ),
+    tlsKeyFile: option(
+      Type.Optional(Type.String({ minLength: 1, description: 'PEM private key of `tlsCertFile`.' })),
+      { env: 'MANDATE_TLS_KEY_FILE' },
+    ),
+    tlsClientCaFile: option(
+      Type.Optional(
+        Type.String({
+          minLength: 1,
+          description:
+            'PEM CA certificates that issue client certificates for `tls_client_auth` (RFC 8705 §2.1). Self-signed client certificates (§2.2) need none.',
+        }),
+      ),
+      { env: 'MANDATE_TLS_CLIENT_CA_FILE' },
+    ),
     dataDir: option(
       Type.String({
         minLength: 1,

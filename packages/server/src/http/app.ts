@@ -25,6 +25,8 @@ import { registerWellKnown } from './well-known.ts'
 
 /** What the HTTP layer needs from the node. */
 export interface AppDeps {
+  /** HTTPS material; with it the node asks for client certificates (RFC 8705) without requiring them. */
+  tls?: { key: Buffer; cert: Buffer; ca?: Buffer } | undefined
   /** The issuer URL (a function: with port 0 it is known only once the server listens). */
   issuer: () => string
   bodyLimitBytes: number
@@ -46,6 +48,9 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 /** Builds the Fastify app (not listening). Tests may call it in-process with `app.inject`. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
+    // Client certificates are requested but not required, and not rejected here: RFC 8705 §2.2 accepts self-signed
+    // ones, and the client authentication method decides what a certificate proves.
+    ...(deps.tls ? { https: { ...deps.tls, requestCert: true, rejectUnauthorized: false } } : {}),
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
     bodyLimit: deps.bodyLimitBytes,
     // Request lines would cost on the hot paths; errors are logged by the error handler.
@@ -97,7 +102,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   })
   new Metrics().install(app)
   registerHealth(app, deps.database)
-  registerWellKnown(app, { issuer: deps.issuer, keyRing: deps.keyRing })
+  registerWellKnown(app, { issuer: deps.issuer, keyRing: deps.keyRing, tls: deps.tls !== undefined })
   registerOAuthRoutes(app, {
     tokenEndpoint: deps.tokenEndpoint,
     introspectionEndpoint: deps.introspectionEndpoint,

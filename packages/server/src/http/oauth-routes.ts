@@ -1,7 +1,9 @@
 // The OAuth endpoints over HTTP: form parsing, RFC 6749 §5.2 error bodies and no-store caching. The endpoints
 // themselves live in oauth/.
 import { parse as parseQueryString } from 'node:querystring'
+import type { TLSSocket } from 'node:tls'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { ClientCertificate } from '../authn/client-authentication.ts'
 import { InvalidRequest, OAuthError, TemporarilyUnavailable, toOAuthErrorResponse } from '../oauth/errors.ts'
 import type { IntrospectionEndpoint, RevocationEndpoint } from '../oauth/introspection-endpoint.ts'
 import { OAUTH_PATHS } from '../oauth/metadata.ts'
@@ -33,6 +35,14 @@ function sendOAuthError(error: unknown, request: FastifyRequest, reply: FastifyR
     .headers({ ...NO_STORE, ...headers, 'x-request-id': request.id })
     .type('application/json')
     .send(body)
+}
+
+// RFC 8705: the connection's client certificate, when the node serves HTTPS and the client sent one.
+function clientCertificate(request: FastifyRequest): ClientCertificate | undefined {
+  const socket = request.raw.socket as TLSSocket
+  if (typeof socket.getPeerX509Certificate !== 'function') return undefined
+  const x509 = socket.getPeerX509Certificate()
+  return x509 ? { x509, authorized: socket.authorized } : undefined
 }
 
 // RFC 9449 §4.3 step 1: every DPoP header counts, so read the raw list (Node joins repeated headers).
@@ -68,6 +78,7 @@ export function registerOAuthRoutes(
       const response = await deps.tokenEndpoint.handle({
         form,
         authorization: request.headers.authorization,
+        certificate: clientCertificate(request),
         dpop: dpopHeaders(request.raw.rawHeaders),
         requestId: request.id,
         traceparent: validTraceparent(request.headers.traceparent),
@@ -82,6 +93,7 @@ export function registerOAuthRoutes(
       return deps.introspectionEndpoint.handle({
         form,
         authorization: request.headers.authorization,
+        certificate: clientCertificate(request),
         requestId: request.id,
       })
     })
@@ -91,6 +103,7 @@ export function registerOAuthRoutes(
       await deps.revocationEndpoint.handle({
         form,
         authorization: request.headers.authorization,
+        certificate: clientCertificate(request),
         requestId: request.id,
       })
       // RFC 7009 §2.2: 200 with an empty body, whether or not there was anything to revoke.

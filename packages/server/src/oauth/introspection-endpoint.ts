@@ -1,6 +1,10 @@
 // Token introspection (RFC 7662): authenticated clients learn whether a Mandate token is active, with its chain
 // and confirmation key. Anything not active answers exactly {"active": false}.
-import { authenticateActiveClient, type ClientAuthContext } from '../authn/client-authentication.ts'
+import {
+  authenticateActiveClient,
+  type ClientAuthContext,
+  type ClientCertificate,
+} from '../authn/client-authentication.ts'
 import type { Revocations } from '../tokens/revocations.ts'
 import { TokenRejected, type TokenVerifier } from '../tokens/token-verifier.ts'
 import { InvalidRequest } from './errors.ts'
@@ -10,6 +14,7 @@ import { parseTokenRequest } from './token-endpoint.ts'
 export interface TokenManagementInput {
   form: Readonly<Record<string, string | string[] | undefined>>
   authorization?: string | undefined
+  certificate?: ClientCertificate | undefined
   requestId?: string | undefined
 }
 
@@ -30,7 +35,7 @@ export class IntrospectionEndpoint {
   async handle(input: TokenManagementInput): Promise<IntrospectionResponse> {
     const request = parseTokenRequest(input.form)
     await authenticateActiveClient(
-      { params: request.params, authorization: input.authorization },
+      { params: request.params, authorization: input.authorization, certificate: input.certificate },
       this.deps.clientAuth,
     )
     const token = request.params.token
@@ -68,7 +73,7 @@ export class RevocationEndpoint {
   async handle(input: TokenManagementInput): Promise<void> {
     const request = parseTokenRequest(input.form)
     const client = await authenticateActiveClient(
-      { params: request.params, authorization: input.authorization },
+      { params: request.params, authorization: input.authorization, certificate: input.certificate },
       this.deps.clientAuth,
     )
     const token = request.params.token

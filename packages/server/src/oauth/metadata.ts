@@ -30,8 +30,14 @@ export function assertionAudiences(issuer: string): string[] {
 }
 
 /** The metadata document (RFC 8414 §2). */
-export function authorizationServerMetadata(issuer: string): Record<string, unknown> {
+export function authorizationServerMetadata(
+  issuer: string,
+  options: { tls: boolean },
+): Record<string, unknown> {
   const urls = endpointUrls(issuer)
+  const methods = clientAuthMethods
+    .filter((method) => options.tls || !method.needsTls)
+    .flatMap((method) => method.advertises)
   return {
     issuer,
     token_endpoint: urls.token,
@@ -39,12 +45,14 @@ export function authorizationServerMetadata(issuer: string): Record<string, unkn
     grant_types_supported: [...grants.keys()],
     // No authorization endpoint is served yet, so no response type is supported.
     response_types_supported: [],
-    token_endpoint_auth_methods_supported: clientAuthMethods.map((method) => method.name),
+    token_endpoint_auth_methods_supported: methods,
     token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
     dpop_signing_alg_values_supported: DPOP_ALGORITHMS,
+    // RFC 8705 §3.3: tokens of clients authenticated with a certificate are bound to it.
+    ...(options.tls ? { tls_client_certificate_bound_access_tokens: true } : {}),
     introspection_endpoint: urls.introspection,
-    introspection_endpoint_auth_methods_supported: clientAuthMethods.map((method) => method.name),
+    introspection_endpoint_auth_methods_supported: methods,
     revocation_endpoint: urls.revocation,
-    revocation_endpoint_auth_methods_supported: clientAuthMethods.map((method) => method.name),
+    revocation_endpoint_auth_methods_supported: methods,
   }
 }

@@ -6,6 +6,7 @@ import {
   type AuthenticatedClient,
   authenticateClient,
   type ClientAuthContext,
+  type ClientCertificate,
   carriesClientCredentials,
   checkClientLifecycle,
 } from '../authn/client-authentication.ts'
@@ -19,6 +20,7 @@ export interface TokenEndpointInput {
   /** Form parameters; repeated parameters arrive as arrays. */
   form: Readonly<Record<string, string | string[] | undefined>>
   authorization?: string | undefined
+  certificate?: ClientCertificate | undefined
   /** Every `DPoP` header value (RFC 9449); empty when there is none. */
   dpop: readonly string[]
   requestId?: string | undefined
@@ -93,7 +95,11 @@ export class TokenEndpoint {
     request: TokenRequest,
     input: TokenEndpointInput,
   ): Promise<AuthenticatedClient | undefined> {
-    const authRequest = { params: request.params, authorization: input.authorization }
+    const authRequest = {
+      params: request.params,
+      authorization: input.authorization,
+      certificate: input.certificate,
+    }
     if (grant.clientAuthentication === 'none') {
       if (carriesClientCredentials(authRequest))
         throw new InvalidRequest(`${grant.type} takes no client authentication besides its assertion`)

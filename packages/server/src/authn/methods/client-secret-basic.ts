@@ -29,6 +29,7 @@ export function parseBasic(header: string | undefined): { id: string; secrets: s
 
 export const clientSecretBasic: ClientAuthMethod = {
   name: 'client_secret_basic',
+  advertises: ['client_secret_basic'],
   detect: (request) => /^Basic /i.test(request.authorization?.trim() ?? ''),
   async authenticate(request, ctx): Promise<AuthenticatedClient> {
     const credentials = parseBasic(request.authorization)

@@ -5,6 +5,7 @@ import { verifyClientSecret } from './client-secret.ts'
 
 export const clientSecretPost: ClientAuthMethod = {
   name: 'client_secret_post',
+  advertises: ['client_secret_post'],
   detect: (request) => request.params.client_secret !== undefined,
   async authenticate(request, ctx): Promise<AuthenticatedClient> {
     const id = request.params.client_id

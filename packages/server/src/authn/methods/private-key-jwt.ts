@@ -140,6 +140,7 @@ export async function verifyClientAssertion(
 
 export const privateKeyJwt: ClientAuthMethod = {
   name: 'private_key_jwt',
+  advertises: ['private_key_jwt'],
   detect: (request) =>
     request.params.client_assertion !== undefined || request.params.client_assertion_type !== undefined,
   async authenticate(request, ctx): Promise<AuthenticatedClient> {

@@ -4,7 +4,7 @@ import type { AuthenticatedClient } from '../../authn/client-authentication.ts'
 import { ceilingAllows } from '../../registry/ceiling.ts'
 import { InvalidScope, UnauthorizedClient } from '../errors.ts'
 import { parseAuthorizationDetails, parseScope, resolveTarget } from '../target.ts'
-import type { Grant, GrantContext, GrantResult, TokenRequest } from './grant.ts'
+import { boundTo, type Grant, type GrantContext, type GrantResult, type TokenRequest } from './grant.ts'
 
 export const clientCredentials: Grant = {
   type: 'client_credentials',
@@ -47,7 +47,8 @@ export async function issueAutonomousToken(
     scope: scopes,
     ...(details ? { authorization_details: details } : {}),
     lifetimeSeconds,
-    ...(request.dpopJkt ? { cnf: { jkt: request.dpopJkt } } : {}),
+    // RFC 9449 §6 or RFC 8705 §3: bound to the DPoP key, else to the certificate the client authenticated with.
+    ...boundTo(request, client),
   })
   return {
     response: {

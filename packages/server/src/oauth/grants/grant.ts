@@ -69,3 +69,13 @@ export interface Grant {
     ctx: GrantContext,
   ): Promise<GrantResult>
 }
+
+/** The confirmation claim of a token for this request (RFC 7800): the DPoP key (RFC 9449 §6), else the client's certificate (RFC 8705 §3). */
+export function boundTo(
+  request: TokenRequest,
+  client: AuthenticatedClient,
+): { cnf?: { jkt: string } | { 'x5t#S256': string } } {
+  if (request.dpopJkt) return { cnf: { jkt: request.dpopJkt } }
+  if (client.certificateThumbprint) return { cnf: { 'x5t#S256': client.certificateThumbprint } }
+  return {}
+}

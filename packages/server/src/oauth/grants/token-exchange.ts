@@ -8,7 +8,7 @@ import type { ActClaim } from '../../tokens/access-token.ts'
 import { type MandateTokenClaims, TokenRejected } from '../../tokens/token-verifier.ts'
 import { InvalidRequest, InvalidScope, InvalidTarget, UnauthorizedClient } from '../errors.ts'
 import { parseAuthorizationDetails, parseScope, required, resolveTarget } from '../target.ts'
-import type { Grant, GrantContext, TokenRequest } from './grant.ts'
+import { boundTo, type Grant, type GrantContext, type TokenRequest } from './grant.ts'
 
 /** RFC 8693 §2.1 grant type. */
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
@@ -213,7 +213,8 @@ export const tokenExchange: Grant = {
       act,
       ...(details ? { authorization_details: details } : {}),
       lifetimeSeconds,
-      ...(request.dpopJkt ? { cnf: { jkt: request.dpopJkt } } : {}),
+      // RFC 9449 §6 or RFC 8705 §3: bound to the DPoP key, else to the certificate the client authenticated with.
+      ...boundTo(request, client),
     })
     return {
       response: {

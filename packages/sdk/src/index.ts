@@ -8,4 +8,22 @@ export {
   type KindPath,
   type RegistryObject,
 } from './admin-client.ts'
+export {
+  type AccessToken,
+  AgentClient,
+  type AgentClientOptions,
+  type AgentCredential,
+  type AuthorizationDetail,
+  type ClientSecretCredential,
+  type DpopKeyPair,
+  type DpopProofOptions,
+  type ExchangeOptions,
+  type FederatedCredential,
+  type GetTokenOptions,
+  type PrivateKeyInput,
+  type PrivateKeyJwtCredential,
+  type SubjectTokenType,
+  SubjectTokenTypes,
+} from './agent-client.ts'
 export { type ErrorCode, type FieldError, MandateApiError } from './errors.ts'
+export { MandateOAuthError, type OAuthErrorCode } from './oauth-errors.ts'

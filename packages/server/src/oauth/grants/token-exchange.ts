@@ -134,8 +134,7 @@ function checkMayAct(mayAct: unknown, actorId: string): void {
 
 function findHuman(ctx: GrantContext, sub: string, email: string | undefined): Stored<Human> {
   const human = ctx.directory.human(sub) ?? (email ? ctx.directory.humanByEmail(email) : undefined)
-  if (!human || human.status !== 'active')
-    throw new InvalidRequest('the subject is not an active registered human')
+  if (human?.status !== 'active') throw new InvalidRequest('the subject is not an active registered human')
   return human
 }
 

@@ -1,4 +1,4 @@
-// @mandate/sdk: clients for Mandate. The admin client today; the agent client (tokens, DPoP, delegation) follows.
+// @mandate/sdk: clients for Mandate: the agent client (tokens, DPoP, delegation) and the admin client.
 export {
   AdminClient,
   type AdminClientOptions,

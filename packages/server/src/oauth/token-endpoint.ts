@@ -11,7 +11,7 @@ import {
   checkClientLifecycle,
 } from '../authn/client-authentication.ts'
 import { type DpopContext, type DpopNonces, verifyDpopProof } from '../tokens/dpop.ts'
-import { InvalidRequest, OAuthError, UnsupportedGrantType } from './errors.ts'
+import { InvalidRequest, OAuthError, UnsupportedGrantType, UseDpopNonce } from './errors.ts'
 import type { Grant, GrantContext, TokenRequest, TokenResponse } from './grants/grant.ts'
 import { grants } from './grants/index.ts'
 
@@ -77,19 +77,22 @@ export class TokenEndpoint {
       const request = parseTokenRequest(input.form)
       grantType = request.params.grant_type
       const grant = selectGrant(request)
+      // DPoP before client authentication: a nonce challenge must not use up a one-time client assertion.
+      if (input.dpop.length > 0) request.dpopJkt = await this.checkDpop(input)
       client = await this.authenticate(grant, request, input)
       if (client) checkClientLifecycle(client, this.deps.clientAuth)
-      if (input.dpop.length > 0) request.dpopJkt = await this.checkDpop(input)
       const result = await grant.handle(request, client, this.deps.grant)
       await this.record({ ...result.audit, ...trace(input) })
       return result.response
     } catch (error) {
-      if (error instanceof OAuthError) await this.recordRefusal(error, client, grantType, input)
+      // A nonce challenge is a protocol round-trip (RFC 9449 §8), not a refusal worth a record.
+      if (error instanceof OAuthError && !(error instanceof UseDpopNonce))
+        await this.recordRefusal(error, client, grantType, input)
       throw error
     }
   }
 
-  /** Step 3: client authentication, required or forbidden by the grant. */
+  /** Step 4: client authentication, required or forbidden by the grant, then its lifecycle. */
   private async authenticate(
     grant: Grant,
     request: TokenRequest,
@@ -108,7 +111,7 @@ export class TokenEndpoint {
     return authenticateClient(authRequest, this.deps.clientAuth)
   }
 
-  /** Step 5: a DPoP proof (RFC 9449 §4.3), when the client sent one; the issued token will be bound to its key. */
+  /** Step 3: a DPoP proof (RFC 9449 §4.3), when the client sent one; the issued token will be bound to its key. */
   private async checkDpop(input: TokenEndpointInput): Promise<string> {
     const { url, nonces, ...ctx } = this.deps.dpop
     const proof = await verifyDpopProof(

@@ -202,6 +202,39 @@ for (const kind of storeKinds) {
         await refused(await bot({}, { x5u: 'https://attacker.example.com/cert' }), 'invalid_client', 401)
       })
 
+      it('an unknown client id and a known one with a wrong key get the same answer (no client id probing)', async () => {
+        const { ecKeyPair } = await import('./oauth-fixture.ts')
+        const stranger = ecKeyPair()
+        const { SignJWT } = await import('jose')
+        const sign = (id: string) => {
+          const now = Math.floor(Date.now() / 1000)
+          return new SignJWT({
+            iss: id,
+            sub: id,
+            aud: f.issuer,
+            iat: now,
+            exp: now + 60,
+            jti: crypto.randomUUID(),
+          })
+            .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+            .sign(stranger.privateKey)
+        }
+        const known = await f.token({
+          grant_type: 'client_credentials',
+          scope: 'tickets:read',
+          client_assertion_type: ASSERTION_TYPE,
+          client_assertion: await sign('bot'),
+        })
+        const unknown = await f.token({
+          grant_type: 'client_credentials',
+          scope: 'tickets:read',
+          client_assertion_type: ASSERTION_TYPE,
+          client_assertion: await sign('no-such-agent'),
+        })
+        assert.equal(known.json.error, 'invalid_client')
+        assert.deepEqual(unknown.json, known.json)
+      })
+
       it('RFC 6749 §2.3.1: a wrong client secret, or none, is invalid_client with a Basic challenge', async () => {
         const basic = (id: string, secret: string) => ({
           authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`,

@@ -134,6 +134,22 @@ describe('DPoP at the token endpoint', () => {
       const retry = await g.token(form(g), { dpop: await proof(key, g.tokenEndpoint, { nonce }) })
       assert.equal(retry.status, 200, JSON.stringify(retry.json))
       assert.equal(retry.json.token_type, 'DPoP')
+      // The challenge comes before client authentication, so a one-time client assertion survives it.
+      const assertionForm = {
+        grant_type: 'client_credentials',
+        scope: 'tickets:read',
+        resource: RESOURCE,
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+        client_assertion: await g.assertion('bot'),
+      }
+      assert.equal(
+        (await g.token(assertionForm, { dpop: await proof(key, g.tokenEndpoint) })).json.error,
+        'use_dpop_nonce',
+      )
+      const again = await g.token(assertionForm, { dpop: await proof(key, g.tokenEndpoint, { nonce }) })
+      assert.equal(again.status, 200, JSON.stringify(again.json))
+      const refusals = (await g.node.call('GET', '/api/v1/audit/events?type=token.refuse')).json.items
+      assert.equal(refusals.length, 0, 'a nonce challenge is not recorded as a refusal')
     } finally {
       await g.close()
       await other.drop()

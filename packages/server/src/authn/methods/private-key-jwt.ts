@@ -99,7 +99,8 @@ export async function verifyClientAssertion(
     throw new InvalidClient('client_id does not match the client_assertion')
   const client = ctx.directory.client(clientId)
   const keys = client ? await keySetOf(client, ctx) : undefined
-  if (!client || !keys) throw new InvalidClient('client authentication failed')
+  // The same answer as a bad signature, so that nobody learns which client ids exist.
+  if (!client || !keys) throw new InvalidClient('client_assertion is invalid')
 
   const now = ctx.now()
   let claims: Awaited<ReturnType<typeof jwtVerify>>['payload']

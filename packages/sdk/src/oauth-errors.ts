@@ -1,0 +1,83 @@
+// Typed errors of Mandate's OAuth endpoints, with the wire codes as stable codes to switch on.
+
+/**
+ * Every code a token request can end with: the OAuth error codes a Mandate node answers with (RFC 6749 §5.2, RFC 8707,
+ * RFC 9396, RFC 9449, RFC 7009), plus the client's own `network_error` and `invalid_response`.
+ * @example
+ * const retryable = (code: OAuthErrorCode) => code === 'temporarily_unavailable' || code === 'network_error'
+ */
+export type OAuthErrorCode =
+  | 'invalid_request'
+  | 'invalid_client'
+  | 'invalid_grant'
+  | 'unauthorized_client'
+  | 'unsupported_grant_type'
+  | 'invalid_scope'
+  | 'invalid_target'
+  | 'invalid_authorization_details'
+  | 'invalid_dpop_proof'
+  | 'use_dpop_nonce'
+  | 'unsupported_token_type'
+  | 'access_denied'
+  | 'server_error'
+  | 'temporarily_unavailable'
+  /** The node could not be reached, or the connection broke before the answer was read. */
+  | 'network_error'
+  /** The node answered with something that is not an OAuth response (not JSON, an unknown error code, no token). */
+  | 'invalid_response'
+
+const WIRE_CODES: ReadonlySet<string> = new Set<OAuthErrorCode>([
+  'invalid_request',
+  'invalid_client',
+  'invalid_grant',
+  'unauthorized_client',
+  'unsupported_grant_type',
+  'invalid_scope',
+  'invalid_target',
+  'invalid_authorization_details',
+  'invalid_dpop_proof',
+  'use_dpop_nonce',
+  'unsupported_token_type',
+  'access_denied',
+  'server_error',
+  'temporarily_unavailable',
+])
+
+/**
+ * Whether `value` is an error code a Mandate node sends on the wire (the client-side codes are not).
+ * @example
+ * isWireErrorCode('invalid_scope') // true
+ * isWireErrorCode('network_error') // false
+ */
+export function isWireErrorCode(
+  value: unknown,
+): value is Exclude<OAuthErrorCode, 'network_error' | 'invalid_response'> {
+  return typeof value === 'string' && WIRE_CODES.has(value)
+}
+
+/**
+ * An OAuth request that failed: refused by the node (`code` is the RFC error code it sent, `status` its HTTP status),
+ * or never answered properly (`network_error` with status 0, `invalid_response`). `description` is the node's
+ * `error_description` with every secret and token of the request removed; neither it nor `message` ever carries the
+ * client secret, an assertion or a token.
+ * @example
+ * try {
+ *   await agent.getToken({ resource: 'https://tickets.example.com/', scope: 'tickets:delete' })
+ * } catch (e) {
+ *   if (e instanceof MandateOAuthError && e.code === 'invalid_scope') console.warn('not within my ceiling')
+ *   else throw e
+ * }
+ */
+export class MandateOAuthError extends Error {
+  constructor(
+    /** The stable error code. */
+    readonly code: OAuthErrorCode,
+    /** What went wrong, safe to log. */
+    readonly description: string,
+    /** The HTTP status of the answer; 0 when there was none. */
+    readonly status: number,
+  ) {
+    super(`${code}: ${description}`)
+    this.name = 'MandateOAuthError'
+  }
+}

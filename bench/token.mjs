@@ -1,0 +1,722 @@
+#!/usr/bin/env node
+// Token endpoint benchmark: Mandate against oidc-provider 9 and a bare node:http + jose reference, in one run.
+//
+// What is measured. Each target answers the same request, over loopback only (127.0.0.1):
+//   POST <token endpoint>   Authorization: Basic base64(bench-bot:<secret>)
+//   grant_type=client_credentials&scope=bench:read&resource=https://api.bench.example/
+// and returns an ES256-signed RFC 9068 JWT access token (typ at+jwt, aud = the resource, scope bench:read).
+//   mandate        `node packages/server/bin/mandate.js serve`, embedded SQLite store in a fresh temporary data
+//                  directory; one durable (synchronous=FULL, group-committed) audit record per token issued.
+//   oidc-provider  oidc-provider 9 (bench/targets/oidc-provider.mjs): client_secret_basic client, resource indicators
+//                  with accessTokenFormat 'jwt', ES256 key. Stores nothing per JWT access token.
+//   bare           node:http + jose (bench/targets/bare.mjs): parse the form, compare the Basic header with a constant,
+//                  SignJWT ES256, answer JSON. What one Node.js core can do with no framework and no state.
+//
+// How. Each target runs as a child process pinned to CPU 0 (`taskset -c 0`); this process, which runs autocannon,
+// pins itself to CPU 1, so the load generator never competes with the server for a core. Every target is started,
+// set up, checked (one token, signature verified against the target's JWKS, claims checked) and warmed up (--warmup s,
+// default 2); then the measurements run in rounds: --runs rounds (default 3), each measuring every target once, alone,
+// for --duration s (default 10) with --connections (default 50) keep-alive connections and pipelining 1. Interleaving
+// spreads slow drift of a shared machine over all targets. The idle targets wait on CPU 0 meanwhile, doing next to
+// nothing. Defaults take about two minutes.
+//
+// How to read the output. One row per target: requests/s, p50 and p99 latency in ms, each the median over the runs
+// (each metric's own median). `server cpu` is the server process's CPU use over the runs (100% = the whole pinned core,
+// which is what a saturated single-process Node server shows; less when it waits, e.g. on fsync); `client cpu` is
+// this process's (if it nears 100% the load generator, not the server, is the limit and the figures are a floor);
+// `other cpu0/1` is the time CPU 0 (server's) and CPU 1 (client's) spent on anything else: other processes on a shared
+// machine. A run with more than 10% of CPU 0 taken by others, or CPU 1 busier than 90%, is flagged CONTENDED and a
+// warning follows the table: its figures are too low; run again on a quiet machine. Every response must be 200: non-200
+// answers, socket errors and timeouts are counted, and a target with any in any run is marked INVALID. Below the table,
+// Mandate's ratios: requests/s and latencies divided by oidc-provider's and by bare's (throughput ratio < 1 means
+// Mandate serves fewer tokens per second; latency ratio > 1 means Mandate is slower).
+//
+// Usage: node bench/token.mjs [--duration 10] [--runs 3] [--warmup 2] [--connections 50]
+//                             [--targets mandate,oidc-provider,bare] [--data-dir DIR] [--cpu-prof DIR] [--json]
+//   --data-dir DIR   parent of Mandate's temporary data directory (default: the OS temp dir). The audit record's fsync
+//                    cost depends on the file system: a tmpfs (e.g. /dev/shm) makes fsync free.
+//   --cpu-prof DIR   run the servers under `node --cpu-prof`, profiles in DIR/<target>/ (written when they stop; the
+//                    main thread's is the largest file, others are loader or worker threads).
+//   --json           print one JSON document with every run's figures instead of the table.
+// Progress goes to stderr; results to stdout. Exit code 0 when every target was valid, 1 otherwise, 2 on usage errors.
+import { execFileSync, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { availableParallelism, tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import autocannon from 'autocannon'
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const repoRoot = resolve(here, '..')
+
+const CLIENT_ID = 'bench-bot'
+const RESOURCE = 'https://api.bench.example/'
+const SCOPE = 'bench:read'
+const SPONSOR = 'bench@example.com'
+const ALL_TARGETS = ['mandate', 'oidc-provider', 'bare']
+const SERVER_CPU = '0'
+const CLIENT_CPU = '1'
+/** A run is contended when others used more than this share of the server's core, or when the client's core was
+ * busier than CLIENT_BUSY altogether (see the other_cpu figures). */
+const CONTENDED = 0.1
+const CLIENT_BUSY = 0.9
+
+// ---------------------------------------------------------------------------------------------------------------
+// Options
+
+function usage(message, code = 2) {
+  process.stderr.write(`${message}\n`)
+  process.stderr.write(
+    'usage: node bench/token.mjs [--duration S] [--runs N] [--warmup S] [--connections N] ' +
+      '[--targets mandate,oidc-provider,bare] [--data-dir DIR] [--cpu-prof DIR] [--json]\n',
+  )
+  process.exit(code)
+}
+
+function parseOptions() {
+  let values
+  try {
+    ;({ values } = parseArgs({
+      options: {
+        duration: { type: 'string', default: '10' },
+        runs: { type: 'string', default: '3' },
+        warmup: { type: 'string', default: '2' },
+        connections: { type: 'string', default: '50' },
+        targets: { type: 'string', default: ALL_TARGETS.join(',') },
+        'data-dir': { type: 'string' },
+        'cpu-prof': { type: 'string' },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+    }))
+  } catch (error) {
+    usage(error.message)
+  }
+  if (values.help)
+    usage('Benchmarks the client_credentials token endpoint of Mandate, oidc-provider and a bare server.', 0)
+  const integer = (name, min, max) => {
+    const n = Number(values[name])
+    if (!Number.isInteger(n) || n < min || n > max)
+      usage(`--${name} must be a whole number from ${min} to ${max}`)
+    return n
+  }
+  const targets = values.targets.split(',').map((t) => t.trim())
+  for (const t of targets)
+    if (!ALL_TARGETS.includes(t)) usage(`unknown target ${t} (known: ${ALL_TARGETS.join(', ')})`)
+  return {
+    duration: integer('duration', 1, 300),
+    runs: integer('runs', 1, 20),
+    warmup: integer('warmup', 0, 60),
+    connections: integer('connections', 1, 1000),
+    targets,
+    dataDir: values['data-dir'] ? resolve(values['data-dir']) : tmpdir(),
+    cpuProf: values['cpu-prof'] ? resolve(values['cpu-prof']) : undefined,
+    json: values.json,
+  }
+}
+
+const log = (line) => process.stderr.write(`${line}\n`)
+
+// ---------------------------------------------------------------------------------------------------------------
+// Processes
+
+/** Pins this process (every thread, and so the threads it starts later) to the client core. */
+function pinSelf() {
+  if (availableParallelism() < 2)
+    throw new Error('this benchmark needs two CPUs (one for the server, one for the client)')
+  execFileSync('taskset', ['-a', '-p', '-c', CLIENT_CPU, String(process.pid)], { stdio: 'ignore' })
+}
+
+/** A free loopback port (bound then released: another process could take it in between, which is unlikely here). */
+function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address()
+      server.close(() => resolvePort(port))
+    })
+  })
+}
+
+/** This process's environment without Mandate's settings, so that none of the caller's leaks into a target. */
+function inheritedEnv() {
+  return Object.fromEntries(
+    Object.entries(process.env).filter(([key]) => !key.startsWith('MANDATE_') && key !== 'DATABASE_URL'),
+  )
+}
+
+/** Starts `node <args>` pinned to the server core; its output is kept (last 64 KiB) to show if it fails. */
+function spawnServer(name, args, env, cpuProf) {
+  const nodeArgs = cpuProf
+    ? // One directory per target; Node names each thread's profile (the ESM loader thread has its own).
+      ['--cpu-prof', `--cpu-prof-dir=${join(cpuProf, name)}`]
+    : []
+  const child = spawn('taskset', ['-c', SERVER_CPU, process.execPath, ...nodeArgs, ...args], {
+    cwd: repoRoot,
+    env: { ...inheritedEnv(), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  const keep = (chunk) => {
+    output = (output + chunk.toString()).slice(-65536)
+  }
+  child.stdout.on('data', keep)
+  child.stderr.on('data', keep)
+  let exited = false
+  const exit = new Promise((resolveExit) =>
+    child.once('exit', (code, signal) => {
+      exited = true
+      resolveExit({ code, signal })
+    }),
+  )
+  return {
+    child,
+    get exited() {
+      return exited
+    },
+    output: () => output,
+    async stop() {
+      if (exited) return
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+      await exit
+      clearTimeout(timer)
+    },
+  }
+}
+
+/** Waits until `url` answers 200 (or the server exits, or 30 s pass). */
+async function waitReady(server, url, name) {
+  const deadline = Date.now() + 30_000
+  while (Date.now() < deadline) {
+    if (server.exited)
+      throw new Error(`${name} exited before it was ready (its output is above)`, { cause: server.output() })
+    try {
+      const res = await fetch(url)
+      await res.arrayBuffer()
+      if (res.status === 200) return
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`${name} was not ready within 30 s (its output is above)`, { cause: server.output() })
+}
+
+/** CPU time (user + system) of a process so far, in seconds, from /proc. */
+function processCpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 after the command name; clock ticks of 1/100 s.
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return Number.NaN
+  }
+}
+
+/** Busy time (all but idle and iowait) of each CPU so far, in seconds, from /proc/stat. */
+function cpuBusySeconds() {
+  const busy = {}
+  try {
+    for (const line of readFileSync('/proc/stat', 'utf8').split('\n')) {
+      const match = /^cpu(\d+) (.*)$/.exec(line)
+      if (!match) continue
+      const [user, nice, system, , , irq, softirq, steal] = match[2].trim().split(/\s+/).map(Number)
+      busy[match[1]] = (user + nice + system + irq + softirq + steal) / 100
+    }
+  } catch {
+    // not Linux: no contention figure
+  }
+  return busy
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Targets: each starts its server and returns the token request to send and the JWKS to verify with.
+
+const basic = (id, secret) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`
+const FORM = new URLSearchParams({
+  grant_type: 'client_credentials',
+  scope: SCOPE,
+  resource: RESOURCE,
+}).toString()
+
+async function startMandate(options) {
+  const port = await freePort()
+  const dataDir = mkdtempSync(join(options.dataDir, 'mandate-bench-'))
+  const bootstrap = randomBytes(32).toString('base64url')
+  const base = `http://127.0.0.1:${port}`
+  const server = spawnServer(
+    'mandate',
+    ['packages/server/bin/mandate.js', 'serve'],
+    {
+      MANDATE_HOST: '127.0.0.1',
+      MANDATE_PORT: String(port),
+      MANDATE_DATA_DIR: dataDir,
+      MANDATE_MASTER_KEY: randomBytes(32).toString('base64'),
+      MANDATE_BOOTSTRAP_TOKEN: bootstrap,
+      MANDATE_DEMO_DATA: 'off',
+      MANDATE_LOG_LEVEL: 'warn',
+    },
+    options.cpuProf,
+  )
+  const cleanup = async () => {
+    await server.stop()
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+  try {
+    await waitReady(server, `${base}/readyz`, 'mandate')
+    const put = async (path, body) => {
+      const res = await fetch(`${base}${path}`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${bootstrap}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      })
+      const text = await res.text()
+      if (res.status >= 300) throw new Error(`mandate: PUT ${path} answered ${res.status}: ${text}`)
+      return JSON.parse(text)
+    }
+    await put(`/api/v1/humans/${SPONSOR}`, {})
+    await put('/api/v1/resource-servers/bench', { audience: RESOURCE, scopes: [SCOPE] })
+    const agent = await put(`/api/v1/agents/${CLIENT_ID}`, {
+      sponsor: SPONSOR,
+      classification: 'autonomous',
+      ceiling: [SCOPE],
+      credentials: [{ type: 'client_secret' }],
+    })
+    const secret = agent.issued_secrets?.[0]?.client_secret
+    if (!secret) throw new Error('mandate: the agent was created without an issued client secret')
+    return {
+      server,
+      dataDir,
+      url: `${base}/oauth/token`,
+      jwksUrl: `${base}/.well-known/jwks.json`,
+      issuer: base,
+      authorization: basic(CLIENT_ID, secret),
+      cleanup,
+    }
+  } catch (error) {
+    await cleanup()
+    throw error
+  }
+}
+
+async function startScript(name, script, options) {
+  const port = await freePort()
+  const secret = randomBytes(32).toString('base64url')
+  const base = `http://127.0.0.1:${port}`
+  const server = spawnServer(
+    name,
+    [join(here, 'targets', script)],
+    {
+      BENCH_PORT: String(port),
+      BENCH_CLIENT_ID: CLIENT_ID,
+      BENCH_CLIENT_SECRET: secret,
+      BENCH_RESOURCE: RESOURCE,
+      BENCH_SCOPE: SCOPE,
+    },
+    options.cpuProf,
+  )
+  const cleanup = () => server.stop()
+  try {
+    const ready = name === 'bare' ? `${base}/healthz` : `${base}/.well-known/openid-configuration`
+    await waitReady(server, ready, name)
+    return {
+      server,
+      url: `${base}/token`,
+      jwksUrl: `${base}/jwks`,
+      issuer: base,
+      authorization: basic(CLIENT_ID, secret),
+      cleanup,
+    }
+  } catch (error) {
+    await cleanup()
+    throw error
+  }
+}
+
+const starters = {
+  mandate: startMandate,
+  'oidc-provider': (options) => startScript('oidc-provider', 'oidc-provider.mjs', options),
+  bare: (options) => startScript('bare', 'bare.mjs', options),
+}
+
+/** Gets one token and checks it: 200, Bearer, ES256 at+jwt verified against the target's JWKS, aud, scope, client. */
+async function checkToken(target) {
+  const res = await fetch(target.url, {
+    method: 'POST',
+    headers: { authorization: target.authorization, 'content-type': 'application/x-www-form-urlencoded' },
+    body: FORM,
+  })
+  const text = await res.text()
+  if (res.status !== 200) throw new Error(`token request answered ${res.status}: ${text}`)
+  const body = JSON.parse(text)
+  if (typeof body.access_token !== 'string' || !/^bearer$/i.test(body.token_type))
+    throw new Error(`not a Bearer token response: ${text}`)
+  const jwks = await (await fetch(target.jwksUrl)).json()
+  const { payload, protectedHeader } = await jwtVerify(body.access_token, createLocalJWKSet(jwks), {
+    issuer: target.issuer,
+    audience: RESOURCE,
+    algorithms: ['ES256'],
+    typ: 'at+jwt',
+  })
+  if (payload.scope !== SCOPE)
+    throw new Error(`token scope is ${JSON.stringify(payload.scope)}, not ${SCOPE}`)
+  if (payload.client_id !== CLIENT_ID || payload.sub !== CLIENT_ID)
+    throw new Error(`token client_id/sub are ${payload.client_id}/${payload.sub}, not ${CLIENT_ID}`)
+  if (typeof payload.exp !== 'number' || typeof payload.jti !== 'string')
+    throw new Error('token lacks exp or jti')
+  return {
+    header: protectedHeader ?? decodeProtectedHeader(body.access_token),
+    claims: Object.keys(payload).sort(),
+    expires_in: body.expires_in,
+    token_bytes: body.access_token.length,
+    response_bytes: Buffer.byteLength(text),
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Load
+
+/** One autocannon run; latencies are collected per response with sub-millisecond precision (autocannon's own
+ * histogram keeps whole milliseconds). Only 200 responses count towards latency. */
+function load(target, seconds, connections) {
+  return new Promise((resolveRun, reject) => {
+    const latencies = []
+    const serverCpu0 = processCpuSeconds(target.server.child.pid)
+    const clientCpu0 = process.cpuUsage()
+    const busy0 = cpuBusySeconds()
+    const wall0 = process.hrtime.bigint()
+    const instance = autocannon(
+      {
+        url: target.url,
+        method: 'POST',
+        headers: { authorization: target.authorization, 'content-type': 'application/x-www-form-urlencoded' },
+        body: FORM,
+        connections,
+        pipelining: 1,
+        duration: seconds,
+        timeout: 10,
+      },
+      (error, result) => {
+        if (error) return reject(error)
+        const wall = Number(process.hrtime.bigint() - wall0) / 1e9
+        const clientCpu = process.cpuUsage(clientCpu0)
+        const serverCpu = processCpuSeconds(target.server.child.pid) - serverCpu0
+        const busy1 = cpuBusySeconds()
+        const busy = (cpu) => (busy1[cpu] ?? Number.NaN) - (busy0[cpu] ?? Number.NaN)
+        const clientSeconds = (clientCpu.user + clientCpu.system) / 1e6
+        // CPU time on each benchmark core that neither the server nor the client used: other processes, and the
+        // kernel's loopback work charged to neither. A few percent is normal; much more means a contended run.
+        const otherServerCore = Math.max(0, busy(SERVER_CPU) - serverCpu) / wall
+        const otherClientCore = Math.max(0, busy(CLIENT_CPU) - clientSeconds) / wall
+        const sorted = Float64Array.from(latencies).sort()
+        const pct = (p) =>
+          sorted.length
+            ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]
+            : Number.NaN
+        let ok = 0
+        let non200 = 0
+        const statuses = {}
+        for (const [code, { count }] of Object.entries(result.statusCodeStats ?? {})) {
+          statuses[code] = count
+          if (code === '200') ok += count
+          else non200 += count
+        }
+        resolveRun({
+          seconds: result.duration,
+          requests: result.requests.total,
+          ok,
+          rps: ok / result.duration,
+          p50: pct(50),
+          p99: pct(99),
+          max: sorted.length ? sorted[sorted.length - 1] : Number.NaN,
+          non200,
+          statuses,
+          errors: result.errors,
+          timeouts: result.timeouts,
+          resets: result.resets,
+          server_cpu: serverCpu / wall,
+          client_cpu: clientSeconds / wall,
+          other_cpu0: otherServerCore,
+          other_cpu1: otherClientCore,
+          contended: otherServerCore > CONTENDED || clientSeconds / wall + otherClientCore > CLIENT_BUSY,
+        })
+      },
+    )
+    instance.on('response', (_client, statusCode, _bytes, responseTime) => {
+      if (statusCode === 200) latencies.push(responseTime)
+    })
+  })
+}
+
+const median = (values) => {
+  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b)
+  if (sorted.length === 0) return Number.NaN
+  const mid = sorted.length >> 1
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+/** Targets started and not yet stopped, stopped (and their data removed) if this process is interrupted. */
+const live = new Set()
+
+function failed(name, error) {
+  if (error.cause) log(String(error.cause))
+  log(`[${name}] FAILED: ${error.stack ?? error}`)
+  return { target: name, failure: String(error.message ?? error) }
+}
+
+/** Starts a target, checks one token and warms it up. */
+async function prepare(name, options) {
+  log(`[${name}] starting`)
+  const target = await starters[name](options)
+  live.add(target)
+  try {
+    const check = await checkToken(target)
+    log(
+      `[${name}] token ok: ${check.header.alg} ${check.header.typ}, claims ${check.claims.join(' ')}, ${check.token_bytes} bytes`,
+    )
+    if (options.warmup > 0) {
+      const warm = await load(target, options.warmup, options.connections)
+      log(`[${name}] warm-up ${options.warmup} s: ${Math.round(warm.rps)} req/s`)
+    }
+    return { name, target, check, runs: [] }
+  } catch (error) {
+    live.delete(target)
+    await target.cleanup()
+    throw error
+  }
+}
+
+function summarize(entry) {
+  if (entry.failure) {
+    return {
+      target: entry.target,
+      valid: false,
+      failure: entry.failure,
+      ...Object.fromEntries(
+        ['rps', 'p50', 'p99', 'server_cpu', 'client_cpu', 'other_cpu0', 'other_cpu1'].map((k) => [
+          k,
+          Number.NaN,
+        ]),
+      ),
+      contended_runs: 0,
+      non200: 0,
+      errors: 0,
+      timeouts: 0,
+      runs: entry.runs ?? [],
+    }
+  }
+  const { runs } = entry
+  const sum = (key) => runs.reduce((n, r) => n + r[key], 0)
+  return {
+    target: entry.name,
+    valid: sum('non200') + sum('errors') + sum('timeouts') === 0,
+    check: entry.check,
+    rps: median(runs.map((r) => r.rps)),
+    p50: median(runs.map((r) => r.p50)),
+    p99: median(runs.map((r) => r.p99)),
+    server_cpu: median(runs.map((r) => r.server_cpu)),
+    client_cpu: median(runs.map((r) => r.client_cpu)),
+    other_cpu0: median(runs.map((r) => r.other_cpu0)),
+    other_cpu1: median(runs.map((r) => r.other_cpu1)),
+    contended_runs: runs.filter((r) => r.contended).length,
+    non200: sum('non200'),
+    errors: sum('errors'),
+    timeouts: sum('timeouts'),
+    runs,
+  }
+}
+
+/**
+ * Starts, checks and warms up every target, then measures them in rounds (round i runs each target once), so that a
+ * slow drift of the machine (other tenants, disk, frequency) spreads over all targets instead of favouring one.
+ * Idle targets stay up between their runs; they do next to nothing while idle.
+ */
+async function benchAll(options) {
+  const entries = []
+  try {
+    for (const name of options.targets) {
+      try {
+        entries.push(await prepare(name, options))
+      } catch (error) {
+        entries.push(failed(name, error))
+      }
+    }
+    for (let i = 1; i <= options.runs; i++) {
+      for (const entry of entries) {
+        if (entry.failure) continue
+        const { name, target } = entry
+        const run = await load(target, options.duration, options.connections)
+        entry.runs.push(run)
+        log(
+          `[${name}] run ${i}/${options.runs}: ${Math.round(run.rps)} req/s, p50 ${run.p50.toFixed(2)} ms, ` +
+            `p99 ${run.p99.toFixed(2)} ms, non-200 ${run.non200}, errors ${run.errors}, timeouts ${run.timeouts}, ` +
+            `server cpu ${pctText(run.server_cpu)}, client cpu ${pctText(run.client_cpu)}, ` +
+            `other cpu0/1 ${pctText(run.other_cpu0)}/${pctText(run.other_cpu1)}${run.contended ? ' CONTENDED' : ''}`,
+        )
+        if (target.server.exited) {
+          const error = new Error(`${name} exited during run ${i} (its output is above)`, {
+            cause: target.server.output(),
+          })
+          Object.assign(entry, failed(name, error), { runs: entry.runs })
+          live.delete(target)
+          await target.cleanup()
+        }
+      }
+    }
+  } finally {
+    for (const entry of entries) {
+      if (!entry.target?.cleanup || !live.has(entry.target)) continue
+      live.delete(entry.target)
+      await entry.target.cleanup()
+      log(`[${entry.name}] stopped`)
+    }
+  }
+  return entries.map(summarize)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Report
+
+const num = (x, digits) => (Number.isNaN(x) ? '-' : x.toFixed(digits))
+const pctText = (x) => (Number.isNaN(x) ? '-' : `${Math.round(x * 100)}%`)
+const ratio = (a, b) => (a && b ? a / b : Number.NaN)
+
+function ratios(results) {
+  const by = Object.fromEntries(results.map((r) => [r.target, r]))
+  const out = {}
+  for (const other of ['oidc-provider', 'bare']) {
+    if (!by.mandate || !by[other]) continue
+    out[`mandate/${other}`] = {
+      rps: ratio(by.mandate.rps, by[other].rps),
+      p50: ratio(by.mandate.p50, by[other].p50),
+      p99: ratio(by.mandate.p99, by[other].p99),
+    }
+  }
+  return out
+}
+
+function printTable(results, options, elapsed) {
+  const rows = [
+    [
+      'target',
+      'req/s',
+      'p50 ms',
+      'p99 ms',
+      'non-200',
+      'errors',
+      'timeouts',
+      'server cpu',
+      'client cpu',
+      'other cpu0/1',
+      'status',
+    ],
+    ...results.map((r) => [
+      r.target,
+      num(r.rps, 0),
+      num(r.p50, 2),
+      num(r.p99, 2),
+      String(r.non200),
+      String(r.errors),
+      String(r.timeouts),
+      pctText(r.server_cpu),
+      pctText(r.client_cpu),
+      `${pctText(r.other_cpu0)}/${pctText(r.other_cpu1)}`,
+      r.failure ? 'FAILED' : r.valid ? 'valid' : 'INVALID',
+    ]),
+  ]
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)))
+  const line = (row) =>
+    row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')
+  const out = [
+    '',
+    `Token endpoint, client_credentials + resource + ES256 JWT, client_secret_basic; loopback; server on CPU ${SERVER_CPU}, autocannon on CPU ${CLIENT_CPU}`,
+    `${options.connections} connections, pipelining 1, warm-up ${options.warmup} s, ${options.runs} rounds x ${options.duration} s per target, medians of the runs; Node ${process.version}`,
+    '',
+    line(rows[0]),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...rows.slice(1).map(line),
+    '',
+  ]
+  for (const [pair, r] of Object.entries(ratios(results)))
+    out.push(`${pair.padEnd(21)}  req/s x${num(r.rps, 2)}   p50 x${num(r.p50, 2)}   p99 x${num(r.p99, 2)}`)
+  for (const r of results.filter((r) => !r.valid)) {
+    if (r.failure) {
+      out.push(`${r.target} FAILED: ${r.failure.split('\n')[0]}`)
+      continue
+    }
+    const statuses = {}
+    for (const run of r.runs)
+      for (const [code, count] of Object.entries(run.statuses))
+        if (code !== '200') statuses[code] = (statuses[code] ?? 0) + count
+    const codes = Object.entries(statuses).map(([code, count]) => `${code} x${count}`)
+    out.push(
+      `${r.target} INVALID: ${r.non200} non-200 answers${codes.length ? ` (${codes.join(', ')})` : ''}, ` +
+        `${r.errors} errors, ${r.timeouts} timeouts over ${r.runs.length} runs`,
+    )
+  }
+  const contended = results.filter((r) => r.contended_runs > 0)
+  if (contended.length > 0)
+    out.push(
+      '',
+      `WARNING: contended runs (other processes on CPU ${SERVER_CPU} above ${pctText(CONTENDED)}, or CPU ${CLIENT_CPU} ` +
+        `above ${pctText(CLIENT_BUSY)} busy): ${contended.map((r) => `${r.target} ${r.contended_runs}/${r.runs.length}`).join(', ')}.`,
+      'Their figures are too low and noisy; run again on a quiet machine.',
+    )
+  out.push('', `total time ${Math.round(elapsed)} s`)
+  process.stdout.write(`${out.join('\n')}\n`)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+async function main() {
+  const options = parseOptions()
+  const started = Date.now()
+  pinSelf()
+  for (const signal of ['SIGINT', 'SIGTERM'])
+    process.once(signal, () => {
+      log(`interrupted (${signal}): stopping`)
+      void Promise.allSettled([...live].map((target) => target.cleanup())).finally(() => process.exit(130))
+    })
+  const results = await benchAll(options)
+  const elapsed = (Date.now() - started) / 1000
+  if (options.json) {
+    const clean = (value) => JSON.parse(JSON.stringify(value, (_k, v) => (Number.isNaN(v) ? null : v)))
+    const doc = {
+      benchmark: 'token-endpoint',
+      request: {
+        grant_type: 'client_credentials',
+        scope: SCOPE,
+        resource: RESOURCE,
+        client_auth: 'client_secret_basic',
+      },
+      settings: {
+        duration_s: options.duration,
+        runs: options.runs,
+        warmup_s: options.warmup,
+        connections: options.connections,
+        pipelining: 1,
+        server_cpu: Number(SERVER_CPU),
+        client_cpu: Number(CLIENT_CPU),
+        node: process.version,
+        mandate_data_dir_parent: options.dataDir,
+      },
+      results,
+      ratios: ratios(results),
+      elapsed_s: elapsed,
+    }
+    process.stdout.write(`${JSON.stringify(clean(doc), null, 2)}\n`)
+  } else {
+    printTable(results, options, elapsed)
+  }
+  process.exitCode = results.every((r) => r.valid) ? 0 : 1
+}
+
+await main()

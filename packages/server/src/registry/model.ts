@@ -1,7 +1,9 @@
 // Registry documents (humans, workloads, agents, groups, trusted issuers) as JSON Schemas: the admin API, `mandate apply`
 // and the stores all read this one definition. Documents keep their wire spelling (snake_case) inside, like a resource
 // manifest, since they are stored and returned as written.
+
 import { type Static, type TSchema, type TUnion, Type } from '@sinclair/typebox'
+import { ASYMMETRIC_ALGORITHMS } from '../tokens/algorithms.ts'
 
 const Id = Type.String({
   pattern: '^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}$',
@@ -31,23 +33,7 @@ export const PublicJwk = Type.Object(
     kty: Type.Union([Type.Literal('EC'), Type.Literal('RSA'), Type.Literal('OKP')]),
     kid: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     // Pinning the algorithm per key (RFC 8725 §3.1): only asymmetric signature algorithms.
-    alg: Type.Optional(
-      Type.Union(
-        [
-          'ES256',
-          'ES384',
-          'ES512',
-          'EdDSA',
-          'Ed25519',
-          'RS256',
-          'RS384',
-          'RS512',
-          'PS256',
-          'PS384',
-          'PS512',
-        ].map((alg) => Type.Literal(alg)),
-      ),
-    ),
+    alg: Type.Optional(Type.Union(ASYMMETRIC_ALGORITHMS.map((alg) => Type.Literal(alg)))),
     use: Type.Optional(Type.Literal('sig')),
   },
   { additionalProperties: true },

@@ -1,8 +1,10 @@
 // DPoP proofs (RFC 9449): verifies the proof a client sends in the `DPoP` header, following the checklist of §4.3,
 // and issues the stateless server nonces of §8 that every node accepts.
+
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, errors, type JWK, jwtVerify } from 'jose'
 import { InvalidDpopProof, UseDpopNonce } from '../oauth/errors.ts'
+import { ASYMMETRIC_ALGORITHMS } from './algorithms.ts'
 import type { ReplayCache } from './replay-cache.ts'
 
 /**
@@ -11,19 +13,7 @@ import type { ReplayCache } from './replay-cache.ts'
  * @example
  * const metadata = { dpop_signing_alg_values_supported: DPOP_ALGORITHMS }
  */
-export const DPOP_ALGORITHMS: readonly string[] = [
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
-  'Ed25519',
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-]
+export const DPOP_ALGORITHMS: readonly string[] = ASYMMETRIC_ALGORITHMS
 
 /** The request a proof must match, and what else the server requires of it. */
 export interface DpopCheck {

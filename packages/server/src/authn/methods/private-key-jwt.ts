@@ -1,8 +1,10 @@
 // private_key_jwt (RFC 7523 §2.2 and §3, OpenID Connect Core §9): the client signs an assertion with a key it
 // registered, inline or at a jwks_uri. No shared secret crosses the wire.
+
 import { createLocalJWKSet, decodeProtectedHeader, type JWTVerifyGetKey, jwtVerify } from 'jose'
 import { InvalidClient, InvalidRequest } from '../../oauth/errors.ts'
 import type { Client } from '../../registry/directory.ts'
+import { ASYMMETRIC_ALGORITHMS } from '../../tokens/algorithms.ts'
 import type { AuthenticatedClient, ClientAuthContext, ClientAuthMethod } from '../client-authentication.ts'
 import { isFederatedAssertion, verifyFederatedAssertion } from './federated-assertion.ts'
 
@@ -10,19 +12,7 @@ import { isFederatedAssertion, verifyFederatedAssertion } from './federated-asse
 export const JWT_BEARER_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
 
 /** Asymmetric algorithms accepted for assertions: never `none`, never HMAC (a public key must not become a secret). */
-export const ASSERTION_ALGORITHMS = [
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
-  'Ed25519',
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-]
+export const ASSERTION_ALGORITHMS: string[] = [...ASYMMETRIC_ALGORITHMS]
 
 /** The longest assertion lifetime accepted; it also bounds how long a jti is remembered. */
 const MAX_ASSERTION_LIFETIME_SECONDS = 3600
@@ -74,7 +64,7 @@ function claimsIssuer(assertion: string): string | undefined {
 
 /**
  * Verifies a client assertion and returns the client it proves. Also used for the client assertion of other grants.
- * Refuses: any algorithm outside ASSERTION_ALGORITHMS; embedded or referenced keys (`jwk`, `jku`, `x5u`, `x5c`);
+ * Refuses every algorithm outside ASSERTION_ALGORITHMS, embedded or referenced keys (`jwk`, `jku`, `x5u`, `x5c`);
  * an `aud` not naming this server; missing `exp` or `jti`; `iat` in the future; lifetimes over an hour; a replayed jti.
  */
 export async function verifyClientAssertion(

@@ -16,6 +16,10 @@ export interface VerifiedExternalToken {
 }
 
 const keySets = new Map<string, { text: string; get: JWTVerifyGetKey }>()
+// A user's token is presented again for each action of a session: verify it once, keep it until it expires. The
+// issuer object is part of the key, so a changed registration (new keys, new audiences) verifies afresh.
+const verified = new Map<string, { issuer: object; result: VerifiedExternalToken }>()
+const MAX_VERIFIED = 20_000
 
 /**
  * Verifies a JWT from a registered TrustedIssuer of `type`: signature with the issuer's keys (asymmetric algorithms
@@ -57,7 +61,10 @@ export async function verifyTrustedToken(
   } catch {
     throw new ExternalTokenRejected('the token is invalid, expired or not meant for this server')
   }
-  return { issuer, claims: claims as VerifiedExternalToken['claims'] }
+  const result = { issuer, claims: claims as VerifiedExternalToken['claims'] }
+  if (verified.size >= MAX_VERIFIED) verified.clear()
+  verified.set(token, { issuer, result })
+  return result
 }
 
 async function keySetOf(issuer: Stored<TrustedIssuer>, fetcher: JwksFetcher): Promise<JWTVerifyGetKey> {

@@ -1,8 +1,9 @@
 // First schema: registry, signing keys, admin tokens, the audit log and its chain head.
-import { type Kysely, sql } from 'kysely'
+import { type Kysely, SqliteAdapter, sql } from 'kysely'
 
 // biome-ignore lint/suspicious/noExplicitAny: migrations run against the database as it was, not today's typed schema
 export async function up(db: Kysely<any>): Promise<void> {
+  const sqlite = db.getExecutor().adapter instanceof SqliteAdapter
   const registry = (table: string) =>
     db.schema
       .createTable(table)
@@ -69,8 +70,10 @@ export async function up(db: Kysely<any>): Promise<void> {
 
   await db.schema
     .createTable('audit_events')
-    .addColumn('seq', 'bigint', (c) => c.primaryKey())
-    .addColumn('id', 'text', (c) => c.notNull().unique())
+    // On SQLite an INTEGER PRIMARY KEY is the rowid itself: one B-tree fewer to write per record.
+    .addColumn('seq', sqlite ? 'integer' : 'bigint', (c) => c.primaryKey())
+    // Random UUIDs: no index, nothing looks records up by id, and a random key would scatter every insert.
+    .addColumn('id', 'text', (c) => c.notNull())
     .addColumn('time', 'text', (c) => c.notNull())
     .addColumn('type', 'text', (c) => c.notNull())
     .addColumn('outcome', 'text', (c) => c.notNull())

@@ -40,7 +40,7 @@
 //   --json           print one JSON document with every run's figures instead of the table.
 // Progress goes to stderr; results to stdout. Exit code 0 when every target was valid, 1 otherwise, 2 on usage errors.
 import { execFileSync, spawn } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { availableParallelism, tmpdir } from 'node:os'
@@ -48,7 +48,7 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose'
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, SignJWT } from 'jose'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const repoRoot = resolve(here, '..')
@@ -57,7 +57,9 @@ const CLIENT_ID = 'bench-bot'
 const RESOURCE = 'https://api.bench.example/'
 const SCOPE = 'bench:read'
 const SPONSOR = 'bench@example.com'
-const ALL_TARGETS = ['mandate', 'oidc-provider', 'bare']
+const ALL_TARGETS = ['mandate', 'mandate-exchange', 'oidc-provider', 'bare']
+const EXCHANGE_AGENT = 'bench-assistant'
+const IDP = 'https://idp.bench.example'
 const SERVER_CPU = '0'
 const CLIENT_CPU = '1'
 /** A run is contended when others used more than this share of the server's core, or when the client's core was
@@ -247,7 +249,7 @@ const FORM = new URLSearchParams({
   resource: RESOURCE,
 }).toString()
 
-async function startMandate(options) {
+async function startMandate(options, exchange = false) {
   const port = await freePort()
   const dataDir = mkdtempSync(join(options.dataDir, 'mandate-bench-'))
   const bootstrap = randomBytes(32).toString('base64url')
@@ -292,6 +294,16 @@ async function startMandate(options) {
     })
     const secret = agent.issued_secrets?.[0]?.client_secret
     if (!secret) throw new Error('mandate: the agent was created without an issued client secret')
+    if (exchange)
+      return {
+        ...(await prepareExchange(put, base)),
+        server,
+        dataDir,
+        url: `${base}/oauth/token`,
+        jwksUrl: `${base}/.well-known/jwks.json`,
+        issuer: base,
+        cleanup,
+      }
     return {
       server,
       dataDir,
@@ -341,8 +353,46 @@ async function startScript(name, script, options) {
   }
 }
 
+// Delegated token exchange (RFC 8693): a delegated agent exchanges a user's token from the company IdP (one token,
+// signed once, as a user session would present it) for a token for one action. Each answer waits for its durable
+// audit record, with the human and the agent as the actor chain.
+async function prepareExchange(put, base) {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'idp-1', alg: 'ES256' }
+  await put('/api/v1/trusted-issuers/bench-idp', { issuer: IDP, type: 'human_idp', jwks: { keys: [jwk] } })
+  const agent = await put(`/api/v1/agents/${EXCHANGE_AGENT}`, {
+    sponsor: SPONSOR,
+    classification: 'delegated',
+    ceiling: [SCOPE],
+    credentials: [{ type: 'client_secret' }],
+  })
+  const now = Math.floor(Date.now() / 1000)
+  const subject = await new SignJWT({
+    iss: IDP,
+    sub: SPONSOR,
+    aud: base,
+    scope: SCOPE,
+    iat: now,
+    exp: now + 3600,
+  })
+    .setProtectedHeader({ alg: 'ES256', kid: 'idp-1' })
+    .sign(privateKey)
+  return {
+    authorization: basic(EXCHANGE_AGENT, agent.issued_secrets[0].client_secret),
+    body: new URLSearchParams({
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      subject_token: subject,
+      subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+      scope: SCOPE,
+      resource: RESOURCE,
+    }).toString(),
+    expect: { sub: SPONSOR, client_id: EXCHANGE_AGENT },
+  }
+}
+
 const starters = {
   mandate: startMandate,
+  'mandate-exchange': (options) => startMandate(options, true),
   'oidc-provider': (options) => startScript('oidc-provider', 'oidc-provider.mjs', options),
   bare: (options) => startScript('bare', 'bare.mjs', options),
 }
@@ -352,7 +402,7 @@ async function checkToken(target) {
   const res = await fetch(target.url, {
     method: 'POST',
     headers: { authorization: target.authorization, 'content-type': 'application/x-www-form-urlencoded' },
-    body: FORM,
+    body: target.body ?? FORM,
   })
   const text = await res.text()
   if (res.status !== 200) throw new Error(`token request answered ${res.status}: ${text}`)
@@ -368,8 +418,11 @@ async function checkToken(target) {
   })
   if (payload.scope !== SCOPE)
     throw new Error(`token scope is ${JSON.stringify(payload.scope)}, not ${SCOPE}`)
-  if (payload.client_id !== CLIENT_ID || payload.sub !== CLIENT_ID)
-    throw new Error(`token client_id/sub are ${payload.client_id}/${payload.sub}, not ${CLIENT_ID}`)
+  const expect = target.expect ?? { sub: CLIENT_ID, client_id: CLIENT_ID }
+  if (payload.client_id !== expect.client_id || payload.sub !== expect.sub)
+    throw new Error(
+      `token client_id/sub are ${payload.client_id}/${payload.sub}, not ${expect.client_id}/${expect.sub}`,
+    )
   if (typeof payload.exp !== 'number' || typeof payload.jti !== 'string')
     throw new Error('token lacks exp or jti')
   return {
@@ -398,7 +451,7 @@ function load(target, seconds, connections) {
         url: target.url,
         method: 'POST',
         headers: { authorization: target.authorization, 'content-type': 'application/x-www-form-urlencoded' },
-        body: FORM,
+        body: target.body ?? FORM,
         connections,
         pipelining: 1,
         duration: seconds,
@@ -592,12 +645,14 @@ const ratio = (a, b) => (a && b ? a / b : Number.NaN)
 function ratios(results) {
   const by = Object.fromEntries(results.map((r) => [r.target, r]))
   const out = {}
-  for (const other of ['oidc-provider', 'bare']) {
-    if (!by.mandate || !by[other]) continue
-    out[`mandate/${other}`] = {
-      rps: ratio(by.mandate.rps, by[other].rps),
-      p50: ratio(by.mandate.p50, by[other].p50),
-      p99: ratio(by.mandate.p99, by[other].p99),
+  for (const mine of ['mandate', 'mandate-exchange']) {
+    for (const other of ['oidc-provider', 'bare']) {
+      if (!by[mine] || !by[other]) continue
+      out[`${mine}/${other}`] = {
+        rps: ratio(by[mine].rps, by[other].rps),
+        p50: ratio(by[mine].p50, by[other].p50),
+        p99: ratio(by[mine].p99, by[other].p99),
+      }
     }
   }
   return out

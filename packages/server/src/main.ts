@@ -131,6 +131,7 @@ export async function openCore(config: Config, options: { now?: () => number } =
       grant: {
         directory,
         minter: new AccessTokenMinter(keyRing, () => config.issuer, now),
+        issuer: () => config.issuer,
         verifier,
         revocations,
         jwks,

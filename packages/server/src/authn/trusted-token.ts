@@ -45,6 +45,9 @@ export async function verifyTrustedToken(
   const issuer = typeof iss === 'string' ? deps.directory.trustedIssuer(iss) : undefined
   if (!issuer || issuer.type !== type)
     throw new ExternalTokenRejected('the token is not from a trusted issuer')
+  const cached = verified.get(token)
+  if (cached?.issuer === issuer && isCurrent(cached.result.claims, deps.now, deps.clockSkewSeconds))
+    return cached.result
   const keys = await keySetOf(issuer, deps.jwks)
   let claims: JWTPayload
   try {
@@ -65,6 +68,11 @@ export async function verifyTrustedToken(
   if (verified.size >= MAX_VERIFIED) verified.clear()
   verified.set(token, { issuer, result })
   return result
+}
+
+// The time checks jwtVerify made, repeated for a cached token: not expired, already valid.
+function isCurrent(claims: { exp: number; nbf?: number }, now: number, skewSeconds: number): boolean {
+  return claims.exp * 1000 > now - skewSeconds * 1000 && (claims.nbf ?? 0) * 1000 <= now + skewSeconds * 1000
 }
 
 async function keySetOf(issuer: Stored<TrustedIssuer>, fetcher: JwksFetcher): Promise<JWTVerifyGetKey> {

@@ -411,6 +411,30 @@ for (const kind of storeKinds) {
       )
     })
 
+    it('verifies a user token once, and a cached verification still expires with the token', async () => {
+      const { verifyTrustedToken } = await import('../../src/authn/trusted-token.ts')
+      const { JwksFetcher } = await import('../../src/registry/jwks-fetcher.ts')
+      const now = Math.floor(Date.now() / 1000)
+      const token = await humanToken({ iat: now, exp: now + 60 })
+      const deps = (at: number) => ({
+        directory: f.node.node.directory,
+        jwks: new JwksFetcher(),
+        defaultAudiences: [f.issuer],
+        clockSkewSeconds: 0,
+        now: at,
+      })
+      const first = await verifyTrustedToken(token, 'human_idp', deps(Date.now()))
+      assert.equal(
+        await verifyTrustedToken(token, 'human_idp', deps(Date.now())),
+        first,
+        'the second verification is the cached one',
+      )
+      await assert.rejects(
+        verifyTrustedToken(token, 'human_idp', deps((now + 61) * 1000)),
+        /invalid, expired/,
+      )
+    })
+
     it('an autonomous agent may not act for a human: unauthorized_client', async () => {
       await refused(
         'loner',

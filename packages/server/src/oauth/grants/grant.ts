@@ -22,6 +22,8 @@ export interface TokenRequest {
 export interface GrantContext {
   directory: Directory
   minter: AccessTokenMinter
+  /** This deployment's issuer identifier. */
+  issuer: () => string
   /** Verifies tokens this deployment issued (subject and actor tokens of an exchange). */
   verifier: TokenVerifier
   /** Revoked subject and actor tokens are refused. */

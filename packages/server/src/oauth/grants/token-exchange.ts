@@ -1,5 +1,6 @@
 // RFC 8693 token exchange for delegation: an agent acts for a human (or for the agent that delegated to it). Mandate
 // builds the act chain itself, narrows scope and resource along the chain, and never outlives the subject token.
+import { decodeJwt } from 'jose'
 import { ExternalTokenRejected, verifyTrustedToken } from '../../authn/trusted-token.ts'
 import { ceilingAllows } from '../../registry/ceiling.ts'
 import type { Client } from '../../registry/directory.ts'
@@ -51,6 +52,15 @@ function chainActors(act: ActClaim | undefined): string[] {
   return actors
 }
 
+function unverifiedIssuer(token: string): string | undefined {
+  try {
+    const iss = decodeJwt(token).iss
+    return typeof iss === 'string' ? iss : undefined
+  } catch {
+    throw new InvalidRequest('subject_token is not a JWT')
+  }
+}
+
 /** RFC 8693 §4.1: keep only `sub` and nested `act` from a chain we issued ourselves. */
 function sanitizeChain(value: unknown, depth = 0): ActClaim | undefined {
   if (depth > 16 || value === null || typeof value !== 'object') return undefined
@@ -71,11 +81,13 @@ async function verifySubject(
   if (!Object.values(TokenType).includes(type as (typeof TokenType)[keyof typeof TokenType])) {
     throw new InvalidRequest(`subject_token_type ${type} is not supported`)
   }
-  const mandateToken = await ctx.verifier.verify(token).catch((error: unknown) => {
-    if (error instanceof TokenRejected) return undefined
-    throw error
-  })
-  if (mandateToken) {
+  // The issuer claim routes the token to the right verifier; each verifier then checks it for real.
+  if (unverifiedIssuer(token) === ctx.issuer()) {
+    const mandateToken = await ctx.verifier.verify(token).catch((error: unknown) => {
+      if (error instanceof TokenRejected)
+        throw new InvalidRequest('subject_token is not a valid, unexpired token from this server')
+      throw error
+    })
     if (await ctx.revocations.isRevoked(mandateToken))
       throw new InvalidRequest('subject_token has been revoked')
     return fromMandateToken(mandateToken, actor, ctx)

@@ -1,16 +1,8 @@
 // Errors that domain code raises and protocol surfaces serialize: each class has a stable code and an HTTP status.
+import type { ErrorCode as SdkErrorCode } from '@mandate/sdk'
 
-/** Stable error codes of the admin API and the CLI; `@mandate/sdk` exports the same union. */
-export type ErrorCode =
-  | 'validation_failed'
-  | 'unauthorized'
-  | 'forbidden'
-  | 'not_found'
-  | 'conflict'
-  | 'payload_too_large'
-  | 'unsupported_media_type'
-  | 'unavailable'
-  | 'server_error'
+/** Stable error codes of the admin API and the CLI: `@mandate/sdk`'s union without its client-side codes. */
+export type ErrorCode = Exclude<SdkErrorCode, 'network_error' | 'invalid_response'>
 
 /** One invalid field: a JSON Pointer into the input and what is wrong with it. */
 export interface FieldError {

@@ -6,7 +6,6 @@ import pino, { type Logger } from 'pino'
 import { AuditBatcher } from './audit/audit-batcher.ts'
 import { AuditLog } from './audit/audit-log.ts'
 import { AdminTokens } from './authn/admin-token.ts'
-import { checkClientLifecycle } from './authn/client-authentication.ts'
 import { ConfigError, defaultIssuer } from './config/load.ts'
 import type { Config } from './config/schema.ts'
 import { buildApp } from './http/app.ts'
@@ -141,7 +140,6 @@ export async function openCore(config: Config, options: { now?: () => number } =
         clockSkewSeconds: config.clockSkewSeconds,
         now,
         clientAuth,
-        checkLifecycle: (client) => checkClientLifecycle(client, clientAuth),
       },
       clientAuth,
     })

@@ -1,21 +1,11 @@
 // OAuth protocol errors (RFC 6749 §5.2 and the RFCs that add codes): one class per wire code, serialized in one place.
+import type { OAuthErrorCode as SdkOAuthErrorCode } from '@mandate/sdk'
 
-/** Every OAuth error code Mandate answers with; `@mandate/sdk` exports the same union. */
-export type OAuthErrorCode =
-  | 'invalid_request'
-  | 'invalid_client'
-  | 'invalid_grant'
-  | 'unauthorized_client'
-  | 'unsupported_grant_type'
-  | 'invalid_scope'
-  | 'invalid_target'
-  | 'invalid_authorization_details'
-  | 'invalid_dpop_proof'
-  | 'use_dpop_nonce'
-  | 'unsupported_token_type'
-  | 'access_denied'
-  | 'server_error'
-  | 'temporarily_unavailable'
+/**
+ * Every OAuth error code Mandate answers with: the SDK's union without its client-side codes, so that the SDK knows
+ * every code the server can send.
+ */
+export type OAuthErrorCode = Exclude<SdkOAuthErrorCode, 'network_error' | 'invalid_response'>
 
 /** Base of every OAuth error: a wire code, an HTTP status and a description safe to show the client. */
 export abstract class OAuthError extends Error {

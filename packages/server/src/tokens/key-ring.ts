@@ -40,6 +40,8 @@ export interface KeyRingOptions {
 /** Holds the signing keys in memory and rotates them through the store. */
 export class KeyRing {
   private keys: SigningKey[] = []
+  /** Moves whenever the ring is reloaded, so that holders of derived key sets know to rebuild them. */
+  generation = 0
   private readonly now: () => number
 
   constructor(private readonly options: KeyRingOptions) {
@@ -70,6 +72,7 @@ export class KeyRing {
       return this.load()
     }
     this.keys = rows.map((row) => this.unseal(row))
+    this.generation++
   }
 
   /** The key that signs now: the most recently activated one. */

@@ -25,7 +25,7 @@ const MAX_CACHED = 50_000
 
 /** Verifies Mandate access tokens against the node's own key ring. */
 export class TokenVerifier {
-  private keys: { jwks: string; get: JWTVerifyGetKey } | undefined
+  private keys: { generation: number; get: JWTVerifyGetKey } | undefined
   private readonly cache = new Map<string, MandateTokenClaims>()
 
   constructor(
@@ -63,11 +63,11 @@ export class TokenVerifier {
     return claims
   }
 
-  // The key set follows the ring: rebuilt only when the published keys change.
+  // The key set follows the ring: rebuilt only when the ring was reloaded, not per token.
   private keySet(): JWTVerifyGetKey {
-    const jwks = this.keyRing.jwks()
-    const text = JSON.stringify(jwks)
-    if (this.keys?.jwks !== text) this.keys = { jwks: text, get: createLocalJWKSet(jwks) }
+    if (this.keys?.generation !== this.keyRing.generation) {
+      this.keys = { generation: this.keyRing.generation, get: createLocalJWKSet(this.keyRing.jwks()) }
+    }
     return this.keys.get
   }
 }

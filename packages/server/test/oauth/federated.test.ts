@@ -2,14 +2,19 @@
 // service-account token), as a client assertion (RFC 7523 §2.2) or as the jwt-bearer grant (RFC 7523 §2.1).
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { createRemoteJWKSet, jwtVerify, SignJWT } from 'jose'
+import { createRemoteJWKSet, jwtVerify } from 'jose'
 import { storeKinds, type TestStore } from '../support/harness.ts'
-import { ecKeyPair, type OAuthFixture, RESOURCE, startOAuthFixture } from './oauth-fixture.ts'
+import {
+  ecKeyPair,
+  type OAuthFixture,
+  RESOURCE,
+  registerDeployer,
+  signWorkloadToken,
+  startOAuthFixture,
+} from './oauth-fixture.ts'
 
-const K8S = 'https://kubernetes.example.com'
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
-const SUBJECT = 'system:serviceaccount:ci:deployer'
 
 for (const kind of storeKinds) {
   describe(`federated workload identity (${kind.name})`, () => {
@@ -17,47 +22,17 @@ for (const kind of storeKinds) {
     let f: OAuthFixture
     const platformKey = ecKeyPair('k8s-1')
 
-    const workloadToken = (claims: Record<string, unknown> = {}, key = platformKey) => {
-      const now = Math.floor(Date.now() / 1000)
-      return new SignJWT({
-        iss: K8S,
-        sub: SUBJECT,
-        aud: 'mandate',
-        iat: now,
-        exp: now + 600,
-        jti: crypto.randomUUID(),
-        'kubernetes.io/namespace': 'ci',
-        ...claims,
-      })
-        .setProtectedHeader({ alg: 'ES256', kid: 'k8s-1' })
-        .sign(key.privateKey)
-    }
+    const workloadToken = (claims: Record<string, unknown> = {}, key = platformKey) =>
+      signWorkloadToken(key, claims)
 
     before(async () => {
       store = kind.create()
       f = await startOAuthFixture(store)
-      const put = async (path: string, body: Record<string, unknown>) => {
+      const _put = async (path: string, body: Record<string, unknown>) => {
         const res = await f.node.call('PUT', path, { body })
         assert.ok(res.status < 300, `${path}: ${res.text}`)
       }
-      await put('/api/v1/trusted-issuers/k8s', {
-        issuer: K8S,
-        type: 'workload',
-        jwks: { keys: [platformKey.publicJwk] },
-        audiences: ['mandate'],
-      })
-      await put('/api/v1/workloads/deployer', {
-        ceiling: ['tickets:write'],
-        credentials: [
-          {
-            type: 'federated',
-            issuer: K8S,
-            subject: SUBJECT,
-            audience: 'mandate',
-            claims: { 'kubernetes.io/namespace': 'ci' },
-          },
-        ],
-      })
+      await registerDeployer(f.node, platformKey)
     })
     after(async () => {
       await f.close()

@@ -105,3 +105,82 @@ export async function startOAuthFixture(
     close: () => node.close(),
   }
 }
+
+/** The company IdP of the suites: its issuer URL. */
+export const IDP = 'https://idp.example.com'
+/** A Kubernetes cluster vouching for its service accounts. */
+export const K8S = 'https://kubernetes.example.com'
+/** The service account the `deployer` workload is bound to. */
+export const SERVICE_ACCOUNT = 'system:serviceaccount:ci:deployer'
+
+/** A user's token from the company IdP (alice, by verified email), as a login would produce, for `audience`. */
+export function signHumanToken(
+  key: ReturnType<typeof ecKeyPair>,
+  audience: string,
+  claims: Record<string, unknown> = {},
+): Promise<string> {
+  const now = Math.floor(Date.now() / 1000)
+  return new SignJWT({
+    iss: IDP,
+    sub: 'idp-user-42',
+    email: 'alice@example.com',
+    aud: audience,
+    scope: 'tickets:read tickets:write',
+    iat: now,
+    exp: now + 600,
+    ...claims,
+  })
+    .setProtectedHeader({ alg: 'ES256', kid: key.publicJwk.kid, typ: 'JWT' })
+    .sign(key.privateKey)
+}
+
+/** A Kubernetes-style projected service-account token for the `deployer` service account. */
+export function signWorkloadToken(
+  key: ReturnType<typeof ecKeyPair>,
+  claims: Record<string, unknown> = {},
+): Promise<string> {
+  const now = Math.floor(Date.now() / 1000)
+  return new SignJWT({
+    iss: K8S,
+    sub: SERVICE_ACCOUNT,
+    aud: 'mandate',
+    iat: now,
+    exp: now + 600,
+    jti: randomUUID(),
+    'kubernetes.io/namespace': 'ci',
+    ...claims,
+  })
+    .setProtectedHeader({ alg: 'ES256', kid: key.publicJwk.kid })
+    .sign(key.privateKey)
+}
+
+/** Registers the cluster as a trusted workload issuer and the `deployer` workload bound to its service account. */
+export async function registerDeployer(
+  node: TestNode,
+  platformKey: ReturnType<typeof ecKeyPair>,
+): Promise<void> {
+  for (const [path, body] of [
+    [
+      '/api/v1/trusted-issuers/k8s',
+      { issuer: K8S, type: 'workload', jwks: { keys: [platformKey.publicJwk] }, audiences: ['mandate'] },
+    ],
+    [
+      '/api/v1/workloads/deployer',
+      {
+        ceiling: ['tickets:write'],
+        credentials: [
+          {
+            type: 'federated',
+            issuer: K8S,
+            subject: SERVICE_ACCOUNT,
+            audience: 'mandate',
+            claims: { 'kubernetes.io/namespace': 'ci' },
+          },
+        ],
+      },
+    ],
+  ] as const) {
+    const res = await node.call('PUT', path, { body })
+    if (res.status >= 300) throw new Error(`${path}: ${res.status} ${res.text}`)
+  }
+}

@@ -2,15 +2,21 @@
 // builds, scope and resource narrowing, lifetime capping and the refusals RFC 8693 §2.2.2 prescribes.
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { createRemoteJWKSet, jwtVerify, SignJWT } from 'jose'
+import { createRemoteJWKSet, jwtVerify } from 'jose'
 import * as client from 'openid-client'
 import { storeKinds, type TestStore } from '../support/harness.ts'
-import { ecKeyPair, type OAuthFixture, RESOURCE, startOAuthFixture } from './oauth-fixture.ts'
+import {
+  ecKeyPair,
+  IDP,
+  type OAuthFixture,
+  RESOURCE,
+  signHumanToken,
+  startOAuthFixture,
+} from './oauth-fixture.ts'
 
 const GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange'
 const JWT_TYPE = 'urn:ietf:params:oauth:token-type:jwt'
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
-const IDP = 'https://idp.example.com'
 const OTHER_RESOURCE = 'https://docs.example.com/'
 
 for (const kind of storeKinds) {
@@ -22,21 +28,8 @@ for (const kind of storeKinds) {
     const secrets: Record<string, string> = {}
 
     /** A token from the company IdP for a human, as a user login would produce. */
-    const humanToken = (claims: Record<string, unknown> = {}, key = idpKey) => {
-      const now = Math.floor(Date.now() / 1000)
-      return new SignJWT({
-        iss: IDP,
-        sub: 'idp-user-42',
-        email: 'alice@example.com',
-        aud: f.issuer,
-        scope: 'tickets:read tickets:write',
-        iat: now,
-        exp: now + 600,
-        ...claims,
-      })
-        .setProtectedHeader({ alg: 'ES256', kid: 'idp-1', typ: 'JWT' })
-        .sign(key.privateKey)
-    }
+    const humanToken = (claims: Record<string, unknown> = {}, key = idpKey) =>
+      signHumanToken(key, f.issuer, claims)
     const exchange = async (agent: string, form: Record<string, string>) =>
       f.token({ grant_type: GRANT, client_id: agent, client_secret: secrets[agent] ?? '', ...form })
     const refused = async (agent: string, form: Record<string, string>, error: string) => {

@@ -1,7 +1,6 @@
 // @mandate/sdk's agent client against a real node over HTTP: each client authentication method, token caching and
 // refresh, DPoP binding and nonces, delegation by token exchange, and typed errors that never leak a secret.
 import assert from 'node:assert/strict'
-import { randomUUID } from 'node:crypto'
 import { after, before, describe, it, mock } from 'node:test'
 import { inspect } from 'node:util'
 import {
@@ -12,21 +11,20 @@ import {
   type OAuthErrorCode,
   SubjectTokenTypes,
 } from '@mandate/sdk'
-import {
-  calculateJwkThumbprint,
-  createRemoteJWKSet,
-  decodeProtectedHeader,
-  type JWK,
-  jwtVerify,
-  SignJWT,
-} from 'jose'
+import { calculateJwkThumbprint, createRemoteJWKSet, decodeProtectedHeader, type JWK, jwtVerify } from 'jose'
 import { verifyDpopProof } from '../../src/tokens/dpop.ts'
-import { ecKeyPair, type OAuthFixture, RESOURCE, startOAuthFixture } from '../oauth/oauth-fixture.ts'
+import {
+  ecKeyPair,
+  IDP,
+  type OAuthFixture,
+  RESOURCE,
+  registerDeployer,
+  signHumanToken,
+  signWorkloadToken,
+  startOAuthFixture,
+} from '../oauth/oauth-fixture.ts'
 import { sqliteStore, type TestStore } from '../support/harness.ts'
 
-const IDP = 'https://idp.example.com'
-const K8S = 'https://kubernetes.example.com'
-const SERVICE_ACCOUNT = 'system:serviceaccount:ci:deployer'
 const SHORT_RESOURCE = 'https://short.example.com/'
 
 /** A fetch that records every request the client makes, to count token endpoint and discovery calls. */
@@ -80,37 +78,10 @@ describe('@mandate/sdk AgentClient', () => {
   const refresherKey = ecKeyPair('r1')
 
   /** A token from the company IdP for alice, as a user login would produce. */
-  const humanToken = (claims: Record<string, unknown> = {}) => {
-    const now = Math.floor(Date.now() / 1000)
-    return new SignJWT({
-      iss: IDP,
-      sub: 'idp-user-42',
-      email: 'alice@example.com',
-      aud: f.issuer,
-      scope: 'tickets:read tickets:write',
-      iat: now,
-      exp: now + 600,
-      ...claims,
-    })
-      .setProtectedHeader({ alg: 'ES256', kid: 'idp-1', typ: 'JWT' })
-      .sign(idpKey.privateKey)
-  }
+  const humanToken = (claims: Record<string, unknown> = {}) => signHumanToken(idpKey, f.issuer, claims)
 
   /** A Kubernetes-style projected service-account token. */
-  const workloadToken = () => {
-    const now = Math.floor(Date.now() / 1000)
-    return new SignJWT({
-      iss: K8S,
-      sub: SERVICE_ACCOUNT,
-      aud: 'mandate',
-      iat: now,
-      exp: now + 600,
-      jti: randomUUID(),
-      'kubernetes.io/namespace': 'ci',
-    })
-      .setProtectedHeader({ alg: 'ES256', kid: 'k8s-1' })
-      .sign(platformKey.privateKey)
-  }
+  const workloadToken = () => signWorkloadToken(platformKey)
 
   /** The fixture's `bot` agent, authenticating with private_key_jwt. */
   const bot = (options: Partial<AgentClientOptions> = {}) =>
@@ -162,24 +133,7 @@ describe('@mandate/sdk AgentClient', () => {
       credentials: [{ type: 'jwks', jwks: { keys: [subKey.publicJwk] } }],
     })
     // Federation: a Kubernetes cluster and a workload bound to one of its service accounts.
-    await put('/api/v1/trusted-issuers/k8s', {
-      issuer: K8S,
-      type: 'workload',
-      jwks: { keys: [platformKey.publicJwk] },
-      audiences: ['mandate'],
-    })
-    await put('/api/v1/workloads/deployer', {
-      ceiling: ['tickets:write'],
-      credentials: [
-        {
-          type: 'federated',
-          issuer: K8S,
-          subject: SERVICE_ACCOUNT,
-          audience: 'mandate',
-          claims: { 'kubernetes.io/namespace': 'ci' },
-        },
-      ],
-    })
+    await registerDeployer(f.node, platformKey)
   })
   after(async () => {
     await f.close()

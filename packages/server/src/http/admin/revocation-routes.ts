@@ -1,6 +1,7 @@
 // Admin API for revocation: one token, every token of an agent or workload, or every delegation a human gave.
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
+import { ValidationFailed } from '../../errors.ts'
 import type { Revocations, RevocationTarget } from '../../tokens/revocations.ts'
 import { changeContext } from './auth.ts'
 
@@ -61,14 +62,9 @@ export function registerRevocationRoutes(app: FastifyInstance, revocations: Revo
             ? { kind: body.target, id: body.id }
             : undefined
       if (!target) {
-        void reply.status(400)
-        return {
-          error: 'validation_failed',
-          error_description: 'the request is invalid',
-          fields: [
-            { path: body.target === 'token' ? '/jti' : '/id', message: 'is required for this target' },
-          ],
-        }
+        throw new ValidationFailed([
+          { path: body.target === 'token' ? '/jti' : '/id', message: 'is required for this target' },
+        ])
       }
       const ctx = changeContext(request)
       await revocations.revoke(target, { actor: ctx.actor, reason: body.reason, requestId: ctx.requestId })

@@ -39,8 +39,6 @@ export interface GrantContext {
   now: () => number
   /** Client authentication, for grants whose assertion identifies the client (jwt-bearer). */
   clientAuth: ClientAuthContext
-  /** Refuses clients that may not act now (invalid_client). */
-  checkLifecycle: (client: AuthenticatedClient) => void
 }
 
 /** The token endpoint's successful answer (RFC 6749 §5.1, RFC 8693 §2.2.1). */

@@ -1,5 +1,6 @@
 // The JWT bearer grant (RFC 7523 §2.1): a workload token from a trusted issuer is the whole request, with no other
 // client authentication. This is the form MCP's workload identity federation extension uses.
+import { checkClientLifecycle } from '../../authn/client-authentication.ts'
 import { verifyFederatedAssertion } from '../../authn/methods/federated-assertion.ts'
 import { InvalidClient, InvalidGrant } from '../errors.ts'
 import { required } from '../target.ts'
@@ -22,7 +23,7 @@ export const jwtBearer: Grant = {
       if (error instanceof InvalidClient) throw new InvalidGrant(error.message)
       throw error
     }
-    ctx.checkLifecycle(client)
+    checkClientLifecycle(client, ctx.clientAuth)
     return issueAutonomousToken(request, client, ctx, JWT_BEARER)
   },
 }

@@ -8,9 +8,19 @@ export function canonicalJson(value: unknown): string {
       throw new TypeError('canonical JSON has no Infinity or NaN')
     return JSON.stringify(value) ?? 'null'
   }
-  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item)).join(',')}]`
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`
+  if (Array.isArray(value)) {
+    let out = '['
+    for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + canonicalJson(value[i])
+    return `${out}]`
+  }
+  const record = value as Record<string, unknown>
+  // The default sort compares UTF-16 code units, which is what RFC 8785 §3.2.3 asks for.
+  const keys = Object.keys(record).sort()
+  let out = '{'
+  for (const key of keys) {
+    const item = record[key]
+    if (item === undefined) continue
+    out += `${out.length === 1 ? '' : ','}${JSON.stringify(key)}:${canonicalJson(item)}`
+  }
+  return `${out}}`
 }

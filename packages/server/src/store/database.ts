@@ -2,7 +2,15 @@
 import { mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import SQLite from 'better-sqlite3'
-import { Kysely, type Migration, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely'
+import {
+  Kysely,
+  type Migration,
+  Migrator,
+  PostgresDialect,
+  type SqliteDatabase,
+  SqliteDialect,
+  sql,
+} from 'kysely'
 import pg from 'pg'
 import * as m0001 from './migrations/0001-registry-keys-audit.ts'
 import * as m0002 from './migrations/0002-token-service.ts'
@@ -64,7 +72,7 @@ function openSqlite(file: string): Database {
   handle.pragma('busy_timeout = 5000')
   // Same LIKE semantics as PostgreSQL: ids are case-sensitive.
   handle.pragma('case_sensitive_like = ON')
-  const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: handle }) })
+  const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: withStatementCache(handle) }) })
   return {
     dialect: 'sqlite',
     db,
@@ -72,6 +80,32 @@ function openSqlite(file: string): Database {
     migrate: () => migrate(db),
     ping: () => ping(db),
     close: () => db.destroy(),
+  }
+}
+
+/** How many distinct prepared statements a SQLite handle keeps; the oldest is dropped beyond it. */
+const STATEMENT_CACHE_SIZE = 256
+
+/**
+ * Kysely prepares every query it runs; preparing costs more than running a small statement. The queries of the hot
+ * paths repeat exactly (parameters are bound, not inlined), so their prepared statements are kept and reused.
+ */
+function withStatementCache(handle: SQLite.Database): SqliteDatabase {
+  const cache = new Map<string, SQLite.Statement>()
+  return {
+    close: () => handle.close(),
+    prepare(text) {
+      let statement = cache.get(text)
+      if (statement) {
+        // Map order is insertion order: re-inserting marks the statement as recently used.
+        cache.delete(text)
+      } else {
+        statement = handle.prepare(text)
+        if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value as string)
+      }
+      cache.set(text, statement)
+      return statement
+    },
   }
 }
 

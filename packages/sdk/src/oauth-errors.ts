@@ -2,7 +2,7 @@
 
 /**
  * Every code a token request can end with: the OAuth error codes a Mandate node answers with (RFC 6749 §5.2, RFC 8707,
- * RFC 9396, RFC 9449, RFC 7009), plus the client's own `network_error` and `invalid_response`.
+ * RFC 9396, RFC 9449, RFC 7009, RFC 6750), plus the client's own `network_error` and `invalid_response`.
  * @example
  * const retryable = (code: OAuthErrorCode) => code === 'temporarily_unavailable' || code === 'network_error'
  */
@@ -19,6 +19,10 @@ export type OAuthErrorCode =
   | 'use_dpop_nonce'
   | 'unsupported_token_type'
   | 'access_denied'
+  /** RFC 6750 §3.1: at one of Mandate's own resource endpoints, the access token is missing its binding, expired, revoked or not for this endpoint. */
+  | 'invalid_token'
+  /** RFC 6750 §3.1: the access token is valid but does not carry the scope the endpoint needs. */
+  | 'insufficient_scope'
   | 'server_error'
   | 'temporarily_unavailable'
   /** The node could not be reached, or the connection broke before the answer was read. */
@@ -39,6 +43,8 @@ const WIRE_CODES: ReadonlySet<string> = new Set<OAuthErrorCode>([
   'use_dpop_nonce',
   'unsupported_token_type',
   'access_denied',
+  'invalid_token',
+  'insufficient_scope',
   'server_error',
   'temporarily_unavailable',
 ])

@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import pino, { type Logger } from 'pino'
 import { AuditBatcher } from './audit/audit-batcher.ts'
 import { AuditLog } from './audit/audit-log.ts'
+import { AccessTokenAuthenticator } from './authn/access-token.ts'
 import { AdminTokens } from './authn/admin-token.ts'
 import { ConfigError, defaultIssuer } from './config/load.ts'
 import type { Config } from './config/schema.ts'
@@ -48,6 +49,8 @@ export interface Core {
   tokenEndpoint: TokenEndpoint
   introspectionEndpoint: IntrospectionEndpoint
   revocationEndpoint: RevocationEndpoint
+  /** Checks the access tokens callers present to Mandate's own resource endpoints. */
+  accessTokens: AccessTokenAuthenticator
   close(): Promise<void>
 }
 
@@ -117,14 +120,14 @@ export async function openCore(config: Config, options: { now?: () => number } =
       clockSkewSeconds: config.clockSkewSeconds,
       now,
     }
+    const dpop = {
+      replay,
+      now,
+      iatWindowSeconds: 60 + config.clockSkewSeconds,
+      nonces: config.dpopRequireNonce ? new DpopNonces(resolved.key.derive('dpop-nonce')) : undefined,
+    }
     const tokenEndpoint = new TokenEndpoint({
-      dpop: {
-        replay,
-        now,
-        iatWindowSeconds: 60 + config.clockSkewSeconds,
-        url: () => endpointUrls(config.issuer).token,
-        nonces: config.dpopRequireNonce ? new DpopNonces(resolved.key.derive('dpop-nonce')) : undefined,
-      },
+      dpop: { ...dpop, url: () => endpointUrls(config.issuer).token },
       recorder: new AuditBatcher(database, audit, now),
       now,
       grant: {
@@ -166,6 +169,7 @@ export async function openCore(config: Config, options: { now?: () => number } =
       tokenEndpoint,
       introspectionEndpoint: new IntrospectionEndpoint({ clientAuth, verifier, revocations }),
       revocationEndpoint: new RevocationEndpoint({ clientAuth, verifier, revocations }),
+      accessTokens: new AccessTokenAuthenticator({ verifier, revocations, dpop }),
       close: () => database.close(),
     }
   } catch (error) {

@@ -30,6 +30,33 @@ export class InvalidClient extends OAuthError {
   }
 }
 
+/**
+ * RFC 6750 §3.1 and RFC 9449 §7.1 at Mandate's own resource endpoints: the access token is missing, expired, revoked,
+ * for another audience, or presented without the proof its binding needs (`invalid_token`); or its DPoP proof is
+ * wrong (`invalid_dpop_proof`) or lacks the server's nonce (`use_dpop_nonce`). Always 401 with a challenge.
+ */
+export class InvalidToken extends OAuthError {
+  override readonly status = 401
+  constructor(
+    description: string,
+    challenge: string,
+    readonly code: 'invalid_token' | 'invalid_dpop_proof' | 'use_dpop_nonce' = 'invalid_token',
+  ) {
+    super(description)
+    this.headers['www-authenticate'] = challenge
+  }
+}
+
+/** RFC 6750 §3.1: the token is valid but lacks the scope the endpoint needs. Always 403. */
+export class InsufficientScope extends OAuthError {
+  readonly code = 'insufficient_scope'
+  override readonly status = 403
+  constructor(description: string, challenge: string) {
+    super(description)
+    this.headers['www-authenticate'] = challenge
+  }
+}
+
 /** RFC 6749 §5.2: the grant or assertion is invalid, expired or revoked (RFC 7523 §3.1 for jwt-bearer). */
 export class InvalidGrant extends OAuthError {
   readonly code = 'invalid_grant'

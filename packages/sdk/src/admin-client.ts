@@ -2,7 +2,16 @@
 import { type ErrorCode, type FieldError, MandateApiError } from './errors.ts'
 
 /** URL names of the registry kinds. */
-export type KindPath = 'humans' | 'workloads' | 'agents' | 'groups' | 'trusted-issuers' | 'resource-servers'
+export type KindPath =
+  | 'humans'
+  | 'workloads'
+  | 'agents'
+  | 'groups'
+  | 'trusted-issuers'
+  | 'resource-servers'
+  | 'policies'
+  | 'entity-types'
+  | 'entities'
 
 /** A registry object as returned by the API. */
 export type RegistryObject = Record<string, unknown> & {

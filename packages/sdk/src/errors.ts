@@ -20,6 +20,10 @@ export type ErrorCode =
 export interface FieldError {
   path: string
   message: string
+  /** Where in a text field (a Cedar policy set) the problem is: 1-based line and column, and the policy's id. */
+  location?: { line: number; column: number; policy?: string }
+  /** How to fix it, when the checker knows. */
+  help?: string
 }
 
 /**

@@ -8,6 +8,10 @@ export type ErrorCode = Exclude<SdkErrorCode, 'network_error' | 'invalid_respons
 export interface FieldError {
   path: string
   message: string
+  /** Where in a text field (a Cedar policy set) the problem is: 1-based line and column, and the policy's id. */
+  location?: { line: number; column: number; policy?: string }
+  /** How to fix it, when the checker knows (Cedar's `help`). */
+  help?: string
 }
 
 /** Base of every expected error. Anything else reaching a surface is a bug and becomes `server_error`. */

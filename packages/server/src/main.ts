@@ -13,6 +13,9 @@ import { buildApp } from './http/app.ts'
 import { IntrospectionEndpoint, RevocationEndpoint } from './oauth/introspection-endpoint.ts'
 import { assertionAudiences, endpointUrls } from './oauth/metadata.ts'
 import { TokenEndpoint } from './oauth/token-endpoint.ts'
+import { CedarWasmEvaluator } from './policy/evaluator.ts'
+import { PolicyDecisionPoint } from './policy/pdp.ts'
+import { PolicyCheck, type PolicyRelevantChange } from './policy/policy-check.ts'
 import { seedDemoData } from './registry/demo.ts'
 import { Directory } from './registry/directory.ts'
 import { JwksFetcher } from './registry/jwks-fetcher.ts'
@@ -49,6 +52,8 @@ export interface Core {
   tokenEndpoint: TokenEndpoint
   introspectionEndpoint: IntrospectionEndpoint
   revocationEndpoint: RevocationEndpoint
+  /** The policy decision point (Cedar). */
+  pdp: PolicyDecisionPoint
   /** Checks the access tokens callers present to Mandate's own resource endpoints. */
   accessTokens: AccessTokenAuthenticator
   close(): Promise<void>
@@ -120,6 +125,7 @@ export async function openCore(config: Config, options: { now?: () => number } =
       clockSkewSeconds: config.clockSkewSeconds,
       now,
     }
+    const recorder = new AuditBatcher(database, audit, now)
     const dpop = {
       replay,
       now,
@@ -128,7 +134,7 @@ export async function openCore(config: Config, options: { now?: () => number } =
     }
     const tokenEndpoint = new TokenEndpoint({
       dpop: { ...dpop, url: () => endpointUrls(config.issuer).token },
-      recorder: new AuditBatcher(database, audit, now),
+      recorder,
       now,
       grant: {
         directory,
@@ -146,9 +152,12 @@ export async function openCore(config: Config, options: { now?: () => number } =
       },
       clientAuth,
     })
+    const policyCheck = new PolicyCheck(stores)
+    const pdp = new PolicyDecisionPoint({ directory, recorder, evaluator: new CedarWasmEvaluator(), now })
     return {
       config,
       database,
+      pdp,
       masterKey: resolved.key,
       masterKeySource: { source: resolved.source, file: resolved.file },
       audit,
@@ -159,6 +168,7 @@ export async function openCore(config: Config, options: { now?: () => number } =
         jwks,
         maxAgentDepth: config.maxAgentDepth,
         now: clock,
+        checkPolicies: (tx, change) => policyCheck.check(tx, change as PolicyRelevantChange),
         onChange: () => directory.refresh(),
       }),
       keyRing,

@@ -10,6 +10,9 @@ export const documentKinds = {
   Workload: { path: 'workloads', order: 2 },
   Agent: { path: 'agents', order: 3 },
   Group: { path: 'groups', order: 4 },
+  EntityType: { path: 'entity-types', order: 5 },
+  Entity: { path: 'entities', order: 6 },
+  Policy: { path: 'policies', order: 7 },
 } as const
 
 export type DocumentKind = keyof typeof documentKinds

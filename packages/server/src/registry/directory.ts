@@ -3,7 +3,18 @@
 import type { Database } from '../store/database.ts'
 import type { RegistryStore } from '../store/registry-store.ts'
 import type { RegistryStores } from '../store/registry-stores.ts'
-import type { Agent, Human, ResourceServer, Stored, TrustedIssuer, Workload } from './model.ts'
+import type {
+  Agent,
+  Entity,
+  EntityType,
+  Group,
+  Human,
+  Policy,
+  ResourceServer,
+  Stored,
+  TrustedIssuer,
+  Workload,
+} from './model.ts'
 
 /** A client: an agent or a workload, which share one client_id namespace. */
 export type Client =
@@ -19,6 +30,16 @@ interface Snapshot {
   federated: Map<string, Client[]>
   issuers: Map<string, Stored<TrustedIssuer>>
   resourceServers: Map<string, Stored<ResourceServer>>
+  resourceServersById: Map<string, Stored<ResourceServer>>
+  groups: Map<string, Stored<Group>>
+  /** Group ids by member (`human:alice`, `agent:bot`). */
+  groupsOf: Map<string, string[]>
+  policies: Stored<Policy>[]
+  entityTypes: Map<string, Stored<EntityType>>
+  /** Application entities by id (`record:101`). */
+  entities: Map<string, Stored<Entity>>
+  /** Entity ids by type, in id order. */
+  entitiesByType: Map<string, string[]>
 }
 
 const EMPTY: Snapshot = {
@@ -29,6 +50,13 @@ const EMPTY: Snapshot = {
   federated: new Map(),
   issuers: new Map(),
   resourceServers: new Map(),
+  resourceServersById: new Map(),
+  groups: new Map(),
+  groupsOf: new Map(),
+  policies: [],
+  entityTypes: new Map(),
+  entities: new Map(),
+  entitiesByType: new Map(),
 }
 const PAGE = 1000
 
@@ -78,6 +106,56 @@ export class Directory {
     return this.snapshot.resourceServers.values()
   }
 
+  /** The resource server with this registry id. */
+  resourceServerById(id: string): Stored<ResourceServer> | undefined {
+    return this.snapshot.resourceServersById.get(id)
+  }
+
+  /** Every agent and workload. */
+  clients(): Iterable<Client> {
+    return this.snapshot.clients.values()
+  }
+
+  /** Every human. */
+  humans(): Iterable<Stored<Human>> {
+    return this.snapshot.humans.values()
+  }
+
+  /** The group with this id. */
+  group(id: string): Stored<Group> | undefined {
+    return this.snapshot.groups.get(id)
+  }
+
+  /** Ids of the groups a principal is a member of. */
+  groupsOf(kind: 'human' | 'agent' | 'workload', id: string): readonly string[] {
+    return this.snapshot.groupsOf.get(`${kind}:${id}`) ?? []
+  }
+
+  /** Every policy set, enabled or not. */
+  policies(): readonly Stored<Policy>[] {
+    return this.snapshot.policies
+  }
+
+  /** The entity types admins declared. */
+  entityTypes(): Iterable<Stored<EntityType>> {
+    return this.snapshot.entityTypes.values()
+  }
+
+  /** The application entity with this id (`record:101`). */
+  entity(uid: string): Stored<Entity> | undefined {
+    return this.snapshot.entities.get(uid)
+  }
+
+  /** Ids of the application entities of one type, in id order. */
+  entityIdsOfType(type: string): readonly string[] {
+    return this.snapshot.entitiesByType.get(type) ?? []
+  }
+
+  /** The registry version this view was loaded at; changes whenever anything in the registry does. */
+  get version(): string {
+    return this.snapshot.version
+  }
+
   /** Reloads everything if the registry changed since the last load; concurrent callers share one reload. */
   async refresh(): Promise<void> {
     this.loading ??= this.reloadIfChanged().finally(() => {
@@ -105,13 +183,18 @@ export class Directory {
       .executeTakeFirst()
     const version = row?.value ?? '0'
     if (version === this.snapshot.version) return
-    const [humans, agents, workloads, issuers, resourceServers] = await Promise.all([
-      this.all(this.stores.humans),
-      this.all(this.stores.agents),
-      this.all(this.stores.workloads),
-      this.all(this.stores.trustedIssuers),
-      this.all(this.stores.resourceServers),
-    ])
+    const [humans, agents, workloads, issuers, resourceServers, groups, policies, entityTypes, entities] =
+      await Promise.all([
+        this.all(this.stores.humans),
+        this.all(this.stores.agents),
+        this.all(this.stores.workloads),
+        this.all(this.stores.trustedIssuers),
+        this.all(this.stores.resourceServers),
+        this.all(this.stores.groups),
+        this.all(this.stores.policies),
+        this.all(this.stores.entityTypes),
+        this.all(this.stores.entities),
+      ])
     const clients = new Map<string, Client>()
     for (const principal of workloads) clients.set(principal.id, { kind: 'workload', principal })
     for (const principal of agents) clients.set(principal.id, { kind: 'agent', principal })
@@ -131,6 +214,13 @@ export class Directory {
       federated,
       issuers: new Map(issuers.map((i) => [i.issuer, i])),
       resourceServers: new Map(resourceServers.map((r) => [r.audience, r])),
+      resourceServersById: new Map(resourceServers.map((r) => [r.id, r])),
+      groups: new Map(groups.map((g) => [g.id, g])),
+      groupsOf: membership(groups),
+      policies,
+      entityTypes: new Map(entityTypes.map((t) => [t.id, t])),
+      entities: new Map(entities.map((e) => [e.id, e])),
+      entitiesByType: byType(entities),
     }
   }
 
@@ -144,6 +234,28 @@ export class Directory {
       after = page.at(-1)?.id
     }
   }
+}
+
+function membership(groups: readonly Group[]): Map<string, string[]> {
+  const map = new Map<string, string[]>()
+  for (const group of groups)
+    for (const member of group.members) {
+      const key = `${member.kind}:${member.id}`
+      map.set(key, [...(map.get(key) ?? []), group.id])
+    }
+  return map
+}
+
+// Entities come in id order from the store, so each type's list is in id order too.
+function byType(entities: readonly Entity[]): Map<string, string[]> {
+  const map = new Map<string, string[]>()
+  for (const entity of entities) {
+    const type = entity.id.slice(0, entity.id.indexOf(':'))
+    const ids = map.get(type)
+    if (ids) ids.push(entity.id)
+    else map.set(type, [entity.id])
+  }
+  return map
 }
 
 // Indexes by a key, leaving out keys that more than one item shares (an ambiguous email names nobody).

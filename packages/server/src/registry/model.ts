@@ -292,6 +292,109 @@ export const ResourceServerDoc = Type.Object(
 )
 export type ResourceServer = Static<typeof ResourceServerDoc>
 
+/** A Cedar identifier: the name of an entity type, an attribute or an annotation. */
+const CedarIdentifier = Type.String({
+  pattern: '^[A-Za-z_][A-Za-z0-9_]{0,63}$',
+  description: 'A Cedar identifier: a letter or _, then letters, digits or _ (at most 64).',
+})
+
+/** The entity types Mandate defines itself, from the registry (they cannot be declared again). */
+export const BUILTIN_ENTITY_TYPES = ['human', 'agent', 'workload', 'group', 'resource_server'] as const
+
+export const PolicyDoc = Type.Object(
+  {
+    id: Id,
+    description: Type.Optional(Type.String({ maxLength: 2000 })),
+    enabled: Type.Boolean({ default: true, description: 'A disabled policy set is kept but not evaluated.' }),
+    policies: Type.String({
+      minLength: 1,
+      maxLength: 262144,
+      description:
+        'Cedar policies (text). Each may carry `@id("...")` (its id becomes `<set id>/<that id>`, else `<set id>/<index>`), `@approval("sponsor" | "delegator")` and `@max_ttl("<seconds>")`. Validated against the schema generated from the registry when saved.',
+    }),
+  },
+  { additionalProperties: false },
+)
+export type Policy = Static<typeof PolicyDoc>
+
+const CedarAttributeType = Type.Union(
+  [
+    Type.Literal('String'),
+    Type.Literal('Long'),
+    Type.Literal('Boolean'),
+    Type.Literal('Set<String>'),
+    Type.Literal('Set<Long>'),
+    Type.Literal('Entity'),
+  ],
+  { description: 'Cedar type of the attribute; `Entity` references an entity of `entity_type`.' },
+)
+
+const AttributeDeclaration = Type.Object(
+  {
+    type: CedarAttributeType,
+    entity_type: Type.Optional(CedarIdentifier),
+    required: Type.Boolean({ default: false }),
+  },
+  { additionalProperties: false },
+)
+export type AttributeDeclaration = Static<typeof AttributeDeclaration>
+
+export const EntityTypeDoc = Type.Object(
+  {
+    id: CedarIdentifier,
+    description: Type.Optional(Type.String({ maxLength: 2000 })),
+    principal: Type.Boolean({
+      default: false,
+      description:
+        'Whether entities of this type act (AuthZEN subjects such as `user`); resources otherwise.',
+    }),
+    attributes: Type.Record(CedarIdentifier, AttributeDeclaration, { maxProperties: 64, default: {} }),
+    member_of: Type.Array(CedarIdentifier, {
+      maxItems: 20,
+      default: [],
+      description: 'Entity types whose entities may be parents of this type (Cedar `in`).',
+    }),
+    actions: Type.Array(Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\x00-\\x1f"\\\\]+$' }), {
+      maxItems: 200,
+      default: [],
+      description: 'Actions that apply to resources of this type (Cedar `Action::"<name>"`).',
+    }),
+    context: Type.Record(CedarIdentifier, AttributeDeclaration, {
+      maxProperties: 64,
+      default: {},
+      description:
+        'Context attributes that requests for these actions may carry (AuthZEN `context`), besides the ones Mandate sets.',
+    }),
+  },
+  { additionalProperties: false },
+)
+export type EntityType = Static<typeof EntityTypeDoc>
+
+const EntityAttributeValue = Type.Union([
+  Type.String({ maxLength: 1024 }),
+  Type.Integer(),
+  Type.Boolean(),
+  Type.Array(Type.String({ maxLength: 1024 }), { maxItems: 1000 }),
+  Type.Array(Type.Integer(), { maxItems: 1000 }),
+])
+export type EntityAttributeValue = Static<typeof EntityAttributeValue>
+
+/** `<entity type>:<id>`; the id part may hold any printable text (emails, paths, URLs). */
+const EntityUid = Type.String({
+  pattern: '^[A-Za-z_][A-Za-z0-9_]{0,63}:[^\\x00-\\x1f\\x7f]{1,512}$',
+  description: '`<entity type>:<id>`, e.g. `record:101` or `route:/users/{userId}`.',
+})
+
+export const EntityDoc = Type.Object(
+  {
+    id: EntityUid,
+    attributes: Type.Record(CedarIdentifier, EntityAttributeValue, { maxProperties: 64, default: {} }),
+    parents: Type.Array(EntityUid, { maxItems: 100, default: [], description: 'Entities this one is in.' }),
+  },
+  { additionalProperties: false },
+)
+export type Entity = Static<typeof EntityDoc>
+
 /** The registry's kinds, as named in documents (`kind: Agent`) and in URLs (`/api/v1/agents`). */
 export const registryKinds = {
   Human: { plural: 'humans', schema: HumanDoc },
@@ -300,6 +403,9 @@ export const registryKinds = {
   Group: { plural: 'groups', schema: GroupDoc },
   TrustedIssuer: { plural: 'trusted-issuers', schema: TrustedIssuerDoc },
   ResourceServer: { plural: 'resource-servers', schema: ResourceServerDoc },
+  Policy: { plural: 'policies', schema: PolicyDoc },
+  EntityType: { plural: 'entity-types', schema: EntityTypeDoc },
+  Entity: { plural: 'entities', schema: EntityDoc },
 } as const satisfies Record<string, { plural: string; schema: TSchema }>
 
 export type RegistryKind = keyof typeof registryKinds
@@ -312,6 +418,9 @@ export interface RegistryDocs {
   Group: Group
   TrustedIssuer: TrustedIssuer
   ResourceServer: ResourceServer
+  Policy: Policy
+  EntityType: EntityType
+  Entity: Entity
 }
 
 /** What the API returns: the document plus bookkeeping. */

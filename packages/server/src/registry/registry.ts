@@ -17,6 +17,7 @@ import {
   type CeilingEntry,
   type Group,
   type Human,
+  type Policy,
   type RegistryDocs,
   type RegistryKind,
   type ResourceServer,
@@ -49,11 +50,22 @@ export interface RegistryOptions {
   jwks: JwksFetcher
   maxAgentDepth: number
   now?: () => Date
+  /**
+   * Checks a change that policies depend on (policy sets, entity types, entities, resource servers) inside the write
+   * transaction; any problem refuses the write.
+   */
+  checkPolicies?: (
+    tx: Executor,
+    change: { kind: RegistryKind; id: string; doc: AnyDoc | undefined },
+  ) => Promise<FieldError[]>
   /** Called after every committed change, e.g. to reload in-memory views of the registry. */
   onChange?: () => Promise<void>
 }
 
 type AnyDoc = RegistryDocs[RegistryKind]
+
+/** The kinds whose changes the policies depend on. */
+const POLICY_INPUTS: ReadonlySet<RegistryKind> = new Set(['Policy', 'EntityType', 'Entity', 'ResourceServer'])
 
 // Audit records carry documents without secret material (hashes included).
 // What leaves the registry (API answers, audit records) carries no secret material, hashes included.
@@ -97,6 +109,9 @@ export class Registry {
       Group: stores.groups,
       TrustedIssuer: stores.trustedIssuers,
       ResourceServer: stores.resourceServers,
+      Policy: stores.policies,
+      EntityType: stores.entityTypes,
+      Entity: stores.entities,
     }
     return byKind[kind] as unknown as RegistryStore<RegistryDocs[K]>
   }
@@ -193,10 +208,24 @@ export class Registry {
       const current = await this.store(kind).get(tx, id)
       if (!current) throw new NotFound(kind, id)
       if (kind === 'TrustedIssuer') await this.refuseIfTrusted(tx, current as TrustedIssuer)
+      await this.checkDependentPolicies(tx, kind, id, undefined)
       await this.store(kind).delete(tx, id)
       await this.record(tx, kind, 'delete', id, ctx, { before: redact(withoutBookkeeping(current)) })
       return { deleted: true as const }
     })
+  }
+
+  private async checkDependentPolicies(
+    tx: Executor,
+    kind: RegistryKind,
+    id: string,
+    doc: AnyDoc | undefined,
+  ): Promise<void> {
+    if (!this.options.checkPolicies || !POLICY_INPUTS.has(kind)) return
+    const problems = await this.options.checkPolicies(tx, { kind, id, doc })
+    if (problems.length === 0) return
+    if (doc === undefined) throw new Conflict(problems.map((p) => p.message).join('; '))
+    throw new ValidationFailed(problems)
   }
 
   // Removing an issuer that credentials still name would strand those principals: say which ones instead.
@@ -237,9 +266,12 @@ export class Registry {
     const { doc, issued } = await this.prepare(tx, kind, input, previous)
     if (current && previous && canonicalJson(previous) === canonicalJson(doc))
       return { object: redact(current), change: 'unchanged' }
+    await this.checkDependentPolicies(tx, kind, doc.id, doc)
     const now = this.now().toISOString()
     const store = this.store(kind)
     const object = current ? await store.update(tx, current, doc, now) : await store.insert(tx, doc, now)
+    if (kind === 'Policy')
+      await this.options.stores.policies.keepVersion(tx, doc as Policy, object.version, now)
     await this.record(tx, kind, current ? 'update' : 'create', doc.id, ctx, {
       ...(previous ? { before: redact(previous) } : {}),
       after: redact(doc),

@@ -6,7 +6,16 @@ import type { Stored } from '../registry/model.ts'
 import { type Executor, isUniqueViolation } from './database.ts'
 import type { Tables } from './tables.ts'
 
-type RegistryTable = 'humans' | 'workloads' | 'agents' | 'groups' | 'trusted_issuers' | 'resource_servers'
+type RegistryTable =
+  | 'humans'
+  | 'workloads'
+  | 'agents'
+  | 'groups'
+  | 'trusted_issuers'
+  | 'resource_servers'
+  | 'policies'
+  | 'entity_types'
+  | 'entities'
 
 /** A page request: filters on indexed columns, a cursor (the last id seen) and a page size. */
 export interface ListQuery {
@@ -19,7 +28,7 @@ export interface ListQuery {
 export interface RegistryTableSpec<T> {
   table: RegistryTable
   /** Indexed columns derived from the document, kept in step with it on every write. */
-  columns: (doc: T) => Record<string, string | null>
+  columns: (doc: T) => Record<string, string | number | null>
   /** Columns that `list` may filter on, by filter name. */
   filters: Record<string, string>
 }

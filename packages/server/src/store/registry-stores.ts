@@ -1,5 +1,15 @@
 // One store per registry aggregate, with the indexed columns each one filters on.
-import type { Agent, Group, Human, ResourceServer, TrustedIssuer, Workload } from '../registry/model.ts'
+import type {
+  Agent,
+  Entity,
+  EntityType,
+  Group,
+  Human,
+  Policy,
+  ResourceServer,
+  TrustedIssuer,
+  Workload,
+} from '../registry/model.ts'
 import type { Executor } from './database.ts'
 import { RegistryStore } from './registry-store.ts'
 
@@ -54,6 +64,29 @@ export class GroupStore extends RegistryStore<Group> {
   }
 }
 
+/** Cedar policy sets; every saved version is also kept in `policy_versions`. */
+export class PolicyStore extends RegistryStore<Policy> {
+  /** Keeps a saved version of a policy set. */
+  async keepVersion(ex: Executor, policy: Policy, version: number, savedAt: string): Promise<void> {
+    await ex
+      .insertInto('policy_versions')
+      .values({ policy_id: policy.id, version, doc: JSON.stringify(policy), saved_at: savedAt })
+      .onConflict((oc) => oc.doNothing())
+      .execute()
+  }
+
+  /** A saved version of a policy set, if kept. */
+  async version(ex: Executor, id: string, version: number): Promise<Policy | undefined> {
+    const row = await ex
+      .selectFrom('policy_versions')
+      .select('doc')
+      .where('policy_id', '=', id)
+      .where('version', '=', version)
+      .executeTakeFirst()
+    return row ? (JSON.parse(row.doc) as Policy) : undefined
+  }
+}
+
 /** The registry stores, built once. */
 export function createRegistryStores() {
   return {
@@ -94,7 +127,23 @@ export function createRegistryStores() {
       columns: (r) => ({ audience: r.audience }),
       filters: { audience: 'audience' },
     }),
+    policies: new PolicyStore({
+      table: 'policies',
+      columns: (p) => ({ enabled: p.enabled ? 1 : 0 }),
+      filters: {},
+    }),
+    entityTypes: new RegistryStore<EntityType>({ table: 'entity_types', columns: () => ({}), filters: {} }),
+    entities: new RegistryStore<Entity>({
+      table: 'entities',
+      columns: (e) => ({ type: entityTypeOf(e.id) }),
+      filters: { type: 'type' },
+    }),
   }
+}
+
+/** The type part of an entity id (`record:101` is of type `record`). */
+export function entityTypeOf(uid: string): string {
+  return uid.slice(0, uid.indexOf(':'))
 }
 
 /** The registry stores. */

@@ -43,6 +43,25 @@ export interface ResourceServerRow extends RegistryRow {
   audience: string
 }
 
+export interface PolicyRow extends RegistryRow {
+  /** 1 when the policy set is evaluated, 0 when it is kept disabled. */
+  enabled: number
+}
+
+export interface PolicyVersionRow {
+  policy_id: string
+  version: number
+  doc: string
+  saved_at: string
+}
+
+export interface EntityTypeRow extends RegistryRow {}
+
+export interface EntityRow extends RegistryRow {
+  /** The entity type: the part of the id before the first `:`. */
+  type: string
+}
+
 export interface ReplayEntryRow {
   namespace: string
   value: string
@@ -119,6 +138,10 @@ export interface Tables {
   group_members: GroupMemberRow
   trusted_issuers: TrustedIssuerRow
   resource_servers: ResourceServerRow
+  policies: PolicyRow
+  policy_versions: PolicyVersionRow
+  entity_types: EntityTypeRow
+  entities: EntityRow
   replay_entries: ReplayEntryRow
   revocations: RevocationRow
   signing_keys: SigningKeyRow

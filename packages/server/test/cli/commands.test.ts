@@ -243,7 +243,7 @@ describe('mandate admin commands', () => {
       assert.equal(result.code, 2)
       assert.equal(
         result.stderr,
-        'mandate: unknown kind "robot"; one of TrustedIssuer, ResourceServer, Human, Workload, Agent, Group\n',
+        'mandate: unknown kind "robot"; one of TrustedIssuer, ResourceServer, Human, Workload, Agent, Group, EntityType, Entity, Policy\n',
       )
     })
 

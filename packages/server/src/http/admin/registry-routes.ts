@@ -14,9 +14,14 @@ const listFilters: Record<RegistryKind, string[]> = {
   Group: [],
   TrustedIssuer: ['type', 'issuer'],
   ResourceServer: ['audience'],
+  Policy: [],
+  EntityType: [],
+  Entity: ['type'],
 }
 
-const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) })
+// Entity ids (`<type>:<id>`) are longer than the other kinds' ids.
+const idParams = (kind: RegistryKind) =>
+  Type.Object({ id: Type.String({ minLength: 1, maxLength: kind === 'Entity' ? 600 : 128 }) })
 
 /** Encodes a list cursor (the last id of the page); opaque to clients. */
 export function encodeCursor(id: string): string {
@@ -50,6 +55,7 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
     [RegistryKind, { plural: string; schema: TObject }]
   >) {
     const tags = [plural]
+    const IdParams = idParams(kind)
     const withOptionalId: TSchema = {
       ...schema,
       required: (schema.required ?? []).filter((name: string) => name !== 'id'),

@@ -1,0 +1,248 @@
+// The entity slice of one decision: the principal and the resource with their ancestors and the entities their
+// attributes name, the delegating human, as Cedar entities. Never the whole registry: Cedar's cost grows with every
+// entity passed.
+import type { CedarValueJson, EntityJson } from '@cedar-policy/cedar-wasm/nodejs'
+import type { Directory } from '../registry/directory.ts'
+import type { AttributeDeclaration, EntityType } from '../registry/model.ts'
+import type { EntityRef } from './evaluator.ts'
+
+/** A principal or resource as a request names it, with the attributes the caller adds. */
+export interface RequestEntity extends EntityRef {
+  properties?: Record<string, unknown> | undefined
+}
+
+/** A request value Cedar cannot represent (fractional numbers, nesting beyond the limit). */
+export class UnrepresentableValue extends Error {}
+
+const MAX_ANCESTORS = 64
+const MAX_DEPTH = 16
+
+/** Builds entity slices from the in-memory registry and the declared entity types. */
+export class EntitySlicer {
+  constructor(
+    private readonly directory: Directory,
+    private readonly declarations: ReadonlyMap<string, EntityType>,
+  ) {}
+
+  /**
+   * The entities one request needs. Stored attributes win over request properties: a caller may add what the
+   * registry does not know (a todo's owner), never overwrite what it does (an agent's status).
+   */
+  slice(principal: RequestEntity, resource: RequestEntity, also: readonly EntityRef[] = []): EntityJson[] {
+    const out = new Map<string, EntityJson>()
+    const add = (ref: RequestEntity, withReferences: boolean) => {
+      const key = keyOf(ref)
+      const existing = out.get(key)
+      if (existing) {
+        if (ref.properties)
+          existing.attrs = { ...this.convertProperties(ref.type, ref.properties), ...existing.attrs }
+        return
+      }
+      const entity = this.entity(ref)
+      out.set(key, entity)
+      if (withReferences)
+        for (const value of Object.values(entity.attrs)) {
+          const target = referenced(value)
+          if (target && !out.has(keyOf(target))) out.set(keyOf(target), this.entity(target))
+        }
+      this.addAncestors(entity, out)
+    }
+    add(principal, true)
+    add(resource, true)
+    for (const ref of also) add(ref, false)
+    return [...out.values()]
+  }
+
+  /** Converts request properties (JSON) to Cedar attributes, following the declared types where there are some. */
+  convertProperties(type: string, properties: Record<string, unknown>): Record<string, CedarValueJson> {
+    const declared = this.declarations.get(type)?.attributes ?? {}
+    const attrs: Record<string, CedarValueJson> = {}
+    for (const [name, value] of Object.entries(properties)) {
+      if (value === null || value === undefined) continue
+      if (name.startsWith('__'))
+        throw new UnrepresentableValue(`${type}.${name}: names starting with __ are reserved`)
+      attrs[name] = toCedar(value, declared[name], `${type}.${name}`, 0)
+    }
+    return attrs
+  }
+
+  private entity(ref: RequestEntity): EntityJson {
+    const stored = this.stored(ref)
+    const requested = ref.properties ? this.convertProperties(ref.type, ref.properties) : {}
+    if (!stored) return { uid: { type: ref.type, id: ref.id }, attrs: requested, parents: [] }
+    return { ...stored, attrs: { ...requested, ...stored.attrs } }
+  }
+
+  // What the registry knows about an entity, as Cedar sees it.
+  private stored(ref: EntityRef): EntityJson | undefined {
+    const uid = { type: ref.type, id: ref.id }
+    const d = this.directory
+    const groups = (kind: 'human' | 'agent' | 'workload') =>
+      d.groupsOf(kind, ref.id).map((id) => ({ type: 'group', id }))
+    switch (ref.type) {
+      case 'human': {
+        const human = d.human(ref.id)
+        if (!human) return undefined
+        return {
+          uid,
+          attrs: {
+            ...this.declaredAttributes('human', human.attributes ?? {}),
+            status: human.status,
+            ...(human.email ? { email: human.email } : {}),
+            ...(human.name ? { name: human.name } : {}),
+          },
+          parents: groups('human'),
+        }
+      }
+      case 'agent':
+      case 'workload': {
+        const client = d.client(ref.id)
+        if (!client || client.kind !== ref.type) return undefined
+        if (client.kind === 'workload')
+          return {
+            uid,
+            attrs: {
+              ...this.declaredAttributes('workload', client.principal.attributes ?? {}),
+              status: client.principal.status,
+            },
+            parents: groups('workload'),
+          }
+        const agent = client.principal
+        return {
+          uid,
+          attrs: {
+            ...this.declaredAttributes('agent', agent.attributes ?? {}),
+            status: agent.status,
+            classification: agent.classification,
+            sponsor: { __entity: { type: 'human', id: agent.sponsor } },
+            ...(agent.parent ? { parent: { __entity: { type: 'agent', id: agent.parent } } } : {}),
+            ...(agent.model
+              ? {
+                  model_provider: agent.model.provider,
+                  model_name: agent.model.name,
+                  ...(agent.model.version ? { model_version: agent.model.version } : {}),
+                }
+              : {}),
+          },
+          parents: [...groups('agent'), ...(agent.parent ? [{ type: 'agent', id: agent.parent }] : [])],
+        }
+      }
+      case 'group':
+        return d.group(ref.id) ? { uid, attrs: {}, parents: [] } : undefined
+      case 'resource_server': {
+        const server = d.resourceServerById(ref.id)
+        if (!server) return undefined
+        return { uid, attrs: { audience: server.audience, scopes: [...server.scopes] }, parents: [] }
+      }
+      default: {
+        const entity = d.entity(`${ref.type}:${ref.id}`)
+        if (!entity) return undefined
+        return {
+          uid,
+          attrs: this.declaredAttributes(ref.type, entity.attributes),
+          parents: entity.parents.map(parseUid),
+        }
+      }
+    }
+  }
+
+  // Only declared attributes reach Cedar, typed as declared (policies were validated against those declarations).
+  private declaredAttributes(type: string, values: Record<string, unknown>): Record<string, CedarValueJson> {
+    const declared = this.declarations.get(type)?.attributes
+    if (!declared) return {}
+    const attrs: Record<string, CedarValueJson> = {}
+    for (const [name, declaration] of Object.entries(declared)) {
+      const value = values[name]
+      if (value === undefined || value === null) continue
+      try {
+        attrs[name] = toCedar(value, declaration, `${type}.${name}`, 0)
+      } catch {
+        // A stored value that no longer fits its declaration is left out; policies reading it get an error (deny).
+      }
+    }
+    return attrs
+  }
+
+  private addAncestors(entity: EntityJson, out: Map<string, EntityJson>): void {
+    const queue = [...entity.parents]
+    let added = 0
+    while (queue.length > 0 && added < MAX_ANCESTORS) {
+      const parent = queue.shift() as EntityJson['parents'][number]
+      const ref = '__entity' in parent ? parent.__entity : parent
+      if (out.has(keyOf(ref))) continue
+      const stored = this.stored(ref) ?? { uid: { type: ref.type, id: ref.id }, attrs: {}, parents: [] }
+      out.set(keyOf(ref), stored)
+      added++
+      queue.push(...stored.parents)
+    }
+  }
+}
+
+function keyOf(ref: EntityRef): string {
+  return `${ref.type}\u0000${ref.id}`
+}
+
+/** `record:101` → `{ type: 'record', id: '101' }`. */
+export function parseUid(uid: string): EntityRef {
+  const colon = uid.indexOf(':')
+  return { type: uid.slice(0, colon), id: uid.slice(colon + 1) }
+}
+
+function referenced(value: CedarValueJson): EntityRef | undefined {
+  if (value && typeof value === 'object' && !Array.isArray(value) && '__entity' in value)
+    return value.__entity as EntityRef
+  return undefined
+}
+
+// JSON to Cedar: integers are Longs (Cedar has no fractions), `Entity` declarations turn `type:id` or a bare id into a
+// reference, objects become records.
+function toCedar(
+  value: unknown,
+  declaration: AttributeDeclaration | undefined,
+  where: string,
+  depth: number,
+): CedarValueJson {
+  if (depth > MAX_DEPTH) throw new UnrepresentableValue(`${where} is nested too deeply`)
+  if (declaration?.type === 'Entity' && typeof value === 'string') {
+    const type = declaration.entity_type ?? ''
+    const id = value.startsWith(`${type}:`) ? value.slice(type.length + 1) : value
+    return { __entity: { type, id } }
+  }
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value
+    case 'number':
+      if (!Number.isSafeInteger(value))
+        throw new UnrepresentableValue(`${where} must be a whole number (Cedar has no fractions)`)
+      return value
+    case 'object': {
+      if (value === null) throw new UnrepresentableValue(`${where} is null`)
+      if (Array.isArray(value))
+        return value.map((item, i) => toCedar(item, undefined, `${where}[${i}]`, depth + 1))
+      const record: Record<string, CedarValueJson> = {}
+      for (const [k, v] of Object.entries(value)) {
+        // `__entity`, `__extn` and `__expr` are escapes in Cedar's JSON: a caller must not forge references with them.
+        if (k.startsWith('__'))
+          throw new UnrepresentableValue(`${where}.${k}: names starting with __ are reserved`)
+        if (v === null || v === undefined) continue
+        record[k] = toCedar(v, undefined, `${where}.${k}`, depth + 1)
+      }
+      return record
+    }
+    default:
+      throw new UnrepresentableValue(`${where} has no Cedar form`)
+  }
+}
+
+/** Converts a request's context (JSON) to a Cedar record. */
+export function contextToCedar(context: Record<string, unknown>): Record<string, CedarValueJson> {
+  const out: Record<string, CedarValueJson> = {}
+  for (const [name, value] of Object.entries(context)) {
+    if (value === null || value === undefined) continue
+    if (name.startsWith('__'))
+      throw new UnrepresentableValue(`context.${name}: names starting with __ are reserved`)
+    out[name] = toCedar(value, undefined, `context.${name}`, 0)
+  }
+  return out
+}

@@ -1,0 +1,89 @@
+// The seam between the decision point and the engine that evaluates Cedar: load a validated policy set, decide one
+// request with the entity slice it needs. cedar-wasm is the reference implementation; a faster evaluator can replace
+// it behind this interface, and tests compare the two.
+import {
+  type CedarValueJson,
+  type EntityJson,
+  preparsePolicySet,
+  statefulIsAuthorized,
+} from '@cedar-policy/cedar-wasm/nodejs'
+
+/** An entity as Cedar names it. */
+export interface EntityRef {
+  type: string
+  id: string
+}
+
+/** One request with everything the policies may read. */
+export interface EvaluationRequest {
+  principal: EntityRef
+  /** The action's name (Cedar `Action::"<name>"`). */
+  action: string
+  resource: EntityRef
+  context: Record<string, CedarValueJson>
+  /** The entities the request needs: principal, resource, their ancestors and what they reference. */
+  entities: EntityJson[]
+}
+
+/** What the engine answered: the decision, the policies that determined it, and the policies that failed. */
+export interface Evaluation {
+  decision: 'allow' | 'deny'
+  determining: string[]
+  errors: Array<{ policy: string; message: string }>
+}
+
+/** Evaluates requests against one loaded policy set. */
+export interface PolicyEvaluator {
+  /** Replaces the loaded policy set (id → Cedar text of one policy); throws if the engine cannot load it. */
+  load(policies: ReadonlyMap<string, string>): void
+  /** Decides one request against the loaded set. */
+  evaluate(request: EvaluationRequest): Evaluation
+}
+
+/** Raised when the engine cannot evaluate at all (as opposed to a policy erroring during evaluation). */
+export class EngineFailure extends Error {}
+
+// cedar-wasm keeps preparsed sets for the life of the process, by name: one name per evaluator instance.
+let instances = 0
+
+/** The reference evaluator: cedar-wasm with a preparsed policy set (`statefulIsAuthorized`). */
+export class CedarWasmEvaluator implements PolicyEvaluator {
+  private readonly setName = `mandate-${process.pid}-${++instances}`
+  private loaded = false
+
+  load(policies: ReadonlyMap<string, string>): void {
+    const answer = preparsePolicySet(this.setName, { staticPolicies: Object.fromEntries(policies) })
+    if (answer.type === 'failure')
+      throw new EngineFailure(
+        `the policy set does not load: ${answer.errors.map((e) => e.message).join('; ')}`,
+      )
+    this.loaded = true
+  }
+
+  evaluate(request: EvaluationRequest): Evaluation {
+    if (!this.loaded) throw new EngineFailure('no policy set is loaded')
+    let answer: ReturnType<typeof statefulIsAuthorized>
+    try {
+      answer = statefulIsAuthorized({
+        principal: request.principal,
+        action: { type: 'Action', id: request.action },
+        resource: request.resource,
+        context: request.context,
+        entities: request.entities,
+        preparsedPolicySetId: this.setName,
+      })
+    } catch (error) {
+      throw new EngineFailure(`the request could not be evaluated: ${(error as Error).message}`)
+    }
+    if (answer.type === 'failure')
+      throw new EngineFailure(
+        `the request could not be evaluated: ${answer.errors.map((e) => e.message).join('; ')}`,
+      )
+    const { decision, diagnostics } = answer.response
+    return {
+      decision,
+      determining: [...diagnostics.reason].sort(),
+      errors: diagnostics.errors.map((e) => ({ policy: e.policyId, message: e.error.message })),
+    }
+  }
+}

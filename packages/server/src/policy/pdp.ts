@@ -1,0 +1,278 @@
+// The policy decision point: decides (principal, action, resource, context) with the loaded Cedar policies, turns
+// permit annotations into obligations, fails closed on any evaluation error, and records every decision in the audit
+// log itself, so that no caller can skip the record.
+import type { CedarValueJson } from '@cedar-policy/cedar-wasm/nodejs'
+import type { AuditBatcher } from '../audit/audit-batcher.ts'
+import type { ActorRef } from '../audit/event.ts'
+import type { Directory } from '../registry/directory.ts'
+import type { EntityType } from '../registry/model.ts'
+import { contextToCedar, EntitySlicer, type RequestEntity, UnrepresentableValue } from './entities.ts'
+import { EngineFailure, type EntityRef, type Evaluation, type PolicyEvaluator } from './evaluator.ts'
+import { type CompiledPolicy, type Obligations, splitPolicySet } from './policy-set.ts'
+
+/** One question for the decision point. */
+export interface DecisionRequest {
+  principal: RequestEntity
+  action: string
+  resource: RequestEntity
+  /** Request context (JSON); Mandate adds `time` and `risk`, and an agent principal's classification, sponsor and model. */
+  context?: Record<string, unknown> | undefined
+  /** Other entities the policies may read (the delegating human). */
+  also?: readonly EntityRef[]
+}
+
+/** The answer: the outcome, why, and what it obliges. */
+export interface Decision {
+  decision: 'allow' | 'deny' | 'approval_required'
+  /** The policies that determined the outcome. */
+  determining: string[]
+  /** Policies that failed during evaluation; any makes the decision a deny. */
+  errors: Array<{ policy: string; message: string }>
+  obligations: Obligations
+}
+
+/** Who asked, for the audit record. */
+export interface DecisionAudit {
+  actors: ActorRef[]
+  requestId?: string | undefined
+  traceparent?: string | undefined
+  mode?: 'autonomous' | 'delegated' | undefined
+  /** Where the question came from: `authzen`, `token`. */
+  source: string
+}
+
+interface Loaded {
+  key: string
+  policies: Map<string, CompiledPolicy>
+  slicer: EntitySlicer
+  /** Set when an enabled policy set cannot be loaded: every decision is then a deny (fail closed). */
+  broken?: string
+}
+
+export interface PdpOptions {
+  directory: Directory
+  recorder: AuditBatcher
+  evaluator: PolicyEvaluator
+  now?: () => number
+}
+
+const WEEKDAYS = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday']
+
+/** Decides requests against the policies in the registry, reloading them when the registry changes. */
+export class PolicyDecisionPoint {
+  private loaded: Loaded | undefined
+  private loadedAt = ''
+  private readonly now: () => number
+
+  constructor(private readonly options: PdpOptions) {
+    this.now = options.now ?? Date.now
+  }
+
+  /**
+   * Decides one request and records the decision; resolves once the record is durable.
+   * @example
+   * const { decision } = await pdp.decide(
+   *   { principal: { type: 'agent', id: 'support-bot' }, action: 'tickets:read', resource: { type: 'resource_server', id: 'tickets' } },
+   *   { actors: [{ kind: 'agent', id: 'support-bot' }], source: 'token' },
+   * )
+   */
+  async decide(request: DecisionRequest, audit: DecisionAudit): Promise<Decision> {
+    const decision = await this.evaluate(request)
+    await this.record(request, decision, audit)
+    return decision
+  }
+
+  /**
+   * Decides several requests; each decision is recorded. Stops early when `stopWhen` returns true for a decision
+   * (AuthZEN's deny_on_first_deny and permit_on_first_permit); the rest are not evaluated.
+   */
+  async decideAll(
+    requests: readonly DecisionRequest[],
+    audit: DecisionAudit,
+    stopWhen?: (decision: Decision) => boolean,
+  ): Promise<Decision[]> {
+    const decisions: Decision[] = []
+    for (const request of requests) {
+      const decision = await this.evaluate(request)
+      decisions.push(decision)
+      if (stopWhen?.(decision)) break
+    }
+    await Promise.all(decisions.map((d, i) => this.record(requests[i] as DecisionRequest, d, audit)))
+    return decisions
+  }
+
+  /**
+   * Which candidates the policies allow: evaluates each request and records one summary of the search (the
+   * candidates examined and the ones allowed), not one record per candidate.
+   */
+  async search<T>(
+    candidates: readonly T[],
+    requestFor: (candidate: T) => DecisionRequest,
+    audit: DecisionAudit & { what: string },
+  ): Promise<T[]> {
+    const allowed: T[] = []
+    for (const candidate of candidates) {
+      const decision = await this.evaluate(requestFor(candidate))
+      if (decision.decision === 'allow') allowed.push(candidate)
+    }
+    await this.options.recorder.record({
+      type: 'policy.search',
+      outcome: 'success',
+      actors: audit.actors,
+      action: audit.what,
+      ...(audit.requestId ? { requestId: audit.requestId } : {}),
+      ...(audit.traceparent ? { traceparent: audit.traceparent } : {}),
+      details: { source: audit.source, candidates: candidates.length, allowed: allowed.length },
+    })
+    return allowed
+  }
+
+  /** Evaluates without recording: for explaining a decision to an admin, never for enforcing one. */
+  async evaluate(request: DecisionRequest): Promise<Decision> {
+    const loaded = await this.current()
+    if (loaded.broken) return failed('policies', loaded.broken)
+    let evaluation: Evaluation
+    try {
+      const context = { ...contextToCedar(request.context ?? {}), ...this.mandateContext(request.principal) }
+      evaluation = this.options.evaluator.evaluate({
+        principal: { type: request.principal.type, id: request.principal.id },
+        action: request.action,
+        resource: { type: request.resource.type, id: request.resource.id },
+        context,
+        entities: loaded.slicer.slice(request.principal, request.resource, request.also),
+      })
+    } catch (error) {
+      // A value the caller sent that Cedar cannot hold is the caller's error, for the surface to answer.
+      if (error instanceof UnrepresentableValue) throw error
+      if (error instanceof EngineFailure) return failed('request', error.message)
+      throw error
+    }
+    // Cedar skips a policy that errors, forbids included: a failed forbid must never let a request through.
+    if (evaluation.errors.length > 0)
+      return {
+        decision: 'deny',
+        determining: evaluation.determining,
+        errors: evaluation.errors,
+        obligations: {},
+      }
+    if (evaluation.decision === 'deny')
+      return { decision: 'deny', determining: evaluation.determining, errors: [], obligations: {} }
+    const obligations: Obligations = {}
+    for (const id of evaluation.determining) {
+      const policy = loaded.policies.get(id)
+      if (!policy) continue
+      if (policy.obligations.approval) obligations.approval ??= policy.obligations.approval
+      const ttl = policy.obligations.maxTtlSeconds
+      if (ttl !== undefined) obligations.maxTtlSeconds = Math.min(obligations.maxTtlSeconds ?? ttl, ttl)
+    }
+    return {
+      decision: obligations.approval ? 'approval_required' : 'allow',
+      determining: evaluation.determining,
+      errors: [],
+      obligations,
+    }
+  }
+
+  /** Ids and obligations of the loaded policies (for `mandate policy explain`). */
+  async policies(): Promise<ReadonlyMap<string, CompiledPolicy>> {
+    return (await this.current()).policies
+  }
+
+  // What Mandate knows about every decision, which callers cannot override.
+  private mandateContext(principal: RequestEntity): Record<string, CedarValueJson> {
+    const now = new Date(this.now())
+    const context: Record<string, CedarValueJson> = {
+      risk: 0,
+      time: {
+        hour: now.getUTCHours(),
+        minute: now.getUTCMinutes(),
+        weekday: WEEKDAYS[now.getUTCDay()] ?? 'sunday',
+        date: now.toISOString().slice(0, 10),
+      },
+    }
+    if (principal.type === 'agent') {
+      const client = this.options.directory.client(principal.id)
+      if (client?.kind === 'agent') {
+        const agent = client.principal
+        context.classification = agent.classification
+        context.sponsor = { __entity: { type: 'human', id: agent.sponsor } }
+        if (agent.model) {
+          context.model_provider = agent.model.provider
+          context.model_name = agent.model.name
+        }
+      }
+    }
+    return context
+  }
+
+  // The loaded policy set follows the registry: reloaded only when a policy set or an entity type changed.
+  private async current(): Promise<Loaded> {
+    const directory = this.options.directory
+    await directory.refresh()
+    if (this.loaded && this.loadedAt === directory.version) return this.loaded
+    const types = [...directory.entityTypes()]
+    const sets = directory.policies().filter((p) => p.enabled)
+    const key = JSON.stringify([sets.map((p) => [p.id, p.version]), types.map((t) => [t.id, t.version])])
+    if (this.loaded?.key !== key) this.loaded = this.load(key, sets, types)
+    else this.loaded = { ...this.loaded, slicer: new EntitySlicer(directory, declarations(types)) }
+    this.loadedAt = directory.version
+    return this.loaded
+  }
+
+  private load(
+    key: string,
+    sets: ReadonlyArray<{ id: string; policies: string }>,
+    types: EntityType[],
+  ): Loaded {
+    const slicer = new EntitySlicer(this.options.directory, declarations(types))
+    const policies = new Map<string, CompiledPolicy>()
+    for (const set of sets) {
+      const { policies: split, problems } = splitPolicySet(set)
+      if (problems.length > 0)
+        return {
+          key,
+          policies,
+          slicer,
+          broken: `policy set ${set.id} does not parse: ${problems[0]?.message}`,
+        }
+      for (const policy of split) policies.set(policy.id, policy)
+    }
+    try {
+      this.options.evaluator.load(new Map([...policies].map(([id, p]) => [id, p.text])))
+    } catch (error) {
+      return { key, policies, slicer, broken: (error as Error).message }
+    }
+    return { key, policies, slicer }
+  }
+
+  private async record(request: DecisionRequest, decision: Decision, audit: DecisionAudit): Promise<void> {
+    const resource = `${request.resource.type}:${request.resource.id}`
+    await this.options.recorder.record({
+      type: 'policy.decision',
+      outcome: decision.decision === 'allow' ? 'success' : 'deny',
+      actors: audit.actors,
+      subjects: [`${request.principal.type}:${request.principal.id}`],
+      ...(audit.mode ? { mode: audit.mode } : {}),
+      action: request.action,
+      resource,
+      ...(decision.errors.length > 0 ? { reason: 'evaluation_error' } : {}),
+      ...(audit.requestId ? { requestId: audit.requestId } : {}),
+      ...(audit.traceparent ? { traceparent: audit.traceparent } : {}),
+      details: {
+        source: audit.source,
+        decision: decision.decision,
+        determining: decision.determining,
+        ...(decision.errors.length > 0 ? { errors: decision.errors } : {}),
+        ...(Object.keys(decision.obligations).length > 0 ? { obligations: decision.obligations } : {}),
+      },
+    })
+  }
+}
+
+function declarations(types: readonly EntityType[]): Map<string, EntityType> {
+  return new Map(types.map((t) => [t.id, t]))
+}
+
+function failed(policy: string, message: string): Decision {
+  return { decision: 'deny', determining: [], errors: [{ policy, message }], obligations: {} }
+}

@@ -245,6 +245,9 @@ export async function startNode(
       introspectionEndpoint: core.introspectionEndpoint,
       revocationEndpoint: core.revocationEndpoint,
       revocations: core.revocations,
+      pdp: core.pdp,
+      accessTokens: core.accessTokens,
+      directory: core.directory,
       logger,
       version: VERSION,
     })

@@ -5,8 +5,11 @@ import type { ActorRef } from '../audit/event.ts'
 import type { AdminTokenStore } from '../store/admin-token-store.ts'
 import type { Database } from '../store/database.ts'
 
-/** What an admin token may do: `admin` everything, `reader` only reads. */
-export type AdminRole = 'admin' | 'reader'
+/**
+ * What an admin token may do: `admin` everything, `reader` only reads, `pep` only asks the AuthZEN API for decisions
+ * (an API key for policy enforcement points outside Mandate).
+ */
+export type AdminRole = 'admin' | 'reader' | 'pep'
 
 /** An authenticated admin caller. */
 export interface AdminCaller {

@@ -1,11 +1,15 @@
 // Assembles the node's HTTP surface: discovery, health, metrics and the admin API, with one error model.
+
 import { randomUUID } from 'node:crypto'
 import swagger from '@fastify/swagger'
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify'
 import type { AuditLog } from '../audit/audit-log.ts'
+import type { AccessTokenAuthenticator } from '../authn/access-token.ts'
 import type { AdminTokens } from '../authn/admin-token.ts'
 import type { IntrospectionEndpoint, RevocationEndpoint } from '../oauth/introspection-endpoint.ts'
 import type { TokenEndpoint } from '../oauth/token-endpoint.ts'
+import type { PolicyDecisionPoint } from '../policy/pdp.ts'
+import type { Directory } from '../registry/directory.ts'
 import type { Registry } from '../registry/registry.ts'
 import { createAjv } from '../registry/validate.ts'
 import type { Database } from '../store/database.ts'
@@ -16,6 +20,7 @@ import { requireAdmin } from './admin/auth.ts'
 import { registerKeyRoutes } from './admin/keys-routes.ts'
 import { registerRegistryRoutes } from './admin/registry-routes.ts'
 import { registerRevocationRoutes } from './admin/revocation-routes.ts'
+import { registerAuthzenRoutes } from './authzen-routes.ts'
 import { handleError } from './errors.ts'
 import { registerHealth } from './health.ts'
 import { parseJsonBody } from './json-body.ts'
@@ -39,6 +44,9 @@ export interface AppDeps {
   introspectionEndpoint: IntrospectionEndpoint
   revocationEndpoint: RevocationEndpoint
   revocations: Revocations
+  pdp: PolicyDecisionPoint
+  accessTokens: AccessTokenAuthenticator
+  directory: Directory
   logger: FastifyServerOptions['loggerInstance']
   version: string
 }
@@ -107,6 +115,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     tokenEndpoint: deps.tokenEndpoint,
     introspectionEndpoint: deps.introspectionEndpoint,
     revocationEndpoint: deps.revocationEndpoint,
+  })
+  registerAuthzenRoutes(app, {
+    pdp: deps.pdp,
+    accessTokens: deps.accessTokens,
+    adminTokens: deps.adminTokens,
+    directory: deps.directory,
+    issuer: deps.issuer,
   })
   app.get('/api/docs', { schema: { hide: true } }, async () => app.swagger())
   await app.register(

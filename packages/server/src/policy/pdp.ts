@@ -5,10 +5,12 @@ import type { CedarValueJson } from '@cedar-policy/cedar-wasm/nodejs'
 import type { AuditBatcher } from '../audit/audit-batcher.ts'
 import type { ActorRef } from '../audit/event.ts'
 import type { Directory } from '../registry/directory.ts'
-import type { EntityType } from '../registry/model.ts'
+import type { EntityType, ResourceServer } from '../registry/model.ts'
 import { contextToCedar, EntitySlicer, type RequestEntity, UnrepresentableValue } from './entities.ts'
 import { EngineFailure, type EntityRef, type Evaluation, type PolicyEvaluator } from './evaluator.ts'
+import { tokenActions } from './policy-check.ts'
 import { type CompiledPolicy, type Obligations, splitPolicySet } from './policy-set.ts'
+import { buildSchema } from './schema.ts'
 
 /** One question for the decision point. */
 export interface DecisionRequest {
@@ -44,6 +46,8 @@ export interface DecisionAudit {
 interface Loaded {
   key: string
   policies: Map<string, CompiledPolicy>
+  /** The schema's actions, with the principal and resource types each applies to. */
+  actions: Map<string, { principalTypes: string[]; resourceTypes: string[] }>
   slicer: EntitySlicer
   /** Set when an enabled policy set cannot be loaded: every decision is then a deny (fail closed). */
   broken?: string
@@ -102,18 +106,22 @@ export class PolicyDecisionPoint {
   }
 
   /**
-   * Which candidates the policies allow: evaluates each request and records one summary of the search (the
-   * candidates examined and the ones allowed), not one record per candidate.
+   * Which candidates the policies allow, in the order given, up to `limit`; `more` says whether candidates were left
+   * unexamined. Records one summary of the search (candidates examined, results), not one record per candidate.
    */
   async search<T>(
     candidates: readonly T[],
     requestFor: (candidate: T) => DecisionRequest,
     audit: DecisionAudit & { what: string },
-  ): Promise<T[]> {
-    const allowed: T[] = []
+    limit = Number.POSITIVE_INFINITY,
+  ): Promise<{ results: T[]; more: boolean }> {
+    const results: T[] = []
+    let examined = 0
     for (const candidate of candidates) {
+      if (results.length >= limit) break
+      examined++
       const decision = await this.evaluate(requestFor(candidate))
-      if (decision.decision === 'allow') allowed.push(candidate)
+      if (decision.decision === 'allow') results.push(candidate)
     }
     await this.options.recorder.record({
       type: 'policy.search',
@@ -122,9 +130,37 @@ export class PolicyDecisionPoint {
       action: audit.what,
       ...(audit.requestId ? { requestId: audit.requestId } : {}),
       ...(audit.traceparent ? { traceparent: audit.traceparent } : {}),
-      details: { source: audit.source, candidates: candidates.length, allowed: allowed.length },
+      details: { source: audit.source, examined, results: results.length },
     })
-    return allowed
+    return { results, more: examined < candidates.length }
+  }
+
+  /** Ids of the known entities of a type (registry principals, or declared application entities), in id order. */
+  async candidates(type: string): Promise<string[]> {
+    const d = this.options.directory
+    await d.refresh()
+    const sorted = (ids: Iterable<string>) => [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+    switch (type) {
+      case 'human':
+        return sorted([...d.humans()].map((h) => h.id))
+      case 'agent':
+      case 'workload':
+        return sorted([...d.clients()].filter((c) => c.kind === type).map((c) => c.principal.id))
+      case 'resource_server':
+        return sorted([...d.resourceServers()].map((r) => r.id))
+      default:
+        // Sorted here, not by the store: pages compare ids the same way (PostgreSQL collations may order otherwise).
+        return sorted(d.entityIdsOfType(type).map((uid) => uid.slice(type.length + 1)))
+    }
+  }
+
+  /** The actions the schema lets a principal of one type take on a resource of another, by name. */
+  async actionsFor(principalType: string, resourceType: string): Promise<string[]> {
+    const loaded = await this.current()
+    return [...loaded.actions]
+      .filter(([, a]) => a.principalTypes.includes(principalType) && a.resourceTypes.includes(resourceType))
+      .map(([name]) => name)
+      .sort()
   }
 
   /** Evaluates without recording: for explaining a decision to an admin, never for enforcing one. */
@@ -211,9 +247,14 @@ export class PolicyDecisionPoint {
     await directory.refresh()
     if (this.loaded && this.loadedAt === directory.version) return this.loaded
     const types = [...directory.entityTypes()]
+    const servers = [...directory.resourceServers()]
     const sets = directory.policies().filter((p) => p.enabled)
-    const key = JSON.stringify([sets.map((p) => [p.id, p.version]), types.map((t) => [t.id, t.version])])
-    if (this.loaded?.key !== key) this.loaded = this.load(key, sets, types)
+    const key = JSON.stringify([
+      sets.map((p) => [p.id, p.version]),
+      types.map((t) => [t.id, t.version]),
+      servers.map((r) => [r.id, r.version]),
+    ])
+    if (this.loaded?.key !== key) this.loaded = this.load(key, sets, types, servers)
     else this.loaded = { ...this.loaded, slicer: new EntitySlicer(directory, declarations(types)) }
     this.loadedAt = directory.version
     return this.loaded
@@ -223,26 +264,33 @@ export class PolicyDecisionPoint {
     key: string,
     sets: ReadonlyArray<{ id: string; policies: string }>,
     types: EntityType[],
+    servers: ResourceServer[],
   ): Loaded {
     const slicer = new EntitySlicer(this.options.directory, declarations(types))
+    const { schema } = buildSchema(types, tokenActions(servers))
+    const actions = new Map(
+      Object.entries(schema['']?.actions ?? {}).map(([name, action]) => [
+        name,
+        {
+          principalTypes: action.appliesTo?.principalTypes ?? [],
+          resourceTypes: action.appliesTo?.resourceTypes ?? [],
+        },
+      ]),
+    )
     const policies = new Map<string, CompiledPolicy>()
+    const loaded: Loaded = { key, policies, actions, slicer }
     for (const set of sets) {
       const { policies: split, problems } = splitPolicySet(set)
       if (problems.length > 0)
-        return {
-          key,
-          policies,
-          slicer,
-          broken: `policy set ${set.id} does not parse: ${problems[0]?.message}`,
-        }
+        return { ...loaded, broken: `policy set ${set.id} does not parse: ${problems[0]?.message}` }
       for (const policy of split) policies.set(policy.id, policy)
     }
     try {
       this.options.evaluator.load(new Map([...policies].map(([id, p]) => [id, p.text])))
     } catch (error) {
-      return { key, policies, slicer, broken: (error as Error).message }
+      return { ...loaded, broken: (error as Error).message }
     }
-    return { key, policies, slicer }
+    return loaded
   }
 
   private async record(request: DecisionRequest, decision: Decision, audit: DecisionAudit): Promise<void> {

@@ -21,6 +21,7 @@ export function requireAdmin(app: FastifyInstance, tokens: AdminTokens): void {
     if (!match?.[1]) throw new Unauthorized('an admin bearer token is required')
     const caller = await tokens.authenticate(match[1])
     if (!caller) throw new InvalidToken('the admin token is not valid')
+    if (caller.role === 'pep') throw new Forbidden('this token may only call the AuthZEN API')
     if (caller.role === 'reader' && !READ_METHODS.has(request.method) && !isReadOnlyPost(request)) {
       throw new Forbidden('this admin token may only read')
     }

@@ -6,7 +6,8 @@
 //   grant_type=client_credentials&scope=bench:read&resource=https://api.bench.example/
 // and returns an ES256-signed RFC 9068 JWT access token (typ at+jwt, aud = the resource, scope bench:read).
 //   mandate        `node packages/server/bin/mandate.js serve`, embedded SQLite store in a fresh temporary data
-//                  directory; one durable (synchronous=FULL, group-committed) audit record per token issued.
+//                  directory; the scope decided by a Cedar policy, and two durable (synchronous=FULL, group-committed)
+//                  audit records per token issued: the policy decision and the issuance.
 //   oidc-provider  oidc-provider 9 (bench/targets/oidc-provider.mjs): client_secret_basic client, resource indicators
 //                  with accessTokenFormat 'jwt', ES256 key. Stores nothing per JWT access token.
 //   bare           node:http + jose (bench/targets/bare.mjs): parse the form, compare the Basic header with a constant,
@@ -60,6 +61,14 @@ const SPONSOR = 'bench@example.com'
 const ALL_TARGETS = ['mandate', 'mandate-exchange', 'oidc-provider', 'bare']
 const EXCHANGE_AGENT = 'bench-assistant'
 const IDP = 'https://idp.bench.example'
+const BENCH_POLICIES = `@id("autonomous")
+permit (principal is agent, action == Action::"${SCOPE}", resource == resource_server::"bench")
+when { context has mode && context.mode == "autonomous" && principal.classification != "delegated" };
+
+@id("delegated")
+permit (principal is agent, action == Action::"${SCOPE}", resource == resource_server::"bench")
+when { context has mode && context.mode == "delegated" && context has delegator && context.delegator.status == "active" };
+`
 const SERVER_CPU = '0'
 const CLIENT_CPU = '1'
 /** A run is contended when others used more than this share of the server's core, or when the client's core was
@@ -286,6 +295,8 @@ async function startMandate(options, exchange = false) {
     }
     await put(`/api/v1/humans/${SPONSOR}`, {})
     await put('/api/v1/resource-servers/bench', { audience: RESOURCE, scopes: [SCOPE] })
+    // Every scope is decided by policy (Cedar): one permit per mode, as the starter policies write them.
+    await put('/api/v1/policies/bench', { policies: BENCH_POLICIES })
     const agent = await put(`/api/v1/agents/${CLIENT_ID}`, {
       sponsor: SPONSOR,
       classification: 'autonomous',

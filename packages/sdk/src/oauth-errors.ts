@@ -19,6 +19,8 @@ export type OAuthErrorCode =
   | 'use_dpop_nonce'
   | 'unsupported_token_type'
   | 'access_denied'
+  /** A policy requires a human's approval first; the error carries `approval_id` and `approver`. */
+  | 'approval_required'
   /** RFC 6750 §3.1: at one of Mandate's own resource endpoints, the access token is missing its binding, expired, revoked or not for this endpoint. */
   | 'invalid_token'
   /** RFC 6750 §3.1: the access token is valid but does not carry the scope the endpoint needs. */
@@ -43,6 +45,7 @@ const WIRE_CODES: ReadonlySet<string> = new Set<OAuthErrorCode>([
   'use_dpop_nonce',
   'unsupported_token_type',
   'access_denied',
+  'approval_required',
   'invalid_token',
   'insufficient_scope',
   'server_error',

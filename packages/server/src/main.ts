@@ -16,6 +16,7 @@ import { TokenEndpoint } from './oauth/token-endpoint.ts'
 import { CedarWasmEvaluator } from './policy/evaluator.ts'
 import { PolicyDecisionPoint } from './policy/pdp.ts'
 import { PolicyCheck, type PolicyRelevantChange } from './policy/policy-check.ts'
+import { TokenPolicy } from './policy/token-policy.ts'
 import { seedDemoData } from './registry/demo.ts'
 import { Directory } from './registry/directory.ts'
 import { JwksFetcher } from './registry/jwks-fetcher.ts'
@@ -126,6 +127,8 @@ export async function openCore(config: Config, options: { now?: () => number } =
       now,
     }
     const recorder = new AuditBatcher(database, audit, now)
+    const pdp = new PolicyDecisionPoint({ directory, recorder, evaluator: new CedarWasmEvaluator(), now })
+    const tokenPolicy = new TokenPolicy(pdp, recorder)
     const dpop = {
       replay,
       now,
@@ -149,11 +152,11 @@ export async function openCore(config: Config, options: { now?: () => number } =
         clockSkewSeconds: config.clockSkewSeconds,
         now,
         clientAuth,
+        policy: tokenPolicy,
       },
       clientAuth,
     })
     const policyCheck = new PolicyCheck(stores)
-    const pdp = new PolicyDecisionPoint({ directory, recorder, evaluator: new CedarWasmEvaluator(), now })
     return {
       config,
       database,

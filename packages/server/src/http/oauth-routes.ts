@@ -82,6 +82,7 @@ export function registerOAuthRoutes(
         dpop: dpopHeaders(request.raw.rawHeaders),
         requestId: request.id,
         traceparent: validTraceparent(request.headers.traceparent),
+        clientIp: request.ip,
       })
       void reply.headers(NO_STORE)
       return response

@@ -13,6 +13,8 @@ export abstract class OAuthError extends Error {
   readonly status: number = 400
   /** Extra response headers (e.g. `WWW-Authenticate`, `DPoP-Nonce`). */
   headers: Record<string, string> = {}
+  /** Extra members of the error body (e.g. `approval_id`). */
+  extra: Record<string, string> = {}
 }
 
 /** RFC 6749 §5.2: a missing, repeated or malformed parameter; RFC 8693 §2.2.2: an unacceptable subject or actor token. */
@@ -112,6 +114,19 @@ export class AccessDenied extends OAuthError {
   override readonly status = 403
 }
 
+/**
+ * A policy requires a human's approval first. The body carries `approval_id` (the pending approval to wait for) and
+ * `approver` (`sponsor` or `delegator`); the client asks again once it is approved.
+ */
+export class ApprovalRequired extends OAuthError {
+  readonly code = 'approval_required'
+  override readonly status = 403
+  constructor(description: string, approvalId: string, approver: string) {
+    super(description)
+    this.extra = { approval_id: approvalId, approver }
+  }
+}
+
 /** The database is not answering; the client may retry. */
 export class TemporarilyUnavailable extends OAuthError {
   readonly code = 'temporarily_unavailable'
@@ -122,6 +137,7 @@ export class TemporarilyUnavailable extends OAuthError {
 export interface OAuthErrorBody {
   error: OAuthErrorCode
   error_description?: string
+  [member: string]: string | undefined
 }
 
 /** Serializes an OAuth error; `unexpected` errors become `server_error` with nothing internal. */
@@ -134,7 +150,7 @@ export function toOAuthErrorResponse(error: unknown): {
   if (error instanceof OAuthError) {
     return {
       status: error.status,
-      body: { error: error.code, error_description: error.message },
+      body: { ...error.extra, error: error.code, error_description: error.message },
       headers: error.headers,
       unexpected: false,
     }

@@ -25,6 +25,8 @@ export interface TokenEndpointInput {
   dpop: readonly string[]
   requestId?: string | undefined
   traceparent?: string | undefined
+  /** The client's address as the node sees it (for policies' `context.client_ip`). */
+  clientIp?: string | undefined
 }
 
 export interface TokenEndpointDeps {
@@ -75,6 +77,9 @@ export class TokenEndpoint {
     let grantType: string | undefined
     try {
       const request = parseTokenRequest(input.form)
+      request.clientIp = input.clientIp
+      request.requestId = input.requestId
+      request.traceparent = input.traceparent
       grantType = request.params.grant_type
       const grant = selectGrant(request)
       // DPoP before client authentication: a nonce challenge must not use up a one-time client assertion.

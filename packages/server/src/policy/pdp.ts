@@ -21,6 +21,8 @@ export interface DecisionRequest {
   context?: Record<string, unknown> | undefined
   /** Other entities the policies may read (the delegating human). */
   also?: readonly EntityRef[]
+  /** Context Mandate established itself (mode, chain, client IP), already in Cedar form; callers cannot override it. */
+  facts?: Record<string, CedarValueJson>
 }
 
 /** The answer: the outcome, why, and what it obliges. */
@@ -49,6 +51,8 @@ interface Loaded {
   /** The schema's actions, with the principal and resource types each applies to. */
   actions: Map<string, { principalTypes: string[]; resourceTypes: string[] }>
   slicer: EntitySlicer
+  /** Decisions already made against this view, by request. */
+  decisions: Map<string, Decision>
   /** Set when an enabled policy set cannot be loaded: every decision is then a deny (fail closed). */
   broken?: string
 }
@@ -59,6 +63,9 @@ export interface PdpOptions {
   evaluator: PolicyEvaluator
   now?: () => number
 }
+
+/** Decisions kept per loaded view before the cache starts over. */
+const MAX_CACHED_DECISIONS = 10_000
 
 const WEEKDAYS = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday']
 
@@ -138,7 +145,6 @@ export class PolicyDecisionPoint {
   /** Ids of the known entities of a type (registry principals, or declared application entities), in id order. */
   async candidates(type: string): Promise<string[]> {
     const d = this.options.directory
-    await d.refresh()
     const sorted = (ids: Iterable<string>) => [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
     switch (type) {
       case 'human':
@@ -167,9 +173,24 @@ export class PolicyDecisionPoint {
   async evaluate(request: DecisionRequest): Promise<Decision> {
     const loaded = await this.current()
     if (loaded.broken) return failed('policies', loaded.broken)
+    const context = {
+      ...contextToCedar(request.context ?? {}),
+      ...request.facts,
+      ...this.mandateContext(request.principal),
+    }
+    // Cedar is deterministic: the same request against the same policies and registry (the loaded view) gets the same
+    // answer. The key holds everything the evaluation reads, the time to the minute included.
+    const key = JSON.stringify([
+      request.principal,
+      request.action,
+      request.resource,
+      request.also ?? [],
+      context,
+    ])
+    const cached = loaded.decisions.get(key)
+    if (cached) return cached
     let evaluation: Evaluation
     try {
-      const context = { ...contextToCedar(request.context ?? {}), ...this.mandateContext(request.principal) }
       evaluation = this.options.evaluator.evaluate({
         principal: { type: request.principal.type, id: request.principal.id },
         action: request.action,
@@ -183,6 +204,14 @@ export class PolicyDecisionPoint {
       if (error instanceof EngineFailure) return failed('request', error.message)
       throw error
     }
+    const decision = Object.freeze(this.outcome(evaluation, loaded))
+    if (loaded.decisions.size >= MAX_CACHED_DECISIONS) loaded.decisions.clear()
+    loaded.decisions.set(key, decision)
+    return decision
+  }
+
+  // Cedar's answer as Mandate's decision: evaluation errors deny, permits' annotations become obligations.
+  private outcome(evaluation: Evaluation, loaded: Loaded): Decision {
     // Cedar skips a policy that errors, forbids included: a failed forbid must never let a request through.
     if (evaluation.errors.length > 0)
       return {
@@ -243,8 +272,9 @@ export class PolicyDecisionPoint {
 
   // The loaded policy set follows the registry: reloaded only when a policy set or an entity type changed.
   private async current(): Promise<Loaded> {
+    // The directory follows the registry by itself (local writes reload it before they answer; other nodes' writes
+    // within its polling interval).
     const directory = this.options.directory
-    await directory.refresh()
     if (this.loaded && this.loadedAt === directory.version) return this.loaded
     const types = [...directory.entityTypes()]
     const servers = [...directory.resourceServers()]
@@ -255,7 +285,12 @@ export class PolicyDecisionPoint {
       servers.map((r) => [r.id, r.version]),
     ])
     if (this.loaded?.key !== key) this.loaded = this.load(key, sets, types, servers)
-    else this.loaded = { ...this.loaded, slicer: new EntitySlicer(directory, declarations(types)) }
+    else
+      this.loaded = {
+        ...this.loaded,
+        slicer: new EntitySlicer(directory, declarations(types)),
+        decisions: new Map(),
+      }
     this.loadedAt = directory.version
     return this.loaded
   }
@@ -278,7 +313,7 @@ export class PolicyDecisionPoint {
       ]),
     )
     const policies = new Map<string, CompiledPolicy>()
-    const loaded: Loaded = { key, policies, actions, slicer }
+    const loaded: Loaded = { key, policies, actions, slicer, decisions: new Map() }
     for (const set of sets) {
       const { policies: split, problems } = splitPolicySet(set)
       if (problems.length > 0)

@@ -18,10 +18,13 @@ export type PolicyRelevantChange =
 
 const PAGE = 10000
 
-/** The actions Mandate itself decides: one per scope of each resource server (the token service asks per scope). */
+/**
+ * The actions Mandate itself decides: one per scope and per authorization-details type of each resource server (the
+ * token service asks about each).
+ */
 export function tokenActions(servers: readonly ResourceServer[]): MandateAction[] {
-  const scopes = new Set(servers.flatMap((s) => s.scopes))
-  return [...scopes].sort().map((name) => ({ name, resourceTypes: ['resource_server'] }))
+  const names = new Set(servers.flatMap((s) => [...s.scopes, ...s.authorization_details_types]))
+  return [...names].sort().map((name) => ({ name, resourceTypes: ['resource_server'] }))
 }
 
 /** Validates registry writes against the policies that depend on them. */

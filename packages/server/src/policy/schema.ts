@@ -61,6 +61,9 @@ export const MANDATE_CONTEXT: Attributes = {
   client_ip: optional({ type: 'Extension', name: 'ipaddr' }),
   resource_server: optional(STRING),
   purpose: optional(STRING),
+  detail_actions: optional(setOf(STRING)),
+  detail_locations: optional(setOf(STRING)),
+  detail_identifier: optional(STRING),
 }
 
 /** The actions Mandate decides on its own paths, and what they apply to. */

@@ -162,6 +162,7 @@ describe('mutual TLS (RFC 8705)', () => {
     })
     for (const [path, body] of [
       ['/api/v1/resource-servers/tickets', { audience: RESOURCE, scopes: ['tickets:read'] }],
+      ['/api/v1/policies/allow-all', { policies: 'permit (principal, action, resource);' }],
       ['/api/v1/humans/alice', {}],
       [
         '/api/v1/agents/pki-bot',

@@ -48,6 +48,9 @@ export async function startOAuthFixture(
     scopes: ['tickets:read', 'tickets:write', 'tickets:delete'],
     authorization_details_types: ['ticket_action'],
   })
+  // Every scope needs a permit: the fixture's tests are about the protocol, so one policy allows everything the
+  // ceilings allow (the policy tests narrow it).
+  await put('/api/v1/policies/allow-all', { policies: '@id("all")\npermit (principal, action, resource);' })
   await put('/api/v1/humans/alice@example.com', {})
   await put('/api/v1/agents/bot', {
     sponsor: 'alice@example.com',

@@ -46,14 +46,16 @@ export async function pepKey(node: TestNode): Promise<string> {
   return issued.token
 }
 
+/** An HTTP answer with its JSON body. */
+export interface JsonAnswer {
+  status: number
+  // biome-ignore lint/suspicious/noExplicitAny: AuthZEN answers are read as data
+  json: any
+  headers: Headers
+}
+
 /** POSTs JSON to the node with a bearer credential. */
-// biome-ignore lint/suspicious/noExplicitAny: AuthZEN answers are read as data
-export async function post(
-  node: TestNode,
-  path: string,
-  body: unknown,
-  key: string,
-): Promise<{ status: number; json: any; headers: Headers }> {
+export async function post(node: TestNode, path: string, body: unknown, key: string): Promise<JsonAnswer> {
   const res = await fetch(`${node.node.url}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },

@@ -4,7 +4,14 @@ import type { AuthenticatedClient } from '../../authn/client-authentication.ts'
 import { ceilingAllows } from '../../registry/ceiling.ts'
 import { InvalidScope, UnauthorizedClient } from '../errors.ts'
 import { parseAuthorizationDetails, parseScope, resolveTarget } from '../target.ts'
-import { boundTo, type Grant, type GrantContext, type GrantResult, type TokenRequest } from './grant.ts'
+import {
+  authorizeByPolicy,
+  boundTo,
+  type Grant,
+  type GrantContext,
+  type GrantResult,
+  type TokenRequest,
+} from './grant.ts'
 
 export const clientCredentials: Grant = {
   type: 'client_credentials',
@@ -39,13 +46,28 @@ export async function issueAutonomousToken(
     throw new InvalidScope('scope is required: tokens are issued for named actions only')
   const beyond = scopes.filter((scope) => !ceilingAllows(principal.ceiling, scope, target.audience))
   if (beyond.length > 0) throw new InvalidScope(`beyond the ceiling of ${client.id}: ${beyond.join(' ')}`)
-  const lifetimeSeconds = Math.min(target.token_lifetime_seconds, ctx.maxTokenLifetimeSeconds)
+  const actor = { kind: client.client.kind, id: client.id }
+  const allowed = await authorizeByPolicy(request, ctx, {
+    client: actor,
+    mode: 'autonomous',
+    chain: [actor],
+    resourceServer: target,
+    scopes,
+    details: details ?? [],
+  })
+  const granted = allowed.scopes
+  const grantedDetails = details ? allowed.details : undefined
+  const lifetimeSeconds = Math.min(
+    target.token_lifetime_seconds,
+    ctx.maxTokenLifetimeSeconds,
+    allowed.maxTtlSeconds ?? Number.POSITIVE_INFINITY,
+  )
   const minted = ctx.minter.mint({
     sub: client.id,
     client_id: client.id,
     aud: target.audience,
-    scope: scopes,
-    ...(details ? { authorization_details: details } : {}),
+    scope: granted,
+    ...(grantedDetails?.length ? { authorization_details: grantedDetails } : {}),
     lifetimeSeconds,
     // RFC 9449 §6 or RFC 8705 §3: bound to the DPoP key, else to the certificate the client authenticated with.
     ...boundTo(request, client),
@@ -56,18 +78,19 @@ export async function issueAutonomousToken(
       // RFC 9449 §5: a DPoP-bound token is of type DPoP.
       token_type: request.dpopJkt ? 'DPoP' : 'Bearer',
       expires_in: lifetimeSeconds,
-      ...(scopes.length > 0 ? { scope: scopes.join(' ') } : {}),
-      ...(details ? { authorization_details: details } : {}),
+      ...(granted.length > 0 ? { scope: granted.join(' ') } : {}),
+      ...(grantedDetails?.length ? { authorization_details: grantedDetails } : {}),
     },
     audit: {
       type: 'token.issue',
       outcome: 'success',
       actors: [{ kind: client.client.kind, id: client.id }],
       mode: 'autonomous',
-      action: scopes.join(' '),
+      action: granted.join(' '),
       resource: target.audience,
       details: {
         grant_type: grantType,
+        ...(allowed.denied.length > 0 ? { denied_by_policy: allowed.denied } : {}),
         jti: minted.jti,
         exp: minted.exp,
         client_auth: client.method,

@@ -1,11 +1,13 @@
 // The shape every grant shares: what it reads from the request, what it needs, what it returns.
 import type { AuditEventInput } from '../../audit/event.ts'
 import type { AuthenticatedClient, ClientAuthContext } from '../../authn/client-authentication.ts'
+import type { TokenAuthorization, TokenAuthorizationRequest, TokenPolicy } from '../../policy/token-policy.ts'
 import type { Directory } from '../../registry/directory.ts'
 import type { JwksFetcher } from '../../registry/jwks-fetcher.ts'
 import type { AccessTokenMinter } from '../../tokens/access-token.ts'
 import type { Revocations } from '../../tokens/revocations.ts'
 import type { TokenVerifier } from '../../tokens/token-verifier.ts'
+import { ApprovalRequired, InvalidRequest, InvalidScope } from '../errors.ts'
 
 /** A token request after parsing: single-valued parameters plus the repeatable ones. */
 export interface TokenRequest {
@@ -16,6 +18,10 @@ export interface TokenRequest {
   audiences: string[]
   /** RFC 9449: the thumbprint of the key a valid DPoP proof on this request demonstrated; the token is bound to it. */
   dpopJkt?: string | undefined
+  /** Where the request came from, for policies (`context.client_ip`) and the audit record. */
+  clientIp?: string | undefined
+  requestId?: string | undefined
+  traceparent?: string | undefined
 }
 
 /** What grants need. */
@@ -39,6 +45,8 @@ export interface GrantContext {
   now: () => number
   /** Client authentication, for grants whose assertion identifies the client (jwt-bearer). */
   clientAuth: ClientAuthContext
+  /** The policy decisions every scope and authorization detail needs. */
+  policy: Pick<TokenPolicy, 'authorize'>
 }
 
 /** The token endpoint's successful answer (RFC 6749 §5.1, RFC 8693 §2.2.1). */
@@ -68,6 +76,36 @@ export interface Grant {
     client: AuthenticatedClient | undefined,
     ctx: GrantContext,
   ): Promise<GrantResult>
+}
+
+/**
+ * Applies the policy decisions to a token request: the token carries only what was allowed; nothing allowed is
+ * `invalid_scope`; a required approval stops the request with the pending approval's id.
+ */
+export async function authorizeByPolicy(
+  request: TokenRequest,
+  ctx: GrantContext,
+  ask: Omit<TokenAuthorizationRequest, 'clientIp' | 'purpose' | 'requestId' | 'traceparent'>,
+): Promise<TokenAuthorization> {
+  const purpose = request.params.purpose
+  if (purpose !== undefined && (purpose.length === 0 || purpose.length > 200))
+    throw new InvalidRequest('purpose must be 1 to 200 characters')
+  const decided = await ctx.policy.authorize({
+    ...ask,
+    clientIp: request.clientIp,
+    purpose,
+    requestId: request.requestId,
+    traceparent: request.traceparent,
+  })
+  if (decided.approval)
+    throw new ApprovalRequired(
+      `a policy requires the ${decided.approval.approver}'s approval for ${decided.approval.for.join(' ')}`,
+      decided.approval.id,
+      decided.approval.approver,
+    )
+  if (decided.scopes.length === 0 && decided.details.length === 0)
+    throw new InvalidScope(`denied by policy: ${decided.denied.join(' ')}`)
+  return decided
 }
 
 /** The confirmation claim of a token for this request (RFC 7800): the DPoP key (RFC 9449 §6), else the client's certificate (RFC 8705 §3). */

@@ -1,6 +1,7 @@
 // RFC 8693 token exchange for delegation: an agent acts for a human (or for the agent that delegated to it). Mandate
 // builds the act chain itself, narrows scope and resource along the chain, and never outlives the subject token.
 import { decodeJwt } from 'jose'
+import type { ActorRef } from '../../audit/event.ts'
 import { ExternalTokenRejected, verifyTrustedToken } from '../../authn/trusted-token.ts'
 import { ceilingAllows } from '../../registry/ceiling.ts'
 import type { Client } from '../../registry/directory.ts'
@@ -9,7 +10,7 @@ import type { ActClaim } from '../../tokens/access-token.ts'
 import { type MandateTokenClaims, TokenRejected } from '../../tokens/token-verifier.ts'
 import { InvalidRequest, InvalidScope, InvalidTarget, UnauthorizedClient } from '../errors.ts'
 import { parseAuthorizationDetails, parseScope, required, resolveTarget } from '../target.ts'
-import { boundTo, type Grant, type GrantContext, type TokenRequest } from './grant.ts'
+import { authorizeByPolicy, boundTo, type Grant, type GrantContext, type TokenRequest } from './grant.ts'
 
 /** RFC 8693 §2.1 grant type. */
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
@@ -215,14 +216,38 @@ export const tokenExchange: Grant = {
     // Never longer than the subject token has left.
     const remaining = subject.exp - Math.floor(ctx.now() / 1000)
     if (remaining <= 0) throw new InvalidRequest('subject_token has expired')
-    const lifetimeSeconds = Math.min(target.token_lifetime_seconds, ctx.maxTokenLifetimeSeconds, remaining)
+    // The chain, the human first, so agent actions are never mistaken for the human's own.
+    const actors: ActorRef[] = [
+      { kind: 'human', id: subject.human.id },
+      ...chainActors(act)
+        .reverse()
+        .map((id) => ({ kind: 'agent' as const, id })),
+    ]
+    // Policies decide each scope for this action: the token carries only what they allow.
+    const allowed = await authorizeByPolicy(request, ctx, {
+      client: { kind: 'agent', id: client.id },
+      mode: 'delegated',
+      delegator: subject.human.id,
+      chain: actors,
+      resourceServer: target,
+      scopes,
+      details: details ?? [],
+    })
+    const granted = allowed.scopes
+    const grantedDetails = details ? allowed.details : undefined
+    const lifetimeSeconds = Math.min(
+      target.token_lifetime_seconds,
+      ctx.maxTokenLifetimeSeconds,
+      remaining,
+      allowed.maxTtlSeconds ?? Number.POSITIVE_INFINITY,
+    )
     const minted = ctx.minter.mint({
       sub: subject.human.id,
       client_id: client.id,
       aud: target.audience,
-      scope: scopes,
+      scope: granted,
       act,
-      ...(details ? { authorization_details: details } : {}),
+      ...(grantedDetails?.length ? { authorization_details: grantedDetails } : {}),
       lifetimeSeconds,
       // RFC 9449 §6 or RFC 8705 §3: bound to the DPoP key, else to the certificate the client authenticated with.
       ...boundTo(request, client),
@@ -234,21 +259,15 @@ export const tokenExchange: Grant = {
         // RFC 9449 §5: a DPoP-bound token is of type DPoP.
         token_type: request.dpopJkt ? 'DPoP' : 'Bearer',
         expires_in: lifetimeSeconds,
-        scope: scopes.join(' '),
-        ...(details ? { authorization_details: details } : {}),
+        scope: granted.join(' '),
+        ...(grantedDetails?.length ? { authorization_details: grantedDetails } : {}),
       },
       audit: {
         type: 'token.issue',
         outcome: 'success',
-        // The full chain, human first, so agent actions are never mistaken for the human's own.
-        actors: [
-          { kind: 'human', id: subject.human.id },
-          ...chainActors(act)
-            .reverse()
-            .map((id) => ({ kind: 'agent' as const, id })),
-        ],
+        actors,
         mode: 'delegated',
-        action: scopes.join(' '),
+        action: granted.join(' '),
         resource: target.audience,
         details: {
           grant_type: TOKEN_EXCHANGE,
@@ -256,6 +275,7 @@ export const tokenExchange: Grant = {
           exp: minted.exp,
           client_auth: client.method,
           chain_depth: depth,
+          ...(allowed.denied.length > 0 ? { denied_by_policy: allowed.denied } : {}),
         },
       },
     }

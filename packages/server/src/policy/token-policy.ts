@@ -1,0 +1,139 @@
+// The token service asks the decision point about every scope and authorization detail a token would carry: the
+// token carries only what policies allow, lives no longer than any `@max_ttl` says, and waits for a human when a
+// policy asks for approval.
+import { randomBytes } from 'node:crypto'
+import type { CedarValueJson } from '@cedar-policy/cedar-wasm/nodejs'
+import type { AuditBatcher } from '../audit/audit-batcher.ts'
+import type { ActorRef } from '../audit/event.ts'
+import type { ResourceServer, Stored } from '../registry/model.ts'
+import type { Decision, DecisionRequest, PolicyDecisionPoint } from './pdp.ts'
+
+/** What a token would grant, and who asks. */
+export interface TokenAuthorizationRequest {
+  client: { kind: 'agent' | 'workload'; id: string }
+  mode: 'autonomous' | 'delegated'
+  /** The human a delegated token acts for. */
+  delegator?: string | undefined
+  /** The whole chain, the human first, then each agent (`human:alice`, `agent:assistant`). */
+  chain: ActorRef[]
+  resourceServer: Stored<ResourceServer>
+  scopes: readonly string[]
+  details: ReadonlyArray<Record<string, unknown>>
+  clientIp?: string | undefined
+  purpose?: string | undefined
+  requestId?: string | undefined
+  traceparent?: string | undefined
+}
+
+/** What policies allow of it. */
+export interface TokenAuthorization {
+  scopes: string[]
+  details: Array<Record<string, unknown>>
+  /** Scopes and detail types a policy denied. */
+  denied: string[]
+  /** Set when a policy asks for a human's approval of something requested. */
+  approval?: { id: string; approver: 'sponsor' | 'delegator'; for: string[] }
+  /** The shortest `@max_ttl` of the permits that allowed something. */
+  maxTtlSeconds?: number
+}
+
+/** Decides token requests with the policy decision point. */
+export class TokenPolicy {
+  constructor(
+    private readonly pdp: PolicyDecisionPoint,
+    private readonly recorder: AuditBatcher,
+  ) {}
+
+  /**
+   * Decides each scope (action = the scope) and each authorization detail (action = its type) on the resource
+   * server; every decision is recorded by the decision point.
+   * @example
+   * const allowed = await tokenPolicy.authorize({ client: { kind: 'agent', id: 'bot' }, mode: 'autonomous', chain: [{ kind: 'agent', id: 'bot' }], resourceServer, scopes: ['tickets:read'], details: [] })
+   */
+  async authorize(request: TokenAuthorizationRequest): Promise<TokenAuthorization> {
+    const facts: Record<string, CedarValueJson> = {
+      mode: request.mode,
+      chain: request.chain.map((a) => `${a.kind}:${a.id}`),
+      depth: request.chain.filter((a) => a.kind === 'agent').length,
+      resource_server: request.resourceServer.audience,
+      ...(request.delegator ? { delegator: { __entity: { type: 'human', id: request.delegator } } } : {}),
+      ...(request.clientIp ? { client_ip: { __extn: { fn: 'ip', arg: request.clientIp } } } : {}),
+      ...(request.purpose ? { purpose: request.purpose } : {}),
+    }
+    const base = {
+      principal: { type: request.client.kind, id: request.client.id },
+      resource: { type: 'resource_server', id: request.resourceServer.id },
+      also: request.delegator ? [{ type: 'human', id: request.delegator }] : [],
+    }
+    const asks: Array<{ name: string; request: DecisionRequest }> = [
+      ...request.scopes.map((scope) => ({ name: scope, request: { ...base, action: scope, facts } })),
+      ...request.details.map((detail) => ({
+        name: String(detail.type),
+        request: { ...base, action: String(detail.type), facts: { ...facts, ...detailFacts(detail) } },
+      })),
+    ]
+    const decisions = await this.pdp.decideAll(
+      asks.map((a) => a.request),
+      {
+        actors: request.chain,
+        mode: request.mode,
+        requestId: request.requestId,
+        traceparent: request.traceparent,
+        source: 'token',
+      },
+    )
+    const allowed = (i: number) => decisions[i]?.decision === 'allow'
+    const result: TokenAuthorization = {
+      scopes: request.scopes.filter((_, i) => allowed(i)),
+      details: request.details.filter((_, i) => allowed(request.scopes.length + i)),
+      denied: asks.filter((_, i) => decisions[i]?.decision === 'deny').map((a) => a.name),
+    }
+    const approvals = decisions
+      .map((d, i) => ({ d, name: asks[i]?.name ?? '' }))
+      .filter(({ d }) => d.decision === 'approval_required')
+    if (approvals.length > 0) {
+      const approver = approvals[0]?.d.obligations.approval ?? 'sponsor'
+      result.approval = {
+        id: `apr_${randomBytes(16).toString('base64url')}`,
+        approver,
+        for: approvals.map((a) => a.name),
+      }
+      // The pending approval is on record for the approval flow to pick up.
+      await this.recorder.record({
+        type: 'approval.pending',
+        outcome: 'success',
+        actors: request.chain,
+        mode: request.mode,
+        action: result.approval.for.join(' '),
+        resource: request.resourceServer.audience,
+        ...(request.requestId ? { requestId: request.requestId } : {}),
+        details: { approval_id: result.approval.id, approver, delegator: request.delegator ?? null },
+      })
+    }
+    const ttl = shortest(decisions.filter((d) => d.decision === 'allow'))
+    if (ttl !== undefined) result.maxTtlSeconds = ttl
+    return result
+  }
+}
+
+function shortest(decisions: readonly Decision[]): number | undefined {
+  let ttl: number | undefined
+  for (const d of decisions) {
+    const t = d.obligations.maxTtlSeconds
+    if (t !== undefined) ttl = Math.min(ttl ?? t, t)
+  }
+  return ttl
+}
+
+// RFC 9396 §2.2 common fields a policy may test: the detail's actions, locations and identifier.
+function detailFacts(detail: Record<string, unknown>): Record<string, CedarValueJson> {
+  const facts: Record<string, CedarValueJson> = {}
+  const strings = (value: unknown) =>
+    Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : undefined
+  const actions = strings(detail.actions)
+  const locations = strings(detail.locations)
+  if (actions) facts.detail_actions = actions
+  if (locations) facts.detail_locations = locations
+  if (typeof detail.identifier === 'string') facts.detail_identifier = detail.identifier
+  return facts
+}

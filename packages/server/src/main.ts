@@ -32,6 +32,7 @@ import { MasterKey, type MasterKeySource } from './tokens/master-key.ts'
 import { ReplayCache } from './tokens/replay-cache.ts'
 import { Revocations } from './tokens/revocations.ts'
 import { TokenVerifier } from './tokens/token-verifier.ts'
+import { mintTransactionToken } from './tokens/txn-token.ts'
 
 /** Mandate's version, reported in the OpenAPI document. */
 export const VERSION = '0.1.0'
@@ -153,6 +154,11 @@ export async function openCore(config: Config, options: { now?: () => number } =
         now,
         clientAuth,
         policy: tokenPolicy,
+        txn: {
+          trustDomain: () => config.trustDomain ?? config.issuer,
+          lifetimeSeconds: config.txnTokenLifetimeSeconds,
+          mint: (grant) => mintTransactionToken(keyRing, config.issuer, now(), grant),
+        },
       },
       clientAuth,
     })

@@ -198,6 +198,27 @@ export const ConfigSchema = Type.Object(
       }),
       { env: 'MANDATE_MAX_DELEGATION_DEPTH' },
     ),
+    trustDomain: option(
+      Type.Optional(
+        Type.String({
+          minLength: 1,
+          maxLength: 2048,
+          description:
+            'The trust domain transaction tokens are for: the `audience` a txn_token request must name and the `aud` of the token (OAuth Transaction Tokens draft). Default: the issuer.',
+        }),
+      ),
+      { env: 'MANDATE_TRUST_DOMAIN', defaultText: 'the issuer' },
+    ),
+    txnTokenLifetimeSeconds: option(
+      Type.Integer({
+        minimum: 1,
+        maximum: 300,
+        default: 30,
+        description:
+          'Lifetime of transaction tokens: seconds, for one action (never more than the subject token has left).',
+      }),
+      { env: 'MANDATE_TXN_TOKEN_LIFETIME_SECONDS' },
+    ),
     dpopRequireNonce: option(
       Type.Boolean({
         default: false,

@@ -2,6 +2,7 @@
 // since the same token is presented many times (token exchange chains, introspection, later the gateway).
 import { createLocalJWKSet, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from 'jose'
 import type { KeyRing } from './key-ring.ts'
+import { type TransactionTokenClaims, TXN_TOKEN_TYP } from './txn-token.ts'
 
 /** Claims of a Mandate access token. */
 export interface MandateTokenClaims extends JWTPayload {
@@ -61,6 +62,25 @@ export class TokenVerifier {
     if (this.cache.size >= MAX_CACHED) this.cache.clear()
     this.cache.set(token, claims)
     return claims
+  }
+
+  /** The claims of a valid, unexpired transaction token from this issuer; throws TokenRejected otherwise. */
+  async verifyTransactionToken(token: string): Promise<TransactionTokenClaims> {
+    const now = (this.options.now ?? Date.now)()
+    try {
+      const { payload } = await jwtVerify(token, this.keySet(), {
+        issuer: this.issuer(),
+        typ: TXN_TOKEN_TYP,
+        algorithms: ['ES256', 'EdDSA', 'RS256'],
+        requiredClaims: ['sub', 'aud', 'exp', 'iat', 'txn', 'scope', 'req_wl'],
+        clockTolerance: this.options.clockSkewSeconds,
+        currentDate: new Date(now),
+      })
+      if (typeof payload.aud !== 'string' || typeof payload.scope !== 'string') throw new Error('shape')
+      return payload as unknown as TransactionTokenClaims
+    } catch {
+      throw new TokenRejected('the token is not a valid, unexpired transaction token from this issuer')
+    }
   }
 
   // The key set follows the ring: rebuilt only when the ring was reloaded, not per token.

@@ -7,6 +7,7 @@ import type { JwksFetcher } from '../../registry/jwks-fetcher.ts'
 import type { AccessTokenMinter } from '../../tokens/access-token.ts'
 import type { Revocations } from '../../tokens/revocations.ts'
 import type { TokenVerifier } from '../../tokens/token-verifier.ts'
+import type { TransactionTokenClaims, TransactionTokenGrant } from '../../tokens/txn-token.ts'
 import { ApprovalRequired, InvalidRequest, InvalidScope } from '../errors.ts'
 
 /** A token request after parsing: single-valued parameters plus the repeatable ones. */
@@ -47,6 +48,12 @@ export interface GrantContext {
   clientAuth: ClientAuthContext
   /** The policy decisions every scope and authorization detail needs. */
   policy: Pick<TokenPolicy, 'authorize'>
+  /** Transaction tokens: the trust domain, their lifetime, and minting with the ring's key. */
+  txn: {
+    trustDomain: () => string
+    lifetimeSeconds: number
+    mint: (grant: TransactionTokenGrant) => { token: string; claims: TransactionTokenClaims }
+  }
 }
 
 /** The token endpoint's successful answer (RFC 6749 §5.1, RFC 8693 §2.2.1). */

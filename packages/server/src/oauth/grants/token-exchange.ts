@@ -8,9 +8,16 @@ import type { Client } from '../../registry/directory.ts'
 import type { Human, Stored } from '../../registry/model.ts'
 import type { ActClaim } from '../../tokens/access-token.ts'
 import { type MandateTokenClaims, TokenRejected } from '../../tokens/token-verifier.ts'
+import { TXN_TOKEN_TYPE } from '../../tokens/txn-token.ts'
 import { InvalidRequest, InvalidScope, InvalidTarget, UnauthorizedClient } from '../errors.ts'
 import { parseAuthorizationDetails, parseScope, required, resolveTarget } from '../target.ts'
 import { authorizeByPolicy, boundTo, type Grant, type GrantContext, type TokenRequest } from './grant.ts'
+import {
+  checkTransactionRequest,
+  issueTransactionToken,
+  jsonParameter,
+  replaceTransactionToken,
+} from './txn-token.ts'
 
 /** RFC 8693 §2.1 grant type. */
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
@@ -172,12 +179,15 @@ export const tokenExchange: Grant = {
       if (actorClaims.sub !== client.id)
         throw new InvalidRequest('actor_token does not name the authenticated client')
     }
-    if (
-      request.params.requested_token_type !== undefined &&
-      request.params.requested_token_type !== TokenType.accessToken
-    ) {
-      throw new InvalidRequest(`requested_token_type ${request.params.requested_token_type} is not supported`)
-    }
+    const requestedType = request.params.requested_token_type ?? TokenType.accessToken
+    if (requestedType !== TokenType.accessToken && requestedType !== TXN_TOKEN_TYPE)
+      throw new InvalidRequest(`requested_token_type ${requestedType} is not supported`)
+    const transaction = requestedType === TXN_TOKEN_TYPE
+    // A transaction token as the subject: only ever replaced by one for the same transaction.
+    if (request.params.subject_token_type === TXN_TOKEN_TYPE)
+      return replaceTransactionToken(request, client, ctx, required(request.params, 'subject_token'))
+    const txnScope = transaction ? checkTransactionRequest(request, ctx) : undefined
+    const tctx = transaction ? jsonParameter(request, 'request_details') : undefined
 
     const subject = await verifySubject(request, { ...actor, id: client.id }, ctx)
     // An agent narrowing a token it already acts in stays one actor; anyone else becomes the new outermost actor.
@@ -194,9 +204,10 @@ export const tokenExchange: Grant = {
       )
 
     const requested = parseScope(request.params.scope)
+    // For a transaction token, `audience` names the trust domain, not a resource server.
     const resources = [
       ...request.resources,
-      ...request.audiences.filter((a) => ctx.directory.resourceServer(a)),
+      ...(transaction ? [] : request.audiences.filter((a) => ctx.directory.resourceServer(a))),
     ]
     const target = resolveTarget(ctx.directory, [...new Set(resources)], requested)
     if (subject.audience !== undefined && subject.audience !== target.audience)
@@ -234,6 +245,18 @@ export const tokenExchange: Grant = {
       details: details ?? [],
     })
     const granted = allowed.scopes
+    if (txnScope !== undefined) {
+      if (!granted.includes(txnScope)) throw new InvalidScope(`denied by policy: ${txnScope}`)
+      return issueTransactionToken(request, client, ctx, {
+        sub: subject.human.id,
+        scope: txnScope,
+        act,
+        actors,
+        remainingSeconds: remaining,
+        maxTtlSeconds: allowed.maxTtlSeconds,
+        tctx,
+      })
+    }
     const grantedDetails = details ? allowed.details : undefined
     const lifetimeSeconds = Math.min(
       target.token_lifetime_seconds,

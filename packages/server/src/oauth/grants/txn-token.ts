@@ -1,0 +1,148 @@
+// Transaction tokens through token exchange (IETF OAuth Transaction Tokens draft): `requested_token_type` txn_token
+// yields a `txntoken+jwt` for exactly one action, for the trust domain named in `audience`; a transaction token
+// presented as the subject token can only be replaced by one for the same transaction, never widened or revived.
+import type { ActorRef } from '../../audit/event.ts'
+import type { AuthenticatedClient } from '../../authn/client-authentication.ts'
+import type { ActClaim } from '../../tokens/access-token.ts'
+import { TokenRejected } from '../../tokens/token-verifier.ts'
+import { TXN_TOKEN_TYPE } from '../../tokens/txn-token.ts'
+import { InvalidRequest, InvalidScope, InvalidTarget } from '../errors.ts'
+import { parseScope } from '../target.ts'
+import type { GrantContext, GrantResult, TokenRequest } from './grant.ts'
+
+const MAX_JSON_PARAMETER = 4096
+
+/** Checks a transaction token request's own parameters: the trust domain, and exactly one scope. */
+export function checkTransactionRequest(request: TokenRequest, ctx: GrantContext): string {
+  const domain = ctx.txn.trustDomain()
+  if (!request.audiences.includes(domain))
+    throw new InvalidTarget(`a transaction token is for the trust domain: audience must be ${domain}`)
+  const scopes = parseScope(request.params.scope)
+  if (scopes.length !== 1 || !scopes[0])
+    throw new InvalidScope('a transaction token is for exactly one action: request one scope')
+  return scopes[0]
+}
+
+/** Parses `request_context` or `request_details`: a JSON object, small. */
+export function jsonParameter(request: TokenRequest, name: string): Record<string, unknown> | undefined {
+  const text = request.params[name]
+  if (text === undefined) return undefined
+  if (text.length > MAX_JSON_PARAMETER) throw new InvalidRequest(`${name} is too large`)
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    throw new InvalidRequest(`${name} is not JSON`)
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new InvalidRequest(`${name} must be a JSON object`)
+  return value as Record<string, unknown>
+}
+
+/** The request environment of a transaction token: what the client says, and the address Mandate saw. */
+export function requestContext(request: TokenRequest): Record<string, unknown> {
+  return {
+    ...jsonParameter(request, 'request_context'),
+    ...(request.clientIp ? { req_ip: request.clientIp } : {}),
+  }
+}
+
+/** Mints the transaction token of a decided exchange and builds the response and audit record. */
+export function issueTransactionToken(
+  request: TokenRequest,
+  client: AuthenticatedClient,
+  ctx: GrantContext,
+  grant: {
+    sub: string
+    scope: string
+    act?: ActClaim
+    actors: ActorRef[]
+    remainingSeconds: number
+    maxTtlSeconds?: number | undefined
+    tctx?: Record<string, unknown> | undefined
+    txn?: string
+  },
+): GrantResult {
+  const lifetimeSeconds = Math.min(
+    ctx.txn.lifetimeSeconds,
+    grant.remainingSeconds,
+    grant.maxTtlSeconds ?? Number.POSITIVE_INFINITY,
+  )
+  const { token, claims } = ctx.txn.mint({
+    aud: ctx.txn.trustDomain(),
+    sub: grant.sub,
+    req_wl: client.id,
+    scope: grant.scope,
+    ...(grant.tctx ? { tctx: grant.tctx } : {}),
+    rctx: requestContext(request),
+    ...(grant.act ? { act: grant.act } : {}),
+    ...(grant.txn ? { txn: grant.txn } : {}),
+    lifetimeSeconds,
+  })
+  return {
+    // Never refreshable: no refresh token, and token_type N_A (RFC 8693 §2.2.1: not an access token).
+    response: {
+      access_token: token,
+      issued_token_type: TXN_TOKEN_TYPE,
+      token_type: 'N_A',
+      expires_in: lifetimeSeconds,
+      scope: grant.scope,
+    },
+    audit: {
+      type: 'token.issue',
+      outcome: 'success',
+      actors: grant.actors,
+      mode: 'delegated',
+      action: grant.scope,
+      resource: claims.aud,
+      details: {
+        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+        token_type: 'txn_token',
+        txn: claims.txn,
+        exp: claims.exp,
+        client_auth: client.method,
+        ...(grant.txn ? { replaces: true } : {}),
+      },
+    },
+  }
+}
+
+/**
+ * Replaces a transaction token: same transaction, subject, trust domain and details; the same action or none (never a
+ * wider one); never beyond the original's expiry.
+ */
+export async function replaceTransactionToken(
+  request: TokenRequest,
+  client: AuthenticatedClient,
+  ctx: GrantContext,
+  subjectToken: string,
+): Promise<GrantResult> {
+  if (request.params.requested_token_type !== TXN_TOKEN_TYPE)
+    throw new InvalidRequest('a transaction token can only be replaced by a transaction token')
+  const original = await ctx.verifier.verifyTransactionToken(subjectToken).catch((error: unknown) => {
+    if (error instanceof TokenRejected)
+      throw new InvalidRequest('subject_token is not a valid, unexpired transaction token')
+    throw error
+  })
+  const scope = checkTransactionRequest(request, ctx)
+  if (original.aud !== ctx.txn.trustDomain())
+    throw new InvalidRequest('subject_token is for another trust domain')
+  if (scope !== original.scope)
+    throw new InvalidScope(
+      `a replacement transaction token cannot widen or change its action (${original.scope})`,
+    )
+  const remaining = original.exp - Math.floor(ctx.now() / 1000)
+  if (remaining <= 0) throw new InvalidRequest('subject_token has expired')
+  return issueTransactionToken(request, client, ctx, {
+    sub: original.sub,
+    scope,
+    ...(original.act ? { act: original.act } : {}),
+    actors: [
+      { kind: 'human', id: original.sub },
+      { kind: 'agent', id: client.id },
+    ],
+    remainingSeconds: remaining,
+    tctx: original.tctx,
+    txn: original.txn,
+  })
+}

@@ -41,6 +41,25 @@ export interface AuditEvent {
   [field: string]: unknown
 }
 
+/** A request to explain: AuthZEN-style entities, and for token decisions the mode and the delegating human. */
+export interface ExplainRequest {
+  principal: { type: string; id: string; properties?: Record<string, unknown> }
+  action: string
+  resource: { type: string; id: string; properties?: Record<string, unknown> }
+  context?: Record<string, unknown>
+  mode?: 'autonomous' | 'delegated'
+  delegator?: string
+}
+
+/** How policies decided a request. */
+export interface Explanation {
+  decision: 'allow' | 'deny' | 'approval_required'
+  determining: string[]
+  errors: Array<{ policy: string; message: string }>
+  obligations: { approval?: 'sponsor' | 'delegator'; maxTtlSeconds?: number }
+  policies: Array<{ id: string; effect: 'permit' | 'forbid'; text: string }>
+}
+
 /** Result of `verifyAudit`. */
 export interface AuditVerification {
   ok: boolean
@@ -192,6 +211,14 @@ export class AdminClient {
       if (page.next_after === null) return
       after = page.next_after
     }
+  }
+
+  /**
+   * Explains how the node's policies decide one request: the decision, the determining policies with their text, and
+   * any evaluation errors. Recorded in the audit log as an explanation, not enforced.
+   */
+  explainDecision(request: ExplainRequest): Promise<Explanation> {
+    return this.request('POST', '/api/v1/decisions/explain', request)
   }
 
   /** Verifies the audit hash chain on the node. */

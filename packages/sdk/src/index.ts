@@ -5,6 +5,8 @@ export {
   type AuditEvent,
   type AuditVerification,
   type ChangeResult,
+  type ExplainRequest,
+  type Explanation,
   type KindPath,
   type RegistryObject,
 } from './admin-client.ts'

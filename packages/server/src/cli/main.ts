@@ -12,6 +12,7 @@ import { openCore, startNode, VERSION } from '../main.ts'
 import { openDatabase, storeLocation } from '../store/database.ts'
 import { documentKinds, orderDocuments, parseDocuments, resolveKind } from './documents.ts'
 import { CliFailure, ExitCode, print, report } from './output.ts'
+import { registerPolicyCommands } from './policy-commands.ts'
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../../../..')
 
@@ -200,6 +201,8 @@ program
       await core.close()
     }
   })
+
+registerPolicyCommands(program, { json: () => globals().json ?? false, admin })
 
 program
   .command('apply')

@@ -47,7 +47,10 @@ export function report(error: unknown, json: boolean): number {
     }
     lines = [
       `mandate: ${error.message} (${error.code})`,
-      ...error.fields.map((f) => `  ${f.path}: ${f.message}`),
+      ...error.fields.map(
+        (f) =>
+          `  ${f.path}${f.location ? `:${f.location.line}:${f.location.column}` : ''}${f.location?.policy ? ` ${f.location.policy}` : ''}: ${f.message}${f.help ? ` (${f.help})` : ''}`,
+      ),
     ]
   } else if (error instanceof ConfigError) {
     exitCode = ExitCode.config

@@ -17,6 +17,7 @@ import type { KeyRing } from '../tokens/key-ring.ts'
 import type { Revocations } from '../tokens/revocations.ts'
 import { registerAuditRoutes } from './admin/audit-routes.ts'
 import { requireAdmin } from './admin/auth.ts'
+import { registerDecisionRoutes } from './admin/decision-routes.ts'
 import { registerKeyRoutes } from './admin/keys-routes.ts'
 import { registerRegistryRoutes } from './admin/registry-routes.ts'
 import { registerRevocationRoutes } from './admin/revocation-routes.ts'
@@ -131,6 +132,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       registerKeyRoutes(admin, deps.keyRing)
       registerAuditRoutes(admin, { audit: deps.audit, database: deps.database })
       registerRevocationRoutes(admin, deps.revocations)
+      registerDecisionRoutes(admin, { pdp: deps.pdp, directory: deps.directory })
     },
     { prefix: '/api/v1' },
   )

@@ -238,6 +238,29 @@ export class PolicyDecisionPoint {
     }
   }
 
+  /**
+   * Explains a decision to an admin: the outcome and the text of the policies that determined it. Recorded as an
+   * explanation (`policy.explain`), since nothing is enforced on it.
+   */
+  async explain(
+    request: DecisionRequest,
+    audit: DecisionAudit,
+  ): Promise<{ decision: Decision; policies: CompiledPolicy[] }> {
+    const decision = await this.evaluate(request)
+    const loaded = await this.current()
+    await this.options.recorder.record({
+      type: 'policy.explain',
+      outcome: 'success',
+      actors: audit.actors,
+      subjects: [`${request.principal.type}:${request.principal.id}`],
+      action: request.action,
+      resource: `${request.resource.type}:${request.resource.id}`,
+      ...(audit.requestId ? { requestId: audit.requestId } : {}),
+      details: { source: audit.source, decision: decision.decision, determining: decision.determining },
+    })
+    return { decision, policies: decision.determining.flatMap((id) => loaded.policies.get(id) ?? []) }
+  }
+
   /** Ids and obligations of the loaded policies (for `mandate policy explain`). */
   async policies(): Promise<ReadonlyMap<string, CompiledPolicy>> {
     return (await this.current()).policies

@@ -130,11 +130,19 @@ export function validatePolicies(
   })
   if (answer.type === 'failure')
     return answer.errors.map((e) => ({ path: '/policies', message: `the schema is unusable: ${e.message}` }))
-  return answer.validationErrors
+  // A policy no request can ever match is a mistake too (a wrong type, or actions not registered yet): with no
+  // request to type-check it against, Cedar would let even an unknown attribute through.
+  const impossible = answer.validationWarnings.filter(({ error }) =>
+    error.message.includes('policy is impossible'),
+  )
+  return [...answer.validationErrors, ...impossible]
     .map(({ policyId, error }) => {
       const policy = byId.get(policyId)
+      const help = error.message.includes('policy is impossible')
+        ? 'no registered action, principal or resource type can match it: register the resource servers and entity types it names first, or check their spelling'
+        : error.help
       const problem = policy
-        ? located(textOf(policy.setId), policy.offset, error)
+        ? located(textOf(policy.setId), policy.offset, { ...error, help })
         : { path: '/policies', message: error.message }
       return { ...problem, location: { ...(problem.location ?? { line: 1, column: 1 }), policy: policyId } }
     })

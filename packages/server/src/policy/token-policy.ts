@@ -5,7 +5,9 @@ import { randomBytes } from 'node:crypto'
 import type { CedarValueJson } from '@cedar-policy/cedar-wasm/nodejs'
 import type { AuditBatcher } from '../audit/audit-batcher.ts'
 import type { ActorRef } from '../audit/event.ts'
+import type { Directory } from '../registry/directory.ts'
 import type { ResourceServer, Stored } from '../registry/model.ts'
+import type { RequestEntity } from './entities.ts'
 import type { Decision, DecisionRequest, PolicyDecisionPoint } from './pdp.ts'
 
 /** What a token would grant, and who asks. */
@@ -51,15 +53,7 @@ export class TokenPolicy {
    * const allowed = await tokenPolicy.authorize({ client: { kind: 'agent', id: 'bot' }, mode: 'autonomous', chain: [{ kind: 'agent', id: 'bot' }], resourceServer, scopes: ['tickets:read'], details: [] })
    */
   async authorize(request: TokenAuthorizationRequest): Promise<TokenAuthorization> {
-    const facts: Record<string, CedarValueJson> = {
-      mode: request.mode,
-      chain: request.chain.map((a) => `${a.kind}:${a.id}`),
-      depth: request.chain.filter((a) => a.kind === 'agent').length,
-      resource_server: request.resourceServer.audience,
-      ...(request.delegator ? { delegator: { __entity: { type: 'human', id: request.delegator } } } : {}),
-      ...(request.clientIp ? { client_ip: { __extn: { fn: 'ip', arg: request.clientIp } } } : {}),
-      ...(request.purpose ? { purpose: request.purpose } : {}),
-    }
+    const facts = tokenFacts(request)
     const base = {
       principal: { type: request.client.kind, id: request.client.id },
       resource: { type: 'resource_server', id: request.resourceServer.id },
@@ -113,6 +107,67 @@ export class TokenPolicy {
     const ttl = shortest(decisions.filter((d) => d.decision === 'allow'))
     if (ttl !== undefined) result.maxTtlSeconds = ttl
     return result
+  }
+}
+
+/**
+ * The context Mandate establishes for a token decision: the mode, the chain, its depth, the delegating human, the
+ * resource server's audience, the client's address and the stated purpose.
+ */
+export function tokenFacts(request: {
+  mode: 'autonomous' | 'delegated'
+  chain: readonly ActorRef[]
+  delegator?: string | undefined
+  resourceServer?: { audience: string } | undefined
+  clientIp?: string | undefined
+  purpose?: string | undefined
+}): Record<string, CedarValueJson> {
+  return {
+    mode: request.mode,
+    chain: request.chain.map((a) => `${a.kind}:${a.id}`),
+    depth: request.chain.filter((a) => a.kind === 'agent').length,
+    ...(request.resourceServer ? { resource_server: request.resourceServer.audience } : {}),
+    ...(request.delegator ? { delegator: { __entity: { type: 'human', id: request.delegator } } } : {}),
+    ...(request.clientIp ? { client_ip: { __extn: { fn: 'ip', arg: request.clientIp } } } : {}),
+    ...(request.purpose ? { purpose: request.purpose } : {}),
+  }
+}
+
+/**
+ * A decision request as the token service would ask it, for explaining and testing decisions: with a mode, the
+ * principal, the delegating human and the resource server become the facts Mandate sets itself.
+ */
+export function asTokenRequest(
+  directory: Directory,
+  q: {
+    principal: RequestEntity
+    action: string
+    resource: RequestEntity
+    context?: Record<string, unknown> | undefined
+    mode?: 'autonomous' | 'delegated' | undefined
+    delegator?: string | undefined
+  },
+): DecisionRequest {
+  const actor = q.principal.type === 'agent' || q.principal.type === 'workload' ? q.principal : undefined
+  const facts = q.mode
+    ? tokenFacts({
+        mode: q.mode,
+        chain: [
+          ...(q.delegator ? [{ kind: 'human' as const, id: q.delegator }] : []),
+          ...(actor ? [{ kind: actor.type as 'agent' | 'workload', id: actor.id }] : []),
+        ],
+        delegator: q.delegator,
+        resourceServer:
+          q.resource.type === 'resource_server' ? directory.resourceServerById(q.resource.id) : undefined,
+      })
+    : undefined
+  return {
+    principal: q.principal,
+    action: q.action,
+    resource: q.resource,
+    context: q.context,
+    ...(q.delegator ? { also: [{ type: 'human', id: q.delegator }] } : {}),
+    ...(facts ? { facts } : {}),
   }
 }
 

@@ -1,5 +1,7 @@
-// Demo data for the embedded quickstart: resource servers, two humans, a group, a trusted workload issuer, a workload
-// and one agent of each classification (plus a sub-agent), written through the registry like any admin change.
+// Demo data for the embedded quickstart: resource servers, two humans, a group, a trusted workload issuer, a workload,
+// one agent of each classification (plus a sub-agent) and the starter policies, written through the registry like any
+// admin change.
+import { AGENTS_POLICIES, CARE_POLICIES } from './demo-policies.ts'
 import type { RegistryKind } from './model.ts'
 import type { Registry } from './registry.ts'
 
@@ -145,6 +147,18 @@ const documents: Array<{ kind: RegistryKind; doc: Record<string, unknown> }> = [
         { kind: 'agent', id: 'support-bot' },
       ],
     },
+  },
+  {
+    kind: 'Policy',
+    doc: {
+      id: 'agents',
+      description: 'Starter policies: the three agent patterns',
+      policies: AGENTS_POLICIES,
+    },
+  },
+  {
+    kind: 'Policy',
+    doc: { id: 'care', description: "The care assistant's per-action rules", policies: CARE_POLICIES },
   },
 ]
 

@@ -64,7 +64,7 @@ describe('mandate serve on a new embedded store without a master key', () => {
 
   it('seeds the demo agents into the empty embedded store with MANDATE_DEMO_DATA=auto', async () => {
     assert.ok(token, 'the admin token of the first start')
-    assert.match(first?.stdout() ?? '', /seeded 14 demo documents/)
+    assert.match(first?.stdout() ?? '', /seeded 16 demo documents/)
     const agents = await getJson(`${first?.url}/api/v1/agents`, token)
     assert.equal(agents.status, 200)
     const ids = (agents.json.items as Array<{ id: string }>).map((a) => a.id).sort()

@@ -29,9 +29,12 @@ export function requireAdmin(app: FastifyInstance, tokens: AdminTokens): void {
   })
 }
 
-// Verifying the audit chain changes nothing, so a reader may do it.
+// Verifying the audit chain and explaining a decision change nothing, so a reader may do them.
 function isReadOnlyPost(request: FastifyRequest): boolean {
-  return request.method === 'POST' && request.url.startsWith('/api/v1/audit/verify')
+  return (
+    request.method === 'POST' &&
+    (request.url.startsWith('/api/v1/audit/verify') || request.url.startsWith('/api/v1/decisions/explain'))
+  )
 }
 
 /** The authenticated caller of an admin route (the hook guarantees it). */

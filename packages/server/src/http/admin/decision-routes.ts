@@ -1,0 +1,70 @@
+// Admin API for understanding decisions: `POST /decisions/explain` answers how the loaded policies decide a request,
+// with the text of the determining policies. Readers may call it: it changes nothing.
+import { Type } from '@sinclair/typebox'
+import type { FastifyInstance } from 'fastify'
+import { ValidationFailed } from '../../errors.ts'
+import { UnrepresentableValue } from '../../policy/entities.ts'
+import type { PolicyDecisionPoint } from '../../policy/pdp.ts'
+import { asTokenRequest } from '../../policy/token-policy.ts'
+import type { Directory } from '../../registry/directory.ts'
+import { adminOf } from './auth.ts'
+
+const Entity = Type.Object(
+  {
+    type: Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,63}$' }),
+    id: Type.String({ minLength: 1, maxLength: 512 }),
+    properties: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { additionalProperties: false },
+)
+
+const ExplainBody = Type.Object(
+  {
+    principal: Entity,
+    action: Type.String({ minLength: 1, maxLength: 128 }),
+    resource: Entity,
+    context: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    mode: Type.Optional(Type.Union([Type.Literal('autonomous'), Type.Literal('delegated')])),
+    delegator: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  },
+  { additionalProperties: false },
+)
+
+/** Registers `POST /decisions/explain`. */
+export function registerDecisionRoutes(
+  app: FastifyInstance,
+  deps: { pdp: PolicyDecisionPoint; directory: Directory },
+): void {
+  app.post(
+    '/decisions/explain',
+    {
+      schema: {
+        tags: ['decisions'],
+        summary: 'Explain how the policies decide a request (nothing is enforced)',
+        body: ExplainBody,
+      },
+    },
+    async (request) => {
+      const body = request.body as {
+        principal: { type: string; id: string; properties?: Record<string, unknown> }
+        action: string
+        resource: { type: string; id: string; properties?: Record<string, unknown> }
+        context?: Record<string, unknown>
+        mode?: 'autonomous' | 'delegated'
+        delegator?: string
+      }
+      try {
+        const { decision, policies } = await deps.pdp.explain(asTokenRequest(deps.directory, body), {
+          actors: [adminOf(request).actor],
+          requestId: request.id,
+          source: 'admin',
+        })
+        return { ...decision, policies: policies.map((p) => ({ id: p.id, effect: p.effect, text: p.text })) }
+      } catch (error) {
+        if (error instanceof UnrepresentableValue)
+          throw new ValidationFailed([{ path: '/', message: error.message }])
+        throw error
+      }
+    },
+  )
+}

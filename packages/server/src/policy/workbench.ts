@@ -1,0 +1,107 @@
+// A scratch registry for working on policies offline (`mandate policy validate` and `mandate policy test`): documents
+// are written to a temporary embedded store through the real registry, so policies are checked against exactly the
+// schema a node would generate, and decided by the same engine.
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { loadConfig } from '../config/load.ts'
+import { type FieldError, MandateError, ValidationFailed } from '../errors.ts'
+import { type Core, openCore } from '../main.ts'
+import type { RegistryKind } from '../registry/model.ts'
+import type { RequestEntity } from './entities.ts'
+import type { Decision } from './pdp.ts'
+import type { CompiledPolicy } from './policy-set.ts'
+import { asTokenRequest } from './token-policy.ts'
+
+/** One test case: a request and the decision it should get. */
+export interface PolicyCase {
+  name?: string
+  principal: RequestEntity
+  action: string
+  resource: RequestEntity
+  /** Request context (JSON), as an AuthZEN caller would send it. */
+  context?: Record<string, unknown>
+  /** The token service's view: the mode and, for delegation, the human (their context facts are set as Mandate would). */
+  mode?: 'autonomous' | 'delegated'
+  delegator?: string
+  expect?: Decision['decision']
+  /** When given, the determining policies must be exactly these. */
+  determining?: string[]
+}
+
+/** A case's outcome, with the policies that decided it. */
+export interface CaseResult {
+  case: PolicyCase
+  decision: Decision
+  passed: boolean
+  /** The text of the determining policies, for explaining. */
+  policies: CompiledPolicy[]
+}
+
+const WORKBENCH_ACTOR = { actor: { kind: 'system' as const, id: 'policy-workbench' } }
+
+/** A temporary store with the documents under test; close it to remove it. */
+export class PolicyWorkbench {
+  private constructor(
+    private readonly core: Core,
+    private readonly dir: string,
+  ) {}
+
+  /** Opens an empty scratch registry. */
+  static async open(): Promise<PolicyWorkbench> {
+    const dir = mkdtempSync(join(tmpdir(), 'mandate-policy-'))
+    try {
+      const config = loadConfig({
+        env: {},
+        overrides: {
+          dataDir: dir,
+          masterKey: randomBytes(32).toString('base64'),
+          demoData: 'off',
+          logLevel: 'silent',
+          keyRotationSeconds: 0,
+        },
+      })
+      return new PolicyWorkbench(await openCore(config), dir)
+    } catch (error) {
+      rmSync(dir, { recursive: true, force: true })
+      throw error
+    }
+  }
+
+  /**
+   * Writes one document through the registry (its rules and the policy checks included); returns the problems
+   * instead of throwing when it is refused.
+   */
+  async put(kind: RegistryKind, id: string, body: Record<string, unknown>): Promise<FieldError[]> {
+    try {
+      await this.core.registry.put(kind, id, body as never, WORKBENCH_ACTOR)
+      return []
+    } catch (error) {
+      if (error instanceof ValidationFailed) return error.fields
+      if (error instanceof MandateError) return [{ path: '/', message: error.message }]
+      throw error
+    }
+  }
+
+  /** Decides a case (recorded in the scratch store's audit log, which is thrown away). */
+  async run(testCase: PolicyCase): Promise<CaseResult> {
+    const decision = await this.core.pdp.decide(asTokenRequest(this.core.directory, testCase), {
+      ...WORKBENCH_ACTOR,
+      actors: [WORKBENCH_ACTOR.actor],
+      source: 'policy-test',
+    })
+    const loaded = await this.core.pdp.policies()
+    const policies = decision.determining.flatMap((id) => loaded.get(id) ?? [])
+    const passed =
+      (testCase.expect === undefined || decision.decision === testCase.expect) &&
+      (testCase.determining === undefined ||
+        JSON.stringify([...testCase.determining].sort()) === JSON.stringify(decision.determining))
+    return { case: testCase, decision, passed, policies }
+  }
+
+  async close(): Promise<void> {
+    await this.core.close()
+    rmSync(this.dir, { recursive: true, force: true })
+  }
+}

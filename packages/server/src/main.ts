@@ -128,7 +128,13 @@ export async function openCore(config: Config, options: { now?: () => number } =
       now,
     }
     const recorder = new AuditBatcher(database, audit, now)
-    const pdp = new PolicyDecisionPoint({ directory, recorder, evaluator: new CedarWasmEvaluator(), now })
+    const pdp = new PolicyDecisionPoint({
+      directory,
+      recorder,
+      evaluator: new CedarWasmEvaluator(),
+      cacheSize: config.decisionCacheSize,
+      now,
+    })
     const tokenPolicy = new TokenPolicy(pdp, recorder)
     const dpop = {
       replay,

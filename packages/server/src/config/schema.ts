@@ -198,6 +198,16 @@ export const ConfigSchema = Type.Object(
       }),
       { env: 'MANDATE_MAX_DELEGATION_DEPTH' },
     ),
+    decisionCacheSize: option(
+      Type.Integer({
+        minimum: 0,
+        maximum: 1000000,
+        default: 10000,
+        description:
+          'Policy decisions kept per loaded registry view, keyed by everything the evaluation reads (the time to the minute included); repeated requests skip evaluation. `0` evaluates every request.',
+      }),
+      { env: 'MANDATE_DECISION_CACHE_SIZE' },
+    ),
     trustDomain: option(
       Type.Optional(
         Type.String({

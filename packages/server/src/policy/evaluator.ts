@@ -1,12 +1,7 @@
 // The seam between the decision point and the engine that evaluates Cedar: load a validated policy set, decide one
 // request with the entity slice it needs. cedar-wasm is the reference implementation; a faster evaluator can replace
 // it behind this interface, and tests compare the two.
-import {
-  type CedarValueJson,
-  type EntityJson,
-  preparsePolicySet,
-  statefulIsAuthorized,
-} from '@cedar-policy/cedar-wasm/nodejs'
+import { type CedarValueJson, type EntityJson, preparsePolicySet, statefulIsAuthorized } from './cedar.ts'
 
 /** An entity as Cedar names it. */
 export interface EntityRef {

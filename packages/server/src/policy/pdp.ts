@@ -61,10 +61,12 @@ export interface PdpOptions {
   directory: Directory
   recorder: AuditBatcher
   evaluator: PolicyEvaluator
+  /** Decisions kept per loaded view (0: none). */
+  cacheSize?: number
   now?: () => number
 }
 
-/** Decisions kept per loaded view before the cache starts over. */
+/** Decisions kept per loaded view before the cache starts over, unless configured. */
 const MAX_CACHED_DECISIONS = 10_000
 
 const WEEKDAYS = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday']
@@ -180,14 +182,12 @@ export class PolicyDecisionPoint {
     }
     // Cedar is deterministic: the same request against the same policies and registry (the loaded view) gets the same
     // answer. The key holds everything the evaluation reads, the time to the minute included.
-    const key = JSON.stringify([
-      request.principal,
-      request.action,
-      request.resource,
-      request.also ?? [],
-      context,
-    ])
-    const cached = loaded.decisions.get(key)
+    const cacheSize = this.options.cacheSize ?? MAX_CACHED_DECISIONS
+    const key =
+      cacheSize > 0
+        ? JSON.stringify([request.principal, request.action, request.resource, request.also ?? [], context])
+        : ''
+    const cached = cacheSize > 0 ? loaded.decisions.get(key) : undefined
     if (cached) return cached
     let evaluation: Evaluation
     try {
@@ -205,8 +205,10 @@ export class PolicyDecisionPoint {
       throw error
     }
     const decision = Object.freeze(this.outcome(evaluation, loaded))
-    if (loaded.decisions.size >= MAX_CACHED_DECISIONS) loaded.decisions.clear()
-    loaded.decisions.set(key, decision)
+    if (cacheSize > 0) {
+      if (loaded.decisions.size >= cacheSize) loaded.decisions.clear()
+      loaded.decisions.set(key, decision)
+    }
     return decision
   }
 

@@ -1,14 +1,8 @@
 // Policy sets as admins write them (one Cedar text per `Policy` document) split into individual policies with stable
 // ids and their obligations, and validated against the schema with every problem located (line and column).
-import {
-  type DetailedError,
-  policySetTextToParts,
-  policyToJson,
-  type Schema,
-  validate,
-} from '@cedar-policy/cedar-wasm/nodejs'
 import type { FieldError } from '../errors.ts'
 import type { Policy } from '../registry/model.ts'
+import { type DetailedError, policySetTextToParts, policyToJson, type Schema, validate } from './cedar.ts'
 
 /** What a permit obliges when it decides: a human approval first, or a shorter token. */
 export interface Obligations {

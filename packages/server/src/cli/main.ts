@@ -183,19 +183,21 @@ program
   .description('create an admin bearer token (talks to the store directly, like serve); prints it once')
   .option('--name <name>', 'a name for the token', 'cli')
   .option('--read-only', 'the token may only read')
-  .action(async (options: { name: string; readOnly?: boolean }) => {
+  .option('--pep', 'an API key for a policy enforcement point: it may only call the AuthZEN API')
+  .action(async (options: { name: string; readOnly?: boolean; pep?: boolean }) => {
+    if (options.readOnly && options.pep)
+      throw new CliFailure('--read-only and --pep exclude each other', ExitCode.usage)
+    const role = options.pep ? 'pep' : options.readOnly ? 'reader' : 'admin'
     const core = await openCore(config())
     try {
       const issued = await core.adminTokens.issue({
         name: options.name,
-        role: options.readOnly ? 'reader' : 'admin',
+        role,
         actor: { kind: 'system', id: 'cli' },
       })
       if (!issued) throw new CliFailure('no token issued', ExitCode.failed)
-      print(
-        globals().json ?? false,
-        { id: issued.id, token: issued.token, role: options.readOnly ? 'reader' : 'admin' },
-        () => `export MANDATE_TOKEN=${issued.token}`,
+      print(globals().json ?? false, { id: issued.id, token: issued.token, role }, () =>
+        role === 'pep' ? `export MANDATE_PEP_KEY=${issued.token}` : `export MANDATE_TOKEN=${issued.token}`,
       )
     } finally {
       await core.close()

@@ -15,7 +15,8 @@
 // Every engine's decisions are compared with mandate-pdp's on the same requests (cedar-all on the first --compare
 // requests only: it is slow); any difference fails the run. Rounds are interleaved; each figure is the median.
 //
-// HTTP. Mandate (`mandate serve`, decision cache off) and Cerbos 0.51 (npm `cerbos`, GOMAXPROCS=1) each run pinned
+// HTTP. Mandate (`mandate serve`, decision cache off) and Cerbos 0.51 (the binary npm `cerbos` ships, from its
+// platform package @cerbos/cerbos-linux-x64, an optional dependency; GOMAXPROCS=1) each run pinned
 // to CPU 0, autocannon on CPU 1, 50 connections; both get the same 64 AuthZEN evaluation bodies in turn (agents with a
 // classification, department, delegating human and roles; tickets and records with an owner, department and
 // sensitivity) and hold equivalent policies (bench/targets/cerbos/policies, and HTTP_POLICIES below). Both answer
@@ -457,7 +458,15 @@ async function startMandate() {
 
 async function startCerbos() {
   const require = createRequire(import.meta.url)
-  const binary = require.resolve(`@cerbos/cerbos-${process.platform}-${process.arch}`)
+  const platformPackage = `@cerbos/cerbos-${process.platform}-${process.arch}`
+  let binary
+  try {
+    binary = require.resolve(platformPackage)
+  } catch {
+    throw new Error(
+      `the Cerbos binary (${platformPackage}) is not installed: the HTTP part runs on linux-x64; use --skip-http`,
+    )
+  }
   const [http, grpc] = [await freePort(), await freePort()]
   const server = spawnServer(
     'cerbos',

@@ -109,7 +109,7 @@ function printBanner(url: string, cfg: Config, node: Awaited<ReturnType<typeof s
   }
   if (node.seeded > 0)
     lines.push(
-      `  seeded ${node.seeded} demo documents (resource servers, humans, a workload, agents of each classification)`,
+      `  seeded ${node.seeded} demo documents (resource servers, humans, a workload, agents of each classification, starter policies)`,
     )
   if (node.bootstrapToken) {
     lines.push(

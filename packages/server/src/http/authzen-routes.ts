@@ -43,6 +43,8 @@ const Action = Type.Object({
 })
 const Context = Type.Record(Type.String(), Type.Unknown())
 const Page = Type.Object({
+  // AuthZEN §8: the request carries the previous answer's next_token as `token` (next_token is accepted too).
+  token: Type.Optional(Type.String({ maxLength: 1024 })),
   next_token: Type.Optional(Type.String({ maxLength: 1024 })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
 })
@@ -167,8 +169,8 @@ export function registerAuthzenRoutes(app: FastifyInstance, deps: AuthzenDeps): 
       { schema: { body: EvaluationsRequest, hide: true } },
       async (request) => {
         const body = request.body as EvaluationsRequest
-        // Without `evaluations` the request is a single evaluation, answered as one (AuthZEN §7.1).
-        if (body.evaluations === undefined) {
+        // Without `evaluations`, or with none, the request is a single evaluation, answered as one (AuthZEN §7.1).
+        if (body.evaluations === undefined || body.evaluations.length === 0) {
           const single = checkItem(body, '')
           if ('error' in single) throw new ValidationFailed(single.error)
           return toAuthzenDecision(await guard(() => deps.pdp.decide(single.request, audit(request))))
@@ -211,7 +213,11 @@ export function registerAuthzenRoutes(app: FastifyInstance, deps: AuthzenDeps): 
           }
           const decision = decisions[next++]
           if (!decision) break
-          answers.push(toAuthzenDecision(decision))
+          answers.push(
+            decision.invalid
+              ? { decision: false, context: { error: { status: 400, message: decision.invalid } } }
+              : toAuthzenDecision(decision),
+          )
           if (stop(decision.decision === 'allow')) break
         }
         return { evaluations: answers }
@@ -348,7 +354,11 @@ function toAuthzenDecision(decision: Decision): Record<string, unknown> {
     context.approval = decision.obligations.approval
   }
   if (decision.obligations.maxTtlSeconds !== undefined) context.max_ttl = decision.obligations.maxTtlSeconds
-  if (decision.errors.length > 0) context.errors = decision.errors
+  // Which policies failed, not why: the messages (entity ids, attribute names) stay in the audit record.
+  if (decision.errors.length > 0) {
+    context.reason = 'evaluation_error'
+    context.errors = decision.errors.map((e) => ({ policy: e.policy }))
+  }
   return { decision: decision.decision === 'allow', context }
 }
 
@@ -395,7 +405,7 @@ async function page(
   request: Static<typeof Page> | undefined,
 ): Promise<{ ids: string[]; limit: number }> {
   const limit = request?.limit ?? DEFAULT_PAGE
-  const token = request?.next_token
+  const token = request?.token ?? request?.next_token
   if (!token) return { ids: [...candidates], limit }
   const after = decodeToken(token)
   return { ids: candidates.filter((id) => id > after), limit }
@@ -421,5 +431,5 @@ function decodeToken(token: string): string {
   } catch {
     // falls through to the error below
   }
-  throw new ValidationFailed([{ path: '/page/next_token', message: 'is not a token this API returned' }])
+  throw new ValidationFailed([{ path: '/page/token', message: 'is not a token this API returned' }])
 }

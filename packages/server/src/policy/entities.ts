@@ -5,6 +5,7 @@ import type { CedarValueJson, EntityJson } from '@cedar-policy/cedar-wasm/nodejs
 import type { Directory } from '../registry/directory.ts'
 import type { AttributeDeclaration, EntityType } from '../registry/model.ts'
 import type { EntityRef } from './evaluator.ts'
+import { builtinAttributes } from './schema.ts'
 
 /** A principal or resource as a request names it, with the attributes the caller adds. */
 export interface RequestEntity extends EntityRef {
@@ -30,22 +31,49 @@ export class EntitySlicer {
    */
   slice(principal: RequestEntity, resource: RequestEntity, also: readonly EntityRef[] = []): EntityJson[] {
     const out = new Map<string, EntityJson>()
-    const add = (ref: RequestEntity, withReferences: boolean) => {
-      const key = keyOf(ref)
-      const existing = out.get(key)
+    // Every entity in the slice gets its whole ancestry, once: an entity first placed as a reference or a parent is
+    // still expanded, or `in` would miss the ancestors above it (and a forbid on them would not fire).
+    const expanded = new Set<string>()
+    let ancestors = 0
+    const expand = (start: EntityJson) => {
+      const queue = [start]
+      while (queue.length > 0) {
+        const entity = queue.shift() as EntityJson
+        const key = keyOf(uidOf(entity.uid))
+        if (expanded.has(key)) continue
+        expanded.add(key)
+        for (const parent of entity.parents) {
+          const ref = uidOf(parent)
+          let placed = out.get(keyOf(ref))
+          if (!placed) {
+            if (ancestors >= MAX_ANCESTORS) continue
+            ancestors++
+            placed = this.stored(ref) ?? { uid: { type: ref.type, id: ref.id }, attrs: {}, parents: [] }
+            out.set(keyOf(ref), placed)
+          }
+          queue.push(placed)
+        }
+      }
+    }
+    const place = (ref: RequestEntity): EntityJson => {
+      const existing = out.get(keyOf(ref))
       if (existing) {
         if (ref.properties)
           existing.attrs = { ...this.convertProperties(ref.type, ref.properties), ...existing.attrs }
-        return
+        return existing
       }
       const entity = this.entity(ref)
-      out.set(key, entity)
-      if (withReferences)
-        for (const value of Object.values(entity.attrs)) {
-          const target = referenced(value)
-          if (target && !out.has(keyOf(target))) out.set(keyOf(target), this.entity(target))
-        }
-      this.addAncestors(entity, out)
+      out.set(keyOf(ref), entity)
+      return entity
+    }
+    const add = (ref: RequestEntity, withReferences: boolean) => {
+      const entity = place(ref)
+      expand(entity)
+      if (!withReferences) return
+      for (const value of Object.values(entity.attrs)) {
+        const target = referenced(value)
+        if (target) expand(place(target))
+      }
     }
     add(principal, true)
     add(resource, true)
@@ -69,6 +97,9 @@ export class EntitySlicer {
   private entity(ref: RequestEntity): EntityJson {
     const stored = this.stored(ref)
     const requested = ref.properties ? this.convertProperties(ref.type, ref.properties) : {}
+    // Mandate's own attributes (an agent's status, classification, sponsor, model...) come from the registry or not
+    // at all: a caller naming them is ignored, whether or not the registry has a value.
+    for (const name of builtinAttributes(ref.type)) delete requested[name]
     if (!stored) return { uid: { type: ref.type, id: ref.id }, attrs: requested, parents: [] }
     return { ...stored, attrs: { ...requested, ...stored.attrs } }
   }
@@ -162,20 +193,10 @@ export class EntitySlicer {
     }
     return attrs
   }
+}
 
-  private addAncestors(entity: EntityJson, out: Map<string, EntityJson>): void {
-    const queue = [...entity.parents]
-    let added = 0
-    while (queue.length > 0 && added < MAX_ANCESTORS) {
-      const parent = queue.shift() as EntityJson['parents'][number]
-      const ref = '__entity' in parent ? parent.__entity : parent
-      if (out.has(keyOf(ref))) continue
-      const stored = this.stored(ref) ?? { uid: { type: ref.type, id: ref.id }, attrs: {}, parents: [] }
-      out.set(keyOf(ref), stored)
-      added++
-      queue.push(...stored.parents)
-    }
-  }
+function uidOf(uid: EntityJson['uid']): EntityRef {
+  return '__entity' in uid ? uid.__entity : uid
 }
 
 function keyOf(ref: EntityRef): string {

@@ -10,7 +10,7 @@ import { contextToCedar, EntitySlicer, type RequestEntity, UnrepresentableValue 
 import { EngineFailure, type EntityRef, type Evaluation, type PolicyEvaluator } from './evaluator.ts'
 import { tokenActions } from './policy-check.ts'
 import { type CompiledPolicy, type Obligations, splitPolicySet } from './policy-set.ts'
-import { buildSchema } from './schema.ts'
+import { buildSchema, MANDATE_ONLY_CONTEXT } from './schema.ts'
 
 /** One question for the decision point. */
 export interface DecisionRequest {
@@ -33,6 +33,8 @@ export interface Decision {
   /** Policies that failed during evaluation; any makes the decision a deny. */
   errors: Array<{ policy: string; message: string }>
   obligations: Obligations
+  /** Set (with a deny) when the request itself cannot be evaluated: a value Cedar cannot hold. */
+  invalid?: string
 }
 
 /** Who asked, for the audit record. */
@@ -106,7 +108,14 @@ export class PolicyDecisionPoint {
   ): Promise<Decision[]> {
     const decisions: Decision[] = []
     for (const request of requests) {
-      const decision = await this.evaluate(request)
+      let decision: Decision
+      try {
+        decision = await this.evaluate(request)
+      } catch (error) {
+        // One unrepresentable request among several is that request's deny, not the batch's failure.
+        if (!(error instanceof UnrepresentableValue)) throw error
+        decision = { decision: 'deny', determining: [], errors: [], obligations: {}, invalid: error.message }
+      }
       decisions.push(decision)
       if (stopWhen?.(decision)) break
     }
@@ -175,11 +184,9 @@ export class PolicyDecisionPoint {
   async evaluate(request: DecisionRequest): Promise<Decision> {
     const loaded = await this.current()
     if (loaded.broken) return failed('policies', loaded.broken)
-    const context = {
-      ...contextToCedar(request.context ?? {}),
-      ...request.facts,
-      ...this.mandateContext(request.principal),
-    }
+    const callerContext = contextToCedar(request.context ?? {})
+    for (const name of MANDATE_ONLY_CONTEXT) delete callerContext[name]
+    const context = { ...callerContext, ...request.facts, ...this.mandateContext(request.principal) }
     // Cedar is deterministic: the same request against the same policies and registry (the loaded view) gets the same
     // answer. The key holds everything the evaluation reads, the time to the minute included.
     const cacheSize = this.options.cacheSize ?? MAX_CACHED_DECISIONS
@@ -363,7 +370,11 @@ export class PolicyDecisionPoint {
       ...(audit.mode ? { mode: audit.mode } : {}),
       action: request.action,
       resource,
-      ...(decision.errors.length > 0 ? { reason: 'evaluation_error' } : {}),
+      ...(decision.errors.length > 0
+        ? { reason: 'evaluation_error' }
+        : decision.invalid
+          ? { reason: 'invalid_request' }
+          : {}),
       ...(audit.requestId ? { requestId: audit.requestId } : {}),
       ...(audit.traceparent ? { traceparent: audit.traceparent } : {}),
       details: {

@@ -39,6 +39,21 @@ const BUILTIN_SHAPES: Record<string, { memberOf: string[]; attributes: Attribute
   resource_server: { memberOf: [], attributes: { audience: STRING, scopes: setOf(STRING) } },
 }
 
+/** The attributes Mandate sets on its own entity types (none for other types). */
+export function builtinAttributes(type: string): readonly string[] {
+  return Object.keys(BUILTIN_SHAPES[type]?.attributes ?? {})
+}
+
+/** Context attributes only Mandate sets: whatever a caller sends under these names is dropped. */
+export const MANDATE_ONLY_CONTEXT: readonly string[] = [
+  'risk',
+  'time',
+  'classification',
+  'sponsor',
+  'model_provider',
+  'model_name',
+]
+
 /**
  * The context of every decision (all optional: AuthZEN callers send what they know). Mandate sets `mode`,
  * `delegator`, `chain`, `depth`, `classification`, `sponsor`, `model_*`, `risk`, `time`, `client_ip` and

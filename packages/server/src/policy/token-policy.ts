@@ -2,6 +2,7 @@
 // token carries only what policies allow, lives no longer than any `@max_ttl` says, and waits for a human when a
 // policy asks for approval.
 import { randomBytes } from 'node:crypto'
+import { isIP } from 'node:net'
 import type { CedarValueJson } from '@cedar-policy/cedar-wasm/nodejs'
 import type { AuditBatcher } from '../audit/audit-batcher.ts'
 import type { ActorRef } from '../audit/event.ts'
@@ -128,7 +129,7 @@ export function tokenFacts(request: {
     depth: request.chain.filter((a) => a.kind === 'agent').length,
     ...(request.resourceServer ? { resource_server: request.resourceServer.audience } : {}),
     ...(request.delegator ? { delegator: { __entity: { type: 'human', id: request.delegator } } } : {}),
-    ...(request.clientIp ? { client_ip: { __extn: { fn: 'ip', arg: request.clientIp } } } : {}),
+    ...clientIpFact(request.clientIp),
     ...(request.purpose ? { purpose: request.purpose } : {}),
   }
 }
@@ -169,6 +170,16 @@ export function asTokenRequest(
     ...(q.delegator ? { also: [{ type: 'human', id: q.delegator }] } : {}),
     ...(facts ? { facts } : {}),
   }
+}
+
+// Cedar's ip() takes plain IPv4 and IPv6 only: an IPv4 client of a dual-stack listener (::ffff:1.2.3.4) is given as
+// IPv4, a zone id is dropped, and anything else is left out rather than failing every decision.
+function clientIpFact(address: string | undefined): Record<string, CedarValueJson> {
+  if (!address) return {}
+  let ip = address.replace(/%.*$/, '')
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip)
+  if (mapped?.[1]) ip = mapped[1]
+  return isIP(ip) === 0 ? {} : { client_ip: { __extn: { fn: 'ip', arg: ip } } }
 }
 
 function shortest(decisions: readonly Decision[]): number | undefined {

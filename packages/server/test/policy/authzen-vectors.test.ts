@@ -19,7 +19,8 @@ async function searchAll(
   const results: Entity[] = []
   let token = ''
   for (let pages = 0; pages < 100; pages++) {
-    const page = { ...(limit ? { limit } : {}), ...(token ? { next_token: token } : {}) }
+    // AuthZEN §8: the previous answer's page.next_token goes back as page.token.
+    const page = { ...(limit ? { limit } : {}), ...(token ? { token } : {}) }
     const res = await post(node, path, { ...request, ...(Object.keys(page).length ? { page } : {}) }, pep)
     assert.equal(res.status, 200, JSON.stringify(res.json))
     assert.ok(Array.isArray(res.json.results))

@@ -318,6 +318,19 @@ for (const kind of storeKinds) {
         // Presented as if it were a plain JWT, it is still not an access token.
         const disguised = await exchange({ subject_token: original, scope: 'tickets:read' })
         assert.equal(disguised.json.error, 'invalid_request')
+        // Another agent holding it cannot make it its own.
+        const stolen = await f.token({
+          grant_type: EXCHANGE,
+          client_id: 'secret-bot',
+          client_secret: f.secrets['secret-bot'] ?? '',
+          subject_token: original,
+          subject_token_type: TXN,
+          audience: f.issuer,
+          requested_token_type: TXN,
+          scope: 'tickets:read',
+        })
+        assert.equal(stolen.json.error, 'invalid_request', JSON.stringify(stolen.json))
+        assert.equal(stolen.json.access_token, undefined)
         // The same action: a replacement for the same transaction, never outliving the original.
         const same = await replace({ requested_token_type: TXN, scope: 'tickets:read' })
         assert.equal(same.status, 200, JSON.stringify(same.json))
@@ -372,10 +385,90 @@ for (const kind of storeKinds) {
         const unknown = await post(f.node, '/access/v1/evaluation', read('secret'), pep)
         assert.equal(unknown.status, 200)
         assert.equal(unknown.json.decision, false)
-        assert.equal(unknown.json.context.errors[0].policy, 'allow-all/not-mallory')
+        assert.deepEqual(
+          unknown.json.context.errors,
+          [{ policy: 'allow-all/not-mallory' }],
+          'which policy failed, not why',
+        )
+        assert.equal(unknown.json.context.reason, 'evaluation_error')
         const record = (await auditOf('policy.decision')).find((r) => r.resource === 'doc:secret')
         assert.equal(record?.outcome, 'deny')
         assert.equal(record?.reason, 'evaluation_error')
+      })
+
+      it('an ancestor above a referenced parent is in the slice: a forbid on the grandparent fires', async () => {
+        for (const [path, body] of [
+          ['/api/v1/entity-types/org', { attributes: {} }],
+          ['/api/v1/entity-types/folder', { attributes: {}, member_of: ['folder', 'org'] }],
+          [
+            '/api/v1/entity-types/file',
+            {
+              attributes: { folder: { type: 'Entity', entity_type: 'folder' } },
+              member_of: ['folder'],
+              actions: ['open'],
+            },
+          ],
+          ['/api/v1/entities/org:acme', { attributes: {} }],
+          ['/api/v1/entities/folder:root', { attributes: {}, parents: ['org:acme'] }],
+          ['/api/v1/entities/folder:sub', { attributes: {}, parents: ['folder:root'] }],
+          ['/api/v1/entities/file:1', { attributes: { folder: 'folder:sub' }, parents: ['folder:sub'] }],
+          ['/api/v1/entities/file:2', { attributes: {}, parents: ['folder:sub'] }],
+        ] as const) {
+          const res = await f.node.call('PUT', path, { body })
+          assert.ok(res.status < 300, `${path}: ${res.text}`)
+        }
+        await setPolicies(
+          '@id("all") permit (principal, action, resource);\n@id("not-acme") forbid (principal, action == Action::"open", resource is file) when { resource in org::"acme" };',
+        )
+        const open = (id: string) => ({
+          subject: { type: 'agent', id: 'secret-bot' },
+          action: { name: 'open' },
+          resource: { type: 'file', id },
+        })
+        // file:1 names its folder in an attribute too: its folder's ancestors must still be loaded.
+        for (const id of ['1', '2']) {
+          const res = await post(f.node, '/access/v1/evaluation', open(id), pep)
+          assert.equal(res.json.decision, false, `file:${id}`)
+          assert.deepEqual(res.json.context.determining_policies, ['allow-all/not-acme'])
+        }
+      })
+
+      it('callers cannot set what Mandate decides: model and classification in context, registry attributes in properties', async () => {
+        await setPolicies(
+          '@id("all") permit (principal, action, resource);\n' +
+            '@id("approved-models") forbid (principal is agent, action == Action::"read", resource is doc) unless { context has model_provider && context.model_provider == "approved" };\n' +
+            '@id("active") forbid (principal is agent, action == Action::"read", resource is doc) unless { principal.status == "active" };',
+        )
+        const res = await post(
+          f.node,
+          '/access/v1/evaluation',
+          { ...read('plan'), context: { model_provider: 'approved', classification: 'autonomous', risk: 0 } },
+          pep,
+        )
+        assert.equal(
+          res.json.decision,
+          false,
+          'secret-bot has no registered model: the claimed one is ignored',
+        )
+        assert.deepEqual(res.json.context.determining_policies, ['allow-all/approved-models'])
+        await f.node.call('PATCH', '/api/v1/agents/secret-bot', {
+          body: { status: 'suspended' },
+          headers: { 'content-type': 'application/merge-patch+json' },
+        })
+        await setPolicies(
+          '@id("active-only") permit (principal is agent, action, resource) when { principal.status == "active" };',
+        )
+        const claimed = await post(
+          f.node,
+          '/access/v1/evaluation',
+          { ...read('plan'), subject: { type: 'agent', id: 'secret-bot', properties: { status: 'active' } } },
+          pep,
+        )
+        assert.equal(claimed.json.decision, false, 'the registry says suspended')
+        await f.node.call('PATCH', '/api/v1/agents/secret-bot', {
+          body: { status: 'active' },
+          headers: { 'content-type': 'application/merge-patch+json' },
+        })
       })
 
       it('AuthZEN §6: missing required fields are 400, unknown fields ignored, X-Request-ID echoed', async () => {
@@ -401,6 +494,9 @@ for (const kind of storeKinds) {
       })
 
       it('evaluations: per-item errors are denies with context.error; the short-circuit semantics stop in order', async () => {
+        await setPolicies(
+          '@id("all") permit (principal, action, resource);\n@id("not-mallory") forbid (principal, action == Action::"read", resource is doc) when { resource.owner == "mallory" };',
+        )
         const batch = (semantic: string) =>
           post(
             f.node,
@@ -434,6 +530,26 @@ for (const kind of storeKinds) {
           ),
           [true],
         )
+      })
+
+      it("evaluations: an item Cedar cannot hold is that item's error; an empty list is a single evaluation", async () => {
+        await setPolicies(
+          '@id("all") permit (principal, action, resource);\n@id("not-mallory") forbid (principal, action == Action::"read", resource is doc) when { resource.owner == "mallory" };',
+        )
+        const mixed = await post(
+          f.node,
+          '/access/v1/evaluations',
+          { ...read('plan'), evaluations: [{}, { context: { amount: 1.5 } }, {}] },
+          pep,
+        )
+        assert.equal(mixed.status, 200, JSON.stringify(mixed.json))
+        assert.deepEqual(
+          mixed.json.evaluations.map((e: { decision: boolean }) => e.decision),
+          [true, false, true],
+        )
+        assert.equal(mixed.json.evaluations[1].context.error.status, 400)
+        const single = await post(f.node, '/access/v1/evaluations', { ...read('plan'), evaluations: [] }, pep)
+        assert.deepEqual(single.json.decision, true)
       })
 
       it('PEPs must authenticate: no credentials is 401 with challenges; a pep key cannot use the admin API', async () => {

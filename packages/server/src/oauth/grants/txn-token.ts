@@ -12,6 +12,12 @@ import type { GrantContext, GrantResult, TokenRequest } from './grant.ts'
 
 const MAX_JSON_PARAMETER = 4096
 
+function actorsOf(act: ActClaim | undefined): string[] {
+  const actors: string[] = []
+  for (let a = act; a && actors.length < 16; a = a.act) actors.push(a.sub)
+  return actors
+}
+
 /** Checks a transaction token request's own parameters: the trust domain, and exactly one scope. */
 export function checkTransactionRequest(request: TokenRequest, ctx: GrantContext): string {
   const domain = ctx.txn.trustDomain()
@@ -108,8 +114,8 @@ export function issueTransactionToken(
 }
 
 /**
- * Replaces a transaction token: same transaction, subject, trust domain and details; the same action or none (never a
- * wider one); never beyond the original's expiry.
+ * Replaces a transaction token for a party of the transaction: same transaction, subject, trust domain, details and
+ * action (never another or a wider one); never beyond the original's expiry.
  */
 export async function replaceTransactionToken(
   request: TokenRequest,
@@ -127,6 +133,16 @@ export async function replaceTransactionToken(
   const scope = checkTransactionRequest(request, ctx)
   if (original.aud !== ctx.txn.trustDomain())
     throw new InvalidRequest('subject_token is for another trust domain')
+  // Only a party of the transaction replaces its token: the workload that asked for it, or an actor in its chain.
+  if (original.req_wl !== client.id && !actorsOf(original.act).includes(client.id))
+    throw new InvalidRequest('subject_token belongs to another workload of the transaction')
+  const principal = client.client.principal
+  if (
+    !principal.ceiling.some((entry) => (typeof entry === 'string' ? entry : entry.action) === original.scope)
+  )
+    throw new InvalidScope(`beyond the ceiling of ${client.id}: ${original.scope}`)
+  if (ctx.directory.human(original.sub)?.status !== 'active')
+    throw new InvalidRequest('the subject is not an active registered human')
   if (scope !== original.scope)
     throw new InvalidScope(
       `a replacement transaction token cannot widen or change its action (${original.scope})`,
@@ -139,7 +155,7 @@ export async function replaceTransactionToken(
     ...(original.act ? { act: original.act } : {}),
     actors: [
       { kind: 'human', id: original.sub },
-      { kind: 'agent', id: client.id },
+      { kind: client.client.kind, id: client.id },
     ],
     remainingSeconds: remaining,
     tctx: original.tctx,

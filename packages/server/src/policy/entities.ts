@@ -1,6 +1,7 @@
 // The entity slice of one decision: the principal and the resource with their ancestors and the entities their
 // attributes name, the delegating human, as Cedar entities. Never the whole registry: Cedar's cost grows with every
 // entity passed.
+import { isIP } from 'node:net'
 import type { CedarValueJson, EntityJson } from '@cedar-policy/cedar-wasm/nodejs'
 import type { Directory } from '../registry/directory.ts'
 import type { AttributeDeclaration, EntityType } from '../registry/model.ts'
@@ -256,14 +257,49 @@ function toCedar(
   }
 }
 
-/** Converts a request's context (JSON) to a Cedar record. */
-export function contextToCedar(context: Record<string, unknown>): Record<string, CedarValueJson> {
+/** How a declared context attribute is given in JSON when Cedar wants more than a string: an entity, an address. */
+export type TypedContext = Record<string, { entityType: string } | { ip: true }>
+
+/**
+ * Converts a request's context (JSON) to a Cedar record. Attributes the action declares as entities take `type:id`
+ * (or a bare id) and become references; declared IP addresses become `ipaddr` values.
+ */
+export function contextToCedar(
+  context: Record<string, unknown>,
+  typed: TypedContext = {},
+): Record<string, CedarValueJson> {
   const out: Record<string, CedarValueJson> = {}
   for (const [name, value] of Object.entries(context)) {
     if (value === null || value === undefined) continue
     if (name.startsWith('__'))
       throw new UnrepresentableValue(`context.${name}: names starting with __ are reserved`)
+    const kind = Object.hasOwn(typed, name) ? typed[name] : undefined
+    if (kind && typeof value === 'string') {
+      if ('ip' in kind) {
+        const ip = cedarIpAddress(value)
+        if (ip === undefined) throw new UnrepresentableValue(`context.${name} must be an IP address`)
+        out[name] = { __extn: { fn: 'ip', arg: ip } }
+      } else
+        out[name] = toCedar(
+          value,
+          { type: 'Entity', entity_type: kind.entityType, required: false },
+          `context.${name}`,
+          0,
+        )
+      continue
+    }
     out[name] = toCedar(value, undefined, `context.${name}`, 0)
   }
   return out
+}
+
+/**
+ * An address as Cedar's ip() takes it (plain IPv4 or IPv6): an IPv4-mapped IPv6 address (a dual-stack listener's
+ * IPv4 client) becomes IPv4, a zone id is dropped; undefined when it is no address.
+ */
+export function cedarIpAddress(address: string): string | undefined {
+  let ip = address.replace(/%.*$/, '')
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip)
+  if (mapped?.[1]) ip = mapped[1]
+  return isIP(ip) === 0 ? undefined : ip
 }

@@ -6,7 +6,13 @@ import type { AuditBatcher } from '../audit/audit-batcher.ts'
 import type { ActorRef } from '../audit/event.ts'
 import type { Directory } from '../registry/directory.ts'
 import type { EntityType, ResourceServer } from '../registry/model.ts'
-import { contextToCedar, EntitySlicer, type RequestEntity, UnrepresentableValue } from './entities.ts'
+import {
+  contextToCedar,
+  EntitySlicer,
+  type RequestEntity,
+  type TypedContext,
+  UnrepresentableValue,
+} from './entities.ts'
 import { EngineFailure, type EntityRef, type Evaluation, type PolicyEvaluator } from './evaluator.ts'
 import { tokenActions } from './policy-check.ts'
 import { type CompiledPolicy, type Obligations, splitPolicySet } from './policy-set.ts'
@@ -51,7 +57,7 @@ interface Loaded {
   key: string
   policies: Map<string, CompiledPolicy>
   /** The schema's actions, with the principal and resource types each applies to. */
-  actions: Map<string, { principalTypes: string[]; resourceTypes: string[] }>
+  actions: Map<string, { principalTypes: string[]; resourceTypes: string[]; context: TypedContext }>
   slicer: EntitySlicer
   /** Decisions already made against this view, by request. */
   decisions: Map<string, Decision>
@@ -184,7 +190,7 @@ export class PolicyDecisionPoint {
   async evaluate(request: DecisionRequest): Promise<Decision> {
     const loaded = await this.current()
     if (loaded.broken) return failed('policies', loaded.broken)
-    const callerContext = contextToCedar(request.context ?? {})
+    const callerContext = contextToCedar(request.context ?? {}, loaded.actions.get(request.action)?.context)
     for (const name of MANDATE_ONLY_CONTEXT) delete callerContext[name]
     const context = { ...callerContext, ...request.facts, ...this.mandateContext(request.principal) }
     // Cedar is deterministic: the same request against the same policies and registry (the loaded view) gets the same
@@ -341,6 +347,7 @@ export class PolicyDecisionPoint {
         {
           principalTypes: action.appliesTo?.principalTypes ?? [],
           resourceTypes: action.appliesTo?.resourceTypes ?? [],
+          context: typedContext(action.appliesTo?.context),
         },
       ]),
     )
@@ -386,6 +393,19 @@ export class PolicyDecisionPoint {
       },
     })
   }
+}
+
+// The context attributes of an action that JSON cannot give directly: entity references and IP addresses.
+function typedContext(context: unknown): TypedContext {
+  const attributes = (
+    context as { attributes?: Record<string, { type?: string; name?: string }> } | undefined
+  )?.attributes
+  const typed: TypedContext = {}
+  for (const [name, type] of Object.entries(attributes ?? {})) {
+    if (type.type === 'Entity' && type.name) typed[name] = { entityType: type.name }
+    else if (type.type === 'Extension' && type.name === 'ipaddr') typed[name] = { ip: true }
+  }
+  return typed
 }
 
 function declarations(types: readonly EntityType[]): Map<string, EntityType> {

@@ -2,13 +2,12 @@
 // token carries only what policies allow, lives no longer than any `@max_ttl` says, and waits for a human when a
 // policy asks for approval.
 import { randomBytes } from 'node:crypto'
-import { isIP } from 'node:net'
 import type { CedarValueJson } from '@cedar-policy/cedar-wasm/nodejs'
 import type { AuditBatcher } from '../audit/audit-batcher.ts'
 import type { ActorRef } from '../audit/event.ts'
 import type { Directory } from '../registry/directory.ts'
 import type { ResourceServer, Stored } from '../registry/model.ts'
-import type { RequestEntity } from './entities.ts'
+import { cedarIpAddress, type RequestEntity } from './entities.ts'
 import type { Decision, DecisionRequest, PolicyDecisionPoint } from './pdp.ts'
 
 /** What a token would grant, and who asks. */
@@ -172,14 +171,10 @@ export function asTokenRequest(
   }
 }
 
-// Cedar's ip() takes plain IPv4 and IPv6 only: an IPv4 client of a dual-stack listener (::ffff:1.2.3.4) is given as
-// IPv4, a zone id is dropped, and anything else is left out rather than failing every decision.
+// An address Cedar cannot hold is left out rather than failing every decision.
 function clientIpFact(address: string | undefined): Record<string, CedarValueJson> {
-  if (!address) return {}
-  let ip = address.replace(/%.*$/, '')
-  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip)
-  if (mapped?.[1]) ip = mapped[1]
-  return isIP(ip) === 0 ? {} : { client_ip: { __extn: { fn: 'ip', arg: ip } } }
+  const ip = address === undefined ? undefined : cedarIpAddress(address)
+  return ip === undefined ? {} : { client_ip: { __extn: { fn: 'ip', arg: ip } } }
 }
 
 function shortest(decisions: readonly Decision[]): number | undefined {

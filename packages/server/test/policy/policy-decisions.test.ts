@@ -471,6 +471,50 @@ for (const kind of storeKinds) {
         })
       })
 
+      it('context attributes declared as entities and IP addresses can be sent over AuthZEN as strings', async () => {
+        let res = await f.node.call('PUT', '/api/v1/entity-types/doc', {
+          body: {
+            attributes: { owner: { type: 'String', required: true } },
+            actions: ['read'],
+            context: { approver: { type: 'Entity', entity_type: 'human' } },
+          },
+        })
+        assert.ok(res.status < 300, res.text)
+        await setPolicies(
+          '@id("approved") permit (principal, action == Action::"read", resource is doc) when { context has approver && context.approver == human::"alice@example.com" && context has client_ip && context.client_ip.isInRange(ip("10.0.0.0/8")) };',
+        )
+        const ask = (context: Record<string, unknown>) =>
+          post(f.node, '/access/v1/evaluation', { ...read('plan'), context }, pep)
+        assert.equal(
+          (await ask({ approver: 'human:alice@example.com', client_ip: '10.1.2.3' })).json.decision,
+          true,
+        )
+        assert.equal(
+          (await ask({ approver: 'alice@example.com', client_ip: '::ffff:10.1.2.3' })).json.decision,
+          true,
+          'a bare id names the declared type',
+        )
+        assert.equal(
+          (await ask({ approver: 'human:bob@example.com', client_ip: '10.1.2.3' })).json.decision,
+          false,
+        )
+        assert.equal(
+          (await ask({ approver: 'human:alice@example.com', client_ip: '192.168.1.1' })).json.decision,
+          false,
+        )
+        const bad = await ask({ approver: 'human:alice@example.com', client_ip: 'nowhere' })
+        assert.equal(bad.status, 400)
+        res = await f.node.call('PUT', '/api/v1/entity-types/doc', {
+          body: { attributes: { owner: { type: 'String', required: true } }, actions: ['read'] },
+        })
+        assert.equal(res.status, 400, 'the policy still reads context.approver')
+        await setPolicies('@id("all") permit (principal, action, resource);')
+        res = await f.node.call('PUT', '/api/v1/entity-types/doc', {
+          body: { attributes: { owner: { type: 'String', required: true } }, actions: ['read'] },
+        })
+        assert.ok(res.status < 300, res.text)
+      })
+
       it('AuthZEN §6: missing required fields are 400, unknown fields ignored, X-Request-ID echoed', async () => {
         const missing = await evaluate({
           subject: { type: 'agent', id: 'secret-bot' },

@@ -31,11 +31,10 @@ import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { loadConfig } from '../packages/server/src/config/load.ts'
-import { openCore } from '../packages/server/src/main.ts'
 import { isAuthorized } from '../packages/server/src/policy/cedar.ts'
 import { EntitySlicer } from '../packages/server/src/policy/entities.ts'
 import { CedarWasmEvaluator } from '../packages/server/src/policy/evaluator.ts'
+import { PolicyWorkbench } from '../packages/server/src/policy/workbench.ts'
 import { CLIENT_CPU, freePort, load, median, repoRoot, SERVER_CPU, spawnServer, waitReady } from './lib.mjs'
 
 const log = (line) => process.stderr.write(`${line}\n`)
@@ -178,29 +177,6 @@ function model() {
   return { documents, policies, requests }
 }
 
-async function scratchCore() {
-  const dir = mkdtempSync(join(tmpdir(), 'mandate-bench-pdp-'))
-  const config = loadConfig({
-    env: {},
-    overrides: {
-      dataDir: dir,
-      masterKey: randomBytes(32).toString('base64'),
-      demoData: 'off',
-      logLevel: 'silent',
-      keyRotationSeconds: 0,
-      decisionCacheSize: 0,
-    },
-  })
-  const core = await openCore(config)
-  return {
-    core,
-    close: async () => {
-      await core.close()
-      rmSync(dir, { recursive: true, force: true })
-    },
-  }
-}
-
 /** Runs `decide` over the requests for `seconds` (or until they run out): decisions/s and latency percentiles. */
 async function measure(decide, requests, seconds, offset) {
   const latencies = []
@@ -225,14 +201,12 @@ async function measure(decide, requests, seconds, offset) {
 async function inProcess(opts) {
   pin(SERVER_CPU)
   const { documents, policies, requests } = model()
-  const { core, close } = await scratchCore()
+  const workbench = await PolicyWorkbench.open({ decisionCacheSize: 0 })
+  const { core } = workbench
   try {
     for (const { kind, ...doc } of documents) {
-      try {
-        await core.registry.put(kind, doc.id, doc, { actor: { kind: 'system', id: 'bench' } })
-      } catch (error) {
-        throw new Error(`${kind} ${doc.id}: ${error.message} ${JSON.stringify(error.fields ?? [])}`)
-      }
+      const problems = await workbench.put(kind, doc.id, doc)
+      if (problems.length > 0) throw new Error(`${kind} ${doc.id}: ${JSON.stringify(problems)}`)
     }
     await core.directory.refresh()
     const declarations = new Map([...core.directory.entityTypes()].map((t) => [t.id, t]))
@@ -329,7 +303,7 @@ async function inProcess(opts) {
       ),
     }
   } finally {
-    await close()
+    await workbench.close()
   }
 }
 

@@ -1,6 +1,7 @@
 // The agent client: access tokens from a Mandate node for one agent or workload — client_credentials for its own
 // actions, RFC 8693 token exchange for actions on a user's behalf — with private_key_jwt, federated or secret client
 // authentication, and DPoP (RFC 9449) proofs for the token endpoint and for resource servers.
+
 import { createHash, KeyObject, randomUUID } from 'node:crypto'
 import {
   type CryptoKey,
@@ -11,6 +12,7 @@ import {
   type JWK,
   SignJWT,
 } from 'jose'
+import { ASYMMETRIC_ALGORITHMS } from './algorithms.ts'
 import { isWireErrorCode, MandateOAuthError } from './oauth-errors.ts'
 
 /**
@@ -228,19 +230,7 @@ const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-be
 // RFC 7523 §3: short-lived; the node remembers each jti until exp, so a short life keeps its replay cache small.
 const ASSERTION_LIFETIME_SECONDS = 60
 // JWS algorithms a Mandate node accepts for assertions and proofs: asymmetric only.
-const ASYMMETRIC_ALGORITHMS = new Set([
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
-  'Ed25519',
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-])
+const ACCEPTED_ALGORITHMS: ReadonlySet<string> = new Set(ASYMMETRIC_ALGORITHMS)
 const EC_ALGORITHMS: Record<string, string> = {
   'P-256': 'ES256',
   prime256v1: 'ES256',
@@ -753,7 +743,7 @@ function seconds(value: number | undefined, fallback: number, name: string, nonN
 // A signing key and its algorithm, checked now; a JWK is imported on first use.
 function signerFor(input: PrivateKeyInput, alg: string | undefined, name: string): Signer {
   const algorithm = alg ?? algorithmOf(input, name)
-  if (!ASYMMETRIC_ALGORITHMS.has(algorithm))
+  if (!ACCEPTED_ALGORITHMS.has(algorithm))
     throw new TypeError(`${name}: ${algorithm} is not an asymmetric JWS algorithm a Mandate node accepts`)
   if (input instanceof KeyObject) {
     if (input.type !== 'private') throw new TypeError(`${name} must be a private key`)

@@ -27,5 +27,6 @@ export {
   type SubjectTokenType,
   SubjectTokenTypes,
 } from './agent-client.ts'
+export { ASYMMETRIC_ALGORITHMS } from './algorithms.ts'
 export { type ErrorCode, type FieldError, MandateApiError } from './errors.ts'
 export { MandateOAuthError, type OAuthErrorCode } from './oauth-errors.ts'

@@ -28,7 +28,7 @@ export class EntitySlicer {
 
   /**
    * The entities one request needs. Stored attributes win over request properties: a caller may add what the
-   * registry does not know (a todo's owner), never overwrite what it does (an agent's status).
+   * registry does not know (a to-do item's owner), never overwrite what it does (an agent's status).
    */
   slice(principal: RequestEntity, resource: RequestEntity, also: readonly EntityRef[] = []): EntityJson[] {
     const out = new Map<string, EntityJson>()

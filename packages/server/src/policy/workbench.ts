@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from '../config/load.ts'
+import type { Config } from '../config/schema.ts'
 import { type FieldError, MandateError, ValidationFailed } from '../errors.ts'
 import { type Core, openCore } from '../main.ts'
 import type { RegistryKind } from '../registry/model.ts'
@@ -44,12 +45,13 @@ const WORKBENCH_ACTOR = { actor: { kind: 'system' as const, id: 'policy-workbenc
 /** A temporary store with the documents under test; close it to remove it. */
 export class PolicyWorkbench {
   private constructor(
-    private readonly core: Core,
+    /** The scratch node's parts, for callers that drive the decision point directly (bench:pdp). */
+    readonly core: Core,
     private readonly dir: string,
   ) {}
 
-  /** Opens an empty scratch registry. */
-  static async open(): Promise<PolicyWorkbench> {
+  /** Opens an empty scratch registry; `overrides` adjust its configuration (e.g. `decisionCacheSize: 0`). */
+  static async open(overrides: Partial<Record<keyof Config, unknown>> = {}): Promise<PolicyWorkbench> {
     const dir = mkdtempSync(join(tmpdir(), 'mandate-policy-'))
     try {
       const config = loadConfig({
@@ -60,6 +62,7 @@ export class PolicyWorkbench {
           demoData: 'off',
           logLevel: 'silent',
           keyRotationSeconds: 0,
+          ...overrides,
         },
       })
       return new PolicyWorkbench(await openCore(config), dir)

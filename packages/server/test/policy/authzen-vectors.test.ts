@@ -31,6 +31,21 @@ async function searchAll(
   throw new Error('search did not end')
 }
 
+// Every single evaluation of a vector file, over HTTP; the requests whose decision differs from the expected one.
+async function mismatchedDecisions(
+  node: TestNode,
+  cases: Array<{ request: unknown; expected: boolean }>,
+  pep: string,
+): Promise<string[]> {
+  const mismatches: string[] = []
+  for (const { request, expected } of cases) {
+    const res = await post(node, '/access/v1/evaluation', request, pep)
+    assert.equal(res.status, 200, JSON.stringify(res.json))
+    if (res.json.decision !== expected) mismatches.push(`${JSON.stringify(request)} → ${res.json.decision}`)
+  }
+  return mismatches
+}
+
 for (const kind of storeKinds) {
   describe(`AuthZEN interop vectors on ${kind.name}`, () => {
     let store: TestStore
@@ -52,14 +67,7 @@ for (const kind of storeKinds) {
       before(() => applyFile(node, scenario('todo')))
 
       it(`POST /access/v1/evaluation: all ${file.evaluation.length} decisions match`, async () => {
-        const mismatches: string[] = []
-        for (const { request, expected } of file.evaluation) {
-          const res = await post(node, '/access/v1/evaluation', request, pep)
-          assert.equal(res.status, 200, JSON.stringify(res.json))
-          if (res.json.decision !== expected)
-            mismatches.push(`${JSON.stringify(request)} → ${res.json.decision}`)
-        }
-        assert.deepEqual(mismatches, [])
+        assert.deepEqual(await mismatchedDecisions(node, file.evaluation, pep), [])
       })
 
       it(`POST /access/v1/evaluations: all ${file.evaluations.length} batches match, in order`, async () => {
@@ -84,14 +92,7 @@ for (const kind of storeKinds) {
       })
 
       it(`POST /access/v1/evaluation: all ${file.evaluation.length} decisions match`, async () => {
-        const mismatches: string[] = []
-        for (const { request, expected } of file.evaluation) {
-          const res = await post(node, '/access/v1/evaluation', request, pep)
-          assert.equal(res.status, 200, JSON.stringify(res.json))
-          if (res.json.decision !== expected)
-            mismatches.push(`${JSON.stringify(request)} → ${res.json.decision}`)
-        }
-        assert.deepEqual(mismatches, [])
+        assert.deepEqual(await mismatchedDecisions(node, file.evaluation, pep), [])
       })
     })
   })

@@ -31,10 +31,10 @@ import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { PolicyWorkbench } from '../packages/server/src/cli/policy-workbench.ts'
 import { isAuthorized } from '../packages/server/src/policy/cedar.ts'
 import { EntitySlicer } from '../packages/server/src/policy/entities.ts'
 import { CedarWasmEvaluator } from '../packages/server/src/policy/evaluator.ts'
-import { PolicyWorkbench } from '../packages/server/src/policy/workbench.ts'
 import { CLIENT_CPU, freePort, load, median, repoRoot, SERVER_CPU, spawnServer, waitReady } from './lib.mjs'
 
 const log = (line) => process.stderr.write(`${line}\n`)

@@ -2,7 +2,7 @@
 // issued. This checks it as RFC 6750 and RFC 9449 §7 ask of a resource server: signature, issuer, expiry, audience,
 // revocation, and the token's binding: a DPoP-bound token only with the DPoP scheme and a proof of its key, an
 // mTLS-bound token only over a connection with its certificate.
-import { InvalidDpopProof, InvalidToken, UseDpopNonce } from '../oauth/errors.ts'
+import { InvalidDpopProof, InvalidToken, UseDpopNonce } from '../errors/oauth-error.ts'
 import { DPOP_ALGORITHMS, type DpopContext, type DpopNonces, verifyDpopProof } from '../tokens/dpop.ts'
 import type { Revocations } from '../tokens/revocations.ts'
 import { type MandateTokenClaims, TokenRejected, type TokenVerifier } from '../tokens/token-verifier.ts'

@@ -4,7 +4,7 @@ import { createLocalJWKSet, decodeJwt, type JWTPayload, type JWTVerifyGetKey, jw
 import type { Directory } from '../registry/directory.ts'
 import type { JwksFetcher } from '../registry/jwks-fetcher.ts'
 import type { Stored, TrustedIssuer } from '../registry/model.ts'
-import { ASSERTION_ALGORITHMS } from './methods/private-key-jwt.ts'
+import { ASSERTION_ALGORITHMS } from '../tokens/algorithms.ts'
 
 /** Why an external token was not accepted. */
 export class ExternalTokenRejected extends Error {}

@@ -6,11 +6,11 @@ import { basename, dirname, resolve } from 'node:path'
 import type { AdminClient, Explanation } from '@mandate/sdk'
 import type { Command } from 'commander'
 import { parse as parseYaml } from 'yaml'
-import type { FieldError } from '../errors.ts'
+import type { FieldError } from '../errors/mandate-error.ts'
 import type { RequestEntity } from '../policy/entities.ts'
-import { type CaseResult, type PolicyCase, PolicyWorkbench } from '../policy/workbench.ts'
 import { type Document, orderDocuments, parseDocuments } from './documents.ts'
 import { CliFailure, ExitCode, print } from './output.ts'
+import { type CaseResult, type PolicyCase, PolicyWorkbench } from './policy-workbench.ts'
 
 interface Helpers {
   json: () => boolean

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import { Kind, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { parse as parseYaml } from 'yaml'
+import { decodeMasterKey, MASTER_KEY_FORMAT } from '../tokens/master-key.ts'
 import { type Config, ConfigSchema, optionMeta } from './schema.ts'
 
 /** One problem with one setting. */
@@ -104,19 +105,6 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   const config = withDefaults as Config
   config.issuer ??= defaultIssuer(config.host, config.port, config.tlsCertFile !== undefined)
   return config
-}
-
-/** What a master key must look like, for messages. */
-export const MASTER_KEY_FORMAT =
-  'must be 32 random bytes as base64 or 64 hex digits (try: openssl rand -base64 32)'
-
-/** Decodes a master key's text form (32 bytes as base64, base64url or hex), or undefined when it is not one. */
-export function decodeMasterKey(text: string): Buffer | undefined {
-  const trimmed = text.trim()
-  if (/^[0-9a-fA-F]{64}$/.test(trimmed)) return Buffer.from(trimmed, 'hex')
-  if (!/^[A-Za-z0-9+/_-]{43}={0,1}$/.test(trimmed)) return undefined
-  const bytes = Buffer.from(trimmed.replace(/-/g, '+').replace(/_/g, '/'), 'base64')
-  return bytes.length === 32 ? bytes : undefined
 }
 
 /** The issuer used when none is configured: the node's own loopback URL. */

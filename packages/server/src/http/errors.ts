@@ -1,7 +1,7 @@
 // The one place where errors become HTTP responses: expected errors keep their code, anything else is `server_error`
 // with nothing internal in the body.
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { type FieldError, InvalidToken, MandateError, ValidationFailed } from '../errors.ts'
+import { type FieldError, InvalidToken, MandateError, ValidationFailed } from '../errors/mandate-error.ts'
 import { toFieldErrors } from '../registry/validate.ts'
 import { isUnavailable } from '../store/database.ts'
 

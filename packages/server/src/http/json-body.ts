@@ -1,6 +1,6 @@
 // A JSON body parser that refuses pathological nesting before parsing, so that no later recursion can blow the stack,
 // and refuses `__proto__` members, which object spreads and assignments would turn into prototypes.
-import { ValidationFailed } from '../errors.ts'
+import { ValidationFailed } from '../errors/mandate-error.ts'
 
 /** Deepest nesting of arrays and objects accepted in a request body. */
 export const MAX_JSON_DEPTH = 32

@@ -4,7 +4,12 @@ import { parse as parseQueryString } from 'node:querystring'
 import type { TLSSocket } from 'node:tls'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { ClientCertificate } from '../authn/client-authentication.ts'
-import { InvalidRequest, OAuthError, TemporarilyUnavailable, toOAuthErrorResponse } from '../oauth/errors.ts'
+import {
+  InvalidRequest,
+  OAuthError,
+  TemporarilyUnavailable,
+  toOAuthErrorResponse,
+} from '../errors/oauth-error.ts'
 import type { IntrospectionEndpoint, RevocationEndpoint } from '../oauth/introspection-endpoint.ts'
 import { OAUTH_PATHS } from '../oauth/metadata.ts'
 import type { TokenEndpoint } from '../oauth/token-endpoint.ts'

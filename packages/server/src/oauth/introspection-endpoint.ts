@@ -5,9 +5,9 @@ import {
   type ClientAuthContext,
   type ClientCertificate,
 } from '../authn/client-authentication.ts'
+import { InvalidRequest } from '../errors/oauth-error.ts'
 import type { Revocations } from '../tokens/revocations.ts'
 import { TokenRejected, type TokenVerifier } from '../tokens/token-verifier.ts'
-import { InvalidRequest } from './errors.ts'
 import { parseTokenRequest } from './token-endpoint.ts'
 
 /** An introspection or revocation request as the HTTP layer hands it over. */

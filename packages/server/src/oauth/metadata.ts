@@ -1,6 +1,6 @@
 // RFC 8414 authorization server metadata, built from what is registered so it lists exactly what works.
 import { clientAuthMethods } from '../authn/client-authentication.ts'
-import { ASSERTION_ALGORITHMS } from '../authn/methods/private-key-jwt.ts'
+import { ASSERTION_ALGORITHMS } from '../tokens/algorithms.ts'
 import { DPOP_ALGORITHMS } from '../tokens/dpop.ts'
 import { grants } from './grants/index.ts'
 

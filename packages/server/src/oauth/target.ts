@@ -1,8 +1,14 @@
 // Which resource server a token is for (RFC 8707) and whether the requested scopes and authorization details
 // (RFC 9396) are ones it accepts.
+
+import {
+  InvalidAuthorizationDetails,
+  InvalidRequest,
+  InvalidScope,
+  InvalidTarget,
+} from '../errors/oauth-error.ts'
 import type { Directory } from '../registry/directory.ts'
 import type { ResourceServer, Stored } from '../registry/model.ts'
-import { InvalidAuthorizationDetails, InvalidRequest, InvalidScope, InvalidTarget } from './errors.ts'
 
 /** RFC 6749 §3.3 scope: space-delimited scope-tokens. */
 export function parseScope(scope: string | undefined): string[] {

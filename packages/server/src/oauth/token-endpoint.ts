@@ -10,8 +10,8 @@ import {
   carriesClientCredentials,
   checkClientLifecycle,
 } from '../authn/client-authentication.ts'
+import { InvalidRequest, OAuthError, UnsupportedGrantType, UseDpopNonce } from '../errors/oauth-error.ts'
 import { type DpopContext, type DpopNonces, verifyDpopProof } from '../tokens/dpop.ts'
-import { InvalidRequest, OAuthError, UnsupportedGrantType, UseDpopNonce } from './errors.ts'
 import type { Grant, GrantContext, TokenRequest, TokenResponse } from './grants/grant.ts'
 import { grants } from './grants/index.ts'
 

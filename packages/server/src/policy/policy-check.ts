@@ -1,11 +1,11 @@
 // Checks made when the registry changes what policies depend on: a policy set must parse and validate against the
 // schema; an entity type change must leave every enabled policy valid; an entity must match its declared type.
-import type { FieldError } from '../errors.ts'
+import type { FieldError } from '../errors/mandate-error.ts'
 import type { Entity, EntityAttributeValue, EntityType, Policy, ResourceServer } from '../registry/model.ts'
 import { BUILTIN_ENTITY_TYPES } from '../registry/model.ts'
+import type { RegistryStores } from '../registry/stores.ts'
+import { entityTypeOf } from '../registry/stores.ts'
 import type { Executor } from '../store/database.ts'
-import type { RegistryStores } from '../store/registry-stores.ts'
-import { entityTypeOf } from '../store/registry-stores.ts'
 import { type CompiledPolicy, splitPolicySet, validatePolicies } from './policy-set.ts'
 import { buildSchema, type MandateAction } from './schema.ts'
 

@@ -1,6 +1,6 @@
 // Policy sets as admins write them (one Cedar text per `Policy` document) split into individual policies with stable
 // ids and their obligations, and validated against the schema with every problem located (line and column).
-import type { FieldError } from '../errors.ts'
+import type { FieldError } from '../errors/mandate-error.ts'
 import type { Policy } from '../registry/model.ts'
 import { type DetailedError, policySetTextToParts, policyToJson, type Schema, validate } from './cedar.ts'
 

@@ -2,7 +2,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { importJWK } from 'jose'
 import { canonicalJson } from '../audit/canonical-json.ts'
-import type { FieldError } from '../errors.ts'
+import type { FieldError } from '../errors/mandate-error.ts'
 import { normalizeRfc3339 } from '../rfc3339.ts'
 import { type JwksFetcher, PRIVATE_KEY_MEMBERS } from './jwks-fetcher.ts'
 import type { CredentialBinding } from './model.ts'

@@ -2,7 +2,6 @@
 // reloaded when the registry's version counter moves (a local write, or another node's write seen by polling).
 import type { Database } from '../store/database.ts'
 import type { RegistryStore } from '../store/registry-store.ts'
-import type { RegistryStores } from '../store/registry-stores.ts'
 import type {
   Agent,
   Entity,
@@ -15,6 +14,7 @@ import type {
   TrustedIssuer,
   Workload,
 } from './model.ts'
+import type { RegistryStores } from './stores.ts'
 
 /** A client: an agent or a workload, which share one client_id namespace. */
 export type Client =

@@ -423,5 +423,4 @@ export interface RegistryDocs {
   Entity: Entity
 }
 
-/** What the API returns: the document plus bookkeeping. */
-export type Stored<T> = T & { version: number; created_at: string; updated_at: string }
+export type { Stored } from '../store/registry-store.ts'

@@ -4,11 +4,10 @@ import { sql } from 'kysely'
 import type { AuditLog } from '../audit/audit-log.ts'
 import { canonicalJson } from '../audit/canonical-json.ts'
 import type { ActorRef } from '../audit/event.ts'
-import { Conflict, type FieldError, NotFound, ValidationFailed } from '../errors.ts'
+import { Conflict, type FieldError, NotFound, ValidationFailed } from '../errors/mandate-error.ts'
 import { normalizeRfc3339 } from '../rfc3339.ts'
 import type { Database, Executor } from '../store/database.ts'
 import type { ListQuery, RegistryStore } from '../store/registry-store.ts'
-import type { RegistryStores } from '../store/registry-stores.ts'
 import { ceilingCovers } from './ceiling.ts'
 import { checkPublicJwks, type IssuedSecret, prepareCredentials } from './credentials.ts'
 import type { JwksFetcher } from './jwks-fetcher.ts'
@@ -26,6 +25,7 @@ import {
   type TrustedIssuer,
   type Workload,
 } from './model.ts'
+import type { RegistryStores } from './stores.ts'
 import { mergePatch, validateAgainst } from './validate.ts'
 
 /** Who asked for a change, for the audit record. */

@@ -2,7 +2,7 @@
 import type { TSchema } from '@sinclair/typebox'
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import * as ajvFormats from 'ajv-formats'
-import { type FieldError, ValidationFailed } from '../errors.ts'
+import { type FieldError, ValidationFailed } from '../errors/mandate-error.ts'
 
 // ajv-formats is CommonJS; under ESM its function arrives as the default export's `default`.
 const addFormats = ajvFormats.default.default

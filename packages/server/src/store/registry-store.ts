@@ -1,10 +1,12 @@
 // The storage contract shared by every registry aggregate: a document per row, a few indexed columns for filters, and
 // an optimistic version counter.
 import { sql } from 'kysely'
-import { Conflict } from '../errors.ts'
-import type { Stored } from '../registry/model.ts'
+import { Conflict } from '../errors/mandate-error.ts'
 import { type Executor, isUniqueViolation } from './database.ts'
 import type { Tables } from './tables.ts'
+
+/** A document as stored: the document plus the store's bookkeeping. */
+export type Stored<T> = T & { version: number; created_at: string; updated_at: string }
 
 type RegistryTable =
   | 'humans'

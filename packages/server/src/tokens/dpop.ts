@@ -3,7 +3,7 @@
 
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, errors, type JWK, jwtVerify } from 'jose'
-import { InvalidDpopProof, UseDpopNonce } from '../oauth/errors.ts'
+import { InvalidDpopProof, UseDpopNonce } from '../errors/oauth-error.ts'
 import { ASYMMETRIC_ALGORITHMS } from './algorithms.ts'
 import type { ReplayCache } from './replay-cache.ts'
 

@@ -3,7 +3,6 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
-import { decodeMasterKey, MASTER_KEY_FORMAT } from '../config/load.ts'
 import type { Executor } from '../store/database.ts'
 
 /** Why the master key could not be used; the message says what to do, and never contains the key. */
@@ -13,6 +12,19 @@ export class MasterKeyError extends Error {
 
 /** Where the master key came from, for the start-up message. */
 export type MasterKeySource = 'env' | 'file' | 'generated'
+
+/** What a master key must look like, for messages. */
+export const MASTER_KEY_FORMAT =
+  'must be 32 random bytes as base64 or 64 hex digits (try: openssl rand -base64 32)'
+
+/** Decodes a master key's text form (32 bytes as base64, base64url or hex), or undefined when it is not one. */
+export function decodeMasterKey(text: string): Buffer | undefined {
+  const trimmed = text.trim()
+  if (/^[0-9a-fA-F]{64}$/.test(trimmed)) return Buffer.from(trimmed, 'hex')
+  if (!/^[A-Za-z0-9+/_-]{43}={0,1}$/.test(trimmed)) return undefined
+  const bytes = Buffer.from(trimmed.replace(/-/g, '+').replace(/_/g, '/'), 'base64')
+  return bytes.length === 32 ? bytes : undefined
+}
 
 const CHECK_PLAINTEXT = 'mandate master key check v1'
 

@@ -6,7 +6,7 @@ import { createHash, generateKeyPairSync, randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { type JWK, SignJWT } from 'jose'
-import { toOAuthErrorResponse } from '../../src/oauth/errors.ts'
+import { toOAuthErrorResponse } from '../../src/errors/oauth-error.ts'
 import { sqliteStore, type TestStore } from '../support/harness.ts'
 import { type OAuthFixture, RESOURCE, startOAuthFixture } from './oauth-fixture.ts'
 

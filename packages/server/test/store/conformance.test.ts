@@ -7,8 +7,9 @@ import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
 import { AuditBatcher } from '../../src/audit/audit-batcher.ts'
 import { AuditLog } from '../../src/audit/audit-log.ts'
-import { Conflict } from '../../src/errors.ts'
+import { Conflict } from '../../src/errors/mandate-error.ts'
 import type { Agent, Human } from '../../src/registry/model.ts'
+import { createRegistryStores } from '../../src/registry/stores.ts'
 import { AdminTokenStore } from '../../src/store/admin-token-store.ts'
 import {
   type Database,
@@ -17,7 +18,6 @@ import {
   type StoreLocation,
   storeLocation,
 } from '../../src/store/database.ts'
-import { createRegistryStores } from '../../src/store/registry-stores.ts'
 import { SigningKeyStore } from '../../src/store/signing-key-store.ts'
 import { storeKinds, type TestStore } from '../support/harness.ts'
 

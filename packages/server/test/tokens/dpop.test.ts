@@ -12,7 +12,7 @@ import {
   type JWTPayload,
   SignJWT,
 } from 'jose'
-import { InvalidDpopProof, toOAuthErrorResponse, UseDpopNonce } from '../../src/oauth/errors.ts'
+import { InvalidDpopProof, toOAuthErrorResponse, UseDpopNonce } from '../../src/errors/oauth-error.ts'
 import { type Database, openDatabase } from '../../src/store/database.ts'
 import {
   DPOP_ALGORITHMS,

@@ -1,7 +1,7 @@
 // client_secret_basic (RFC 6749 §2.3.1): legacy shared secret in the Authorization header.
-import { InvalidClient } from '../../oauth/errors.ts'
-import type { AuthenticatedClient, ClientAuthMethod } from '../client-authentication.ts'
+import { InvalidClient } from '../../errors/oauth-error.ts'
 import { verifyClientSecret } from './client-secret.ts'
+import type { AuthenticatedClient, ClientAuthMethod } from './method.ts'
 
 // RFC 6749 §2.3.1 form-encodes id and secret before Basic encoding; many clients do not. Accept both.
 function formDecode(text: string): string {

@@ -1,7 +1,7 @@
 // client_secret_post (RFC 6749 §2.3.1): legacy shared secret in the request body.
-import { InvalidClient } from '../../oauth/errors.ts'
-import type { AuthenticatedClient, ClientAuthMethod } from '../client-authentication.ts'
+import { InvalidClient } from '../../errors/oauth-error.ts'
 import { verifyClientSecret } from './client-secret.ts'
+import type { AuthenticatedClient, ClientAuthMethod } from './method.ts'
 
 export const clientSecretPost: ClientAuthMethod = {
   name: 'client_secret_post',

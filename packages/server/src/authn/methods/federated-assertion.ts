@@ -3,10 +3,10 @@
 // secret and no key of the client's own: the platform vouches for it. Used as a client assertion (RFC 7523 §2.2) and
 // by the jwt-bearer grant (RFC 7523 §2.1).
 
-import { InvalidClient } from '../../oauth/errors.ts'
+import { InvalidClient } from '../../errors/oauth-error.ts'
 import type { Client } from '../../registry/directory.ts'
-import type { AuthenticatedClient, ClientAuthContext } from '../client-authentication.ts'
 import { ExternalTokenRejected, verifyTrustedToken } from '../trusted-token.ts'
+import type { AuthenticatedClient, ClientAuthContext } from './method.ts'
 
 type Claims = Record<string, unknown>
 

@@ -2,17 +2,14 @@
 // registered, inline or at a jwks_uri. No shared secret crosses the wire.
 
 import { createLocalJWKSet, decodeProtectedHeader, type JWTVerifyGetKey, jwtVerify } from 'jose'
-import { InvalidClient, InvalidRequest } from '../../oauth/errors.ts'
+import { InvalidClient, InvalidRequest } from '../../errors/oauth-error.ts'
 import type { Client } from '../../registry/directory.ts'
-import { ASYMMETRIC_ALGORITHMS } from '../../tokens/algorithms.ts'
-import type { AuthenticatedClient, ClientAuthContext, ClientAuthMethod } from '../client-authentication.ts'
+import { ASSERTION_ALGORITHMS } from '../../tokens/algorithms.ts'
 import { isFederatedAssertion, verifyFederatedAssertion } from './federated-assertion.ts'
+import type { AuthenticatedClient, ClientAuthContext, ClientAuthMethod } from './method.ts'
 
 /** RFC 7523 §2.2 client_assertion_type. */
 export const JWT_BEARER_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
-
-/** Asymmetric algorithms accepted for assertions: never `none`, never HMAC (a public key must not become a secret). */
-export const ASSERTION_ALGORITHMS: string[] = [...ASYMMETRIC_ALGORITHMS]
 
 /** The longest assertion lifetime accepted; it also bounds how long a jti is remembered. */
 const MAX_ASSERTION_LIFETIME_SECONDS = 3600

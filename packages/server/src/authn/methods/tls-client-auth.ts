@@ -4,8 +4,8 @@
 // SHA-256 thumbprint or public key the client registered).
 import { createHash } from 'node:crypto'
 import { calculateJwkThumbprint, type JWK } from 'jose'
-import { InvalidClient } from '../../oauth/errors.ts'
-import type { AuthenticatedClient, ClientAuthMethod, ClientCertificate } from '../client-authentication.ts'
+import { InvalidClient } from '../../errors/oauth-error.ts'
+import type { AuthenticatedClient, ClientAuthMethod, ClientCertificate } from './method.ts'
 
 /** RFC 8705 §3.1: the base64url SHA-256 thumbprint of the certificate's DER form, as `cnf["x5t#S256"]`. */
 export function certificateThumbprint(certificate: ClientCertificate): string {

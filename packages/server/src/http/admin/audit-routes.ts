@@ -2,7 +2,7 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import type { AuditLog } from '../../audit/audit-log.ts'
-import { ValidationFailed } from '../../errors.ts'
+import { ValidationFailed } from '../../errors/mandate-error.ts'
 import { normalizeRfc3339 } from '../../rfc3339.ts'
 import type { Database } from '../../store/database.ts'
 

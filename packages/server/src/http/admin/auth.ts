@@ -1,7 +1,7 @@
 // Admin API authentication: a bearer admin token on every call; reader tokens may only read.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { AdminCaller, AdminTokens } from '../../authn/admin-token.ts'
-import { Forbidden, InvalidToken, Unauthorized } from '../../errors.ts'
+import { Forbidden, InvalidToken, Unauthorized } from '../../errors/mandate-error.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {

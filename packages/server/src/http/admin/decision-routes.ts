@@ -2,7 +2,7 @@
 // with the text of the determining policies. Readers may call it: it changes nothing.
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
-import { ValidationFailed } from '../../errors.ts'
+import { ValidationFailed } from '../../errors/mandate-error.ts'
 import { UnrepresentableValue } from '../../policy/entities.ts'
 import type { PolicyDecisionPoint } from '../../policy/pdp.ts'
 import { asTokenRequest } from '../../policy/token-policy.ts'

@@ -1,7 +1,7 @@
 // Admin REST API for every registry kind: create, read, replace, merge-patch, list with filters and cursors, remove.
 import { type TObject, type TSchema, Type } from '@sinclair/typebox'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { ValidationFailed } from '../../errors.ts'
+import { ValidationFailed } from '../../errors/mandate-error.ts'
 import { type RegistryKind, registryKinds } from '../../registry/model.ts'
 import type { Registry } from '../../registry/registry.ts'
 import { changeContext } from './auth.ts'

@@ -1,7 +1,7 @@
 // Admin API for revocation: one token, every token of an agent or workload, or every delegation a human gave.
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
-import { ValidationFailed } from '../../errors.ts'
+import { ValidationFailed } from '../../errors/mandate-error.ts'
 import type { Revocations, RevocationTarget } from '../../tokens/revocations.ts'
 import { changeContext } from './auth.ts'
 

@@ -1,8 +1,8 @@
 // client_credentials (RFC 6749 §4.4): an agent or workload acting on its own authority (autonomous mode).
 
 import type { AuthenticatedClient } from '../../authn/client-authentication.ts'
+import { InvalidScope, UnauthorizedClient } from '../../errors/oauth-error.ts'
 import { ceilingAllows } from '../../registry/ceiling.ts'
-import { InvalidScope, UnauthorizedClient } from '../errors.ts'
 import { parseAuthorizationDetails, parseScope, resolveTarget } from '../target.ts'
 import {
   authorizeByPolicy,

@@ -1,6 +1,7 @@
 // The shape every grant shares: what it reads from the request, what it needs, what it returns.
 import type { AuditEventInput } from '../../audit/event.ts'
 import type { AuthenticatedClient, ClientAuthContext } from '../../authn/client-authentication.ts'
+import { ApprovalRequired, InvalidRequest, InvalidScope } from '../../errors/oauth-error.ts'
 import type { TokenAuthorization, TokenAuthorizationRequest, TokenPolicy } from '../../policy/token-policy.ts'
 import type { Directory } from '../../registry/directory.ts'
 import type { JwksFetcher } from '../../registry/jwks-fetcher.ts'
@@ -8,7 +9,6 @@ import type { AccessTokenMinter } from '../../tokens/access-token.ts'
 import type { Revocations } from '../../tokens/revocations.ts'
 import type { TokenVerifier } from '../../tokens/token-verifier.ts'
 import type { TransactionTokenClaims, TransactionTokenGrant } from '../../tokens/txn-token.ts'
-import { ApprovalRequired, InvalidRequest, InvalidScope } from '../errors.ts'
 
 /** A token request after parsing: single-valued parameters plus the repeatable ones. */
 export interface TokenRequest {

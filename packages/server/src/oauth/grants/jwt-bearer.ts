@@ -2,7 +2,7 @@
 // client authentication. This is the form MCP's workload identity federation extension uses.
 import { checkClientLifecycle } from '../../authn/client-authentication.ts'
 import { verifyFederatedAssertion } from '../../authn/methods/federated-assertion.ts'
-import { InvalidClient, InvalidGrant } from '../errors.ts'
+import { InvalidClient, InvalidGrant } from '../../errors/oauth-error.ts'
 import { required } from '../target.ts'
 import { issueAutonomousToken } from './client-credentials.ts'
 import type { Grant } from './grant.ts'

@@ -3,10 +3,10 @@
 // presented as the subject token can only be replaced by one for the same transaction, never widened or revived.
 import type { ActorRef } from '../../audit/event.ts'
 import type { AuthenticatedClient } from '../../authn/client-authentication.ts'
+import { InvalidRequest, InvalidScope, InvalidTarget } from '../../errors/oauth-error.ts'
 import type { ActClaim } from '../../tokens/access-token.ts'
 import { TokenRejected } from '../../tokens/token-verifier.ts'
 import { TXN_TOKEN_TYPE } from '../../tokens/txn-token.ts'
-import { InvalidRequest, InvalidScope, InvalidTarget } from '../errors.ts'
 import { parseScope } from '../target.ts'
 import type { GrantContext, GrantResult, TokenRequest } from './grant.ts'
 

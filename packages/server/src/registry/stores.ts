@@ -1,4 +1,7 @@
 // One store per registry aggregate, with the indexed columns each one filters on.
+
+import type { Executor } from '../store/database.ts'
+import { RegistryStore } from '../store/registry-store.ts'
 import type {
   Agent,
   Entity,
@@ -9,9 +12,7 @@ import type {
   ResourceServer,
   TrustedIssuer,
   Workload,
-} from '../registry/model.ts'
-import type { Executor } from './database.ts'
-import { RegistryStore } from './registry-store.ts'
+} from './model.ts'
 
 /** Humans, filterable by status. */
 export type HumanStore = RegistryStore<Human>

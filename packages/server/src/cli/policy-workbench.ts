@@ -7,13 +7,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from '../config/load.ts'
 import type { Config } from '../config/schema.ts'
-import { type FieldError, MandateError, ValidationFailed } from '../errors.ts'
+import { type FieldError, MandateError, ValidationFailed } from '../errors/mandate-error.ts'
 import { type Core, openCore } from '../main.ts'
+import type { RequestEntity } from '../policy/entities.ts'
+import type { Decision } from '../policy/pdp.ts'
+import type { CompiledPolicy } from '../policy/policy-set.ts'
+import { asTokenRequest } from '../policy/token-policy.ts'
 import type { RegistryKind } from '../registry/model.ts'
-import type { RequestEntity } from './entities.ts'
-import type { Decision } from './pdp.ts'
-import type { CompiledPolicy } from './policy-set.ts'
-import { asTokenRequest } from './token-policy.ts'
 
 /** One test case: a request and the decision it should get. */
 export interface PolicyCase {

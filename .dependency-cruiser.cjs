@@ -9,7 +9,12 @@ const section = doc.split('## Dependency direction')[1]?.split('\n## ')[0] ?? ''
 const rows = section
   .split('\n')
   .filter((line) => /^\|\s*\d+\s*\|/.test(line))
-  .map((line) => line.split('|').slice(1, -1).map((cell) => cell.trim()))
+  .map((line) =>
+    line
+      .split('|')
+      .slice(1, -1)
+      .map((cell) => cell.trim()),
+  )
 if (rows.length === 0) throw new Error('docs/architecture.md: no layer table under "## Dependency direction"')
 
 const names = (cell) => [...cell.matchAll(/`([^`]+)`/g)].map((m) => m[1])
@@ -26,10 +31,12 @@ for (const [rank, , modules, allowed = ''] of rows) {
 const entries = readdirSync(join(__dirname, SRC))
 const missing = entries.filter((entry) => !rankOf.has(entry))
 if (missing.length > 0)
-  throw new Error(`docs/architecture.md: the layer table does not place ${missing.join(', ')} (packages/server/src)`)
+  throw new Error(
+    `docs/architecture.md: the layer table does not place ${missing.join(', ')} (packages/server/src)`,
+  )
 
-const escape = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
-const pathOf = (name) => `^${escape(`${SRC}/${name}`)}${name.endsWith('.ts') ? '$' : '/'}`
+const escapeRegExp = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+const pathOf = (name) => `^${escapeRegExp(`${SRC}/${name}`)}${name.endsWith('.ts') ? '$' : '/'}`
 
 const forbidden = [
   {
@@ -49,7 +56,10 @@ const forbidden = [
 ]
 for (const [name, rank] of rankOf) {
   const upward = [...rankOf]
-    .filter(([other, r]) => other !== name && (r > rank || (r === rank && !(sameRank.get(name) ?? []).includes(other))))
+    .filter(
+      ([other, r]) =>
+        other !== name && (r > rank || (r === rank && !(sameRank.get(name) ?? []).includes(other))),
+    )
     .map(([other]) => pathOf(other))
   if (upward.length === 0) continue
   forbidden.push({

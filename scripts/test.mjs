@@ -32,7 +32,10 @@ try {
   process.exit(1)
 }
 const env = { ...process.env, TEST_DATABASE_URL: postgres.url, MANDATE_LOG_LEVEL: 'silent' }
-console.log(`running ${files.length} test files; PostgreSQL at ${postgres.url.replace(/\/\/[^@]*@/, '//…@')}`)
+console.log(
+  `running ${files.length} test files on Node.js ${process.version}; ` +
+    `PostgreSQL at ${postgres.url.replace(/\/\/[^@]*@/, '//…@')}`,
+)
 
 const runner = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], {
   stdio: 'inherit',

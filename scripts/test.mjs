@@ -1,8 +1,11 @@
 // Runs every test file of every package with node:test (through tsx) and ends with the runner's summary.
-// The store suites run on SQLite and on PostgreSQL at TEST_DATABASE_URL (default: the local server's `test` database).
-import { spawnSync } from 'node:child_process'
+// The store suites run on SQLite and on PostgreSQL: TEST_DATABASE_URL if set (`embedded` asks for the embedded
+// server), else the local server at 127.0.0.1:5432 if it answers, else an embedded PostgreSQL started for the run.
+import { spawn } from 'node:child_process'
 import { existsSync, readdirSync, statSync } from 'node:fs'
+import { constants } from 'node:os'
 import { join } from 'node:path'
+import { postgresForTests } from './test-postgres.mjs'
 
 function find(dir) {
   return readdirSync(dir).flatMap((name) => {
@@ -20,16 +23,39 @@ const files =
         .filter((d) => existsSync(d))
         .flatMap((d) => find(d))
         .sort()
-const env = {
-  ...process.env,
-  TEST_DATABASE_URL: process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
-  MANDATE_LOG_LEVEL: 'silent',
+
+let postgres
+try {
+  postgres = await postgresForTests(process.env, (line) => console.log(line))
+} catch (error) {
+  console.error(`PostgreSQL for the tests: ${error instanceof Error ? error.message : String(error)}`)
+  process.exit(1)
 }
+const env = { ...process.env, TEST_DATABASE_URL: postgres.url, MANDATE_LOG_LEVEL: 'silent' }
 console.log(
-  `running ${files.length} test files; PostgreSQL at ${env.TEST_DATABASE_URL.replace(/\/\/[^@]*@/, '//…@')}`,
+  `running ${files.length} test files on Node.js ${process.version}; ` +
+    `PostgreSQL at ${postgres.url.replace(/\/\/[^@]*@/, '//…@')}`,
 )
-const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], {
+
+const runner = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], {
   stdio: 'inherit',
   env,
 })
-process.exit(result.status ?? 1)
+// A signal sent to this process alone (not to the terminal's process group) reaches the runner too; either way the
+// embedded server is stopped and its directory removed before this process ends.
+let signalled
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(signal, () => {
+    signalled ??= signal
+    runner.kill(signal)
+  })
+}
+const status = await new Promise((resolve) => {
+  runner.once('exit', (code) => resolve(code ?? 1))
+  runner.once('error', (error) => {
+    console.error(error)
+    resolve(1)
+  })
+})
+await postgres.stop()
+process.exit(signalled ? 128 + constants.signals[signalled] : status)

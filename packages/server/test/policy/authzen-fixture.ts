@@ -1,7 +1,7 @@
 // Loads a scenario of Mandate documents (entity types, entities, policies) into a running node through the admin API,
 // and gives a PEP key for the AuthZEN API.
-import { readFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseAllDocuments } from 'yaml'
 import { documentKinds } from '../../src/cli/documents.ts'
@@ -9,8 +9,23 @@ import type { TestNode } from '../support/harness.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
 
-/** The public AuthZEN interop vectors (read-only, outside the project). */
-export const VECTORS = join(here, '../../../../../shared/conformance/authzen')
+/**
+ * The public AuthZEN interop vectors (read-only, outside the project): `authzen/` in TEST_CONFORMANCE_DIR, by default
+ * in the `shared/conformance` directory beside the checkout.
+ */
+export const VECTORS = process.env.TEST_CONFORMANCE_DIR
+  ? resolve(process.env.TEST_CONFORMANCE_DIR, 'authzen')
+  : join(here, '../../../../../shared/conformance/authzen')
+
+/** Why the vectors cannot be read (where they were looked for, how to point elsewhere), or undefined. */
+export function missingVectors(): string | undefined {
+  if (existsSync(join(VECTORS, 'interop'))) return undefined
+  return (
+    `the AuthZEN interop vectors are not at ${VECTORS} (no interop/ there). They are read from ` +
+    '../shared/conformance/authzen beside the checkout, or from authzen/ in TEST_CONFORMANCE_DIR: run ' +
+    '`TEST_CONFORMANCE_DIR=/path/to/conformance npm test`.'
+  )
+}
 
 /** Reads a JSON file of the vectors. */
 // biome-ignore lint/suspicious/noExplicitAny: vector files are read as data

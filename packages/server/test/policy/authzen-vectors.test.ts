@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { startTestNode, storeKinds, type TestNode, type TestStore } from '../support/harness.ts'
-import { applyFile, pepKey, post, scenario, vectors } from './authzen-fixture.ts'
+import { applyFile, missingVectors, pepKey, post, scenario, vectors } from './authzen-fixture.ts'
 
 type Entity = { type: string; id?: string; name?: string }
 const key = (e: Entity) => (e.name !== undefined ? `action:${e.name}` : `${e.type}:${e.id}`)
@@ -46,7 +46,15 @@ async function mismatchedDecisions(
   return mismatches
 }
 
-for (const kind of storeKinds) {
+// Issue 8: without the vectors the suites below cannot be built; one failing test says so, instead of a run that
+// reports no test at all.
+const missing = missingVectors()
+it('issue 8: the AuthZEN interop vectors are where the suite reads them', () => {
+  if (missing) assert.fail(missing)
+})
+const vectorStores = missing ? [] : storeKinds
+
+for (const kind of vectorStores) {
   describe(`AuthZEN interop vectors on ${kind.name}`, () => {
     let store: TestStore
     let node: TestNode
@@ -110,7 +118,7 @@ for (const [name, files] of [
   ],
   ['idp', { resource: 'interop/authzen-idp/test-harness/src/results.json' }],
 ] as const) {
-  for (const kind of storeKinds) {
+  for (const kind of vectorStores) {
     describe(`AuthZEN interop ${name} scenario on ${kind.name}`, () => {
       let store: TestStore
       let node: TestNode

@@ -192,8 +192,8 @@ export async function openCore(config: Config, options: { now?: () => number } =
       replay,
       revocations,
       tokenEndpoint,
-      introspectionEndpoint: new IntrospectionEndpoint({ clientAuth, verifier, revocations }),
-      revocationEndpoint: new RevocationEndpoint({ clientAuth, verifier, revocations }),
+      introspectionEndpoint: new IntrospectionEndpoint({ clientAuth, directory, verifier, revocations }),
+      revocationEndpoint: new RevocationEndpoint({ clientAuth, directory, verifier, revocations }),
       accessTokens: new AccessTokenAuthenticator({ verifier, revocations, dpop }),
       close: () => database.close(),
     }

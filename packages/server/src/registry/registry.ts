@@ -369,6 +369,9 @@ export class Registry {
       ...doc,
       scopes: [...new Set(doc.scopes)],
       authorization_details_types: [...new Set(doc.authorization_details_types)],
+      ...(doc.introspection_clients
+        ? { introspection_clients: [...new Set(doc.introspection_clients)] }
+        : {}),
     }
   }
 

@@ -47,7 +47,8 @@ export interface RegistryOptions {
   database: Database
   stores: RegistryStores
   audit: AuditLog
-  jwks: JwksFetcher
+  /** Checks registered `jwks_uri`s (the node's KeySets). */
+  jwks: Pick<JwksFetcher, 'validateUri'>
   maxAgentDepth: number
   now?: () => Date
   /**

@@ -35,8 +35,9 @@ export interface OAuthFixture {
 export async function startOAuthFixture(
   store: TestStore,
   overrides: Parameters<typeof startTestNode>[1] = {},
+  options: Parameters<typeof startTestNode>[2] = {},
 ): Promise<OAuthFixture> {
-  const node = await startTestNode(store, overrides)
+  const node = await startTestNode(store, overrides, options)
   const botKey = ecKeyPair()
   const put = async (path: string, body: Record<string, unknown>) => {
     const res = await node.call('PUT', path, { body })

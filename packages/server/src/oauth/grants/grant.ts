@@ -1,10 +1,10 @@
 // The shape every grant shares: what it reads from the request, what it needs, what it returns.
 import type { AuditEventInput } from '../../audit/event.ts'
 import type { AuthenticatedClient, ClientAuthContext } from '../../authn/client-authentication.ts'
+import type { TrustedTokenVerifier } from '../../authn/trusted-token.ts'
 import { ApprovalRequired, InvalidRequest, InvalidScope } from '../../errors/oauth-error.ts'
 import type { TokenAuthorization, TokenAuthorizationRequest, TokenPolicy } from '../../policy/token-policy.ts'
 import type { Directory } from '../../registry/directory.ts'
-import type { JwksFetcher } from '../../registry/jwks-fetcher.ts'
 import type { AccessTokenMinter } from '../../tokens/access-token.ts'
 import type { Revocations } from '../../tokens/revocations.ts'
 import type { TokenVerifier } from '../../tokens/token-verifier.ts'
@@ -35,10 +35,8 @@ export interface GrantContext {
   verifier: TokenVerifier
   /** Revoked subject and actor tokens are refused. */
   revocations: Revocations
-  /** Fetches trusted issuers' key sets. */
-  jwks: JwksFetcher
-  /** Audiences an external token may name when its issuer registers none: this server's issuer and token endpoint. */
-  audiences: () => readonly string[]
+  /** Verifies tokens of trusted issuers (a human's token from the company IdP). */
+  trustedTokens: TrustedTokenVerifier
   maxTokenLifetimeSeconds: number
   /** The deepest act chain a token may carry (RFC 8693 §4.1). */
   maxDelegationDepth: number

@@ -2,7 +2,7 @@
 // builds the act chain itself, narrows scope and resource along the chain, and never outlives the subject token.
 import { decodeJwt } from 'jose'
 import type { ActorRef } from '../../audit/event.ts'
-import { ExternalTokenRejected, verifyTrustedToken } from '../../authn/trusted-token.ts'
+import { ExternalTokenRejected } from '../../authn/trusted-token.ts'
 import { InvalidRequest, InvalidScope, InvalidTarget, UnauthorizedClient } from '../../errors/oauth-error.ts'
 import { ceilingAllows } from '../../registry/ceiling.ts'
 import type { Client } from '../../registry/directory.ts'
@@ -101,13 +101,7 @@ async function verifySubject(
     return fromMandateToken(mandateToken, actor, ctx)
   }
   try {
-    const { claims } = await verifyTrustedToken(token, 'human_idp', {
-      directory: ctx.directory,
-      jwks: ctx.jwks,
-      defaultAudiences: ctx.audiences(),
-      clockSkewSeconds: ctx.clockSkewSeconds,
-      now: ctx.now(),
-    })
+    const { claims } = await ctx.trustedTokens.verify(token, 'human_idp')
     // A token already delegated elsewhere is not a human's own grant: its act chain is not ours to extend.
     if ('act' in claims) throw new InvalidRequest('subject_token already carries an act claim')
     checkMayAct(claims.may_act, actor.id)

@@ -188,3 +188,20 @@ export async function registerDeployer(
     if (res.status >= 300) throw new Error(`${path}: ${res.status} ${res.text}`)
   }
 }
+
+/** A DPoP key pair (RFC 9449): the private key signs proofs, the public JWK goes in their header. */
+export function dpopKey() {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  return { privateKey, jwk: publicKey.export({ format: 'jwk' }) as JWK }
+}
+
+/** A DPoP proof (RFC 9449 §4.2) for a POST to `htu`. */
+export function dpopProof(
+  key: ReturnType<typeof dpopKey>,
+  htu: string,
+  claims: Record<string, unknown> = {},
+): Promise<string> {
+  return new SignJWT({ jti: randomUUID(), htm: 'POST', htu, iat: Math.floor(Date.now() / 1000), ...claims })
+    .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: key.jwk })
+    .sign(key.privateKey)
+}

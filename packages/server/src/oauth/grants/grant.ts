@@ -19,6 +19,11 @@ export interface TokenRequest {
   audiences: string[]
   /** RFC 9449: the thumbprint of the key a valid DPoP proof on this request demonstrated; the token is bound to it. */
   dpopJkt?: string | undefined
+  /**
+   * RFC 8705 §3.1: the thumbprint of the client certificate the TLS connection presented, whether or not the client
+   * authenticated with it (a certificate-bound subject token needs it).
+   */
+  certificateThumbprint?: string | undefined
   /** Where the request came from, for policies (`context.client_ip`) and the audit record. */
   clientIp?: string | undefined
   requestId?: string | undefined
@@ -111,14 +116,4 @@ export async function authorizeByPolicy(
   if (decided.scopes.length === 0 && decided.details.length === 0)
     throw new InvalidScope(`denied by policy: ${decided.denied.join(' ')}`)
   return decided
-}
-
-/** The confirmation claim of a token for this request (RFC 7800): the DPoP key (RFC 9449 §6), else the client's certificate (RFC 8705 §3). */
-export function boundTo(
-  request: TokenRequest,
-  client: AuthenticatedClient,
-): { cnf?: { jkt: string } | { 'x5t#S256': string } } {
-  if (request.dpopJkt) return { cnf: { jkt: request.dpopJkt } }
-  if (client.certificateThumbprint) return { cnf: { 'x5t#S256': client.certificateThumbprint } }
-  return {}
 }

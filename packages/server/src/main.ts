@@ -7,6 +7,7 @@ import { AuditBatcher } from './audit/audit-batcher.ts'
 import { AuditLog } from './audit/audit-log.ts'
 import { AccessTokenAuthenticator } from './authn/access-token.ts'
 import { AdminTokens } from './authn/admin-token.ts'
+import { TrustedTokenVerifier } from './authn/trusted-token.ts'
 import { ConfigError, defaultIssuer } from './config/load.ts'
 import type { Config } from './config/schema.ts'
 import { buildApp } from './http/app.ts'
@@ -20,6 +21,7 @@ import { TokenPolicy } from './policy/token-policy.ts'
 import { seedDemoData } from './registry/demo.ts'
 import { Directory } from './registry/directory.ts'
 import { JwksFetcher } from './registry/jwks-fetcher.ts'
+import { KeySets } from './registry/key-sets.ts'
 import { Registry } from './registry/registry.ts'
 import { createRegistryStores } from './registry/stores.ts'
 import { AdminTokenStore } from './store/admin-token-store.ts'
@@ -90,12 +92,20 @@ export async function openCore(config: Config, options: { now?: () => number } =
     const audit = new AuditLog(resolved.key.derive('audit-chain'))
     await audit.initialize(database.db)
     const stores = createRegistryStores()
-    const jwks = new JwksFetcher({
-      timeoutMs: config.jwksFetchTimeoutMs,
-      maxBytes: config.jwksFetchMaxBytes,
-      cacheTtlSeconds: config.jwksCacheSeconds,
-      allowLoopback: config.jwksAllowLoopback,
-    })
+    // One set of registered keys for every verifier: client assertions, workload and user tokens, registrations.
+    const keySets = new KeySets(
+      new JwksFetcher({
+        timeoutMs: config.jwksFetchTimeoutMs,
+        maxBytes: config.jwksFetchMaxBytes,
+        allowLoopback: config.jwksAllowLoopback,
+      }),
+      {
+        maxAgeSeconds: config.jwksCacheSeconds,
+        refetchCooldownSeconds: config.jwksRefetchCooldownSeconds,
+        failureBackoffMaxSeconds: config.jwksFailureBackoffMaxSeconds,
+        now,
+      },
+    )
     const keyRing = new KeyRing({
       database,
       store: new SigningKeyStore(),
@@ -119,10 +129,18 @@ export async function openCore(config: Config, options: { now?: () => number } =
       maxTokenLifetimeSeconds: config.maxTokenLifetimeSeconds,
       now,
     })
+    const trustedTokens = new TrustedTokenVerifier({
+      directory,
+      keySets,
+      defaultAudiences: () => assertionAudiences(config.issuer),
+      clockSkewSeconds: config.clockSkewSeconds,
+      now,
+    })
     const clientAuth = {
       directory,
       replay,
-      jwks,
+      keySets,
+      trustedTokens,
       audiences: () => assertionAudiences(config.issuer),
       clockSkewSeconds: config.clockSkewSeconds,
       now,
@@ -152,8 +170,7 @@ export async function openCore(config: Config, options: { now?: () => number } =
         issuer: () => config.issuer,
         verifier,
         revocations,
-        jwks,
-        audiences: () => assertionAudiences(config.issuer),
+        trustedTokens,
         maxTokenLifetimeSeconds: config.maxTokenLifetimeSeconds,
         maxDelegationDepth: config.maxDelegationDepth,
         clockSkewSeconds: config.clockSkewSeconds,
@@ -180,7 +197,7 @@ export async function openCore(config: Config, options: { now?: () => number } =
         database,
         stores,
         audit,
-        jwks,
+        jwks: keySets,
         maxAgentDepth: config.maxAgentDepth,
         now: clock,
         checkPolicies: (tx, change) => policyCheck.check(tx, change as PolicyRelevantChange),
@@ -192,8 +209,8 @@ export async function openCore(config: Config, options: { now?: () => number } =
       replay,
       revocations,
       tokenEndpoint,
-      introspectionEndpoint: new IntrospectionEndpoint({ clientAuth, verifier, revocations }),
-      revocationEndpoint: new RevocationEndpoint({ clientAuth, verifier, revocations }),
+      introspectionEndpoint: new IntrospectionEndpoint({ clientAuth, directory, verifier, revocations }),
+      revocationEndpoint: new RevocationEndpoint({ clientAuth, directory, verifier, revocations }),
       accessTokens: new AccessTokenAuthenticator({ verifier, revocations, dpop }),
       close: () => database.close(),
     }

@@ -1,8 +1,9 @@
 // Tokens from trusted external issuers: a human's token from the company IdP, or a workload's token from Kubernetes,
 // GitHub Actions, SPIFFE or any OIDC issuer. Verified against the issuer's registered keys, never the token's own.
-import { createLocalJWKSet, decodeJwt, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from 'jose'
+import { decodeJwt, type JWK, type JWTPayload, jwtVerify } from 'jose'
 import type { Directory } from '../registry/directory.ts'
-import type { JwksFetcher } from '../registry/jwks-fetcher.ts'
+import type { KeySets } from '../registry/key-sets.ts'
+import { KeySetUnavailable } from '../registry/key-sets.ts'
 import type { Stored, TrustedIssuer } from '../registry/model.ts'
 import { ASSERTION_ALGORITHMS } from '../tokens/algorithms.ts'
 
@@ -15,81 +16,90 @@ export interface VerifiedExternalToken {
   claims: JWTPayload & { sub: string; exp: number }
 }
 
-const keySets = new Map<string, { text: string; get: JWTVerifyGetKey }>()
-// A user's token is presented again for each action of a session: verify it once, keep it until it expires. The
-// issuer object is part of the key, so a changed registration (new keys, new audiences) verifies afresh.
-const verified = new Map<string, { issuer: object; result: VerifiedExternalToken }>()
-const MAX_VERIFIED = 20_000
+/** What {@link TrustedTokenVerifier} needs. */
+export interface TrustedTokenDeps {
+  directory: Directory
+  keySets: KeySets
+  /** Audiences a token may name when its issuer registers none: this server's issuer and token endpoint. */
+  defaultAudiences: () => readonly string[]
+  clockSkewSeconds: number
+  now: () => number
+  /** The most verified tokens remembered. Default 20000. */
+  maxCached?: number
+}
+
+/** The audience values of a token: `aud` as a string or a list (RFC 7519 §4.1.3). */
+export function audiencesOf(claims: { aud?: unknown }): string[] {
+  return typeof claims.aud === 'string'
+    ? [claims.aud]
+    : Array.isArray(claims.aud)
+      ? claims.aud.filter((a): a is string => typeof a === 'string')
+      : []
+}
 
 /**
- * Verifies a JWT from a registered TrustedIssuer of `type`: signature with the issuer's keys (asymmetric algorithms
- * only), `iss`, `aud` (one of the issuer's registered audiences, or `defaultAudiences`), `exp`, `nbf`, and `sub`.
+ * Verifies JWTs from registered TrustedIssuers. A user's token is presented again for each action of a session, so
+ * a verified token is remembered until it expires; the issuer object is part of the key, so a changed registration
+ * (new keys, new audiences) verifies afresh.
  */
-export async function verifyTrustedToken(
-  token: string,
-  type: TrustedIssuer['type'],
-  deps: {
-    directory: Directory
-    jwks: JwksFetcher
-    defaultAudiences: readonly string[]
-    clockSkewSeconds: number
-    now: number
-  },
-): Promise<VerifiedExternalToken> {
-  let iss: unknown
-  try {
-    iss = decodeJwt(token).iss
-  } catch {
-    throw new ExternalTokenRejected('the token is not a JWT')
+export class TrustedTokenVerifier {
+  private readonly verified = new Map<string, { issuer: object; result: VerifiedExternalToken }>()
+
+  constructor(private readonly deps: TrustedTokenDeps) {}
+
+  /**
+   * Verifies a JWT from a registered TrustedIssuer of `type`: signature with the issuer's keys (asymmetric algorithms
+   * only), `iss`, `aud`, `exp`, `nbf`, and `sub`. `aud` must name one of the issuer's registered audiences (or the
+   * default ones); a workload token, which authenticates a client, must name nothing else (draft-ietf-oauth-rfc7523bis:
+   * a token also meant for another party could be replayed by it).
+   * @example
+   * const { claims } = await trustedTokens.verify(subjectToken, 'human_idp')
+   */
+  async verify(token: string, type: TrustedIssuer['type']): Promise<VerifiedExternalToken> {
+    let iss: unknown
+    try {
+      iss = decodeJwt(token).iss
+    } catch {
+      throw new ExternalTokenRejected('the token is not a JWT')
+    }
+    const issuer = typeof iss === 'string' ? this.deps.directory.trustedIssuer(iss) : undefined
+    if (!issuer || issuer.type !== type)
+      throw new ExternalTokenRejected('the token is not from a trusted issuer')
+    const now = this.deps.now()
+    const cached = this.verified.get(token)
+    if (cached?.issuer === issuer && isCurrent(cached.result.claims, now, this.deps.clockSkewSeconds))
+      return cached.result
+    const audiences =
+      issuer.audiences && issuer.audiences.length > 0 ? issuer.audiences : this.deps.defaultAudiences()
+    const keys = this.deps.keySets.resolver(issuer, {
+      inline: (issuer.jwks?.keys ?? []) as JWK[],
+      uris: issuer.jwks_uri ? [issuer.jwks_uri] : [],
+    })
+    let claims: JWTPayload
+    try {
+      ;({ payload: claims } = await jwtVerify(token, keys, {
+        issuer: issuer.issuer,
+        audience: [...audiences],
+        algorithms: ASSERTION_ALGORITHMS,
+        requiredClaims: ['sub', 'exp'],
+        clockTolerance: this.deps.clockSkewSeconds,
+        currentDate: new Date(now),
+      }))
+    } catch (error) {
+      if (error instanceof KeySetUnavailable)
+        throw new ExternalTokenRejected('the issuer keys cannot be fetched')
+      throw new ExternalTokenRejected('the token is invalid, expired or not meant for this server')
+    }
+    if (type === 'workload' && !audiencesOf(claims).every((aud) => audiences.includes(aud)))
+      throw new ExternalTokenRejected('the token is also meant for another audience')
+    const result = { issuer, claims: claims as VerifiedExternalToken['claims'] }
+    if (this.verified.size >= (this.deps.maxCached ?? 20_000)) this.verified.clear()
+    this.verified.set(token, { issuer, result })
+    return result
   }
-  const issuer = typeof iss === 'string' ? deps.directory.trustedIssuer(iss) : undefined
-  if (!issuer || issuer.type !== type)
-    throw new ExternalTokenRejected('the token is not from a trusted issuer')
-  const cached = verified.get(token)
-  if (cached?.issuer === issuer && isCurrent(cached.result.claims, deps.now, deps.clockSkewSeconds))
-    return cached.result
-  const keys = await keySetOf(issuer, deps.jwks)
-  let claims: JWTPayload
-  try {
-    ;({ payload: claims } = await jwtVerify(token, keys, {
-      issuer: issuer.issuer,
-      audience: [
-        ...(issuer.audiences && issuer.audiences.length > 0 ? issuer.audiences : deps.defaultAudiences),
-      ],
-      algorithms: ASSERTION_ALGORITHMS,
-      requiredClaims: ['sub', 'exp'],
-      clockTolerance: deps.clockSkewSeconds,
-      currentDate: new Date(deps.now),
-    }))
-  } catch {
-    throw new ExternalTokenRejected('the token is invalid, expired or not meant for this server')
-  }
-  const result = { issuer, claims: claims as VerifiedExternalToken['claims'] }
-  if (verified.size >= MAX_VERIFIED) verified.clear()
-  verified.set(token, { issuer, result })
-  return result
 }
 
 // The time checks jwtVerify made, repeated for a cached token: not expired, already valid.
 function isCurrent(claims: { exp: number; nbf?: number }, now: number, skewSeconds: number): boolean {
   return claims.exp * 1000 > now - skewSeconds * 1000 && (claims.nbf ?? 0) * 1000 <= now + skewSeconds * 1000
-}
-
-async function keySetOf(issuer: Stored<TrustedIssuer>, fetcher: JwksFetcher): Promise<JWTVerifyGetKey> {
-  let jwks: { keys: unknown[] }
-  if (issuer.jwks) jwks = issuer.jwks
-  else if (issuer.jwks_uri) {
-    try {
-      jwks = await fetcher.fetch(issuer.jwks_uri)
-    } catch {
-      throw new ExternalTokenRejected('the issuer keys cannot be fetched')
-    }
-  } else throw new ExternalTokenRejected('the issuer has no keys')
-  const text = JSON.stringify(jwks)
-  const cached = keySets.get(issuer.issuer)
-  if (cached?.text === text) return cached.get
-  const get = createLocalJWKSet(jwks as Parameters<typeof createLocalJWKSet>[0])
-  if (keySets.size > 1000) keySets.clear()
-  keySets.set(issuer.issuer, { text, get })
-  return get
 }

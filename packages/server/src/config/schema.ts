@@ -269,9 +269,30 @@ export const ConfigSchema = Type.Object(
         minimum: 0,
         maximum: 86400,
         default: 300,
-        description: 'How long a fetched `jwks_uri` document is cached.',
+        description:
+          'How long a fetched `jwks_uri` document (the keys of a client or a trusted issuer) is used before it is fetched again. `0` fetches for every token.',
       }),
       { env: 'MANDATE_JWKS_CACHE_SECONDS' },
+    ),
+    jwksRefetchCooldownSeconds: option(
+      Type.Integer({
+        minimum: 1,
+        maximum: 3600,
+        default: 30,
+        description:
+          'A token whose `kid` (or key type) no key of a `jwks_uri` document matches makes the node fetch the document again at once, so a rotated key works immediately; at most once per this many seconds per document, so unauthenticated requests naming unknown keys cannot make the node fetch on every call.',
+      }),
+      { env: 'MANDATE_JWKS_REFETCH_COOLDOWN_SECONDS' },
+    ),
+    jwksFailureBackoffMaxSeconds: option(
+      Type.Integer({
+        minimum: 1,
+        maximum: 86400,
+        default: 300,
+        description:
+          'A `jwks_uri` that could not be fetched is not tried again for a while: 5 seconds after the first failure, doubling with each further failure up to this many seconds. Tokens needing its keys are refused meanwhile.',
+      }),
+      { env: 'MANDATE_JWKS_FAILURE_BACKOFF_MAX_SECONDS' },
     ),
     jwksAllowLoopback: option(
       Type.Boolean({

@@ -12,6 +12,7 @@ import { UnrepresentableValue } from '../policy/entities.ts'
 import type { Decision, DecisionAudit, DecisionRequest, PolicyDecisionPoint } from '../policy/pdp.ts'
 import type { Directory } from '../registry/directory.ts'
 import { validTraceparent } from './admin/auth.ts'
+import { dpopHeaders } from './dpop-headers.ts'
 
 /** Where the AuthZEN endpoints live. */
 export const AUTHZEN_PATHS = {
@@ -311,13 +312,6 @@ async function authenticatePep(request: FastifyRequest, deps: AuthzenDeps): Prom
   )
   const client = deps.directory.client(caller.claims.client_id)
   return { kind: client?.kind ?? 'workload', id: caller.claims.client_id }
-}
-
-function dpopHeaders(raw: readonly string[]): string[] {
-  const values: string[] = []
-  for (let i = 0; i + 1 < raw.length; i += 2)
-    if (raw[i]?.toLowerCase() === 'dpop') values.push(raw[i + 1] ?? '')
-  return values
 }
 
 // Values Cedar cannot hold (fractions, reserved names) are the caller's error: 400 with the field named.

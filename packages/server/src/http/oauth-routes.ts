@@ -15,6 +15,7 @@ import { OAUTH_PATHS } from '../oauth/metadata.ts'
 import type { TokenEndpoint } from '../oauth/token-endpoint.ts'
 import { isUnavailable } from '../store/database.ts'
 import { validTraceparent } from './admin/auth.ts'
+import { dpopHeaders } from './dpop-headers.ts'
 
 const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' }
 
@@ -48,14 +49,6 @@ function clientCertificate(request: FastifyRequest): ClientCertificate | undefin
   if (typeof socket.getPeerX509Certificate !== 'function') return undefined
   const x509 = socket.getPeerX509Certificate()
   return x509 ? { x509, authorized: socket.authorized } : undefined
-}
-
-// RFC 9449 §4.3 step 1: every DPoP header counts, so read the raw list (Node joins repeated headers).
-function dpopHeaders(raw: readonly string[]): string[] {
-  const values: string[] = []
-  for (let i = 0; i + 1 < raw.length; i += 2)
-    if (raw[i]?.toLowerCase() === 'dpop') values.push(raw[i + 1] ?? '')
-  return values
 }
 
 /** Registers the OAuth endpoints in their own context (own body parser and error handler). */

@@ -1,11 +1,13 @@
-// Token introspection (RFC 7662): authenticated clients learn whether a Mandate token is active, with its chain
-// and confirmation key. Anything not active answers exactly {"active": false}.
+// Token introspection (RFC 7662): a resource server (through a client registered to introspect its tokens) or the
+// token's own client learns whether a Mandate token is active, with its chain and confirmation key. Anything not
+// active, and any token the caller may not introspect, answers exactly {"active": false}.
 import {
   authenticateActiveClient,
   type ClientAuthContext,
   type ClientCertificate,
 } from '../authn/client-authentication.ts'
 import { InvalidRequest } from '../errors/oauth-error.ts'
+import type { Directory } from '../registry/directory.ts'
 import type { Revocations } from '../tokens/revocations.ts'
 import { TokenRejected, type TokenVerifier } from '../tokens/token-verifier.ts'
 import { parseTokenRequest } from './token-endpoint.ts'
@@ -20,6 +22,8 @@ export interface TokenManagementInput {
 
 export interface TokenManagementDeps {
   clientAuth: ClientAuthContext
+  /** Resource servers, for who may introspect their tokens. */
+  directory: Directory
   verifier: TokenVerifier
   revocations: Revocations
 }
@@ -31,10 +35,14 @@ export type IntrospectionResponse = { active: false } | ({ active: true } & Reco
 export class IntrospectionEndpoint {
   constructor(private readonly deps: TokenManagementDeps) {}
 
-  /** Answers for one token; the caller must authenticate (RFC 7662 §2.1: no token scanning by strangers). */
+  /**
+   * Answers for one token. The caller must authenticate (RFC 7662 §2.1) and be allowed to learn about this token
+   * (RFC 7662 §4: no token scanning): one of the `introspection_clients` of the resource server the token is for, or
+   * the client the token was issued to. Anyone else gets `{"active": false}`, as for an unknown token.
+   */
   async handle(input: TokenManagementInput): Promise<IntrospectionResponse> {
     const request = parseTokenRequest(input.form)
-    await authenticateActiveClient(
+    const caller = await authenticateActiveClient(
       { params: request.params, authorization: input.authorization, certificate: input.certificate },
       this.deps.clientAuth,
     )
@@ -47,6 +55,7 @@ export class IntrospectionEndpoint {
       if (error instanceof TokenRejected) return { active: false }
       throw error
     }
+    if (!this.mayIntrospect(caller.id, claims)) return { active: false }
     if (await this.deps.revocations.isRevoked(claims)) return { active: false }
     return {
       active: true,
@@ -63,6 +72,11 @@ export class IntrospectionEndpoint {
       ...(claims.cnf ? { cnf: claims.cnf } : {}),
       ...(claims.authorization_details ? { authorization_details: claims.authorization_details } : {}),
     }
+  }
+
+  private mayIntrospect(callerId: string, claims: { aud: string; client_id: string }): boolean {
+    if (claims.client_id === callerId) return true
+    return this.deps.directory.resourceServer(claims.aud)?.introspection_clients?.includes(callerId) ?? false
   }
 }
 

@@ -10,6 +10,7 @@ import {
   carriesClientCredentials,
   checkClientLifecycle,
 } from '../authn/client-authentication.ts'
+import { certificateThumbprint } from '../authn/methods/tls-client-auth.ts'
 import { InvalidRequest, OAuthError, UnsupportedGrantType, UseDpopNonce } from '../errors/oauth-error.ts'
 import { type DpopContext, type DpopNonces, verifyDpopProof } from '../tokens/dpop.ts'
 import type { Grant, GrantContext, TokenRequest, TokenResponse } from './grants/grant.ts'
@@ -80,6 +81,7 @@ export class TokenEndpoint {
       request.clientIp = input.clientIp
       request.requestId = input.requestId
       request.traceparent = input.traceparent
+      if (input.certificate) request.certificateThumbprint = certificateThumbprint(input.certificate)
       grantType = request.params.grant_type
       const grant = selectGrant(request)
       // DPoP before client authentication: a nonce challenge must not use up a one-time client assertion.

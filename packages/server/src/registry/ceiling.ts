@@ -1,26 +1,26 @@
 // A principal's ceiling: the most it may ever be granted, as actions optionally limited to resource patterns.
 import type { CeilingEntry } from './model.ts'
 
-/** Turns a resource pattern (`*` matches any run of characters) into an anchored regular expression. */
-function patternToRegExp(pattern: string): RegExp {
-  return new RegExp(
-    `^${pattern
-      .split('*')
-      .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
-      .join('.*')}$`,
-  )
-}
-
-const compiled = new Map<string, RegExp>()
-
+/**
+ * Whether `resource` matches `pattern`, where `*` matches any run of characters: the pieces between stars must appear
+ * in order, the first at the start and the last at the end. No regular expression, so nothing to compile or cache.
+ */
 function matches(pattern: string, resource: string): boolean {
-  let re = compiled.get(pattern)
-  if (!re) {
-    re = patternToRegExp(pattern)
-    if (compiled.size > 10_000) compiled.clear()
-    compiled.set(pattern, re)
+  const pieces = pattern.split('*')
+  const first = pieces[0] ?? ''
+  if (pieces.length === 1) return pattern === resource
+  const last = pieces[pieces.length - 1] ?? ''
+  if (resource.length < first.length + last.length) return false
+  if (!resource.startsWith(first) || !resource.endsWith(last)) return false
+  // Leftmost placement of each middle piece is enough: it leaves the most room for the pieces after it.
+  let at = first.length
+  const end = resource.length - last.length
+  for (const piece of pieces.slice(1, -1)) {
+    const found = resource.indexOf(piece, at)
+    if (found < 0 || found + piece.length > end) return false
+    at = found + piece.length
   }
-  return re.test(resource)
+  return true
 }
 
 /**

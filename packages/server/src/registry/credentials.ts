@@ -69,7 +69,7 @@ export function clientSecretMatches(secret: string, storedHash: string): boolean
 export async function prepareCredentials(
   bindings: CredentialBinding[],
   previous: CredentialBinding[],
-  deps: { jwks: JwksFetcher; trustedWorkloadIssuers: Set<string> },
+  deps: { jwks: Pick<JwksFetcher, 'validateUri'>; trustedWorkloadIssuers: Set<string> },
 ): Promise<{ bindings: CredentialBinding[]; issued: IssuedSecret[]; fields: FieldError[] }> {
   const fields: FieldError[] = []
   const issued: IssuedSecret[] = []

@@ -1,4 +1,5 @@
-// Fetches agent-supplied JWK Sets (`jwks_uri`) with SSRF protection, size and time limits, and caching.
+// Fetches agent-supplied JWK Sets (`jwks_uri`) with SSRF protection, size and time limits. Caching, refetching and
+// backoff belong to KeySets (key-sets.ts), which every verifier shares.
 
 import type { LookupAddress } from 'node:dns'
 import dns from 'node:dns'
@@ -16,12 +17,8 @@ export interface JwksFetcherOptions {
   timeoutMs?: number
   /** Refuse bodies larger than this many bytes (count while streaming; also refuse early on a larger Content-Length). Default 262144. */
   maxBytes?: number
-  /** How long a fetched set is cached, in seconds. Default 300. */
-  cacheTtlSeconds?: number
   /** Tests only: allow http:// and loopback addresses (127.0.0.0/8, ::1). Default false. */
   allowLoopback?: boolean
-  /** Clock, for tests. Default Date.now. */
-  now?: () => number
 }
 
 /**
@@ -61,7 +58,6 @@ export class JwksFetchError extends Error {
 
 const DEFAULT_TIMEOUT_MS = 5000
 const DEFAULT_MAX_BYTES = 262144
-const DEFAULT_CACHE_TTL_SECONDS = 300
 
 /** Private key members of any key type: `oth` (RSA multi-prime) and `priv` (AKP) too, beyond the usual set. */
 export const PRIVATE_KEY_MEMBERS: readonly string[] = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth', 'priv']
@@ -196,47 +192,32 @@ function parseJwkSet(body: Buffer, host: string): JSONWebKeySet {
   return { keys }
 }
 
-interface CacheEntry {
-  jwks: JSONWebKeySet
-  expiresAt: number
-}
-
 /**
  * Fetches JWK Sets from agent-supplied `jwks_uri`s without letting them reach internal networks.
  *
  * Only `https:` URLs are accepted; every resolved address is checked against private, loopback, link-local
  * and reserved ranges, and the connection is pinned to the checked addresses so DNS rebinding cannot
- * redirect it. Redirects are not followed. Successful results are cached per URI; failures are not.
+ * redirect it. Redirects are not followed. Every call goes to the network: {@link KeySets} decides when to call.
  */
 export class JwksFetcher {
   readonly #timeoutMs: number
   readonly #maxBytes: number
-  readonly #cacheTtlMs: number
   readonly #allowLoopback: boolean
-  readonly #now: () => number
-  readonly #cache = new Map<string, CacheEntry>()
-  readonly #inFlight = new Map<string, Promise<JSONWebKeySet>>()
 
   /**
-   * @param options - Limits, cache lifetime and test hooks; see {@link JwksFetcherOptions}.
-   * @throws RangeError when a numeric option is not a positive number (TTL may be 0 to disable caching).
+   * @param options - Limits and test hooks; see {@link JwksFetcherOptions}.
+   * @throws RangeError when a numeric option is not a positive number.
    */
   constructor(options: JwksFetcherOptions = {}) {
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
     this.#maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES
-    const ttlSeconds = options.cacheTtlSeconds ?? DEFAULT_CACHE_TTL_SECONDS
     if (!Number.isFinite(this.#timeoutMs) || this.#timeoutMs <= 0) {
       throw new RangeError('timeoutMs must be a positive number')
     }
     if (!Number.isSafeInteger(this.#maxBytes) || this.#maxBytes <= 0) {
       throw new RangeError('maxBytes must be a positive integer')
     }
-    if (!Number.isFinite(ttlSeconds) || ttlSeconds < 0) {
-      throw new RangeError('cacheTtlSeconds must be a non-negative number')
-    }
-    this.#cacheTtlMs = ttlSeconds * 1000
     this.#allowLoopback = options.allowLoopback ?? false
-    this.#now = options.now ?? Date.now
   }
 
   /**
@@ -284,71 +265,19 @@ export class JwksFetcher {
   }
 
   /**
-   * Returns the JWK Set at `uri`, from the cache while fresh. Concurrent calls for the same URI share one
-   * request. Each call gets its own copy, so callers may mutate the result.
+   * Fetches the JWK Set at `uri`.
    *
    * @param uri - The `jwks_uri` to fetch.
    * @returns The JWK Set, containing public keys only.
    * @throws JwksFetchError describing why the set could not be fetched.
    */
   async fetch(uri: string): Promise<JSONWebKeySet> {
-    const url = this.validateUri(uri)
-    const key = url.href
-    const cached = this.#cache.get(key)
-    if (cached !== undefined && cached.expiresAt > this.#now()) {
-      return structuredClone(cached.jwks)
-    }
-    let pending = this.#inFlight.get(key)
-    if (pending === undefined) {
-      const request: Promise<JSONWebKeySet> = this.#load(url)
-        .then((jwks) => {
-          // An invalidate() during the request must not let this now-stale result back into the cache.
-          if (this.#inFlight.get(key) === request) {
-            this.#store(key, jwks)
-          }
-          return jwks
-        })
-        .finally(() => {
-          if (this.#inFlight.get(key) === request) {
-            this.#inFlight.delete(key)
-          }
-        })
-      this.#inFlight.set(key, request)
-      pending = request
-    }
-    return structuredClone(await pending)
-  }
-
-  /**
-   * Drops cached sets, so the next {@link JwksFetcher.fetch} goes to the network.
-   *
-   * @param uri - The URI to drop; all cached sets when omitted.
-   */
-  invalidate(uri?: string): void {
-    if (uri === undefined) {
-      this.#cache.clear()
-      this.#inFlight.clear()
-      return
-    }
-    const key = URL.canParse(uri) ? new URL(uri).href : uri
-    this.#cache.delete(key)
-    this.#inFlight.delete(key)
+    return this.#load(this.validateUri(uri))
   }
 
   #isAllowed(address: string): boolean {
     const verdict = classifyAddress(address)
     return verdict === 'public' || (verdict === 'loopback' && this.#allowLoopback)
-  }
-
-  #store(key: string, jwks: JSONWebKeySet): void {
-    const now = this.#now()
-    // Expired entries are swept on write so the cache cannot grow with URIs that are never fetched again.
-    for (const [cachedKey, entry] of this.#cache) {
-      if (entry.expiresAt <= now) this.#cache.delete(cachedKey)
-    }
-    if (this.#cacheTtlMs > 0) {
-      this.#cache.set(key, { jwks, expiresAt: now + this.#cacheTtlMs })
-    }
   }
 
   async #load(url: URL): Promise<JSONWebKeySet> {

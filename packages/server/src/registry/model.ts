@@ -287,6 +287,13 @@ export const ResourceServerDoc = Type.Object(
       default: 300,
       description: 'Lifetime of access tokens for this resource server.',
     }),
+    introspection_clients: Type.Optional(
+      Type.Array(Id, {
+        maxItems: 100,
+        description:
+          'Client ids (agents or workloads) that serve this resource server and may introspect its tokens (RFC 7662 §4). A token is also described to its own client; anyone else is told `{"active": false}`.',
+      }),
+    ),
   },
   { additionalProperties: false },
 )

@@ -47,7 +47,8 @@ export interface RegistryOptions {
   database: Database
   stores: RegistryStores
   audit: AuditLog
-  jwks: JwksFetcher
+  /** Checks registered `jwks_uri`s (the node's KeySets). */
+  jwks: Pick<JwksFetcher, 'validateUri'>
   maxAgentDepth: number
   now?: () => Date
   /**
@@ -369,6 +370,9 @@ export class Registry {
       ...doc,
       scopes: [...new Set(doc.scopes)],
       authorization_details_types: [...new Set(doc.authorization_details_types)],
+      ...(doc.introspection_clients
+        ? { introspection_clients: [...new Set(doc.introspection_clients)] }
+        : {}),
     }
   }
 

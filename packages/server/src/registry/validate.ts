@@ -21,6 +21,8 @@ export function createAjv(options: { coerceTypes?: boolean | 'array' } = {}): Aj
 }
 
 const ajv = createAjv()
+// Compiled forms of the schemas this code declares (constants, never request data): compiled code rather than state,
+// with nothing to invalidate and nothing a test could need to reset, so it is the one module-level memo left.
 const compiled = new WeakMap<TSchema, ValidateFunction>()
 
 /** Turns ajv errors into field errors: one per problem, with a pointer a user can find in their document. */

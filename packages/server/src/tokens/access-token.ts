@@ -9,6 +9,9 @@ export interface ActClaim {
   act?: ActClaim
 }
 
+/** RFC 7800 confirmation: `jkt` for DPoP (RFC 9449 §6.1), `x5t#S256` for mTLS (RFC 8705 §3.1). */
+export type Confirmation = { jkt: string } | { 'x5t#S256': string }
+
 /** What a grant decides to put in an access token. */
 export interface AccessTokenGrant {
   /** The subject: the agent or workload itself (autonomous) or the human it acts for (delegated). */
@@ -19,8 +22,7 @@ export interface AccessTokenGrant {
   scope: string[]
   act?: ActClaim
   authorization_details?: Array<Record<string, unknown>>
-  /** RFC 7800 confirmation: `jkt` for DPoP (RFC 9449 §6.1), `x5t#S256` for mTLS (RFC 8705 §3.1). */
-  cnf?: { jkt: string } | { 'x5t#S256': string }
+  cnf?: Confirmation
   lifetimeSeconds: number
 }
 

@@ -2,7 +2,7 @@
 // domain: who it is for (`sub`), which workload asked (`req_wl`), what it may do (`scope`), the transaction's immutable
 // details (`tctx`) and the request's environment (`rctx`). Never refreshable.
 import { randomUUID } from 'node:crypto'
-import type { ActClaim } from './access-token.ts'
+import type { ActClaim, Confirmation } from './access-token.ts'
 import { signJws } from './jws.ts'
 import type { KeyRing } from './key-ring.ts'
 
@@ -26,6 +26,8 @@ export interface TransactionTokenGrant {
   /** The request's environment (from `request_context`, plus `req_ip`). */
   rctx: Record<string, unknown>
   act?: ActClaim
+  /** The binding of the sender-constrained token it was issued from (RFC 7800), kept so it is never downgraded. */
+  cnf?: Confirmation
   /** Set when replacing a transaction token: the transaction keeps its id. */
   txn?: string
   lifetimeSeconds: number
@@ -44,6 +46,7 @@ export interface TransactionTokenClaims {
   tctx?: Record<string, unknown>
   rctx?: Record<string, unknown>
   act?: ActClaim
+  cnf?: Confirmation
 }
 
 /**
@@ -70,6 +73,7 @@ export function mintTransactionToken(
     ...(grant.tctx ? { tctx: grant.tctx } : {}),
     rctx: grant.rctx,
     ...(grant.act ? { act: grant.act } : {}),
+    ...(grant.cnf ? { cnf: grant.cnf } : {}),
   }
   return { token: signJws(keyRing.signingKey(), TXN_TOKEN_TYP, { ...claims }), claims }
 }

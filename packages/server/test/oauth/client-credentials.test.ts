@@ -149,9 +149,21 @@ for (const kind of storeKinds) {
         await refused(await bot({ aud: 'https://elsewhere.example.com' }), 'invalid_client', 401)
       })
 
-      it('RFC 7523 §3 accepts the issuer with or without a trailing slash, or the token endpoint, as aud', async () => {
+      it('RFC 7523 §3 accepts the issuer with or without a trailing slash (openid-client sends the issuer), or the token endpoint (as Python Authlib sends it), as a string aud', async () => {
         for (const aud of [f.issuer, `${f.issuer}/`, f.tokenEndpoint])
           assert.equal((await f.token(await bot({ aud }))).status, 200, aud)
+      })
+
+      it('draft-ietf-oauth-rfc7523bis (issue 8): an aud list is invalid_client, whether it adds another audience or names only this server', async () => {
+        for (const aud of [
+          [f.issuer, 'https://evil.example/'],
+          ['https://evil.example/', f.tokenEndpoint],
+          [f.issuer],
+          [f.issuer, f.tokenEndpoint],
+        ]) {
+          const res = await refused(await bot({ aud }), 'invalid_client', 401)
+          assert.match(String(res.json.error_description), /single string/, JSON.stringify(aud))
+        }
       })
 
       it('RFC 7523 §3: expired, not-yet-valid and future-issued assertions are invalid_client', async () => {

@@ -98,6 +98,35 @@ for (const kind of storeKinds) {
       }
     })
 
+    it('draft-ietf-oauth-rfc7523bis (issue 8): a workload token whose aud also names another party is refused, as jwt-bearer grant (invalid_grant) and as client assertion (invalid_client); a list of accepted audiences is fine', async () => {
+      const injected = { aud: ['mandate', 'https://evil.example/'] }
+      const grant = await f.token({
+        grant_type: JWT_BEARER,
+        assertion: await workloadToken(injected),
+        scope: 'tickets:write',
+        resource: RESOURCE,
+      })
+      assert.equal(grant.json.error, 'invalid_grant', JSON.stringify(grant.json))
+      assert.match(String(grant.json.error_description), /another audience/)
+      const assertion = await f.token({
+        grant_type: 'client_credentials',
+        client_assertion_type: ASSERTION_TYPE,
+        client_assertion: await workloadToken(injected),
+        scope: 'tickets:write',
+        resource: RESOURCE,
+      })
+      assert.equal(assertion.json.error, 'invalid_client', JSON.stringify(assertion.json))
+      assert.equal(assertion.json.access_token, undefined)
+      // Kubernetes writes aud as a list: one naming only registered audiences is accepted.
+      const listed = await f.token({
+        grant_type: JWT_BEARER,
+        assertion: await workloadToken({ aud: ['mandate'] }),
+        scope: 'tickets:write',
+        resource: RESOURCE,
+      })
+      assert.equal(listed.status, 200, JSON.stringify(listed.json))
+    })
+
     it('RFC 7523 §2.1: the jwt-bearer grant takes no other client authentication, and needs its assertion', async () => {
       const withSecret = await f.token({
         grant_type: JWT_BEARER,

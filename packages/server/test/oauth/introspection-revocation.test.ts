@@ -24,12 +24,12 @@ for (const kind of storeKinds) {
       assert.equal(res.status, 200, JSON.stringify(res.json))
       return String(res.json.access_token)
     }
-    const introspect = async (token: string, base = f.issuer) => {
+    const introspect = async (token: string, base = f.issuer, as = 'secret-bot') => {
       const res = await fetch(`${base}/oauth/introspect`, {
         method: 'POST',
         headers: {
           'content-type': 'application/x-www-form-urlencoded',
-          authorization: `Basic ${Buffer.from(`secret-bot:${f.secrets['secret-bot']}`).toString('base64')}`,
+          authorization: `Basic ${Buffer.from(`${as}:${f.secrets[as]}`).toString('base64')}`,
         },
         body: new URLSearchParams({ token }),
       })
@@ -39,6 +39,13 @@ for (const kind of storeKinds) {
     before(async () => {
       store = kind.create()
       f = await startOAuthFixture(store)
+      // secret-bot serves the tickets API: it may introspect the tokens issued for it (RFC 7662 §4).
+      const registered = await f.node.call('PATCH', '/api/v1/resource-servers/tickets', {
+        body: { introspection_clients: ['secret-bot', 'secret-bot'] },
+        headers: { 'content-type': 'application/merge-patch+json' },
+      })
+      assert.equal(registered.status, 200, registered.text)
+      assert.deepEqual(registered.json.object.introspection_clients, ['secret-bot'], 'duplicates are dropped')
       secretBot = await client.discovery(
         new URL(f.issuer),
         'secret-bot',
@@ -71,6 +78,57 @@ for (const kind of storeKinds) {
       ]) {
         assert.deepEqual((await introspect(token)).json, { active: false })
       }
+    })
+
+    it('RFC 7662 §4 (issue 8): only the resource server\'s introspection clients and the token\'s own client learn about a token; anyone else gets exactly {"active": false}', async () => {
+      const token = await botToken()
+      assert.equal((await introspect(token)).json.active, true, 'a client registered for the token audience')
+      // helper neither serves the tickets API nor holds the token: the answer is that of an unknown token.
+      assert.deepEqual((await introspect(token, f.issuer, 'helper')).json, { active: false })
+      // The token's own client, authenticating with its private_key_jwt assertion.
+      const own = await fetch(`${f.issuer}/oauth/introspect`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          token,
+          client_assertion_type: ASSERTION_TYPE,
+          client_assertion: await f.assertion('bot'),
+        }),
+      })
+      assert.equal(((await own.json()) as { active: boolean; client_id: string }).client_id, 'bot')
+      // Registered for another resource server only: not a caller for this token.
+      const docs = await f.node.call('PUT', '/api/v1/resource-servers/docs', {
+        body: {
+          audience: 'https://docs.example.com/',
+          scopes: ['docs:read'],
+          introspection_clients: ['helper'],
+        },
+      })
+      assert.equal(docs.status, 201, docs.text)
+      assert.deepEqual((await introspect(token, f.issuer, 'helper')).json, { active: false })
+    })
+
+    it('introspection_clients is in the OpenAPI document of the admin API', async () => {
+      const docs = await f.node.call('GET', '/api/docs', { token: null })
+      assert.equal(docs.status, 200)
+      const found: unknown[] = []
+      const walk = (node: unknown): void => {
+        if (node === null || typeof node !== 'object') return
+        const properties = (node as { properties?: Record<string, unknown> }).properties
+        if (properties?.introspection_clients) found.push(properties.introspection_clients)
+        for (const value of Object.values(node)) walk(value)
+      }
+      walk(docs.json)
+      assert.ok(found.length > 0)
+      assert.equal((found[0] as { type: string }).type, 'array')
+    })
+
+    it('introspection_clients must be client ids: a malformed one is a field error', async () => {
+      const res = await f.node.call('PUT', '/api/v1/resource-servers/bad', {
+        body: { audience: 'https://bad.example.com/', introspection_clients: ['not an id'] },
+      })
+      assert.equal(res.status, 400, res.text)
+      assert.equal(res.json.fields[0].path, '/introspection_clients/0')
     })
 
     it('RFC 7662 §2.1: callers must authenticate', async () => {

@@ -8,8 +8,11 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { decodeJwt } from 'jose'
 import { sqliteStore, startTestNode, type TestNode, type TestStore, tempDir } from '../support/harness.ts'
+import { dpopKey, dpopProof, ecKeyPair, IDP, signHumanToken } from './oauth-fixture.ts'
 
 const RESOURCE = 'https://tickets.example.com/'
+const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
+const ACCESS = 'urn:ietf:params:oauth:token-type:access_token'
 
 // Test PKI made with the openssl command line: a CA, a server certificate for 127.0.0.1, a CA-issued client
 // certificate and a self-signed one.
@@ -130,6 +133,8 @@ describe('mutual TLS (RFC 8705)', () => {
   let store: TestStore
   let node: TestNode
   let pki: ReturnType<typeof makePki>
+  const idpKey = ecKeyPair('idp-1')
+  let subSecret = ''
 
   const admin = (method: string, path: string, body: unknown) =>
     call(`${node.node.url}${path}`, {
@@ -182,9 +187,32 @@ describe('mutual TLS (RFC 8705)', () => {
           credentials: [{ type: 'certificate', 'x5t#S256': thumbprint(pki.self.cert) }],
         },
       ],
+      ['/api/v1/trusted-issuers/idp', { issuer: IDP, type: 'human_idp', jwks: { keys: [idpKey.publicJwk] } }],
+      ['/api/v1/humans/alice@example.com', { email: 'alice@example.com' }],
+      [
+        '/api/v1/agents/self-assistant',
+        {
+          sponsor: 'alice@example.com',
+          classification: 'delegated',
+          ceiling: ['tickets:read'],
+          credentials: [{ type: 'certificate', 'x5t#S256': thumbprint(pki.self.cert) }],
+        },
+      ],
+      [
+        '/api/v1/agents/self-assistant-sub',
+        {
+          sponsor: 'alice@example.com',
+          classification: 'delegated',
+          parent: 'self-assistant',
+          ceiling: ['tickets:read'],
+          credentials: [{ type: 'client_secret' }],
+        },
+      ],
     ] as const) {
       const res = await admin('PUT', path, body)
       assert.ok(res.status < 300, `${path}: ${JSON.stringify(res.json)}`)
+      const issued = (res.json as { issued_secrets?: Array<{ client_secret: string }> }).issued_secrets
+      if (path.endsWith('/self-assistant-sub') && issued?.[0]) subSecret = issued[0].client_secret
     }
   })
   after(async () => {
@@ -224,5 +252,62 @@ describe('mutual TLS (RFC 8705)', () => {
     assert.equal((await token('self-bot', pki.client)).json.error, 'invalid_client')
     assert.equal((await token('pki-bot', pki.self)).json.error, 'invalid_client')
     assert.equal((await token('pki-bot', undefined)).json.error, 'invalid_client')
+  })
+
+  it('RFC 8705 §3, RFC 8693 §2.2.2 (issue 8): a certificate-bound subject token is exchanged only over a connection presenting that certificate, and the new token stays bound to it', async () => {
+    const tokenEndpoint = `${node.node.url}/oauth/token`
+    const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString()
+    const post = (
+      body: string,
+      tls: { cert: Buffer; key: Buffer } | undefined,
+      headers: Record<string, string> = {},
+    ) =>
+      call(tokenEndpoint, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+        ca: pki.ca,
+        ...(tls ?? {}),
+      })
+    // The delegated agent authenticates with its self-signed certificate: its token is bound to it.
+    const parent = await post(
+      form({
+        grant_type: EXCHANGE,
+        client_id: 'self-assistant',
+        subject_token: await signHumanToken(idpKey, node.node.url),
+        subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+        resource: RESOURCE,
+        scope: 'tickets:read',
+      }),
+      pki.self,
+    )
+    assert.equal(parent.status, 200, JSON.stringify(parent.json))
+    const bound = { 'x5t#S256': thumbprint(pki.self.cert) }
+    assert.deepEqual(decodeJwt(String(parent.json.access_token)).cnf, bound)
+    // Its sub-agent authenticates with a secret; the parent's token is accepted only with the parent's certificate.
+    const basic = {
+      authorization: `Basic ${Buffer.from(`self-assistant-sub:${subSecret}`).toString('base64')}`,
+    }
+    const subForm = form({
+      grant_type: EXCHANGE,
+      subject_token: String(parent.json.access_token),
+      subject_token_type: ACCESS,
+      resource: RESOURCE,
+      scope: 'tickets:read',
+    })
+    for (const tls of [undefined, pki.client]) {
+      const res = await post(subForm, tls, basic)
+      assert.equal(res.json.error, 'invalid_request', JSON.stringify(res.json))
+      assert.match(String(res.json.error_description), /client certificate this connection did not present/)
+      assert.equal(res.json.access_token, undefined)
+    }
+    const sub = await post(subForm, pki.self, basic)
+    assert.equal(sub.status, 200, JSON.stringify(sub.json))
+    assert.equal(sub.json.token_type, 'Bearer', 'RFC 8705 tokens keep the Bearer scheme')
+    assert.deepEqual(decodeJwt(String(sub.json.access_token)).cnf, bound)
+    // A certificate-bound token is not re-bound to a DPoP key either.
+    const proof = await dpopProof(dpopKey(), tokenEndpoint)
+    const rebound = await post(subForm, pki.self, { ...basic, dpop: proof })
+    assert.equal(rebound.json.error, 'invalid_request', JSON.stringify(rebound.json))
   })
 })

@@ -35,8 +35,9 @@ export interface OAuthFixture {
 export async function startOAuthFixture(
   store: TestStore,
   overrides: Parameters<typeof startTestNode>[1] = {},
+  options: Parameters<typeof startTestNode>[2] = {},
 ): Promise<OAuthFixture> {
-  const node = await startTestNode(store, overrides)
+  const node = await startTestNode(store, overrides, options)
   const botKey = ecKeyPair()
   const put = async (path: string, body: Record<string, unknown>) => {
     const res = await node.call('PUT', path, { body })
@@ -186,4 +187,21 @@ export async function registerDeployer(
     const res = await node.call('PUT', path, { body })
     if (res.status >= 300) throw new Error(`${path}: ${res.status} ${res.text}`)
   }
+}
+
+/** A DPoP key pair (RFC 9449): the private key signs proofs, the public JWK goes in their header. */
+export function dpopKey() {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  return { privateKey, jwk: publicKey.export({ format: 'jwk' }) as JWK }
+}
+
+/** A DPoP proof (RFC 9449 §4.2) for a POST to `htu`. */
+export function dpopProof(
+  key: ReturnType<typeof dpopKey>,
+  htu: string,
+  claims: Record<string, unknown> = {},
+): Promise<string> {
+  return new SignJWT({ jti: randomUUID(), htm: 'POST', htu, iat: Math.floor(Date.now() / 1000), ...claims })
+    .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: key.jwk })
+    .sign(key.privateKey)
 }

@@ -405,27 +405,31 @@ for (const kind of storeKinds) {
     })
 
     it('verifies a user token once, and a cached verification still expires with the token', async () => {
-      const { verifyTrustedToken } = await import('../../src/authn/trusted-token.ts')
+      const { TrustedTokenVerifier } = await import('../../src/authn/trusted-token.ts')
       const { JwksFetcher } = await import('../../src/registry/jwks-fetcher.ts')
+      const { KeySets } = await import('../../src/registry/key-sets.ts')
       const now = Math.floor(Date.now() / 1000)
       const token = await humanToken({ iat: now, exp: now + 60 })
-      const deps = (at: number) => ({
+      let clock = Date.now()
+      const verifier = new TrustedTokenVerifier({
         directory: f.node.node.directory,
-        jwks: new JwksFetcher(),
-        defaultAudiences: [f.issuer],
+        keySets: new KeySets(new JwksFetcher(), {
+          maxAgeSeconds: 300,
+          refetchCooldownSeconds: 30,
+          failureBackoffMaxSeconds: 300,
+        }),
+        defaultAudiences: () => [f.issuer],
         clockSkewSeconds: 0,
-        now: at,
+        now: () => clock,
       })
-      const first = await verifyTrustedToken(token, 'human_idp', deps(Date.now()))
+      const first = await verifier.verify(token, 'human_idp')
       assert.equal(
-        await verifyTrustedToken(token, 'human_idp', deps(Date.now())),
+        await verifier.verify(token, 'human_idp'),
         first,
         'the second verification is the cached one',
       )
-      await assert.rejects(
-        verifyTrustedToken(token, 'human_idp', deps((now + 61) * 1000)),
-        /invalid, expired/,
-      )
+      clock = (now + 61) * 1000
+      await assert.rejects(verifier.verify(token, 'human_idp'), /invalid, expired/)
     })
 
     it('an autonomous agent may not act for a human: unauthorized_client', async () => {

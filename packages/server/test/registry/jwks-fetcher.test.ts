@@ -224,7 +224,6 @@ describe('JwksFetcher.validateUri', () => {
   it('refuses nonsensical options', () => {
     assert.throws(() => new JwksFetcher({ timeoutMs: 0 }), RangeError)
     assert.throws(() => new JwksFetcher({ maxBytes: -1 }), RangeError)
-    assert.throws(() => new JwksFetcher({ cacheTtlSeconds: Number.NaN }), RangeError)
   })
 })
 
@@ -247,71 +246,7 @@ describe('JwksFetcher.fetch', () => {
     assert.equal(target.lastHost, `127.0.0.1:${target.port}`)
   })
 
-  it('serves repeated fetches from the cache until the TTL expires', async () => {
-    target.routes.set('/cached', json(PUBLIC_JWKS))
-    let now = 1_000_000
-    const fetcher = new JwksFetcher({ allowLoopback: true, cacheTtlSeconds: 60, now: () => now })
-    const uri = `${target.origin}/cached`
-    await fetcher.fetch(uri)
-    await fetcher.fetch(uri)
-    now += 59_999
-    await fetcher.fetch(uri)
-    assert.equal(target.hits.get('/cached'), 1)
-    now += 1
-    await fetcher.fetch(uri)
-    assert.equal(target.hits.get('/cached'), 2)
-  })
-
-  it('refetches after invalidate(uri) and invalidate()', async () => {
-    target.routes.set('/invalidate', json(PUBLIC_JWKS))
-    const fetcher = new JwksFetcher({ allowLoopback: true })
-    const uri = `${target.origin}/invalidate`
-    await fetcher.fetch(uri)
-    fetcher.invalidate(uri)
-    await fetcher.fetch(uri)
-    fetcher.invalidate()
-    await fetcher.fetch(uri)
-    fetcher.invalidate(`${target.origin}/something-else`)
-    await fetcher.fetch(uri)
-    assert.equal(target.hits.get('/invalidate'), 3)
-  })
-
-  it('gives each caller its own copy of a cached set', async () => {
-    target.routes.set('/copy', json(PUBLIC_JWKS))
-    const fetcher = new JwksFetcher({ allowLoopback: true })
-    const uri = `${target.origin}/copy`
-    const first = await fetcher.fetch(uri)
-    first.keys.length = 0
-    assert.deepEqual(await fetcher.fetch(uri), PUBLIC_JWKS)
-  })
-
-  it('shares one in-flight request between concurrent fetches of the same uri', async () => {
-    target.routes.set('/slow', (_req, res) => {
-      setTimeout(() => json(PUBLIC_JWKS)(_req, res), 100)
-    })
-    const fetcher = new JwksFetcher({ allowLoopback: true })
-    const uri = `${target.origin}/slow`
-    const results = await Promise.all([fetcher.fetch(uri), fetcher.fetch(uri), fetcher.fetch(uri)])
-    assert.equal(target.hits.get('/slow'), 1)
-    for (const result of results) {
-      assert.deepEqual(result, PUBLIC_JWKS)
-    }
-  })
-
-  it('does not cache a result whose request was in flight when invalidate() was called', async () => {
-    target.routes.set('/invalidate-in-flight', (req, res) => {
-      setTimeout(() => json(PUBLIC_JWKS)(req, res), 50)
-    })
-    const fetcher = new JwksFetcher({ allowLoopback: true })
-    const uri = `${target.origin}/invalidate-in-flight`
-    const stale = fetcher.fetch(uri)
-    fetcher.invalidate(uri)
-    await stale
-    await fetcher.fetch(uri)
-    assert.equal(target.hits.get('/invalidate-in-flight'), 2)
-  })
-
-  it('does not cache failures', async () => {
+  it('goes to the network on every call, so a failure is not remembered here (KeySets decides when to fetch)', async () => {
     let calls = 0
     target.routes.set('/flaky', (req, res) => {
       calls += 1

@@ -207,6 +207,31 @@ describe('ceilingCovers', () => {
     assert.equal(ceilingAllows(parent, 'crm:read', 'https://crm.example.com/us/x'), false)
     assert.equal(ceilingAllows(parent, 'crm:write', 'https://anything.example.com/'), true)
   })
+  it('ceilingAllows: `*` matches any run of characters anywhere in a pattern; everything else is literal', () => {
+    const cases: Array<[string, string, boolean]> = [
+      ['queue/*', 'queue/', true],
+      ['queue/*', 'queue/a/b', true],
+      ['queue/*', 'queues/a', false],
+      ['*/read', 'a/b/read', true],
+      ['*/read', 'a/b/reader', false],
+      ['a*b*c', 'abc', true],
+      ['a*b*c', 'axxbyyc', true],
+      ['a*b*c', 'acb', false],
+      ['ab*ba', 'aba', false],
+      ['ab*ba', 'abba', true],
+      ['*', '', true],
+      ['a.c', 'abc', false],
+      ['(x)+', '(x)+', true],
+      ['exact', 'exact', true],
+      ['exact', 'exactly', false],
+    ]
+    for (const [pattern, resource, allowed] of cases)
+      assert.equal(
+        ceilingAllows([{ action: 'act', resources: [pattern] }], 'act', resource),
+        allowed,
+        `${pattern} ~ ${resource}`,
+      )
+  })
 })
 
 describe('checkPublicJwks', () => {

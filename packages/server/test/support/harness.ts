@@ -105,13 +105,14 @@ export interface TestNode {
   close(): Promise<void>
 }
 
-/** Starts a node on `store` and returns it with an HTTP helper. */
+/** Starts a node on `store` and returns it with an HTTP helper; `now` sets the node's clock (epoch ms). */
 export async function startTestNode(
   store: TestStore,
   overrides: Partial<Record<keyof Config, unknown>> = {},
+  options: { now?: () => number } = {},
 ): Promise<TestNode> {
   const config = testConfig(store, overrides)
-  const node = await startNode(config)
+  const node = await startNode(config, options)
   const token = String(config.bootstrapToken)
   return {
     node,

@@ -5,18 +5,10 @@
 
 import { InvalidClient } from '../../errors/oauth-error.ts'
 import type { Client } from '../../registry/directory.ts'
-import { ExternalTokenRejected, verifyTrustedToken } from '../trusted-token.ts'
+import { audiencesOf, ExternalTokenRejected, type VerifiedExternalToken } from '../trusted-token.ts'
 import type { AuthenticatedClient, ClientAuthContext } from './method.ts'
 
 type Claims = Record<string, unknown>
-
-function audiencesOf(claims: Claims): string[] {
-  return typeof claims.aud === 'string'
-    ? [claims.aud]
-    : Array.isArray(claims.aud)
-      ? claims.aud.filter((a): a is string => typeof a === 'string')
-      : []
-}
 
 // A required claim matches when the token's value (or one of its values) equals the binding's value (or one of them).
 function claimMatches(actual: unknown, expected: string | string[]): boolean {
@@ -52,15 +44,9 @@ export async function verifyFederatedAssertion(
   claimedClientId: string | undefined,
   ctx: ClientAuthContext,
 ): Promise<AuthenticatedClient> {
-  let verified: Awaited<ReturnType<typeof verifyTrustedToken>>
+  let verified: VerifiedExternalToken
   try {
-    verified = await verifyTrustedToken(token, 'workload', {
-      directory: ctx.directory,
-      jwks: ctx.jwks,
-      defaultAudiences: ctx.audiences(),
-      clockSkewSeconds: ctx.clockSkewSeconds,
-      now: ctx.now(),
-    })
+    verified = await ctx.trustedTokens.verify(token, 'workload')
   } catch (error) {
     if (error instanceof ExternalTokenRejected)
       throw new InvalidClient(`the workload token is not acceptable: ${error.message}`)

@@ -2,8 +2,9 @@
 // and the client it proves.
 import type { X509Certificate } from 'node:crypto'
 import type { Client, Directory } from '../../registry/directory.ts'
-import type { JwksFetcher } from '../../registry/jwks-fetcher.ts'
+import type { KeySets } from '../../registry/key-sets.ts'
 import type { ReplayCache } from '../../tokens/replay-cache.ts'
+import type { TrustedTokenVerifier } from '../trusted-token.ts'
 
 /** Client authentication methods, as named in RFC 8414 `token_endpoint_auth_methods_supported`. */
 export type ClientAuthMethodName =
@@ -44,8 +45,11 @@ export interface AuthenticatedClient {
 export interface ClientAuthContext {
   directory: Directory
   replay: ReplayCache
-  jwks: JwksFetcher
-  /** The issuer and token endpoint, which an assertion's `aud` must name (RFC 7523 §3). */
+  /** Clients' registered keys (inline and jwks_uri), for private_key_jwt. */
+  keySets: KeySets
+  /** Workload tokens from trusted issuers, for federated assertions. */
+  trustedTokens: TrustedTokenVerifier
+  /** The issuer and token endpoint, one of which a self-signed assertion's `aud` must be (RFC 7523 §3). */
   audiences: () => readonly string[]
   clockSkewSeconds: number
   now: () => number

@@ -1,9 +1,10 @@
 // private_key_jwt (RFC 7523 §2.2 and §3, OpenID Connect Core §9): the client signs an assertion with a key it
 // registered, inline or at a jwks_uri. No shared secret crosses the wire.
 
-import { createLocalJWKSet, decodeProtectedHeader, type JWTVerifyGetKey, jwtVerify } from 'jose'
+import { decodeProtectedHeader, type JWK, type JWTVerifyGetKey, jwtVerify } from 'jose'
 import { InvalidClient, InvalidRequest } from '../../errors/oauth-error.ts'
 import type { Client } from '../../registry/directory.ts'
+import { KeySetUnavailable } from '../../registry/key-sets.ts'
 import { ASSERTION_ALGORITHMS } from '../../tokens/algorithms.ts'
 import { isFederatedAssertion, verifyFederatedAssertion } from './federated-assertion.ts'
 import type { AuthenticatedClient, ClientAuthContext, ClientAuthMethod } from './method.ts'
@@ -14,38 +15,14 @@ export const JWT_BEARER_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion
 /** The longest assertion lifetime accepted; it also bounds how long a jti is remembered. */
 const MAX_ASSERTION_LIFETIME_SECONDS = 3600
 
-// Key sets built once per registered key set (the directory replaces principal objects when they change).
-const inlineKeySets = new WeakMap<object, JWTVerifyGetKey>()
-const remoteKeySets = new Map<string, { text: string; keys: JWTVerifyGetKey }>()
-
-async function keySetOf(client: Client, ctx: ClientAuthContext): Promise<JWTVerifyGetKey | undefined> {
-  const inline = client.principal.credentials.flatMap((c) => (c.type === 'jwks' ? c.jwks.keys : []))
+// The client's registered keys, inline and at its jwks_uri documents, through the node's key sets.
+function keySetOf(client: Client, ctx: ClientAuthContext): JWTVerifyGetKey | undefined {
+  const inline = client.principal.credentials.flatMap((c) =>
+    c.type === 'jwks' ? (c.jwks.keys as JWK[]) : [],
+  )
   const uris = client.principal.credentials.flatMap((c) => (c.type === 'jwks_uri' ? [c.jwks_uri] : []))
   if (inline.length === 0 && uris.length === 0) return undefined
-  if (uris.length === 0) {
-    let keys = inlineKeySets.get(client.principal)
-    if (!keys) {
-      keys = createLocalJWKSet({ keys: inline })
-      inlineKeySets.set(client.principal, keys)
-    }
-    return keys
-  }
-  const fetched = await Promise.all(
-    uris.map((uri) =>
-      ctx.jwks.fetch(uri).catch(() => {
-        throw new InvalidClient('the client keys at its jwks_uri cannot be fetched')
-      }),
-    ),
-  )
-  const all = { keys: [...inline, ...fetched.flatMap((set) => set.keys)] }
-  const cacheKey = `${client.principal.id}\u0000${client.principal.version}`
-  const text = JSON.stringify(all)
-  const cached = remoteKeySets.get(cacheKey)
-  if (cached?.text === text) return cached.keys
-  const keys = createLocalJWKSet(all as Parameters<typeof createLocalJWKSet>[0])
-  if (remoteKeySets.size > 10_000) remoteKeySets.clear()
-  remoteKeySets.set(cacheKey, { text, keys })
-  return keys
+  return ctx.keySets.resolver(client.principal, { inline, uris })
 }
 
 function claimsIssuer(assertion: string): string | undefined {
@@ -62,7 +39,7 @@ function claimsIssuer(assertion: string): string | undefined {
 /**
  * Verifies a client assertion and returns the client it proves. Also used for the client assertion of other grants.
  * Refuses every algorithm outside ASSERTION_ALGORITHMS, embedded or referenced keys (`jwk`, `jku`, `x5u`, `x5c`);
- * an `aud` not naming this server; missing `exp` or `jti`; `iat` in the future; lifetimes over an hour; a replayed jti.
+ * an `aud` other than one string naming this server (never a list); missing `exp` or `jti`; `iat` in the future; lifetimes over an hour; a replayed jti.
  */
 export async function verifyClientAssertion(
   assertion: string,
@@ -85,7 +62,7 @@ export async function verifyClientAssertion(
   if (claimedClientId !== undefined && claimedClientId !== clientId)
     throw new InvalidClient('client_id does not match the client_assertion')
   const client = ctx.directory.client(clientId)
-  const keys = client ? await keySetOf(client, ctx) : undefined
+  const keys = client ? keySetOf(client, ctx) : undefined
   // The same answer as a bad signature, so that nobody learns which client ids exist.
   if (!client || !keys) throw new InvalidClient('client_assertion is invalid')
 
@@ -96,14 +73,22 @@ export async function verifyClientAssertion(
       algorithms: ASSERTION_ALGORITHMS,
       issuer: clientId,
       subject: clientId,
-      audience: [...ctx.audiences()],
       requiredClaims: ['exp', 'jti'],
       clockTolerance: ctx.clockSkewSeconds,
       currentDate: new Date(now),
     }))
-  } catch {
+  } catch (error) {
+    if (error instanceof KeySetUnavailable)
+      throw new InvalidClient('the client keys at its jwks_uri cannot be fetched')
     throw new InvalidClient('client_assertion is invalid')
   }
+  // RFC 7523 §3 with draft-ietf-oauth-rfc7523bis: `aud` is one string naming this server (its issuer, or the token
+  // endpoint that clients have long used). A list is refused even when it names this server: an assertion meant for
+  // several parties could be replayed by any of them here.
+  if (typeof claims.aud !== 'string' || !ctx.audiences().includes(claims.aud))
+    throw new InvalidClient(
+      "client_assertion aud must be this server's issuer identifier, as a single string",
+    )
   const nowSeconds = Math.floor(now / 1000)
   if (typeof claims.iat === 'number' && claims.iat > nowSeconds + ctx.clockSkewSeconds)
     throw new InvalidClient('client_assertion was issued in the future')

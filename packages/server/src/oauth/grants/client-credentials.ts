@@ -3,10 +3,10 @@
 import type { AuthenticatedClient } from '../../authn/client-authentication.ts'
 import { InvalidScope, UnauthorizedClient } from '../../errors/oauth-error.ts'
 import { ceilingAllows } from '../../registry/ceiling.ts'
+import { issueAccessToken } from '../issue.ts'
 import { parseAuthorizationDetails, parseScope, resolveTarget } from '../target.ts'
 import {
   authorizeByPolicy,
-  boundTo,
   type Grant,
   type GrantContext,
   type GrantResult,
@@ -55,46 +55,14 @@ export async function issueAutonomousToken(
     scopes,
     details: details ?? [],
   })
-  const granted = allowed.scopes
-  const grantedDetails = details ? allowed.details : undefined
-  const lifetimeSeconds = Math.min(
-    target.token_lifetime_seconds,
-    ctx.maxTokenLifetimeSeconds,
-    allowed.maxTtlSeconds ?? Number.POSITIVE_INFINITY,
-  )
-  const minted = ctx.minter.mint({
-    sub: client.id,
-    client_id: client.id,
-    aud: target.audience,
-    scope: granted,
-    ...(grantedDetails?.length ? { authorization_details: grantedDetails } : {}),
-    lifetimeSeconds,
-    // RFC 9449 §6 or RFC 8705 §3: bound to the DPoP key, else to the certificate the client authenticated with.
-    ...boundTo(request, client),
+  return issueAccessToken(request, ctx, {
+    grantType,
+    client,
+    mode: 'autonomous',
+    subject: client.id,
+    resourceServer: target,
+    allowed,
+    detailsRequested: details !== undefined,
+    actors: [actor],
   })
-  return {
-    response: {
-      access_token: minted.token,
-      // RFC 9449 §5: a DPoP-bound token is of type DPoP.
-      token_type: request.dpopJkt ? 'DPoP' : 'Bearer',
-      expires_in: lifetimeSeconds,
-      ...(granted.length > 0 ? { scope: granted.join(' ') } : {}),
-      ...(grantedDetails?.length ? { authorization_details: grantedDetails } : {}),
-    },
-    audit: {
-      type: 'token.issue',
-      outcome: 'success',
-      actors: [{ kind: client.client.kind, id: client.id }],
-      mode: 'autonomous',
-      action: granted.join(' '),
-      resource: target.audience,
-      details: {
-        grant_type: grantType,
-        ...(allowed.denied.length > 0 ? { denied_by_policy: allowed.denied } : {}),
-        jti: minted.jti,
-        exp: minted.exp,
-        client_auth: client.method,
-      },
-    },
-  }
 }

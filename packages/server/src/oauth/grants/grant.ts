@@ -1,10 +1,10 @@
 // The shape every grant shares: what it reads from the request, what it needs, what it returns.
 import type { AuditEventInput } from '../../audit/event.ts'
 import type { AuthenticatedClient, ClientAuthContext } from '../../authn/client-authentication.ts'
+import type { TrustedTokenVerifier } from '../../authn/trusted-token.ts'
 import { ApprovalRequired, InvalidRequest, InvalidScope } from '../../errors/oauth-error.ts'
 import type { TokenAuthorization, TokenAuthorizationRequest, TokenPolicy } from '../../policy/token-policy.ts'
 import type { Directory } from '../../registry/directory.ts'
-import type { JwksFetcher } from '../../registry/jwks-fetcher.ts'
 import type { AccessTokenMinter } from '../../tokens/access-token.ts'
 import type { Revocations } from '../../tokens/revocations.ts'
 import type { TokenVerifier } from '../../tokens/token-verifier.ts'
@@ -19,6 +19,11 @@ export interface TokenRequest {
   audiences: string[]
   /** RFC 9449: the thumbprint of the key a valid DPoP proof on this request demonstrated; the token is bound to it. */
   dpopJkt?: string | undefined
+  /**
+   * RFC 8705 §3.1: the thumbprint of the client certificate the TLS connection presented, whether or not the client
+   * authenticated with it (a certificate-bound subject token needs it).
+   */
+  certificateThumbprint?: string | undefined
   /** Where the request came from, for policies (`context.client_ip`) and the audit record. */
   clientIp?: string | undefined
   requestId?: string | undefined
@@ -35,10 +40,8 @@ export interface GrantContext {
   verifier: TokenVerifier
   /** Revoked subject and actor tokens are refused. */
   revocations: Revocations
-  /** Fetches trusted issuers' key sets. */
-  jwks: JwksFetcher
-  /** Audiences an external token may name when its issuer registers none: this server's issuer and token endpoint. */
-  audiences: () => readonly string[]
+  /** Verifies tokens of trusted issuers (a human's token from the company IdP). */
+  trustedTokens: TrustedTokenVerifier
   maxTokenLifetimeSeconds: number
   /** The deepest act chain a token may carry (RFC 8693 §4.1). */
   maxDelegationDepth: number
@@ -113,14 +116,4 @@ export async function authorizeByPolicy(
   if (decided.scopes.length === 0 && decided.details.length === 0)
     throw new InvalidScope(`denied by policy: ${decided.denied.join(' ')}`)
   return decided
-}
-
-/** The confirmation claim of a token for this request (RFC 7800): the DPoP key (RFC 9449 §6), else the client's certificate (RFC 8705 §3). */
-export function boundTo(
-  request: TokenRequest,
-  client: AuthenticatedClient,
-): { cnf?: { jkt: string } | { 'x5t#S256': string } } {
-  if (request.dpopJkt) return { cnf: { jkt: request.dpopJkt } }
-  if (client.certificateThumbprint) return { cnf: { 'x5t#S256': client.certificateThumbprint } }
-  return {}
 }

@@ -2,21 +2,23 @@
 // builds the act chain itself, narrows scope and resource along the chain, and never outlives the subject token.
 import { decodeJwt } from 'jose'
 import type { ActorRef } from '../../audit/event.ts'
-import { ExternalTokenRejected, verifyTrustedToken } from '../../authn/trusted-token.ts'
+import { ExternalTokenRejected } from '../../authn/trusted-token.ts'
 import { InvalidRequest, InvalidScope, InvalidTarget, UnauthorizedClient } from '../../errors/oauth-error.ts'
 import { ceilingAllows } from '../../registry/ceiling.ts'
 import type { Client } from '../../registry/directory.ts'
 import type { Human, Stored } from '../../registry/model.ts'
-import type { ActClaim } from '../../tokens/access-token.ts'
+import type { ActClaim, Confirmation } from '../../tokens/access-token.ts'
 import { type MandateTokenClaims, TokenRejected } from '../../tokens/token-verifier.ts'
 import { TXN_TOKEN_TYPE } from '../../tokens/txn-token.ts'
+import { issueAccessToken, issueTransactionToken } from '../issue.ts'
+import { proveBinding } from '../sender-constraint.ts'
 import { parseAuthorizationDetails, parseScope, required, resolveTarget } from '../target.ts'
-import { authorizeByPolicy, boundTo, type Grant, type GrantContext, type TokenRequest } from './grant.ts'
+import { authorizeByPolicy, type Grant, type GrantContext, type TokenRequest } from './grant.ts'
 import {
   checkTransactionRequest,
-  issueTransactionToken,
   jsonParameter,
   replaceTransactionToken,
+  requestContext,
 } from './txn-token.ts'
 
 /** RFC 8693 §2.1 grant type. */
@@ -40,6 +42,8 @@ interface Subject {
   exp: number
   /** For a Mandate subject token: the resource it is bound to, which the new token may not leave. */
   audience?: string
+  /** The binding of a sender-constrained subject token, which this request proved: the new token keeps it. */
+  binding?: Confirmation | undefined
 }
 
 function scopesOf(claims: Record<string, unknown>): string[] {
@@ -98,25 +102,22 @@ async function verifySubject(
     })
     if (await ctx.revocations.isRevoked(mandateToken))
       throw new InvalidRequest('subject_token has been revoked')
-    return fromMandateToken(mandateToken, actor, ctx)
+    // A sender-constrained token is no bearer token for whoever exchanges it, its own client or a sub-agent alike.
+    const binding = proveBinding(mandateToken.cnf, request, 'subject_token')
+    return { ...fromMandateToken(mandateToken, actor, ctx), binding }
   }
   try {
-    const { claims } = await verifyTrustedToken(token, 'human_idp', {
-      directory: ctx.directory,
-      jwks: ctx.jwks,
-      defaultAudiences: ctx.audiences(),
-      clockSkewSeconds: ctx.clockSkewSeconds,
-      now: ctx.now(),
-    })
+    const { claims } = await ctx.trustedTokens.verify(token, 'human_idp')
     // A token already delegated elsewhere is not a human's own grant: its act chain is not ours to extend.
     if ('act' in claims) throw new InvalidRequest('subject_token already carries an act claim')
     checkMayAct(claims.may_act, actor.id)
+    const binding = proveBinding(claims.cnf, request, 'subject_token')
     const human = findHuman(
       ctx,
       claims.sub,
       typeof claims.email === 'string' && claims.email_verified !== false ? claims.email : undefined,
     )
-    return { human, chain: undefined, scopes: scopesOf(claims), exp: claims.exp }
+    return { human, chain: undefined, scopes: scopesOf(claims), exp: claims.exp, binding }
   } catch (error) {
     if (error instanceof ExternalTokenRejected)
       throw new InvalidRequest(`subject_token is not acceptable: ${error.message}`)
@@ -178,6 +179,9 @@ export const tokenExchange: Grant = {
       })
       if (actorClaims.sub !== client.id)
         throw new InvalidRequest('actor_token does not name the authenticated client')
+      if (await ctx.revocations.isRevoked(actorClaims))
+        throw new InvalidRequest('actor_token has been revoked')
+      proveBinding(actorClaims.cnf, request, 'actor_token')
     }
     const requestedType = request.params.requested_token_type ?? TokenType.accessToken
     if (requestedType !== TokenType.accessToken && requestedType !== TXN_TOKEN_TYPE)
@@ -224,9 +228,8 @@ export const tokenExchange: Grant = {
       throw new InvalidScope(`beyond the ceiling of ${client.id}: ${beyondCeiling.join(' ')}`)
     const details = parseAuthorizationDetails(request.params.authorization_details, target)
 
-    // Never longer than the subject token has left.
-    const remaining = subject.exp - Math.floor(ctx.now() / 1000)
-    if (remaining <= 0) throw new InvalidRequest('subject_token has expired')
+    // Never longer than the subject token has left (issuance caps the lifetime; this refuses before policies run).
+    if (subject.exp <= Math.floor(ctx.now() / 1000)) throw new InvalidRequest('subject_token has expired')
     // The chain, the human first, so agent actions are never mistaken for the human's own.
     const actors: ActorRef[] = [
       { kind: 'human', id: subject.human.id },
@@ -244,63 +247,35 @@ export const tokenExchange: Grant = {
       scopes,
       details: details ?? [],
     })
-    const granted = allowed.scopes
     if (txnScope !== undefined) {
-      if (!granted.includes(txnScope)) throw new InvalidScope(`denied by policy: ${txnScope}`)
-      return issueTransactionToken(request, client, ctx, {
-        sub: subject.human.id,
+      if (!allowed.scopes.includes(txnScope)) throw new InvalidScope(`denied by policy: ${txnScope}`)
+      return issueTransactionToken(ctx, {
+        client,
+        subject: subject.human.id,
         scope: txnScope,
         act,
         actors,
-        remainingSeconds: remaining,
+        notAfter: subject.exp,
         maxTtlSeconds: allowed.maxTtlSeconds,
         tctx,
+        rctx: requestContext(request),
+        inherited: subject.binding,
       })
     }
-    const grantedDetails = details ? allowed.details : undefined
-    const lifetimeSeconds = Math.min(
-      target.token_lifetime_seconds,
-      ctx.maxTokenLifetimeSeconds,
-      remaining,
-      allowed.maxTtlSeconds ?? Number.POSITIVE_INFINITY,
-    )
-    const minted = ctx.minter.mint({
-      sub: subject.human.id,
-      client_id: client.id,
-      aud: target.audience,
-      scope: granted,
+    return issueAccessToken(request, ctx, {
+      grantType: TOKEN_EXCHANGE,
+      client,
+      mode: 'delegated',
+      subject: subject.human.id,
+      resourceServer: target,
+      allowed,
+      detailsRequested: details !== undefined,
       act,
-      ...(grantedDetails?.length ? { authorization_details: grantedDetails } : {}),
-      lifetimeSeconds,
-      // RFC 9449 §6 or RFC 8705 §3: bound to the DPoP key, else to the certificate the client authenticated with.
-      ...boundTo(request, client),
+      actors,
+      notAfter: subject.exp,
+      inherited: subject.binding,
+      issuedTokenType: TokenType.accessToken,
+      auditDetails: { chain_depth: depth },
     })
-    return {
-      response: {
-        access_token: minted.token,
-        issued_token_type: TokenType.accessToken,
-        // RFC 9449 §5: a DPoP-bound token is of type DPoP.
-        token_type: request.dpopJkt ? 'DPoP' : 'Bearer',
-        expires_in: lifetimeSeconds,
-        scope: granted.join(' '),
-        ...(grantedDetails?.length ? { authorization_details: grantedDetails } : {}),
-      },
-      audit: {
-        type: 'token.issue',
-        outcome: 'success',
-        actors,
-        mode: 'delegated',
-        action: granted.join(' '),
-        resource: target.audience,
-        details: {
-          grant_type: TOKEN_EXCHANGE,
-          jti: minted.jti,
-          exp: minted.exp,
-          client_auth: client.method,
-          chain_depth: depth,
-          ...(allowed.denied.length > 0 ? { denied_by_policy: allowed.denied } : {}),
-        },
-      },
-    }
   },
 }

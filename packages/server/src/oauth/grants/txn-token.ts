@@ -1,12 +1,13 @@
 // Transaction tokens through token exchange (IETF OAuth Transaction Tokens draft): `requested_token_type` txn_token
 // yields a `txntoken+jwt` for exactly one action, for the trust domain named in `audience`; a transaction token
 // presented as the subject token can only be replaced by one for the same transaction, never widened or revived.
-import type { ActorRef } from '../../audit/event.ts'
 import type { AuthenticatedClient } from '../../authn/client-authentication.ts'
 import { InvalidRequest, InvalidScope, InvalidTarget } from '../../errors/oauth-error.ts'
 import type { ActClaim } from '../../tokens/access-token.ts'
 import { TokenRejected } from '../../tokens/token-verifier.ts'
 import { TXN_TOKEN_TYPE } from '../../tokens/txn-token.ts'
+import { issueTransactionToken } from '../issue.ts'
+import { proveBinding } from '../sender-constraint.ts'
 import { parseScope } from '../target.ts'
 import type { GrantContext, GrantResult, TokenRequest } from './grant.ts'
 
@@ -53,66 +54,6 @@ export function requestContext(request: TokenRequest): Record<string, unknown> {
   }
 }
 
-/** Mints the transaction token of a decided exchange and builds the response and audit record. */
-export function issueTransactionToken(
-  request: TokenRequest,
-  client: AuthenticatedClient,
-  ctx: GrantContext,
-  grant: {
-    sub: string
-    scope: string
-    act?: ActClaim
-    actors: ActorRef[]
-    remainingSeconds: number
-    maxTtlSeconds?: number | undefined
-    tctx?: Record<string, unknown> | undefined
-    txn?: string
-  },
-): GrantResult {
-  const lifetimeSeconds = Math.min(
-    ctx.txn.lifetimeSeconds,
-    grant.remainingSeconds,
-    grant.maxTtlSeconds ?? Number.POSITIVE_INFINITY,
-  )
-  const { token, claims } = ctx.txn.mint({
-    aud: ctx.txn.trustDomain(),
-    sub: grant.sub,
-    req_wl: client.id,
-    scope: grant.scope,
-    ...(grant.tctx ? { tctx: grant.tctx } : {}),
-    rctx: requestContext(request),
-    ...(grant.act ? { act: grant.act } : {}),
-    ...(grant.txn ? { txn: grant.txn } : {}),
-    lifetimeSeconds,
-  })
-  return {
-    // Never refreshable: no refresh token, and token_type N_A (RFC 8693 §2.2.1: not an access token).
-    response: {
-      access_token: token,
-      issued_token_type: TXN_TOKEN_TYPE,
-      token_type: 'N_A',
-      expires_in: lifetimeSeconds,
-      scope: grant.scope,
-    },
-    audit: {
-      type: 'token.issue',
-      outcome: 'success',
-      actors: grant.actors,
-      mode: 'delegated',
-      action: grant.scope,
-      resource: claims.aud,
-      details: {
-        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-        token_type: 'txn_token',
-        txn: claims.txn,
-        exp: claims.exp,
-        client_auth: client.method,
-        ...(grant.txn ? { replaces: true } : {}),
-      },
-    },
-  }
-}
-
 /**
  * Replaces a transaction token for a party of the transaction: same transaction, subject, trust domain, details and
  * action (never another or a wider one); never beyond the original's expiry.
@@ -147,18 +88,21 @@ export async function replaceTransactionToken(
     throw new InvalidScope(
       `a replacement transaction token cannot widen or change its action (${original.scope})`,
     )
-  const remaining = original.exp - Math.floor(ctx.now() / 1000)
-  if (remaining <= 0) throw new InvalidRequest('subject_token has expired')
-  return issueTransactionToken(request, client, ctx, {
-    sub: original.sub,
+  // A transaction token issued from a sender-constrained token keeps its binding: replacing it needs the same proof.
+  const inherited = proveBinding(original.cnf, request, 'subject_token')
+  return issueTransactionToken(ctx, {
+    client,
+    subject: original.sub,
     scope,
-    ...(original.act ? { act: original.act } : {}),
+    act: original.act,
     actors: [
       { kind: 'human', id: original.sub },
       { kind: client.client.kind, id: client.id },
     ],
-    remainingSeconds: remaining,
+    notAfter: original.exp,
     tctx: original.tctx,
+    rctx: requestContext(request),
     txn: original.txn,
+    inherited,
   })
 }

@@ -207,6 +207,11 @@ describe('ceilingCovers', () => {
     assert.equal(ceilingAllows(parent, 'crm:read', 'https://crm.example.com/us/x'), false)
     assert.equal(ceilingAllows(parent, 'crm:write', 'https://anything.example.com/'), true)
   })
+  it('issue 8: without a resource server, only entries without resource patterns allow an action', () => {
+    assert.equal(ceilingAllows(parent, 'crm:write', undefined), true)
+    assert.equal(ceilingAllows(parent, 'crm:read', undefined), false)
+    assert.equal(ceilingAllows([{ action: 'read', resources: ['*'] }], 'read', undefined), false)
+  })
 })
 
 describe('checkPublicJwks', () => {

@@ -1,10 +1,17 @@
 // The shape every grant shares: what it reads from the request, what it needs, what it returns.
 import type { AuditEventInput } from '../../audit/event.ts'
 import type { AuthenticatedClient, ClientAuthContext } from '../../authn/client-authentication.ts'
-import { ApprovalRequired, InvalidRequest, InvalidScope } from '../../errors/oauth-error.ts'
+import {
+  ApprovalRequired,
+  InvalidAuthorizationDetails,
+  InvalidRequest,
+  InvalidScope,
+} from '../../errors/oauth-error.ts'
 import type { TokenAuthorization, TokenAuthorizationRequest, TokenPolicy } from '../../policy/token-policy.ts'
 import type { Directory } from '../../registry/directory.ts'
+import { beyondCeiling } from '../../registry/gates.ts'
 import type { JwksFetcher } from '../../registry/jwks-fetcher.ts'
+import type { ResourceServer } from '../../registry/model.ts'
 import type { AccessTokenMinter } from '../../tokens/access-token.ts'
 import type { Revocations } from '../../tokens/revocations.ts'
 import type { TokenVerifier } from '../../tokens/token-verifier.ts'
@@ -123,4 +130,22 @@ export function boundTo(
   if (request.dpopJkt) return { cnf: { jkt: request.dpopJkt } }
   if (client.certificateThumbprint) return { cnf: { 'x5t#S256': client.certificateThumbprint } }
   return {}
+}
+
+/**
+ * RFC 9396 §5: an authorization_details type beyond the client's ceiling is invalid_authorization_details, before any
+ * policy is asked (a ceiling bounds detail types as it bounds scopes).
+ */
+export function checkDetailsCeiling(
+  client: AuthenticatedClient,
+  details: ReadonlyArray<Record<string, unknown>> | undefined,
+  target: ResourceServer,
+): void {
+  const beyond = beyondCeiling(
+    client.client.principal,
+    (details ?? []).map((d) => String(d.type)),
+    target,
+  )
+  if (beyond.length > 0)
+    throw new InvalidAuthorizationDetails(`beyond the ceiling of ${client.id}: ${beyond.join(' ')}`)
 }

@@ -58,6 +58,11 @@ export interface Explanation {
   errors: Array<{ policy: string; message: string }>
   obligations: { approval?: 'sponsor' | 'delegator'; maxTtlSeconds?: number }
   policies: Array<{ id: string; effect: 'permit' | 'forbid'; text: string }>
+  /**
+   * Set when a gate stopped the request before any policy was asked: `reason` as AuthZEN answers it
+   * (`agent_inactive`, `workload_inactive`, `beyond_ceiling`, `unknown_action`), the finer `cause` and a message.
+   */
+  gate?: { reason: string; cause: string; message: string }
 }
 
 /** Result of `verifyAudit`. */

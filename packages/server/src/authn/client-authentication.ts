@@ -1,7 +1,7 @@
 // Client authentication at the token endpoint: one method per file under methods/, chosen by what the request
 // carries; using more than one method in a request is refused (RFC 6749 §2.3).
 import { InvalidClient, InvalidRequest } from '../errors/oauth-error.ts'
-import { authenticationBlock } from '../registry/lifecycle.ts'
+import { lifecycleBlock } from '../registry/gates.ts'
 import { clientSecretBasic } from './methods/client-secret-basic.ts'
 import { clientSecretPost } from './methods/client-secret-post.ts'
 import type {
@@ -51,8 +51,9 @@ export function carriesClientCredentials(request: ClientAuthRequest): boolean {
 }
 
 /**
- * Authenticates the client and checks that it may act now: suspended, retired or expired clients, and agents whose
- * sponsor is inactive, get invalid_client (only once they have proven who they are, so status is not disclosed).
+ * Authenticates the client and checks that it may act now: suspended, retired or expired clients, agents whose
+ * sponsor is inactive and sub-agents whose parent or any ancestor is any of these get invalid_client (only once they
+ * have proven who they are, so status is not disclosed).
  */
 export async function authenticateActiveClient(
   request: ClientAuthRequest,
@@ -63,16 +64,12 @@ export async function authenticateActiveClient(
   return client
 }
 
-/** The lifecycle check of authenticateActiveClient, for callers that authenticated otherwise. */
+/** The lifecycle check of authenticateActiveClient, for callers that authenticated otherwise (the same gate policies run behind). */
 export function checkClientLifecycle(
   client: AuthenticatedClient,
   ctx: Pick<ClientAuthContext, 'directory' | 'now'>,
 ): void {
-  const sponsor =
-    client.client.kind === 'agent' ? ctx.directory.human(client.client.principal.sponsor) : undefined
-  const block = authenticationBlock(client.client.principal, new Date(ctx.now()), sponsor)
+  const block = lifecycleBlock(ctx.directory, client.client, new Date(ctx.now()))
   if (block)
-    throw new InvalidClient(
-      `${client.client.kind} ${client.id} cannot authenticate: ${block.replaceAll('_', ' ')}`,
-    )
+    throw new InvalidClient(`${client.client.kind} ${client.id} cannot authenticate: ${block.message}`)
 }

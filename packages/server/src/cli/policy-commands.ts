@@ -10,7 +10,7 @@ import type { FieldError } from '../errors/mandate-error.ts'
 import type { RequestEntity } from '../policy/entities.ts'
 import { type Document, orderDocuments, parseDocuments } from './documents.ts'
 import { CliFailure, ExitCode, print } from './output.ts'
-import { type CaseResult, type PolicyCase, PolicyWorkbench } from './policy-workbench.ts'
+import { type CaseResult, caseName, type PolicyCase, PolicyWorkbench } from './policy-workbench.ts'
 
 interface Helpers {
   json: () => boolean
@@ -119,10 +119,14 @@ function parseCases(file: string): { documents: string[]; policies: string[]; ca
 
 function caseLine(result: CaseResult): string {
   const c = result.case
-  const name =
-    c.name ?? `${c.principal.type}:${c.principal.id} ${c.action} ${c.resource.type}:${c.resource.id}`
+  const name = caseName(c)
   const mark = result.passed ? 'ok  ' : 'FAIL'
-  const why = result.decision.determining.length > 0 ? ` by ${result.decision.determining.join(', ')}` : ''
+  const gate = result.decision.gate
+  const why = gate
+    ? ` by the ${gate.reason} gate (${gate.message})`
+    : result.decision.determining.length > 0
+      ? ` by ${result.decision.determining.join(', ')}`
+      : ''
   const expected = result.passed
     ? ''
     : ` (expected ${c.expect}${c.determining ? ` by ${c.determining.join(', ')}` : ''})`
@@ -132,7 +136,9 @@ function caseLine(result: CaseResult): string {
 
 function explanationText(e: Explanation): string {
   const lines = [`decision: ${e.decision}`]
-  if (e.determining.length === 0 && e.errors.length === 0) lines.push('no policy applies: denied by default')
+  if (e.gate) lines.push(`stopped before any policy: ${e.gate.reason} (${e.gate.message})`)
+  else if (e.determining.length === 0 && e.errors.length === 0)
+    lines.push('no policy applies: denied by default')
   for (const p of e.policies) lines.push(`\n${p.id} (${p.effect}):\n${p.text}`)
   if (e.obligations.maxTtlSeconds !== undefined)
     lines.push(`\ntokens capped at ${e.obligations.maxTtlSeconds} s`)

@@ -9,11 +9,12 @@ import { loadConfig } from '../config/load.ts'
 import type { Config } from '../config/schema.ts'
 import { type FieldError, MandateError, ValidationFailed } from '../errors/mandate-error.ts'
 import { type Core, openCore } from '../main.ts'
-import type { RequestEntity } from '../policy/entities.ts'
+import { InvalidDecisionRequest, type RequestEntity } from '../policy/entities.ts'
 import type { Decision } from '../policy/pdp.ts'
 import type { CompiledPolicy } from '../policy/policy-set.ts'
 import { asTokenRequest } from '../policy/token-policy.ts'
 import type { RegistryKind } from '../registry/model.ts'
+import { CliFailure, ExitCode } from './output.ts'
 
 /** One test case: a request and the decision it should get. */
 export interface PolicyCase {
@@ -89,11 +90,19 @@ export class PolicyWorkbench {
 
   /** Decides a case (recorded in the scratch store's audit log, which is thrown away). */
   async run(testCase: PolicyCase): Promise<CaseResult> {
-    const decision = await this.core.pdp.decide(asTokenRequest(this.core.directory, testCase), {
-      ...WORKBENCH_ACTOR,
-      actors: [WORKBENCH_ACTOR.actor],
-      source: 'policy-test',
-    })
+    let decision: Decision
+    try {
+      decision = await this.core.pdp.decide(asTokenRequest(this.core.directory, testCase), {
+        ...WORKBENCH_ACTOR,
+        actors: [WORKBENCH_ACTOR.actor],
+        source: 'policy-test',
+      })
+    } catch (error) {
+      // A case that cannot be decided as written (an unknown delegator, a value Cedar cannot hold) is the file's error.
+      if (error instanceof InvalidDecisionRequest)
+        throw new CliFailure(`${caseName(testCase)}: ${error.message}`, ExitCode.failed)
+      throw error
+    }
     const loaded = await this.core.pdp.policies()
     const policies = decision.determining.flatMap((id) => loaded.get(id) ?? [])
     const passed =
@@ -107,4 +116,9 @@ export class PolicyWorkbench {
     await this.core.close()
     rmSync(this.dir, { recursive: true, force: true })
   }
+}
+
+/** How a case is named in output: its name, else its request. */
+export function caseName(c: PolicyCase): string {
+  return c.name ?? `${c.principal.type}:${c.principal.id} ${c.action} ${c.resource.type}:${c.resource.id}`
 }

@@ -1,15 +1,16 @@
-// OpenID AuthZEN Authorization API 1.0 over HTTP: evaluation, evaluations (three semantics), subject/resource/action
-// search with pagination, and discovery. Handlers map AuthZEN onto the decision point and back; the decision point
-// decides and records. Callers (PEPs) authenticate with a Mandate access token for the PDP's audience or a `pep` key.
+// OpenID AuthZEN Authorization API 1.0 over HTTP: the request schemas, PEP authentication and discovery. Each route
+// maps its body onto a function of authzen/ (evaluation, evaluations, search), which the decision point answers.
+// Callers (PEPs) authenticate with a Mandate access token for the PDP's audience or a `pep` key.
 import { type Static, Type } from '@sinclair/typebox'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ActorRef } from '../audit/event.ts'
 import type { AccessTokenAuthenticator } from '../authn/access-token.ts'
 import type { AdminTokens } from '../authn/admin-token.ts'
-import { ValidationFailed } from '../errors/mandate-error.ts'
+import { evaluate } from '../authzen/evaluation.ts'
+import { evaluateAll } from '../authzen/evaluations.ts'
+import { search } from '../authzen/search.ts'
 import { OAuthError, toOAuthErrorResponse } from '../errors/oauth-error.ts'
-import { UnrepresentableValue } from '../policy/entities.ts'
-import type { Decision, DecisionAudit, DecisionRequest, PolicyDecisionPoint } from '../policy/pdp.ts'
+import type { DecisionAudit, PolicyDecisionPoint } from '../policy/pdp.ts'
 import type { Directory } from '../registry/directory.ts'
 import { validTraceparent } from './admin/auth.ts'
 import { dpopHeaders } from './dpop-headers.ts'
@@ -56,7 +57,6 @@ const EvaluationRequest = Type.Object({
   resource: Resource,
   context: Type.Optional(Context),
 })
-type EvaluationRequest = Static<typeof EvaluationRequest>
 
 // In a batch every part may be omitted at either level; an item is checked once the defaults are merged in.
 const EvaluationsRequest = Type.Object({
@@ -77,7 +77,6 @@ const EvaluationsRequest = Type.Object({
     }),
   ),
 })
-type EvaluationsRequest = Static<typeof EvaluationsRequest>
 
 const SearchEntity = Type.Object({
   type: EntityType,
@@ -104,8 +103,6 @@ const ActionSearchRequest = Type.Object({
   context: Type.Optional(Context),
   page: Type.Optional(Page),
 })
-
-const DEFAULT_PAGE = 100
 
 export interface AuthzenDeps {
   pdp: PolicyDecisionPoint
@@ -154,139 +151,36 @@ export function registerAuthzenRoutes(app: FastifyInstance, deps: AuthzenDeps): 
       source: 'authzen',
     })
 
-    api.post(
-      AUTHZEN_PATHS.evaluation,
-      { schema: { body: EvaluationRequest, hide: true } },
-      async (request) => {
-        const decision = await guard(() =>
-          deps.pdp.decide(toDecisionRequest(request.body as EvaluationRequest), audit(request)),
-        )
-        return toAuthzenDecision(decision)
-      },
+    // Unknown fields are ignored (AuthZEN §12.1.1); `kind` is set after the body so that none can choose the search.
+    api.post(AUTHZEN_PATHS.evaluation, { schema: { body: EvaluationRequest, hide: true } }, (request) =>
+      evaluate(deps.pdp, request.body as Static<typeof EvaluationRequest>, audit(request)),
     )
-
-    api.post(
-      AUTHZEN_PATHS.evaluations,
-      { schema: { body: EvaluationsRequest, hide: true } },
-      async (request) => {
-        const body = request.body as EvaluationsRequest
-        // Without `evaluations`, or with none, the request is a single evaluation, answered as one (AuthZEN §7.1).
-        if (body.evaluations === undefined || body.evaluations.length === 0) {
-          const single = checkItem(body, '')
-          if ('error' in single) throw new ValidationFailed(single.error)
-          return toAuthzenDecision(await guard(() => deps.pdp.decide(single.request, audit(request))))
-        }
-        const items = body.evaluations.map((item, i) =>
-          checkItem(
-            {
-              subject: item.subject ?? body.subject,
-              action: item.action ?? body.action,
-              resource: item.resource ?? body.resource,
-              context: item.context ?? body.context,
-            },
-            `/evaluations/${i}`,
-          ),
-        )
-        const semantic = body.options?.evaluations_semantic ?? 'execute_all'
-        const stop = (decided: boolean) =>
-          (semantic === 'deny_on_first_deny' && !decided) ||
-          (semantic === 'permit_on_first_permit' && decided)
-        // An invalid item counts as a deny: with deny_on_first_deny nothing after it is evaluated.
-        const cut = semantic === 'deny_on_first_deny' ? items.findIndex((item) => 'error' in item) : -1
-        const considered = cut < 0 ? items : items.slice(0, cut + 1)
-        const valid = considered.flatMap((item) => ('request' in item ? [item.request] : []))
-        // Evaluate in order, item by item, so that the short-circuiting semantics stop where the PEP expects.
-        const answers: Array<Record<string, unknown>> = []
-        const decisions = await guard(() =>
-          deps.pdp.decideAll(valid, audit(request), (d) => stop(d.decision === 'allow')),
-        )
-        let next = 0
-        for (const item of items) {
-          if ('error' in item) {
-            answers.push({
-              decision: false,
-              context: {
-                error: { status: 400, message: item.error.map((e) => `${e.path} ${e.message}`).join('; ') },
-              },
-            })
-            if (stop(false)) break
-            continue
-          }
-          const decision = decisions[next++]
-          if (!decision) break
-          answers.push(
-            decision.invalid
-              ? { decision: false, context: { error: { status: 400, message: decision.invalid } } }
-              : toAuthzenDecision(decision),
-          )
-          if (stop(decision.decision === 'allow')) break
-        }
-        return { evaluations: answers }
-      },
+    api.post(AUTHZEN_PATHS.evaluations, { schema: { body: EvaluationsRequest, hide: true } }, (request) =>
+      evaluateAll(deps.pdp, request.body as Static<typeof EvaluationsRequest>, audit(request)),
     )
-
-    api.post(
-      AUTHZEN_PATHS.searchSubject,
-      { schema: { body: SubjectSearchRequest, hide: true } },
-      async (request) => {
-        const body = request.body as Static<typeof SubjectSearchRequest>
-        const { ids, limit } = await page(await deps.pdp.candidates(body.subject.type), body.page)
-        const found = await guard(() =>
-          deps.pdp.search(
-            ids,
-            (id) => toDecisionRequest({ ...body, subject: { ...body.subject, id } }),
-            { ...audit(request), what: `search.subject ${body.subject.type} ${body.action.name}` },
-            limit,
-          ),
-        )
-        return paged(
-          found.results.map((id) => ({ type: body.subject.type, id })),
-          found,
-        )
-      },
+    api.post(AUTHZEN_PATHS.searchSubject, { schema: { body: SubjectSearchRequest, hide: true } }, (request) =>
+      search(
+        deps.pdp,
+        { ...(request.body as Static<typeof SubjectSearchRequest>), kind: 'subject' },
+        audit(request),
+      ),
     )
-
     api.post(
       AUTHZEN_PATHS.searchResource,
       { schema: { body: ResourceSearchRequest, hide: true } },
-      async (request) => {
-        const body = request.body as Static<typeof ResourceSearchRequest>
-        const { ids, limit } = await page(await deps.pdp.candidates(body.resource.type), body.page)
-        const found = await guard(() =>
-          deps.pdp.search(
-            ids,
-            (id) => toDecisionRequest({ ...body, resource: { ...body.resource, id } }),
-            { ...audit(request), what: `search.resource ${body.resource.type} ${body.action.name}` },
-            limit,
-          ),
-        )
-        return paged(
-          found.results.map((id) => ({ type: body.resource.type, id })),
-          found,
-        )
-      },
+      (request) =>
+        search(
+          deps.pdp,
+          { ...(request.body as Static<typeof ResourceSearchRequest>), kind: 'resource' },
+          audit(request),
+        ),
     )
-
-    api.post(
-      AUTHZEN_PATHS.searchAction,
-      { schema: { body: ActionSearchRequest, hide: true } },
-      async (request) => {
-        const body = request.body as Static<typeof ActionSearchRequest>
-        const actions = await deps.pdp.actionsFor(body.subject.type, body.resource.type)
-        const { ids, limit } = await page(actions, body.page)
-        const found = await guard(() =>
-          deps.pdp.search(
-            ids,
-            (name) => toDecisionRequest({ ...body, action: { name } }),
-            { ...audit(request), what: `search.action ${body.subject.type} ${body.resource.type}` },
-            limit,
-          ),
-        )
-        return paged(
-          found.results.map((name) => ({ name })),
-          found,
-        )
-      },
+    api.post(AUTHZEN_PATHS.searchAction, { schema: { body: ActionSearchRequest, hide: true } }, (request) =>
+      search(
+        deps.pdp,
+        { ...(request.body as Static<typeof ActionSearchRequest>), kind: 'action' },
+        audit(request),
+      ),
     )
   })
 }
@@ -312,118 +206,4 @@ async function authenticatePep(request: FastifyRequest, deps: AuthzenDeps): Prom
   )
   const client = deps.directory.client(caller.claims.client_id)
   return { kind: client?.kind ?? 'workload', id: caller.claims.client_id }
-}
-
-// Values Cedar cannot hold (fractions, reserved names) are the caller's error: 400 with the field named.
-async function guard<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work()
-  } catch (error) {
-    if (error instanceof UnrepresentableValue)
-      throw new ValidationFailed([{ path: '/', message: error.message }])
-    throw error
-  }
-}
-
-function toDecisionRequest(
-  request: Omit<EvaluationRequest, 'action'> & { action: { name: string } },
-): DecisionRequest {
-  return {
-    principal: { type: request.subject.type, id: request.subject.id, properties: request.subject.properties },
-    action: request.action.name,
-    resource: {
-      type: request.resource.type,
-      id: request.resource.id,
-      properties: request.resource.properties,
-    },
-    context: request.context,
-  }
-}
-
-// AuthZEN has allow or deny; approval_required is a deny the PEP can act on, with the reason in the context.
-function toAuthzenDecision(decision: Decision): Record<string, unknown> {
-  const context: Record<string, unknown> = { determining_policies: decision.determining }
-  if (decision.decision === 'approval_required') {
-    context.reason = 'approval_required'
-    context.approval = decision.obligations.approval
-  }
-  if (decision.obligations.maxTtlSeconds !== undefined) context.max_ttl = decision.obligations.maxTtlSeconds
-  // Which policies failed, not why: the messages (entity ids, attribute names) stay in the audit record.
-  if (decision.errors.length > 0) {
-    context.reason = 'evaluation_error'
-    context.errors = decision.errors.map((e) => ({ policy: e.policy }))
-  }
-  return { decision: decision.decision === 'allow', context }
-}
-
-// An item of a batch after merging the defaults: the same checks as a single evaluation, reported per item.
-function checkItem(
-  item: { subject?: unknown; action?: unknown; resource?: unknown; context?: unknown },
-  at: string,
-): { request: DecisionRequest } | { error: Array<{ path: string; message: string }> } {
-  const errors: Array<{ path: string; message: string }> = []
-  const entity = (value: unknown, name: string) => {
-    if (!isObject(value)) return errors.push({ path: `${at}/${name}`, message: 'is required' })
-    const v = value as { type?: unknown; id?: unknown; properties?: unknown }
-    if (typeof v.type !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(v.type))
-      errors.push({ path: `${at}/${name}/type`, message: 'must be a Cedar identifier' })
-    if (typeof v.id !== 'string' || v.id.length === 0 || v.id.length > 512)
-      errors.push({ path: `${at}/${name}/id`, message: 'must be a string of 1 to 512 characters' })
-    if (v.properties !== undefined && !isObject(v.properties))
-      errors.push({ path: `${at}/${name}/properties`, message: 'must be an object' })
-    return 0
-  }
-  entity(item.subject, 'subject')
-  entity(item.resource, 'resource')
-  const action = item.action as { name?: unknown } | undefined
-  if (
-    !isObject(action) ||
-    typeof action.name !== 'string' ||
-    action.name.length === 0 ||
-    action.name.length > 128
-  )
-    errors.push({ path: `${at}/action/name`, message: 'is required' })
-  if (item.context !== undefined && !isObject(item.context))
-    errors.push({ path: `${at}/context`, message: 'must be an object' })
-  if (errors.length > 0) return { error: errors }
-  return { request: toDecisionRequest(item as EvaluationRequest) }
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-// Pages walk the candidates in order; the token is the last candidate a page examined, opaque to the PEP.
-async function page(
-  candidates: readonly string[],
-  request: Static<typeof Page> | undefined,
-): Promise<{ ids: string[]; limit: number }> {
-  const limit = request?.limit ?? DEFAULT_PAGE
-  const token = request?.token ?? request?.next_token
-  if (!token) return { ids: [...candidates], limit }
-  const after = decodeToken(token)
-  return { ids: candidates.filter((id) => id > after), limit }
-}
-
-function paged<T>(
-  results: T[],
-  found: { results: unknown[]; more: boolean },
-): { results: T[]; page: { next_token: string } } {
-  const last = found.results.at(-1)
-  const key = typeof last === 'string' ? last : (last as { name?: string } | undefined)?.name
-  return { results, page: { next_token: found.more && key !== undefined ? encodeToken(key) : '' } }
-}
-
-function encodeToken(after: string): string {
-  return Buffer.from(JSON.stringify({ after }), 'utf8').toString('base64url')
-}
-
-function decodeToken(token: string): string {
-  try {
-    const parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { after?: unknown }
-    if (typeof parsed.after === 'string' && encodeToken(parsed.after) === token) return parsed.after
-  } catch {
-    // falls through to the error below
-  }
-  throw new ValidationFailed([{ path: '/page/token', message: 'is not a token this API returned' }])
 }

@@ -13,8 +13,19 @@ export interface RequestEntity extends EntityRef {
   properties?: Record<string, unknown> | undefined
 }
 
+/** A request the decision point cannot evaluate as sent: the caller's error, answered 400 with the field named. */
+export class InvalidDecisionRequest extends Error {
+  constructor(
+    message: string,
+    /** JSON Pointer to the offending field of the request (`/context/delegator`), `/` when it is the whole. */
+    readonly path = '/',
+  ) {
+    super(message)
+  }
+}
+
 /** A request value Cedar cannot represent (fractional numbers, nesting beyond the limit). */
-export class UnrepresentableValue extends Error {}
+export class UnrepresentableValue extends InvalidDecisionRequest {}
 
 const MAX_ANCESTORS = 64
 const MAX_DEPTH = 16
@@ -59,8 +70,9 @@ export class EntitySlicer {
     const place = (ref: RequestEntity): EntityJson => {
       const existing = out.get(keyOf(ref))
       if (existing) {
+        // Placed before (as the principal, a parent, a reference): the caller's properties still only add.
         if (ref.properties)
-          existing.attrs = { ...this.convertProperties(ref.type, ref.properties), ...existing.attrs }
+          existing.attrs = { ...this.callerAttributes(ref.type, ref.properties), ...existing.attrs }
         return existing
       }
       const entity = this.entity(ref)
@@ -82,8 +94,11 @@ export class EntitySlicer {
     return [...out.values()]
   }
 
-  /** Converts request properties (JSON) to Cedar attributes, following the declared types where there are some. */
-  convertProperties(type: string, properties: Record<string, unknown>): Record<string, CedarValueJson> {
+  // Request properties (JSON) as Cedar attributes, following the declared types where there are some.
+  private convertProperties(
+    type: string,
+    properties: Record<string, unknown>,
+  ): Record<string, CedarValueJson> {
     const declared = this.declarations.get(type)?.attributes ?? {}
     const attrs: Record<string, CedarValueJson> = {}
     for (const [name, value] of Object.entries(properties)) {
@@ -95,14 +110,28 @@ export class EntitySlicer {
     return attrs
   }
 
+  /** Whether the registry knows the entity (a registered principal or resource server, a group, a stored entity). */
+  registered(ref: EntityRef): boolean {
+    return this.stored(ref) !== undefined
+  }
+
   private entity(ref: RequestEntity): EntityJson {
     const stored = this.stored(ref)
-    const requested = ref.properties ? this.convertProperties(ref.type, ref.properties) : {}
-    // Mandate's own attributes (an agent's status, classification, sponsor, model...) come from the registry or not
-    // at all: a caller naming them is ignored, whether or not the registry has a value.
-    for (const name of builtinAttributes(ref.type)) delete requested[name]
+    const requested = ref.properties ? this.callerAttributes(ref.type, ref.properties) : {}
     if (!stored) return { uid: { type: ref.type, id: ref.id }, attrs: requested, parents: [] }
     return { ...stored, attrs: { ...requested, ...stored.attrs } }
+  }
+
+  // What a caller's properties may contribute, wherever they meet an entity. Mandate's own attributes (an agent's
+  // status, classification, sponsor, model...) come from the registry or not at all: a caller naming them is ignored,
+  // whether or not the registry has a value.
+  private callerAttributes(
+    type: string,
+    properties: Record<string, unknown>,
+  ): Record<string, CedarValueJson> {
+    const attrs = this.convertProperties(type, properties)
+    for (const name of builtinAttributes(type)) delete attrs[name]
+    return attrs
   }
 
   // What the registry knows about an entity, as Cedar sees it.
@@ -274,18 +303,25 @@ export function contextToCedar(
     if (name.startsWith('__'))
       throw new UnrepresentableValue(`context.${name}: names starting with __ are reserved`)
     const kind = Object.hasOwn(typed, name) ? typed[name] : undefined
-    if (kind && typeof value === 'string') {
-      if ('ip' in kind) {
-        const ip = cedarIpAddress(value)
-        if (ip === undefined) throw new UnrepresentableValue(`context.${name} must be an IP address`)
-        out[name] = { __extn: { fn: 'ip', arg: ip } }
-      } else
-        out[name] = toCedar(
-          value,
-          { type: 'Entity', entity_type: kind.entityType, required: false },
-          `context.${name}`,
-          0,
+    if (kind && 'ip' in kind) {
+      const ip = typeof value === 'string' ? cedarIpAddress(value) : undefined
+      if (ip === undefined)
+        throw new UnrepresentableValue(`context.${name} must be an IP address`, `/context/${name}`)
+      out[name] = { __extn: { fn: 'ip', arg: ip } }
+      continue
+    }
+    if (kind) {
+      if (typeof value !== 'string' || value.length === 0)
+        throw new UnrepresentableValue(
+          `context.${name} must name a ${kind.entityType} as type:id or id`,
+          `/context/${name}`,
         )
+      out[name] = toCedar(
+        value,
+        { type: 'Entity', entity_type: kind.entityType, required: false },
+        `context.${name}`,
+        0,
+      )
       continue
     }
     out[name] = toCedar(value, undefined, `context.${name}`, 0)

@@ -1,17 +1,19 @@
-// The policy decision point: decides (principal, action, resource, context) with the loaded Cedar policies, turns
-// permit annotations into obligations, fails closed on any evaluation error, and records every decision in the audit
-// log itself, so that no caller can skip the record.
+// The policy decision point: stops what the registry's gates exclude (lifecycle, sponsor, ancestors, ceiling) before
+// any policy is asked, decides the rest with the loaded Cedar policies, turns permit annotations into obligations,
+// fails closed on any evaluation error, and records every decision in the audit log itself, so that no caller can skip
+// the gates or the record.
 import type { CedarValueJson } from '@cedar-policy/cedar-wasm/nodejs'
 import type { AuditBatcher } from '../audit/audit-batcher.ts'
 import type { ActorRef } from '../audit/event.ts'
 import type { Directory } from '../registry/directory.ts'
+import { decisionGate, type GateDenial } from '../registry/gates.ts'
 import type { EntityType, ResourceServer } from '../registry/model.ts'
 import {
   contextToCedar,
   EntitySlicer,
+  InvalidDecisionRequest,
   type RequestEntity,
   type TypedContext,
-  UnrepresentableValue,
 } from './entities.ts'
 import { EngineFailure, type EntityRef, type Evaluation, type PolicyEvaluator } from './evaluator.ts'
 import { tokenActions } from './policy-check.ts'
@@ -39,8 +41,10 @@ export interface Decision {
   /** Policies that failed during evaluation; any makes the decision a deny. */
   errors: Array<{ policy: string; message: string }>
   obligations: Obligations
-  /** Set (with a deny) when the request itself cannot be evaluated: a value Cedar cannot hold. */
+  /** Set (with a deny) when the request itself cannot be evaluated: a value Cedar cannot hold, an unknown entity. */
   invalid?: string
+  /** Set (with a deny) when a gate stopped the request before any policy was asked. */
+  gate?: GateDenial
 }
 
 /** Who asked, for the audit record. */
@@ -48,9 +52,16 @@ export interface DecisionAudit {
   actors: ActorRef[]
   requestId?: string | undefined
   traceparent?: string | undefined
+  /** The mode decided on; when unset, the request's `mode` context attribute if it names one. */
   mode?: 'autonomous' | 'delegated' | undefined
   /** Where the question came from: `authzen`, `token`. */
   source: string
+}
+
+// A request made ready for Cedar: its context as Cedar reads it and the other entities it names.
+interface Prepared {
+  context: Record<string, CedarValueJson>
+  also: EntityRef[]
 }
 
 interface Loaded {
@@ -98,8 +109,8 @@ export class PolicyDecisionPoint {
    * )
    */
   async decide(request: DecisionRequest, audit: DecisionAudit): Promise<Decision> {
-    const decision = await this.evaluate(request)
-    await this.record(request, decision, audit)
+    const { decision, prepared } = await this.run(request)
+    await this.record(request, decision, audit, prepared)
     return decision
   }
 
@@ -112,21 +123,30 @@ export class PolicyDecisionPoint {
     audit: DecisionAudit,
     stopWhen?: (decision: Decision) => boolean,
   ): Promise<Decision[]> {
-    const decisions: Decision[] = []
+    const runs: Array<{ decision: Decision; prepared?: Prepared }> = []
     for (const request of requests) {
-      let decision: Decision
       try {
-        decision = await this.evaluate(request)
+        runs.push(await this.run(request))
       } catch (error) {
-        // One unrepresentable request among several is that request's deny, not the batch's failure.
-        if (!(error instanceof UnrepresentableValue)) throw error
-        decision = { decision: 'deny', determining: [], errors: [], obligations: {}, invalid: error.message }
+        // One invalid request among several is that request's deny, not the batch's failure.
+        if (!(error instanceof InvalidDecisionRequest)) throw error
+        runs.push({
+          decision: {
+            decision: 'deny',
+            determining: [],
+            errors: [],
+            obligations: {},
+            invalid: error.message,
+          },
+        })
       }
-      decisions.push(decision)
-      if (stopWhen?.(decision)) break
+      const last = runs.at(-1)
+      if (last && stopWhen?.(last.decision)) break
     }
-    await Promise.all(decisions.map((d, i) => this.record(requests[i] as DecisionRequest, d, audit)))
-    return decisions
+    await Promise.all(
+      runs.map((r, i) => this.record(requests[i] as DecisionRequest, r.decision, audit, r.prepared)),
+    )
+    return runs.map((r) => r.decision)
   }
 
   /**
@@ -141,20 +161,31 @@ export class PolicyDecisionPoint {
   ): Promise<{ results: T[]; more: boolean }> {
     const results: T[] = []
     let examined = 0
+    let asked: Prepared | undefined
     for (const candidate of candidates) {
       if (results.length >= limit) break
       examined++
-      const decision = await this.evaluate(requestFor(candidate))
+      // Gated candidates (an inactive agent, an action beyond the ceiling) are denies like any other.
+      const { decision, prepared } = await this.run(requestFor(candidate))
+      asked ??= prepared
       if (decision.decision === 'allow') results.push(candidate)
     }
+    const on = decidedOn(asked, audit)
     await this.options.recorder.record({
       type: 'policy.search',
       outcome: 'success',
       actors: audit.actors,
+      ...(on.mode ? { mode: on.mode } : {}),
+      ...(on.delegator ? { subjects: [`human:${on.delegator}`] } : {}),
       action: audit.what,
       ...(audit.requestId ? { requestId: audit.requestId } : {}),
       ...(audit.traceparent ? { traceparent: audit.traceparent } : {}),
-      details: { source: audit.source, examined, results: results.length },
+      details: {
+        source: audit.source,
+        examined,
+        results: results.length,
+        ...(on.delegator ? { delegator: on.delegator } : {}),
+      },
     })
     return { results, more: examined < candidates.length }
   }
@@ -177,31 +208,55 @@ export class PolicyDecisionPoint {
     }
   }
 
-  /** The actions the schema lets a principal of one type take on a resource of another, by name. */
-  async actionsFor(principalType: string, resourceType: string): Promise<string[]> {
+  /**
+   * The actions the schema lets a principal of one type take on a resource, by name. On a resource server, only the
+   * actions it offers (its scopes and authorization_details types), not those of every server.
+   */
+  async actionsFor(principalType: string, resource: { type: string; id: string }): Promise<string[]> {
     const loaded = await this.current()
+    const server =
+      resource.type === 'resource_server' ? this.options.directory.resourceServerById(resource.id) : undefined
+    const offered =
+      resource.type === 'resource_server'
+        ? new Set([...(server?.scopes ?? []), ...(server?.authorization_details_types ?? [])])
+        : undefined
     return [...loaded.actions]
-      .filter(([, a]) => a.principalTypes.includes(principalType) && a.resourceTypes.includes(resourceType))
+      .filter(
+        ([name, a]) =>
+          a.principalTypes.includes(principalType) &&
+          a.resourceTypes.includes(resource.type) &&
+          (offered === undefined || offered.has(name)),
+      )
       .map(([name]) => name)
       .sort()
   }
 
-  /** Evaluates without recording: for explaining a decision to an admin, never for enforcing one. */
+  /**
+   * Evaluates without recording (what `npm run bench:pdp` measures), never for enforcing a decision: enforcing paths
+   * use `decide`. The gates apply as on every path. Throws InvalidDecisionRequest when the request cannot be evaluated
+   * as sent.
+   */
   async evaluate(request: DecisionRequest): Promise<Decision> {
+    return (await this.run(request)).decision
+  }
+
+  // The gates, then Cedar: a gated request never reaches a policy, so no policy can allow what a gate excludes.
+  private async run(request: DecisionRequest): Promise<{ decision: Decision; prepared: Prepared }> {
     const loaded = await this.current()
-    if (loaded.broken) return failed('policies', loaded.broken)
-    const callerContext = contextToCedar(request.context ?? {}, loaded.actions.get(request.action)?.context)
-    for (const name of MANDATE_ONLY_CONTEXT) delete callerContext[name]
-    const context = { ...callerContext, ...request.facts, ...this.mandateContext(request.principal) }
+    const prepared = this.prepare(request, loaded)
+    const gate = decisionGate(this.options.directory, request, new Date(this.now()))
+    if (gate) return { decision: gated(gate), prepared }
+    if (loaded.broken) return { decision: failed('policies', loaded.broken), prepared }
+    const { context, also } = prepared
     // Cedar is deterministic: the same request against the same policies and registry (the loaded view) gets the same
     // answer. The key holds everything the evaluation reads, the time to the minute included.
     const cacheSize = this.options.cacheSize ?? MAX_CACHED_DECISIONS
     const key =
       cacheSize > 0
-        ? JSON.stringify([request.principal, request.action, request.resource, request.also ?? [], context])
+        ? JSON.stringify([request.principal, request.action, request.resource, also, context])
         : ''
     const cached = cacheSize > 0 ? loaded.decisions.get(key) : undefined
-    if (cached) return cached
+    if (cached) return { decision: cached, prepared }
     let evaluation: Evaluation
     try {
       evaluation = this.options.evaluator.evaluate({
@@ -209,12 +264,11 @@ export class PolicyDecisionPoint {
         action: request.action,
         resource: { type: request.resource.type, id: request.resource.id },
         context,
-        entities: loaded.slicer.slice(request.principal, request.resource, request.also),
+        entities: loaded.slicer.slice(request.principal, request.resource, also),
       })
     } catch (error) {
-      // A value the caller sent that Cedar cannot hold is the caller's error, for the surface to answer.
-      if (error instanceof UnrepresentableValue) throw error
-      if (error instanceof EngineFailure) return failed('request', error.message)
+      if (error instanceof EngineFailure) return { decision: failed('request', error.message), prepared }
+      // A value the caller sent that Cedar cannot hold (InvalidDecisionRequest) is the caller's error, for the surface.
       throw error
     }
     const decision = Object.freeze(this.outcome(evaluation, loaded))
@@ -222,7 +276,33 @@ export class PolicyDecisionPoint {
       if (loaded.decisions.size >= cacheSize) loaded.decisions.clear()
       loaded.decisions.set(key, decision)
     }
-    return decision
+    return { decision, prepared }
+  }
+
+  // The context as Cedar reads it, and the entities it names: every context attribute the action declares as an
+  // entity (the delegating human, an approver...) is loaded from the registry with its ancestors, like the principal.
+  // An entity the caller names that the registry does not know is the caller's error, not an evaluation error.
+  private prepare(request: DecisionRequest, loaded: Loaded): Prepared {
+    const typed = loaded.actions.get(request.action)?.context ?? {}
+    // Whatever a caller sends under the names only Mandate sets is dropped before it is read, whatever its shape.
+    const sent = Object.entries(request.context ?? {}).filter(
+      ([name]) => !MANDATE_ONLY_CONTEXT.includes(name),
+    )
+    const callerContext = contextToCedar(Object.fromEntries(sent), typed)
+    const context = { ...callerContext, ...request.facts, ...this.mandateContext(request.principal) }
+    const also = [...(request.also ?? [])]
+    for (const [name, kind] of Object.entries(typed)) {
+      const value = context[name]
+      if (!('entityType' in kind) || !isEntityReference(value)) continue
+      const ref = value.__entity
+      if (value === callerContext[name] && !loaded.slicer.registered(ref))
+        throw new InvalidDecisionRequest(
+          `context.${name} names no registered ${ref.type} (${ref.id})`,
+          `/context/${name}`,
+        )
+      if (!also.some((a) => a.type === ref.type && a.id === ref.id)) also.push(ref)
+    }
+    return { context, also }
   }
 
   // Cedar's answer as Mandate's decision: evaluation errors deny, permits' annotations become obligations.
@@ -261,17 +341,26 @@ export class PolicyDecisionPoint {
     request: DecisionRequest,
     audit: DecisionAudit,
   ): Promise<{ decision: Decision; policies: CompiledPolicy[] }> {
-    const decision = await this.evaluate(request)
+    const { decision, prepared } = await this.run(request)
     const loaded = await this.current()
+    const on = decidedOn(prepared, audit)
     await this.options.recorder.record({
       type: 'policy.explain',
       outcome: 'success',
       actors: audit.actors,
-      subjects: [`${request.principal.type}:${request.principal.id}`],
+      subjects: subjectsOf(request, on),
+      ...(on.mode ? { mode: on.mode } : {}),
       action: request.action,
       resource: `${request.resource.type}:${request.resource.id}`,
+      ...(decision.gate ? { reason: decision.gate.reason } : {}),
       ...(audit.requestId ? { requestId: audit.requestId } : {}),
-      details: { source: audit.source, decision: decision.decision, determining: decision.determining },
+      details: {
+        source: audit.source,
+        decision: decision.decision,
+        determining: decision.determining,
+        ...gateDetails(decision),
+        ...(on.delegator ? { delegator: on.delegator } : {}),
+      },
     })
     return { decision, policies: decision.determining.flatMap((id) => loaded.policies.get(id) ?? []) }
   }
@@ -367,32 +456,81 @@ export class PolicyDecisionPoint {
     return loaded
   }
 
-  private async record(request: DecisionRequest, decision: Decision, audit: DecisionAudit): Promise<void> {
+  private async record(
+    request: DecisionRequest,
+    decision: Decision,
+    audit: DecisionAudit,
+    prepared: Prepared | undefined,
+  ): Promise<void> {
     const resource = `${request.resource.type}:${request.resource.id}`
+    const on = decidedOn(prepared, audit)
     await this.options.recorder.record({
       type: 'policy.decision',
       outcome: decision.decision === 'allow' ? 'success' : 'deny',
       actors: audit.actors,
-      subjects: [`${request.principal.type}:${request.principal.id}`],
-      ...(audit.mode ? { mode: audit.mode } : {}),
+      subjects: subjectsOf(request, on),
+      ...(on.mode ? { mode: on.mode } : {}),
       action: request.action,
       resource,
-      ...(decision.errors.length > 0
-        ? { reason: 'evaluation_error' }
-        : decision.invalid
-          ? { reason: 'invalid_request' }
-          : {}),
+      ...(decision.gate
+        ? { reason: decision.gate.reason }
+        : decision.errors.length > 0
+          ? { reason: 'evaluation_error' }
+          : decision.invalid
+            ? { reason: 'invalid_request' }
+            : {}),
       ...(audit.requestId ? { requestId: audit.requestId } : {}),
       ...(audit.traceparent ? { traceparent: audit.traceparent } : {}),
       details: {
         source: audit.source,
         decision: decision.decision,
         determining: decision.determining,
+        ...gateDetails(decision),
+        ...(on.delegator ? { delegator: on.delegator } : {}),
         ...(decision.errors.length > 0 ? { errors: decision.errors } : {}),
         ...(Object.keys(decision.obligations).length > 0 ? { obligations: decision.obligations } : {}),
       },
     })
   }
+}
+
+// The mode and the delegating human a decision was made on: the token service's facts, else the caller's context.
+function decidedOn(
+  prepared: Prepared | undefined,
+  audit: DecisionAudit,
+): { mode?: 'autonomous' | 'delegated'; delegator?: string } {
+  const mode = audit.mode ?? prepared?.context.mode
+  const delegator = prepared?.context.delegator
+  return {
+    ...(mode === 'autonomous' || mode === 'delegated' ? { mode } : {}),
+    ...(isEntityReference(delegator) && delegator.__entity.type === 'human'
+      ? { delegator: delegator.__entity.id }
+      : {}),
+  }
+}
+
+// The principal, and the human it acted for, so that the audit trail of either finds the decision.
+function subjectsOf(request: DecisionRequest, on: { delegator?: string }): string[] {
+  return [
+    `${request.principal.type}:${request.principal.id}`,
+    ...(on.delegator ? [`human:${on.delegator}`] : []),
+  ]
+}
+
+// The finer cause of a gated decision stays in the record; callers get only the reason.
+function gateDetails(decision: Decision): Record<string, string> {
+  return decision.gate ? { cause: decision.gate.cause, explanation: decision.gate.message } : {}
+}
+
+function isEntityReference(value: CedarValueJson | undefined): value is { __entity: EntityRef } {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    '__entity' in value &&
+    typeof value.__entity === 'object' &&
+    value.__entity !== null
+  )
 }
 
 // The context attributes of an action that JSON cannot give directly: entity references and IP addresses.
@@ -410,6 +548,10 @@ function typedContext(context: unknown): TypedContext {
 
 function declarations(types: readonly EntityType[]): Map<string, EntityType> {
   return new Map(types.map((t) => [t.id, t]))
+}
+
+function gated(gate: GateDenial): Decision {
+  return { decision: 'deny', determining: [], errors: [], obligations: {}, gate }
 }
 
 function failed(policy: string, message: string): Decision {

@@ -7,7 +7,7 @@ import type { AuditBatcher } from '../audit/audit-batcher.ts'
 import type { ActorRef } from '../audit/event.ts'
 import type { Directory } from '../registry/directory.ts'
 import type { ResourceServer, Stored } from '../registry/model.ts'
-import { cedarIpAddress, type RequestEntity } from './entities.ts'
+import { cedarIpAddress, InvalidDecisionRequest, type RequestEntity } from './entities.ts'
 import type { Decision, DecisionRequest, PolicyDecisionPoint } from './pdp.ts'
 
 /** What a token would grant, and who asks. */
@@ -135,7 +135,9 @@ export function tokenFacts(request: {
 
 /**
  * A decision request as the token service would ask it, for explaining and testing decisions: with a mode, the
- * principal, the delegating human and the resource server become the facts Mandate sets itself.
+ * principal, the delegating human and the resource server become the facts Mandate sets itself. A delegator the
+ * registry does not know is refused (InvalidDecisionRequest at `/delegator`): the token service only ever acts for
+ * registered humans.
  */
 export function asTokenRequest(
   directory: Directory,
@@ -148,6 +150,8 @@ export function asTokenRequest(
     delegator?: string | undefined
   },
 ): DecisionRequest {
+  if (q.delegator !== undefined && !directory.human(q.delegator))
+    throw new InvalidDecisionRequest(`delegator names no registered human (${q.delegator})`, '/delegator')
   const actor = q.principal.type === 'agent' || q.principal.type === 'workload' ? q.principal : undefined
   const facts = q.mode
     ? tokenFacts({

@@ -24,16 +24,23 @@ function matches(pattern: string, resource: string): boolean {
 }
 
 /**
- * Whether the ceiling allows `action` on `resource`: an entry naming the action with no resource patterns allows it
- * everywhere; one with patterns allows it on matching resources only.
+ * Whether the ceiling allows `action` on `resource` (a resource server's audience): an entry naming the action with no
+ * resource patterns allows it everywhere; one with patterns allows it on matching resources only. Without a resource
+ * (the action is asked about something that is not a resource server), only entries without patterns allow it.
  * @example
  * ceilingAllows(['crm:read', { action: 'crm:write', resources: ['https://crm.example.com/*'] }], 'crm:write', 'https://crm.example.com/') // true
  */
-export function ceilingAllows(ceiling: readonly CeilingEntry[], action: string, resource: string): boolean {
+export function ceilingAllows(
+  ceiling: readonly CeilingEntry[],
+  action: string,
+  resource: string | undefined,
+): boolean {
   return ceiling.some((entry) =>
     typeof entry === 'string'
       ? entry === action
-      : entry.action === action && entry.resources.some((p) => matches(p, resource)),
+      : entry.action === action &&
+        resource !== undefined &&
+        entry.resources.some((p) => matches(p, resource)),
   )
 }
 

@@ -154,6 +154,52 @@ describe('mandate policy', () => {
       assert.equal(records.length, 2)
     })
 
+    it('issue 8: explain says when a gate stopped the request before any policy (beyond the ceiling)', async () => {
+      const result = await runCli(
+        [
+          'policy',
+          'explain',
+          '--principal',
+          'agent:care-scheduler',
+          '--action',
+          'payments:read',
+          '--resource',
+          'resource_server:risk',
+          '--mode',
+          'autonomous',
+        ],
+        { env: adminEnv(node) },
+      )
+      assert.equal(result.code, 0, result.stderr)
+      assert.equal(
+        result.stdout,
+        'decision: deny\nstopped before any policy: beyond_ceiling (payments:read is beyond the ceiling of agent care-scheduler)\n',
+      )
+    })
+
+    it('issue 8: explain with a --delegator the registry does not know fails and names the field', async () => {
+      const result = await runCli(
+        [
+          'policy',
+          'explain',
+          '--principal',
+          'agent:support-bot',
+          '--action',
+          'crm:read',
+          '--resource',
+          'resource_server:crm',
+          '--mode',
+          'delegated',
+          '--delegator',
+          'nobody@example.com',
+        ],
+        { env: adminEnv(node) },
+      )
+      assert.equal(result.code, 1)
+      assert.match(result.stderr, /\/delegator: delegator names no registered human \(nobody@example\.com\)/)
+      assert.ok(!hasStackTrace(result.stderr))
+    })
+
     it('bad arguments are usage errors (exit 2)', async () => {
       const result = await runCli(
         ['policy', 'explain', '--principal', 'nobody', '--action', 'x', '--resource', 'a:b'],

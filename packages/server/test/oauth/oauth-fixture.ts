@@ -56,7 +56,7 @@ export async function startOAuthFixture(
   await put('/api/v1/agents/bot', {
     sponsor: 'alice@example.com',
     classification: 'autonomous',
-    ceiling: ['tickets:read', 'tickets:write'],
+    ceiling: ['tickets:read', 'tickets:write', 'ticket_action'],
     credentials: [{ type: 'jwks', jwks: { keys: [botKey.publicJwk] } }],
   })
   const secrets: Record<string, string> = {}
@@ -171,7 +171,7 @@ export async function registerDeployer(
     [
       '/api/v1/workloads/deployer',
       {
-        ceiling: ['tickets:write'],
+        ceiling: ['tickets:write', 'ticket_action'],
         credentials: [
           {
             type: 'federated',

@@ -66,9 +66,10 @@ for (const kind of storeKinds) {
         body: { email: 'alice@example.com' },
       })
       assert.ok(human.status < 300, human.text)
+      // An agent's ceiling bounds what AuthZEN allows it too: the document actions of the AuthZEN tests are in it.
       for (const agent of ['helper', 'secret-bot']) {
         const patch = await f.node.call('PATCH', `/api/v1/agents/${agent}`, {
-          body: { ceiling: ['tickets:read', 'tickets:write', 'authzen:evaluate'] },
+          body: { ceiling: ['tickets:read', 'tickets:write', 'authzen:evaluate', 'read', 'open'] },
           headers: { 'content-type': 'application/merge-patch+json' },
         })
         assert.ok(patch.status < 300, patch.text)
@@ -494,6 +495,8 @@ for (const kind of storeKinds) {
           true,
           'a bare id names the declared type',
         )
+        const bob = await f.node.call('PUT', '/api/v1/humans/bob@example.com', { body: {} })
+        assert.ok(bob.status < 300, bob.text)
         assert.equal(
           (await ask({ approver: 'human:bob@example.com', client_ip: '10.1.2.3' })).json.decision,
           false,

@@ -232,6 +232,11 @@ describe('ceilingCovers', () => {
         `${pattern} ~ ${resource}`,
       )
   })
+  it('issue 8: without a resource server, only entries without resource patterns allow an action', () => {
+    assert.equal(ceilingAllows(parent, 'crm:write', undefined), true)
+    assert.equal(ceilingAllows(parent, 'crm:read', undefined), false)
+    assert.equal(ceilingAllows([{ action: 'read', resources: ['*'] }], 'read', undefined), false)
+  })
 })
 
 describe('checkPublicJwks', () => {

@@ -1,9 +1,10 @@
 // Admin API for understanding decisions: `POST /decisions/explain` answers how the loaded policies decide a request,
-// with the text of the determining policies. Readers may call it: it changes nothing.
+// with the text of the determining policies, or the gate that stopped it first. Readers may call it: it changes
+// nothing.
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import { ValidationFailed } from '../../errors/mandate-error.ts'
-import { UnrepresentableValue } from '../../policy/entities.ts'
+import { InvalidDecisionRequest } from '../../policy/entities.ts'
 import type { PolicyDecisionPoint } from '../../policy/pdp.ts'
 import { asTokenRequest } from '../../policy/token-policy.ts'
 import type { Directory } from '../../registry/directory.ts'
@@ -61,8 +62,9 @@ export function registerDecisionRoutes(
         })
         return { ...decision, policies: policies.map((p) => ({ id: p.id, effect: p.effect, text: p.text })) }
       } catch (error) {
-        if (error instanceof UnrepresentableValue)
-          throw new ValidationFailed([{ path: '/', message: error.message }])
+        // A value Cedar cannot hold, an entity the registry does not know: 400 naming the field.
+        if (error instanceof InvalidDecisionRequest)
+          throw new ValidationFailed([{ path: error.path, message: error.message }])
         throw error
       }
     },

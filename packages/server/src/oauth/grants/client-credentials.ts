@@ -2,11 +2,12 @@
 
 import type { AuthenticatedClient } from '../../authn/client-authentication.ts'
 import { InvalidScope, UnauthorizedClient } from '../../errors/oauth-error.ts'
-import { ceilingAllows } from '../../registry/ceiling.ts'
+import { beyondCeiling } from '../../registry/gates.ts'
 import { issueAccessToken } from '../issue.ts'
 import { parseAuthorizationDetails, parseScope, resolveTarget } from '../target.ts'
 import {
   authorizeByPolicy,
+  checkDetailsCeiling,
   type Grant,
   type GrantContext,
   type GrantResult,
@@ -44,8 +45,9 @@ export async function issueAutonomousToken(
   const details = parseAuthorizationDetails(request.params.authorization_details, target)
   if (scopes.length === 0 && !details)
     throw new InvalidScope('scope is required: tokens are issued for named actions only')
-  const beyond = scopes.filter((scope) => !ceilingAllows(principal.ceiling, scope, target.audience))
+  const beyond = beyondCeiling(principal, scopes, target)
   if (beyond.length > 0) throw new InvalidScope(`beyond the ceiling of ${client.id}: ${beyond.join(' ')}`)
+  checkDetailsCeiling(client, details, target)
   const actor = { kind: client.client.kind, id: client.id }
   const allowed = await authorizeByPolicy(request, ctx, {
     client: actor,

@@ -2,9 +2,16 @@
 import type { AuditEventInput } from '../../audit/event.ts'
 import type { AuthenticatedClient, ClientAuthContext } from '../../authn/client-authentication.ts'
 import type { TrustedTokenVerifier } from '../../authn/trusted-token.ts'
-import { ApprovalRequired, InvalidRequest, InvalidScope } from '../../errors/oauth-error.ts'
+import {
+  ApprovalRequired,
+  InvalidAuthorizationDetails,
+  InvalidRequest,
+  InvalidScope,
+} from '../../errors/oauth-error.ts'
 import type { TokenAuthorization, TokenAuthorizationRequest, TokenPolicy } from '../../policy/token-policy.ts'
 import type { Directory } from '../../registry/directory.ts'
+import { beyondCeiling } from '../../registry/gates.ts'
+import type { ResourceServer } from '../../registry/model.ts'
 import type { AccessTokenMinter } from '../../tokens/access-token.ts'
 import type { Revocations } from '../../tokens/revocations.ts'
 import type { TokenVerifier } from '../../tokens/token-verifier.ts'
@@ -116,4 +123,22 @@ export async function authorizeByPolicy(
   if (decided.scopes.length === 0 && decided.details.length === 0)
     throw new InvalidScope(`denied by policy: ${decided.denied.join(' ')}`)
   return decided
+}
+
+/**
+ * RFC 9396 §5: an authorization_details type beyond the client's ceiling is invalid_authorization_details, before any
+ * policy is asked (a ceiling bounds detail types as it bounds scopes).
+ */
+export function checkDetailsCeiling(
+  client: AuthenticatedClient,
+  details: ReadonlyArray<Record<string, unknown>> | undefined,
+  target: ResourceServer,
+): void {
+  const beyond = beyondCeiling(
+    client.client.principal,
+    (details ?? []).map((d) => String(d.type)),
+    target,
+  )
+  if (beyond.length > 0)
+    throw new InvalidAuthorizationDetails(`beyond the ceiling of ${client.id}: ${beyond.join(' ')}`)
 }

@@ -4,8 +4,8 @@ import { decodeJwt } from 'jose'
 import type { ActorRef } from '../../audit/event.ts'
 import { ExternalTokenRejected } from '../../authn/trusted-token.ts'
 import { InvalidRequest, InvalidScope, InvalidTarget, UnauthorizedClient } from '../../errors/oauth-error.ts'
-import { ceilingAllows } from '../../registry/ceiling.ts'
 import type { Client } from '../../registry/directory.ts'
+import { beyondCeiling } from '../../registry/gates.ts'
 import type { Human, Stored } from '../../registry/model.ts'
 import type { ActClaim, Confirmation } from '../../tokens/access-token.ts'
 import { type MandateTokenClaims, TokenRejected } from '../../tokens/token-verifier.ts'
@@ -13,7 +13,13 @@ import { TXN_TOKEN_TYPE } from '../../tokens/txn-token.ts'
 import { issueAccessToken, issueTransactionToken } from '../issue.ts'
 import { proveBinding } from '../sender-constraint.ts'
 import { parseAuthorizationDetails, parseScope, required, resolveTarget } from '../target.ts'
-import { authorizeByPolicy, type Grant, type GrantContext, type TokenRequest } from './grant.ts'
+import {
+  authorizeByPolicy,
+  checkDetailsCeiling,
+  type Grant,
+  type GrantContext,
+  type TokenRequest,
+} from './grant.ts'
 import {
   checkTransactionRequest,
   jsonParameter,
@@ -223,10 +229,10 @@ export const tokenExchange: Grant = {
     const beyondSubject = scopes.filter((s) => !subject.scopes.includes(s))
     if (beyondSubject.length > 0)
       throw new InvalidScope(`beyond what the subject token grants: ${beyondSubject.join(' ')}`)
-    const beyondCeiling = scopes.filter((s) => !ceilingAllows(actor.principal.ceiling, s, target.audience))
-    if (beyondCeiling.length > 0)
-      throw new InvalidScope(`beyond the ceiling of ${client.id}: ${beyondCeiling.join(' ')}`)
+    const beyond = beyondCeiling(actor.principal, scopes, target)
+    if (beyond.length > 0) throw new InvalidScope(`beyond the ceiling of ${client.id}: ${beyond.join(' ')}`)
     const details = parseAuthorizationDetails(request.params.authorization_details, target)
+    checkDetailsCeiling(client, details, target)
 
     // Never longer than the subject token has left (issuance caps the lifetime; this refuses before policies run).
     if (subject.exp <= Math.floor(ctx.now() / 1000)) throw new InvalidRequest('subject_token has expired')

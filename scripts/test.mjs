@@ -1,5 +1,6 @@
 // Runs every test file of every package with node:test (through tsx) and ends with the runner's summary.
 // The store suites run on SQLite and on PostgreSQL at TEST_DATABASE_URL (default: the local server's `test` database).
+// The node and the tests use @mandate/sdk as published, compiled; it is rebuilt first when its sources changed.
 import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
@@ -11,6 +12,11 @@ function find(dir) {
     return name.endsWith('.test.ts') ? [path] : []
   })
 }
+
+const build = spawnSync(process.execPath, ['packages/sdk/scripts/build.mjs', '--if-stale'], {
+  stdio: 'inherit',
+})
+if (build.status !== 0) process.exit(build.status ?? 1)
 
 const only = process.argv.slice(2)
 const files =

@@ -12,8 +12,8 @@ import {
   type JWK,
   SignJWT,
 } from 'jose'
-import { ASYMMETRIC_ALGORITHMS } from './algorithms.ts'
-import { isWireErrorCode, MandateOAuthError } from './oauth-errors.ts'
+import { ASYMMETRIC_ALGORITHMS } from './algorithms.js'
+import { isWireErrorCode, MandateOAuthError } from './oauth-errors.js'
 
 /**
  * RFC 8693 §3 token type identifiers a Mandate node accepts as `subject_token_type`.

@@ -9,7 +9,7 @@ export {
   type Explanation,
   type KindPath,
   type RegistryObject,
-} from './admin-client.ts'
+} from './admin-client.js'
 export {
   type AccessToken,
   AgentClient,
@@ -26,7 +26,7 @@ export {
   type PrivateKeyJwtCredential,
   type SubjectTokenType,
   SubjectTokenTypes,
-} from './agent-client.ts'
-export { ASYMMETRIC_ALGORITHMS } from './algorithms.ts'
-export { type ErrorCode, type FieldError, MandateApiError } from './errors.ts'
-export { MandateOAuthError, type OAuthErrorCode } from './oauth-errors.ts'
+} from './agent-client.js'
+export { ASYMMETRIC_ALGORITHMS } from './algorithms.js'
+export { type ErrorCode, type FieldError, MandateApiError } from './errors.js'
+export { MandateOAuthError, type OAuthErrorCode } from './oauth-errors.js'

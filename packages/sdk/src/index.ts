@@ -1,4 +1,5 @@
-// @mandate/sdk: clients for Mandate: the agent client (tokens, DPoP, delegation) and the admin client.
+// @mandate/sdk: clients for Mandate: the agent client (tokens, DPoP, delegation, calls to resource servers) and the
+// admin client.
 export {
   AdminClient,
   type AdminClientOptions,
@@ -15,6 +16,7 @@ export {
   AgentClient,
   type AgentClientOptions,
   type AgentCredential,
+  type AgentFetchInit,
   type AuthorizationDetail,
   type ClientSecretCredential,
   type DpopKeyPair,
@@ -22,11 +24,13 @@ export {
   type ExchangeOptions,
   type FederatedCredential,
   type GetTokenOptions,
-  type PrivateKeyInput,
   type PrivateKeyJwtCredential,
   type SubjectTokenType,
   SubjectTokenTypes,
+  type TokenIntrospection,
 } from './agent-client.js'
+export { AGENT_ENV } from './agent-env.js'
 export { ASYMMETRIC_ALGORITHMS } from './algorithms.js'
 export { type ErrorCode, type FieldError, MandateApiError } from './errors.js'
+export type { Jwk, PrivateKeyInput } from './keys.js'
 export { MandateOAuthError, type OAuthErrorCode } from './oauth-errors.js'

@@ -1,5 +1,5 @@
-// @mandate/sdk: clients for Mandate: the agent client (tokens, DPoP, delegation, calls to resource servers) and the
-// admin client.
+// @mandate/sdk: clients for Mandate: the agent client (tokens, DPoP, delegation, calls to resource servers), access
+// token verification for resource servers, and the admin client.
 export {
   AdminClient,
   type AdminClientOptions,
@@ -34,3 +34,15 @@ export { ASYMMETRIC_ALGORITHMS } from './algorithms.js'
 export { type ErrorCode, type FieldError, MandateApiError } from './errors.js'
 export type { Jwk, PrivateKeyInput } from './keys.js'
 export { MandateOAuthError, type OAuthErrorCode } from './oauth-errors.js'
+export { AccessTokenError, type AccessTokenErrorCode } from './resource-server/access-token-error.js'
+export type { DpopNonceSource } from './resource-server/dpop-proof.js'
+export { type DpopReplayStore, MemoryDpopReplayStore } from './resource-server/dpop-replay.js'
+export { MandateIssuer, type MandateIssuerOptions } from './resource-server/mandate-issuer.js'
+export { type NodeRequestOptions, requestFromNode } from './resource-server/node-request.js'
+export {
+  type AccessTokenClaims,
+  type ProtectedResourceRequest,
+  type VerifiedAccessToken,
+  type VerifyAccessTokenOptions,
+  verifyAccessToken,
+} from './resource-server/verify-access-token.js'

@@ -20,6 +20,7 @@ import {
   requestFromNode,
   verifyAccessToken,
 } from '@mandate/sdk'
+import Fastify from 'fastify'
 import { calculateJwkThumbprint, type JWK, SignJWT } from 'jose'
 import { tempDir } from '../support/harness.ts'
 
@@ -618,6 +619,39 @@ describe('@mandate/sdk verifyAccessToken (issue 8)', () => {
         assert.deepEqual(seen, ['https://tickets.example.com/api/tickets/42?x=1'])
       } finally {
         await new Promise<void>((resolve) => http.close(() => resolve()))
+      }
+    })
+
+    it('Fastify: requestFromNode(request.raw) in an onRequest hook, as the SDK README shows', async () => {
+      const app = Fastify()
+      app.addHook('onRequest', async (request, reply) => {
+        try {
+          await verifyAccessToken(requestFromNode(request.raw), {
+            issuer,
+            audience: AUDIENCE,
+            scopes: 'tickets:read',
+          })
+        } catch (error) {
+          if (!(error instanceof AccessTokenError)) throw error
+          return reply.code(error.status).headers(error.headers).send({ error: error.code })
+        }
+      })
+      app.get('/tickets/:id', async (request) => ({ id: (request.params as { id: string }).id }))
+      const url = await app.listen({ port: 0, host: '127.0.0.1' })
+      try {
+        const anonymous = await fetch(`${url}/tickets/42`)
+        assert.equal(anonymous.status, 401)
+        assert.match(anonymous.headers.get('www-authenticate') ?? '', /^Bearer, DPoP algs=/)
+        assert.deepEqual(await anonymous.json(), { error: 'invalid_token' })
+        const token = await accessToken({ cnf: { jkt: dpopJkt } })
+        const dpop = await proof(token, { htu: `${url}/tickets/42` })
+        const response = await fetch(`${url}/tickets/42`, {
+          headers: { authorization: `DPoP ${token}`, dpop },
+        })
+        assert.equal(response.status, 200)
+        assert.deepEqual(await response.json(), { id: '42' })
+      } finally {
+        await app.close()
       }
     })
   })

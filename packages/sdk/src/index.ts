@@ -34,7 +34,11 @@ export { ASYMMETRIC_ALGORITHMS } from './algorithms.js'
 export { type ErrorCode, type FieldError, MandateApiError } from './errors.js'
 export type { Jwk, PrivateKeyInput } from './keys.js'
 export { MandateOAuthError, type OAuthErrorCode } from './oauth-errors.js'
-export { AccessTokenError, type AccessTokenErrorCode } from './resource-server/access-token-error.js'
+export {
+  AccessTokenError,
+  type AccessTokenErrorCode,
+  type PresentedScheme,
+} from './resource-server/access-token-error.js'
 export type { DpopNonceSource } from './resource-server/dpop-proof.js'
 export { type DpopReplayStore, MemoryDpopReplayStore } from './resource-server/dpop-replay.js'
 export { MandateIssuer, type MandateIssuerOptions } from './resource-server/mandate-issuer.js'

@@ -41,6 +41,11 @@ export class MemoryDpopReplayStore implements DpopReplayStore {
     this.#now = now
   }
 
+  /**
+   * Records `key` until `expiresAt`; false when it is already recorded, or when the store is full.
+   * @example
+   * store.claim('jkt:jti', Date.now() + 90_000) // true the first time, false after
+   */
   claim(key: string, expiresAt: number): boolean {
     const now = this.#now()
     const seen = this.#seen.get(key)

@@ -1,7 +1,8 @@
 // Runs every test file of every package with node:test (through tsx) and ends with the runner's summary.
 // The store suites run on SQLite and on PostgreSQL: TEST_DATABASE_URL if set (`embedded` asks for the embedded
 // server), else the local server at 127.0.0.1:5432 if it answers, else an embedded PostgreSQL started for the run.
-import { spawn } from 'node:child_process'
+// The node and the tests use @mandate/sdk as published, compiled; it is rebuilt first when its sources changed.
+import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { constants } from 'node:os'
 import { join } from 'node:path'
@@ -14,6 +15,11 @@ function find(dir) {
     return name.endsWith('.test.ts') ? [path] : []
   })
 }
+
+const build = spawnSync(process.execPath, ['packages/sdk/scripts/build.mjs', '--if-stale'], {
+  stdio: 'inherit',
+})
+if (build.status !== 0) process.exit(build.status ?? 1)
 
 const only = process.argv.slice(2)
 const files =

@@ -1,5 +1,5 @@
 // The admin API client: registry objects, signing keys and the audit log of a Mandate node.
-import { type ErrorCode, type FieldError, MandateApiError } from './errors.ts'
+import { type ErrorCode, type FieldError, MandateApiError } from './errors.js'
 
 /** URL names of the registry kinds. */
 export type KindPath =

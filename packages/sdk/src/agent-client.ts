@@ -1,19 +1,31 @@
 // The agent client: access tokens from a Mandate node for one agent or workload — client_credentials for its own
 // actions, RFC 8693 token exchange for actions on a user's behalf — with private_key_jwt, federated or secret client
-// authentication, and DPoP (RFC 9449) proofs for the token endpoint and for resource servers.
+// authentication; DPoP (RFC 9449) proofs; calls to resource servers with the token attached; introspection and
+// revocation of its tokens.
 
-import { createHash, KeyObject, randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose'
+import { agentOptionsFromEnv } from './agent-env.js'
 import {
-  type CryptoKey,
-  calculateJwkThumbprint,
-  exportJWK,
-  generateKeyPair,
-  importJWK,
-  type JWK,
-  SignJWT,
-} from 'jose'
-import { ASYMMETRIC_ALGORITHMS } from './algorithms.ts'
-import { isWireErrorCode, MandateOAuthError } from './oauth-errors.ts'
+  isJwk,
+  type Jwk,
+  type PrivateKeyInput,
+  publicMembers,
+  readPrivateKeyFile,
+  type Signer,
+  signerFor,
+} from './keys.js'
+import { type AuthorizationServerMetadata, checkIssuer, discoverMetadata } from './metadata.js'
+import {
+  errorFrom,
+  formEncode,
+  invalidResponse,
+  isHttpUrl,
+  isObject,
+  type JsonResponse,
+  sendJson,
+} from './oauth-http.js'
+import { challengeError } from './www-authenticate.js'
 
 /**
  * RFC 8693 §3 token type identifiers a Mandate node accepts as `subject_token_type`.
@@ -37,22 +49,16 @@ export const SubjectTokenTypes = {
 export type SubjectTokenType = (typeof SubjectTokenTypes)[keyof typeof SubjectTokenTypes]
 
 /**
- * A private key as Node.js, Web Crypto or JOSE holds it. A JWK must be a private JWK (with `d`).
- * @example
- * const key: PrivateKeyInput = createPrivateKey(readFileSync('agent-key.pem'))
- */
-export type PrivateKeyInput = KeyObject | CryptoKey | JWK
-
-/**
  * RFC 7523 private_key_jwt: the client signs a short assertion with a key whose public half is registered on the agent
- * (a `jwks` or `jwks_uri` credential). No secret crosses the wire.
+ * (a `jwks` or `jwks_uri` credential). No secret crosses the wire. The key is given either as `privateKey` (a
+ * KeyObject, CryptoKey, private JWK, or PEM text) or as `privateKeyFile` (a PEM or JWK file, read once, when the
+ * client is created).
  * @example
- * const credential: PrivateKeyJwtCredential = { type: 'private_key_jwt', privateKey, kid: 'k1' }
+ * const inMemory: PrivateKeyJwtCredential = { type: 'private_key_jwt', privateKey: pemText, kid: 'k1' }
+ * const fromFile: PrivateKeyJwtCredential = { type: 'private_key_jwt', privateKeyFile: '/run/secrets/agent.pem', kid: 'k1' }
  */
-export interface PrivateKeyJwtCredential {
+export type PrivateKeyJwtCredential = {
   type: 'private_key_jwt'
-  /** The private key. */
-  privateKey: PrivateKeyInput
   /** Key id sent in the assertion header so the node picks the registered key. Default: the JWK's `kid`, if any. */
   kid?: string
   /**
@@ -60,7 +66,13 @@ export interface PrivateKeyJwtCredential {
    * P-521, EdDSA for Ed25519, RS256 for RSA, PS256 for RSA-PSS (Web Crypto keys name their hash).
    */
   alg?: string
-}
+} & (
+  | { /** The private key. */ privateKey: PrivateKeyInput; privateKeyFile?: never }
+  | {
+      /** Path of a file holding the private key as PEM or as a JWK in JSON. */ privateKeyFile: string
+      privateKey?: never
+    }
+)
 
 /**
  * Federated workload identity: a token the platform issues to the workload (a Kubernetes projected service-account
@@ -95,22 +107,22 @@ export interface ClientSecretCredential {
 }
 
 /**
- * How the agent proves who it is at the token endpoint.
+ * How the agent proves who it is at the token, introspection and revocation endpoints.
  * @example
  * const credential: AgentCredential = { type: 'private_key_jwt', privateKey: jwk }
  */
 export type AgentCredential = PrivateKeyJwtCredential | FederatedCredential | ClientSecretCredential
 
 /**
- * A DPoP key pair the caller holds, e.g. to keep the key (and so its bound tokens) across restarts.
+ * A DPoP key the caller holds, e.g. to keep the key (and so its bound tokens) across restarts. The public key is
+ * derived from the private one; give `publicJwk` only for a CryptoKey that cannot be exported.
  * @example
- * const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
- * const dpop: DpopKeyPair = { privateKey, publicJwk: publicKey.export({ format: 'jwk' }) }
+ * const dpop: DpopKeyPair = { privateKey: readFileSync('dpop-key.pem', 'utf8') }
  */
 export interface DpopKeyPair {
   privateKey: PrivateKeyInput
   /** The public key; only its public members are ever sent. */
-  publicJwk: JWK
+  publicJwk?: Jwk
 }
 
 /**
@@ -119,7 +131,7 @@ export interface DpopKeyPair {
  * const options: AgentClientOptions = {
  *   issuer: 'http://127.0.0.1:7400',
  *   clientId: 'ticket-bot',
- *   credential: { type: 'private_key_jwt', privateKey, kid: 'k1' },
+ *   credential: { type: 'private_key_jwt', privateKeyFile: '/run/secrets/ticket-bot.pem', kid: 'k1' },
  *   dpop: true,
  * }
  */
@@ -224,46 +236,73 @@ export interface AccessToken {
   readonly issuedTokenType?: string
 }
 
+/**
+ * What the node says about a token (RFC 7662 §2.2), as it says it: `{ active: false }` for a token that is expired,
+ * revoked, unknown or not the caller's business; for an active one, its claims.
+ * @example
+ * const info = await agent.introspect(token)
+ * if (info.active) console.log(info.sub, info.scope, info.exp)
+ */
+export type TokenIntrospection =
+  | { active: false }
+  | {
+      active: true
+      scope?: string
+      client_id?: string
+      sub?: string
+      aud?: string | string[]
+      iss?: string
+      exp?: number
+      iat?: number
+      jti?: string
+      /** `DPoP` or `Bearer`. */
+      token_type?: string
+      /** RFC 8693 §4.1: who acts, outermost first. */
+      act?: { sub: string; act?: unknown }
+      /** RFC 9449 §6 `jkt` or RFC 8705 §3.1 `x5t#S256`: the key the token is bound to. */
+      cnf?: { jkt?: string; 'x5t#S256'?: string }
+      authorization_details?: AuthorizationDetail[]
+      [member: string]: unknown
+    }
+
+/**
+ * The options of `agent.fetch`: a fetch `RequestInit` (without `Authorization` and `DPoP` headers, which the client
+ * sets) and `token`: what to ask the node for (`{ resource, scope }`, as for `getToken`; cached, refreshed once on
+ * `invalid_token`) or a token already obtained, e.g. from `exchange` (used as is).
+ * @example
+ * const init: AgentFetchInit = {
+ *   method: 'POST',
+ *   body: JSON.stringify({ status: 'closed' }),
+ *   headers: { 'content-type': 'application/json' },
+ *   token: { resource: 'https://tickets.example.com/', scope: 'tickets:write' },
+ * }
+ */
+export interface AgentFetchInit extends RequestInit {
+  token: GetTokenOptions | AccessToken
+}
+
 const CLIENT_CREDENTIALS = 'client_credentials'
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
 const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
 // RFC 7523 §3: short-lived; the node remembers each jti until exp, so a short life keeps its replay cache small.
 const ASSERTION_LIFETIME_SECONDS = 60
-// JWS algorithms a Mandate node accepts for assertions and proofs: asymmetric only.
-const ACCEPTED_ALGORITHMS: ReadonlySet<string> = new Set(ASYMMETRIC_ALGORITHMS)
-const EC_ALGORITHMS: Record<string, string> = {
-  'P-256': 'ES256',
-  prime256v1: 'ES256',
-  'P-384': 'ES384',
-  secp384r1: 'ES384',
-  'P-521': 'ES512',
-  secp521r1: 'ES512',
-}
-// RFC 7638 §3.2: the members of a public key; nothing else of a DPoP key is ever sent.
-const PUBLIC_MEMBERS: Record<string, readonly string[]> = {
-  EC: ['kty', 'crv', 'x', 'y'],
-  OKP: ['kty', 'crv', 'x'],
-  RSA: ['kty', 'n', 'e'],
-}
 // Fetch normalizes these methods to upper case (and no others), so a proof must name them the same way.
 const NORMALIZED_METHODS = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT'])
-const MAX_DESCRIPTION_LENGTH = 500
 const TOKEN_TYPES: Record<string, 'Bearer' | 'DPoP'> = { bearer: 'Bearer', dpop: 'DPoP' }
+// RFC 9449 §9: each resource server has its own nonces; an agent talks to a handful, so a small bound is plenty.
+const MAX_RESOURCE_NONCES = 100
 
 interface Metadata {
   issuer: string
   tokenEndpoint: string
-}
-
-interface Signer {
-  alg: string
-  key: () => Promise<KeyObject | CryptoKey>
+  introspectionEndpoint: string | undefined
+  revocationEndpoint: string | undefined
 }
 
 interface DpopKey {
   alg: string
-  privateKey: KeyObject | CryptoKey
-  publicJwk: JWK
+  privateKey: Awaited<ReturnType<Signer['key']>>
+  publicJwk: Jwk
 }
 
 interface ClientAuthentication {
@@ -276,22 +315,18 @@ interface ClientAuthentication {
 /**
  * Gets access tokens from a Mandate node for one agent or workload. Autonomous actions use `getToken`
  * (client_credentials; tokens are cached and shared per resource, scope and details); actions on a user's behalf use
- * `exchange` (RFC 8693; not cached, a delegated token is for one action). Every failure is a {@link MandateOAuthError}
- * with a stable code; invalid options are a `TypeError` from the constructor.
+ * `exchange` (RFC 8693; not cached, a delegated token is for one action). `fetch` calls a resource server with a
+ * token and its DPoP proof attached. Every failure to get a token is a {@link MandateOAuthError} with a stable code;
+ * invalid options are a `TypeError` from the constructor.
  * @example
  * const agent = new AgentClient({
  *   issuer: 'http://127.0.0.1:7400',
  *   clientId: 'ticket-bot',
- *   credential: { type: 'private_key_jwt', privateKey, kid: 'k1' },
+ *   credential: { type: 'private_key_jwt', privateKeyFile: '/run/secrets/ticket-bot.pem', kid: 'k1' },
  *   dpop: true,
  * })
- * const token = await agent.getToken({ resource: 'https://tickets.example.com/', scope: 'tickets:read' })
- * const url = 'https://tickets.example.com/tickets/42'
- * await fetch(url, {
- *   headers: {
- *     authorization: `DPoP ${token.accessToken}`,
- *     dpop: await agent.dpopProof({ method: 'GET', url, accessToken: token.accessToken }),
- *   },
+ * const response = await agent.fetch('https://tickets.example.com/tickets/42', {
+ *   token: { resource: 'https://tickets.example.com/', scope: 'tickets:read' },
  * })
  */
 export class AgentClient {
@@ -301,30 +336,72 @@ export class AgentClient {
   readonly clientId: string
   readonly #credential: AgentCredential
   readonly #signer: Signer | undefined
+  readonly #kid: string | undefined
   readonly #fetch: typeof fetch
   readonly #skewMs: number
   readonly #refreshBeforeMs: number
   readonly #dpopKey: (() => Promise<DpopKey>) | undefined
   #dpopNonce: string | undefined
+  readonly #resourceNonces = new Map<string, string>()
   #metadata: Promise<Metadata> | undefined
   readonly #tokens = new Map<string, AccessToken>()
   readonly #pending = new Map<string, Promise<AccessToken>>()
+  // Bumped by invalidate(): a token requested before it is returned to its caller but not cached.
+  #generation = 0
 
   constructor(options: AgentClientOptions) {
-    this.issuer = checkIssuer(options.issuer)
+    if (!isObject(options)) throw new TypeError('options are required')
+    this.issuer = checkIssuer(options.issuer, 'issuer')
     if (typeof options.clientId !== 'string' || options.clientId.length === 0)
       throw new TypeError('clientId must be a non-empty string')
     this.clientId = options.clientId
     this.#credential = checkCredential(options.credential)
-    this.#signer =
-      options.credential.type === 'private_key_jwt'
-        ? signerFor(options.credential.privateKey, options.credential.alg, 'credential.privateKey')
-        : undefined
+    if (this.#credential.type === 'private_key_jwt') {
+      const credential = this.#credential
+      const key =
+        credential.privateKeyFile !== undefined
+          ? readPrivateKeyFile(credential.privateKeyFile, 'credential.privateKeyFile')
+          : credential.privateKey
+      if (key === undefined)
+        throw new TypeError('credential.privateKey or credential.privateKeyFile is required')
+      const name =
+        credential.privateKeyFile !== undefined ? 'credential.privateKeyFile' : 'credential.privateKey'
+      this.#signer = signerFor(key, credential.alg, name)
+      this.#kid = credential.kid ?? (isJwk(key) && typeof key.kid === 'string' ? key.kid : undefined)
+    }
     // Called unbound: some runtimes' fetch refuses any `this` but the global one.
     this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
     this.#skewMs = seconds(options.clockSkewSeconds, 0, 'clockSkewSeconds', false) * 1000
     this.#refreshBeforeMs = seconds(options.refreshBeforeSeconds, 30, 'refreshBeforeSeconds', true) * 1000
     this.#dpopKey = dpopKeySource(options.dpop)
+  }
+
+  /**
+   * A client configured from environment variables (`process.env` unless `env` is given):
+   *
+   * | variable | |
+   * |---|---|
+   * | `MANDATE_URL` | required: the node's issuer URL |
+   * | `MANDATE_CLIENT_ID` | required: the agent's or workload's id |
+   * | `MANDATE_PRIVATE_KEY` | private_key_jwt: the private key, PEM or a JWK in JSON |
+   * | `MANDATE_PRIVATE_KEY_FILE` | private_key_jwt: a file holding it |
+   * | `MANDATE_KEY_ID` | the `kid` of the registered key (optional) |
+   * | `MANDATE_KEY_ALG` | its JWS algorithm, when the key does not tell (optional) |
+   * | `MANDATE_FEDERATED_TOKEN_FILE` | federated: the platform token file, read for every request |
+   * | `MANDATE_CLIENT_SECRET` | legacy client secret |
+   * | `MANDATE_DPOP` | `true` for DPoP-bound tokens (default `false`) |
+   *
+   * Exactly one credential variable must be set. `options` adds what the environment cannot hold (`fetch`) or
+   * overrides it. A missing or invalid variable is a TypeError naming it (never its value).
+   * @example
+   * // MANDATE_URL=https://mandate.example.com MANDATE_CLIENT_ID=ticket-bot MANDATE_PRIVATE_KEY_FILE=/run/secrets/key.pem
+   * const agent = AgentClient.fromEnv()
+   */
+  static fromEnv(
+    env: Readonly<Record<string, string | undefined>> = process.env,
+    options: Partial<AgentClientOptions> = {},
+  ): AgentClient {
+    return new AgentClient({ ...agentOptionsFromEnv(env), ...options })
   }
 
   /**
@@ -341,12 +418,19 @@ export class AgentClient {
     if (cached && this.#fresh(cached)) return cached
     const pending = this.#pending.get(key)
     if (pending) return pending
-    const request = this.#requestToken({ grant_type: CLIENT_CREDENTIALS, ...target.params }, [], target.scope)
+    const generation = this.#generation
+    const request: Promise<AccessToken> = this.#requestToken(
+      { grant_type: CLIENT_CREDENTIALS, ...target.params },
+      [],
+      target.scope,
+    )
       .then((token) => {
-        this.#store(key, token)
+        if (generation === this.#generation) this.#store(key, token)
         return token
       })
-      .finally(() => this.#pending.delete(key))
+      .finally(() => {
+        if (this.#pending.get(key) === request) this.#pending.delete(key)
+      })
     this.#pending.set(key, request)
     return request
   }
@@ -378,6 +462,137 @@ export class AgentClient {
   }
 
   /**
+   * Calls a resource server with a token: `Authorization: <tokenType> <token>` and, for a DPoP-bound token, a fresh
+   * `DPoP` proof. When the server asks for a DPoP nonce (401 `use_dpop_nonce` with `DPoP-Nonce`, RFC 9449 §9) the call
+   * is sent once more with it, and the nonce is kept for that server's next calls; when it answers 401 `invalid_token`
+   * (RFC 6750 §3.1: expired or revoked) a token from `getToken` is dropped from the cache and the call is sent once
+   * more with a new one. A body that is a stream cannot be sent twice, so such a call is never retried. Any other
+   * answer is returned as it is, whatever its status. The URL must be on the token's resource (same origin) when the
+   * resource is an http(s) URL, so a token never travels to a server it is not for. Token failures are
+   * MandateOAuthError; the call's own failures are fetch's.
+   * @example
+   * const response = await agent.fetch('https://tickets.example.com/tickets/42', {
+   *   method: 'DELETE',
+   *   token: { resource: 'https://tickets.example.com/', scope: 'tickets:delete' },
+   * })
+   */
+  async fetch(url: string | URL, init: AgentFetchInit): Promise<Response> {
+    if (!isObject(init) || typeof init.token !== 'object' || init.token === null)
+      throw new TypeError('init.token is required: { resource, scope } or a token from getToken or exchange')
+    const { token: wanted, ...requestInit } = init
+    const target = String(url)
+    if (!isHttpUrl(target)) throw new TypeError('url must be an http(s) URL')
+    const headers = new Headers(requestInit.headers)
+    if (headers.has('authorization') || headers.has('dpop'))
+      throw new TypeError('init.headers must not set Authorization or DPoP: agent.fetch sets them')
+    const managed = !('accessToken' in wanted)
+    if (managed) checkOnResource(wanted.resource, target)
+    const method = requestInit.method ?? 'GET'
+    const origin = new URL(target).origin
+    const resendable = !(requestInit.body instanceof ReadableStream)
+    let token = managed ? await this.getToken(wanted) : checkAccessToken(wanted)
+    let nonceRetried = false
+    let refreshed = false
+    for (;;) {
+      const attempt = new Headers(headers)
+      attempt.set('authorization', `${token.tokenType} ${token.accessToken}`)
+      if (token.tokenType === 'DPoP') {
+        const nonce = this.#resourceNonces.get(origin)
+        attempt.set(
+          'dpop',
+          await this.dpopProof({
+            method,
+            url: target,
+            accessToken: token.accessToken,
+            ...(nonce ? { nonce } : {}),
+          }),
+        )
+      }
+      const response = await this.#fetch(target, { ...requestInit, headers: attempt })
+      const nonce = response.headers.get('dpop-nonce')
+      if (nonce && token.tokenType === 'DPoP') this.#rememberResourceNonce(origin, nonce)
+      if (response.status !== 401 || !resendable) return response
+      const error = challengeError(response.headers.get('www-authenticate'))
+      if (error === 'use_dpop_nonce' && token.tokenType === 'DPoP' && nonce && !nonceRetried) {
+        nonceRetried = true
+      } else if (error === 'invalid_token' && managed && !refreshed) {
+        refreshed = true
+        this.invalidate(token)
+        token = await this.getToken(wanted)
+      } else {
+        return response
+      }
+      // The refused answer is not returned: release its connection before the next attempt.
+      await response.body?.cancel()
+    }
+  }
+
+  /**
+   * Drops cached tokens, so the next `getToken` asks the node again: every cached token (and any request in flight,
+   * whose token is then returned to its caller but not cached), or only `token`. For a token revoked elsewhere (by
+   * an administrator, `mandate revoke`) or refused by a resource server.
+   * @example
+   * agent.invalidate() // after the agent's tokens were revoked
+   */
+  invalidate(token?: string | AccessToken): void {
+    if (token === undefined) {
+      this.#tokens.clear()
+      this.#pending.clear()
+      this.#generation++
+      return
+    }
+    const value = tokenValue(token)
+    for (const [key, cached] of this.#tokens) if (cached.accessToken === value) this.#tokens.delete(key)
+  }
+
+  /**
+   * Revokes a token at the node (RFC 7009), authenticated as this client, and drops it from the cache first. The node
+   * answers success for a token it does not know or that is not this client's, as §2.2 asks, so success does not say
+   * the token was active. Failures are MandateOAuthError.
+   * @example
+   * await agent.revoke(token) // done with it: no one can use it any more
+   */
+  async revoke(token: string | AccessToken): Promise<void> {
+    const value = tokenValue(token)
+    this.invalidate(value)
+    const metadata = await this.#discover()
+    if (!metadata.revocationEndpoint) throw invalidResponse('the node advertises no revocation_endpoint', 200)
+    const { response, redact } = await this.#postAuthenticated(
+      metadata,
+      metadata.revocationEndpoint,
+      { token: value, token_type_hint: 'access_token' },
+      [value],
+    )
+    if (response.status !== 200) throw errorFrom(response, redact)
+  }
+
+  /**
+   * Asks the node whether a token is active and what it carries (RFC 7662), authenticated as this client. Failures
+   * are MandateOAuthError; an inactive token is not a failure but `{ active: false }`.
+   * @example
+   * const info = await agent.introspect(token)
+   * if (!info.active) agent.invalidate(token)
+   */
+  async introspect(token: string | AccessToken): Promise<TokenIntrospection> {
+    const value = tokenValue(token)
+    const metadata = await this.#discover()
+    if (!metadata.introspectionEndpoint)
+      throw invalidResponse('the node advertises no introspection_endpoint', 200)
+    const { response, redact } = await this.#postAuthenticated(
+      metadata,
+      metadata.introspectionEndpoint,
+      { token: value, token_type_hint: 'access_token' },
+      [value],
+    )
+    if (response.status !== 200) throw errorFrom(response, redact)
+    const body = response.json
+    if (!isObject(body) || typeof body.active !== 'boolean')
+      throw invalidResponse('the introspection response has no boolean active member', response.status)
+    if (!body.active) return { active: false }
+    return { ...body, active: true }
+  }
+
+  /**
    * A DPoP proof (RFC 9449 §4.2, §7.1) for calling a resource server with a DPoP-bound token: send it as the `DPoP`
    * header, with `Authorization: DPoP <token>`. A proof is for one request. Throws a TypeError when DPoP is off.
    * @example
@@ -400,7 +615,7 @@ export class AgentClient {
    */
   async thumbprint(): Promise<string> {
     const key = await this.#requireDpop()
-    return calculateJwkThumbprint(key.publicJwk, 'sha256')
+    return calculateJwkThumbprint(key.publicJwk as JWK, 'sha256')
   }
 
   #fresh(token: AccessToken): boolean {
@@ -410,6 +625,15 @@ export class AgentClient {
   #store(key: string, token: AccessToken): void {
     for (const [other, cached] of this.#tokens) if (Date.now() >= cached.expiresAt) this.#tokens.delete(other)
     this.#tokens.set(key, token)
+  }
+
+  #rememberResourceNonce(origin: string, nonce: string): void {
+    this.#resourceNonces.delete(origin)
+    this.#resourceNonces.set(origin, nonce)
+    if (this.#resourceNonces.size > MAX_RESOURCE_NONCES) {
+      const oldest = this.#resourceNonces.keys().next().value
+      if (oldest !== undefined) this.#resourceNonces.delete(oldest)
+    }
   }
 
   #requireDpop(): Promise<DpopKey> {
@@ -431,30 +655,48 @@ export class AgentClient {
     const metadata = await this.#discover()
     for (let attempt = 1; ; attempt++) {
       const requestedAt = Date.now()
-      const auth = await this.#authenticate(metadata)
-      const headers: Record<string, string> = {
-        'content-type': 'application/x-www-form-urlencoded',
-        accept: 'application/json',
-        ...auth.headers,
-      }
-      if (this.#dpopKey)
-        headers.dpop = await this.#proof('POST', metadata.tokenEndpoint, {
-          ...(this.#dpopNonce === undefined ? {} : { nonce: this.#dpopNonce }),
-        })
-      const response = await this.#send(metadata.tokenEndpoint, {
-        method: 'POST',
-        headers,
-        body: new URLSearchParams({ ...grant, ...auth.params }).toString(),
-      })
+      const dpop = this.#dpopKey
+        ? await this.#proof('POST', metadata.tokenEndpoint, {
+            ...(this.#dpopNonce === undefined ? {} : { nonce: this.#dpopNonce }),
+          })
+        : undefined
+      const { response, redact } = await this.#postAuthenticated(
+        metadata,
+        metadata.tokenEndpoint,
+        grant,
+        sensitive,
+        dpop === undefined ? {} : { dpop },
+      )
       const nonce = response.headers.get('dpop-nonce')
       if (this.#dpopKey && nonce) this.#dpopNonce = nonce
-      const redact = [...sensitive, ...auth.sensitive]
       if (response.status >= 200 && response.status < 300)
         return this.#tokenFrom(response, requestedAt, requestedScope)
       const error = errorFrom(response, redact)
       if (error.code === 'use_dpop_nonce' && this.#dpopKey && nonce && attempt === 1) continue
       throw error
     }
+  }
+
+  // A form POST to one of the node's endpoints, with this client's authentication.
+  async #postAuthenticated(
+    metadata: Metadata,
+    url: string,
+    params: Record<string, string>,
+    sensitive: readonly string[],
+    headers: Record<string, string> = {},
+  ): Promise<{ response: JsonResponse; redact: string[] }> {
+    const auth = await this.#authenticate(metadata)
+    const response = await sendJson(this.#fetch, url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        accept: 'application/json',
+        ...headers,
+        ...auth.headers,
+      },
+      body: new URLSearchParams({ ...params, ...auth.params }).toString(),
+    })
+    return { response, redact: [...sensitive, ...auth.sensitive] }
   }
 
   #tokenFrom(response: JsonResponse, requestedAt: number, requestedScope: string): AccessToken {
@@ -539,11 +781,6 @@ export class AgentClient {
   async #assertion(metadata: Metadata): Promise<string> {
     const signer = this.#signer
     if (!signer) throw new TypeError('no signing key')
-    const credential = this.#credential
-    const kid =
-      credential.type === 'private_key_jwt'
-        ? (credential.kid ?? (isJwk(credential.privateKey) ? credential.privateKey.kid : undefined))
-        : undefined
     const now = this.#nowSeconds()
     return new SignJWT({
       iss: this.clientId,
@@ -553,7 +790,7 @@ export class AgentClient {
       iat: now,
       exp: now + ASSERTION_LIFETIME_SECONDS,
     })
-      .setProtectedHeader({ alg: signer.alg, ...(kid === undefined ? {} : { kid }) })
+      .setProtectedHeader({ alg: signer.alg, ...(this.#kid === undefined ? {} : { kid: this.#kid }) })
       .sign(await signer.key())
   }
 
@@ -568,14 +805,14 @@ export class AgentClient {
       iat: this.#nowSeconds(),
       ...claims,
     })
-      .setProtectedHeader({ alg: key.alg, typ: 'dpop+jwt', jwk: key.publicJwk })
+      .setProtectedHeader({ alg: key.alg, typ: 'dpop+jwt', jwk: key.publicJwk as JWK })
       .sign(key.privateKey)
   }
 
   // RFC 8414 §3: discovered once; a failed discovery is forgotten so the next call tries again.
   #discover(): Promise<Metadata> {
     if (!this.#metadata) {
-      const discovery = this.#fetchMetadata()
+      const discovery = discoverMetadata(this.issuer, this.#fetch).then(checkTokenEndpoint)
       this.#metadata = discovery
       discovery.catch(() => {
         if (this.#metadata === discovery) this.#metadata = undefined
@@ -583,82 +820,17 @@ export class AgentClient {
     }
     return this.#metadata
   }
+}
 
-  async #fetchMetadata(): Promise<Metadata> {
-    const url = metadataUrl(this.issuer)
-    const response = await this.#send(url, { method: 'GET', headers: { accept: 'application/json' } })
-    if (response.status !== 200)
-      throw invalidResponse(
-        `no authorization server metadata at ${url} (HTTP ${response.status})`,
-        response.status,
-      )
-    const body = response.json
-    if (!isObject(body)) throw invalidResponse(`the metadata at ${url} is not a JSON object`, response.status)
-    // RFC 8414 §3.3: the metadata must name the issuer it was fetched for.
-    if (
-      typeof body.issuer !== 'string' ||
-      withoutTrailingSlash(body.issuer) !== withoutTrailingSlash(this.issuer)
-    )
-      throw invalidResponse(`the metadata at ${url} is for another issuer`, response.status)
-    if (typeof body.token_endpoint !== 'string' || !isHttpUrl(body.token_endpoint))
-      throw invalidResponse(`the metadata at ${url} has no valid token_endpoint`, response.status)
-    return { issuer: body.issuer, tokenEndpoint: body.token_endpoint }
+function checkTokenEndpoint(metadata: AuthorizationServerMetadata): Metadata {
+  if (!metadata.tokenEndpoint)
+    throw invalidResponse(`the metadata of ${metadata.issuer} has no token_endpoint`, 200)
+  return {
+    issuer: metadata.issuer,
+    tokenEndpoint: metadata.tokenEndpoint,
+    introspectionEndpoint: metadata.introspectionEndpoint,
+    revocationEndpoint: metadata.revocationEndpoint,
   }
-
-  async #send(url: string, init: RequestInit): Promise<JsonResponse> {
-    const origin = new URL(url).origin
-    let response: Response
-    let text: string
-    try {
-      response = await this.#fetch(url, init)
-      text = await response.text()
-    } catch (error) {
-      throw new MandateOAuthError('network_error', `cannot reach ${origin}: ${networkReason(error)}`, 0)
-    }
-    let json: unknown
-    try {
-      json = text ? JSON.parse(text) : undefined
-    } catch {
-      throw invalidResponse(
-        `${origin} answered HTTP ${response.status} with non-JSON content`,
-        response.status,
-      )
-    }
-    return { status: response.status, headers: response.headers, json }
-  }
-}
-
-interface JsonResponse {
-  status: number
-  headers: Headers
-  json: unknown
-}
-
-function errorFrom(response: JsonResponse, redact: readonly string[]): MandateOAuthError {
-  const body = isObject(response.json) ? response.json : {}
-  const description =
-    typeof body.error_description === 'string' && body.error_description.length > 0
-      ? sanitize(body.error_description, redact)
-      : `HTTP ${response.status}`
-  if (isWireErrorCode(body.error)) return new MandateOAuthError(body.error, description, response.status)
-  const named = typeof body.error === 'string' && /^[a-z0-9_]{1,64}$/.test(body.error) ? ` ${body.error}` : ''
-  return invalidResponse(
-    `the node answered HTTP ${response.status} with an unknown error${named}: ${description}`,
-    response.status,
-  )
-}
-
-function invalidResponse(description: string, status: number): MandateOAuthError {
-  return new MandateOAuthError('invalid_response', description, status)
-}
-
-// A description is the server's text: keep it printable and short, and never echo a secret or a token of the request.
-function sanitize(text: string, redact: readonly string[]): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to remove them
-  let clean = text.replace(/[\u0000-\u001f\u007f]/g, ' ')
-  for (const value of redact) if (value.length >= 4) clean = clean.split(value).join('[redacted]')
-  clean = clean.replace(/eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*/g, '[redacted]')
-  return clean.length > MAX_DESCRIPTION_LENGTH ? `${clean.slice(0, MAX_DESCRIPTION_LENGTH)}…` : clean
 }
 
 function targetParams(options: GetTokenOptions | ExchangeOptions): {
@@ -668,6 +840,7 @@ function targetParams(options: GetTokenOptions | ExchangeOptions): {
   scopes: string[]
   detailsKey: string | null
 } {
+  if (!isObject(options)) throw new TypeError('options are required')
   if (typeof options.resource !== 'string' || options.resource.length === 0)
     throw new TypeError('resource must be a non-empty string')
   const scopes = normalizeScope(options.scope)
@@ -707,19 +880,14 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value) ?? 'null'
 }
 
-function checkIssuer(issuer: unknown): string {
-  if (typeof issuer !== 'string' || !isHttpUrl(issuer)) throw new TypeError('issuer must be an http(s) URL')
-  const url = new URL(issuer)
-  if (url.search || url.hash) throw new TypeError('issuer must not have a query or fragment (RFC 8414 §2)')
-  return issuer
-}
-
 function checkCredential(credential: AgentCredential): AgentCredential {
-  if (!isObject(credential)) throw new TypeError('credential is required')
+  if (typeof credential !== 'object' || credential === null) throw new TypeError('credential is required')
   switch (credential.type) {
     case 'private_key_jwt':
       if (credential.kid !== undefined && (typeof credential.kid !== 'string' || credential.kid.length === 0))
         throw new TypeError('credential.kid must be a non-empty string')
+      if ((credential.privateKey === undefined) === (credential.privateKeyFile === undefined))
+        throw new TypeError('credential needs exactly one of privateKey and privateKeyFile')
       return credential
     case 'federated':
       if (typeof credential.token !== 'function') throw new TypeError('credential.token must be a function')
@@ -740,58 +908,6 @@ function seconds(value: number | undefined, fallback: number, name: string, nonN
   return value
 }
 
-// A signing key and its algorithm, checked now; a JWK is imported on first use.
-function signerFor(input: PrivateKeyInput, alg: string | undefined, name: string): Signer {
-  const algorithm = alg ?? algorithmOf(input, name)
-  if (!ACCEPTED_ALGORITHMS.has(algorithm))
-    throw new TypeError(`${name}: ${algorithm} is not an asymmetric JWS algorithm a Mandate node accepts`)
-  if (input instanceof KeyObject) {
-    if (input.type !== 'private') throw new TypeError(`${name} must be a private key`)
-    return { alg: algorithm, key: async () => input }
-  }
-  if (isJwk(input)) {
-    if (typeof input.d !== 'string') throw new TypeError(`${name} must be a private JWK (with d)`)
-    let imported: Promise<KeyObject | CryptoKey> | undefined
-    return {
-      alg: algorithm,
-      key: () => {
-        imported ??= importJWK(input, algorithm).then((key) => {
-          if (key instanceof Uint8Array) throw new TypeError(`${name} must be an asymmetric key`)
-          return key
-        })
-        return imported
-      },
-    }
-  }
-  if (input.type !== 'private') throw new TypeError(`${name} must be a private key`)
-  return { alg: algorithm, key: async () => input }
-}
-
-function algorithmOf(input: PrivateKeyInput, name: string): string {
-  let found: string | undefined
-  if (input instanceof KeyObject) {
-    const type = input.asymmetricKeyType
-    if (type === 'ec') found = EC_ALGORITHMS[String(input.asymmetricKeyDetails?.namedCurve)]
-    else if (type === 'ed25519') found = 'EdDSA'
-    else if (type === 'rsa') found = 'RS256'
-    else if (type === 'rsa-pss') found = 'PS256'
-  } else if (isJwk(input)) {
-    if (typeof input.alg === 'string') found = input.alg
-    else if (input.kty === 'EC') found = EC_ALGORITHMS[String(input.crv)]
-    else if (input.kty === 'OKP' && input.crv === 'Ed25519') found = 'EdDSA'
-    else if (input.kty === 'RSA') found = 'RS256'
-  } else {
-    const algorithm = input.algorithm as { name: string; namedCurve?: unknown; hash?: { name?: unknown } }
-    const bits = String(algorithm.hash?.name ?? '').replace('SHA-', '')
-    if (algorithm.name === 'ECDSA') found = EC_ALGORITHMS[String(algorithm.namedCurve)]
-    else if (algorithm.name === 'Ed25519') found = 'EdDSA'
-    else if (algorithm.name === 'RSASSA-PKCS1-v1_5') found = `RS${bits}`
-    else if (algorithm.name === 'RSA-PSS') found = `PS${bits}`
-  }
-  if (!found) throw new TypeError(`${name}: cannot tell its JWS algorithm; pass alg`)
-  return found
-}
-
 function dpopKeySource(option: boolean | DpopKeyPair | undefined): (() => Promise<DpopKey>) | undefined {
   if (option === undefined || option === false) return undefined
   let key: Promise<DpopKey> | undefined
@@ -800,38 +916,22 @@ function dpopKeySource(option: boolean | DpopKeyPair | undefined): (() => Promis
       key ??= generateKeyPair('ES256').then(async ({ privateKey, publicKey }) => ({
         alg: 'ES256',
         privateKey,
-        publicJwk: publicMembers(await exportJWK(publicKey), 'dpop'),
+        publicJwk: publicMembers((await exportJWK(publicKey)) as Jwk, 'dpop'),
       }))
       return key
     }
   }
-  if (!isObject(option) || !isJwk(option.publicJwk))
-    throw new TypeError('dpop must be true or { privateKey, publicJwk }')
-  const publicJwk = publicMembers(option.publicJwk, 'dpop.publicJwk')
-  const signer = signerFor(option.privateKey, algorithmOf(publicJwk, 'dpop.publicJwk'), 'dpop.privateKey')
+  if (!isObject(option) || option.privateKey === undefined)
+    throw new TypeError('dpop must be true or { privateKey, publicJwk? }')
+  const given = option.publicJwk
+  if (given !== undefined && !isJwk(given)) throw new TypeError('dpop.publicJwk must be a JWK')
+  const signer = signerFor(option.privateKey, given?.alg, 'dpop.privateKey')
+  const publicJwk = given !== undefined ? publicMembers(given, 'dpop.publicJwk') : signer.publicJwk
+  if (!publicJwk) throw new TypeError('dpop.publicJwk is required for a key that cannot be exported')
   return () => {
     key ??= signer.key().then((privateKey) => ({ alg: signer.alg, privateKey, publicJwk }))
     return key
   }
-}
-
-function publicMembers(jwk: JWK, name: string): JWK {
-  const members = typeof jwk.kty === 'string' ? PUBLIC_MEMBERS[jwk.kty] : undefined
-  if (!members) throw new TypeError(`${name} must be an EC, OKP or RSA key`)
-  const source = jwk as Record<string, unknown>
-  const result: Record<string, unknown> = {}
-  for (const member of members) {
-    if (typeof source[member] !== 'string') throw new TypeError(`${name} has no ${member}`)
-    result[member] = source[member]
-  }
-  return result as JWK
-}
-
-function metadataUrl(issuer: string): string {
-  // RFC 8414 §3.1: the well-known segment goes between the host and the issuer's path.
-  const url = new URL(issuer)
-  const path = url.pathname === '/' ? '' : url.pathname.replace(/\/+$/, '')
-  return `${url.origin}/.well-known/oauth-authorization-server${path}`
 }
 
 function htuOf(url: string): string {
@@ -840,36 +940,25 @@ function htuOf(url: string): string {
   return `${parsed.origin}${parsed.pathname}`
 }
 
-// RFC 6749 Appendix B: application/x-www-form-urlencoded, which escapes more than encodeURIComponent does.
-function formEncode(value: string): string {
-  return encodeURIComponent(value)
-    .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
-    .replace(/%20/g, '+')
+function tokenValue(token: string | AccessToken): string {
+  const value = typeof token === 'string' ? token : isObject(token) ? token.accessToken : undefined
+  if (typeof value !== 'string' || value.length === 0)
+    throw new TypeError('token must be a non-empty string or an AccessToken')
+  return value
 }
 
-function withoutTrailingSlash(value: string): string {
-  return value.replace(/\/+$/, '')
+function checkAccessToken(token: AccessToken): AccessToken {
+  tokenValue(token)
+  if (token.tokenType !== 'Bearer' && token.tokenType !== 'DPoP')
+    throw new TypeError('init.token.tokenType must be Bearer or DPoP')
+  return token
 }
 
-function isHttpUrl(value: string): boolean {
-  try {
-    const url = new URL(value)
-    return url.protocol === 'https:' || url.protocol === 'http:'
-  } catch {
-    return false
-  }
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-function isJwk(value: unknown): value is JWK {
-  return isObject(value) && !(value instanceof KeyObject) && typeof value.kty === 'string'
-}
-
-// fetch reports "fetch failed"; the useful code is on its cause, or on the first of several (IPv4 and IPv6) attempts.
-function networkReason(error: unknown): string {
-  const cause = (error as { cause?: { code?: string; errors?: Array<{ code?: string }> } }).cause
-  return cause?.code ?? cause?.errors?.[0]?.code ?? (error instanceof Error ? error.message : 'unknown error')
+// RFC 8707 §2: a token is for its resource; sending it to another origin would hand it to a server it is not for.
+function checkOnResource(resource: string, url: string): void {
+  if (typeof resource !== 'string' || !isHttpUrl(resource)) return
+  if (new URL(resource).origin !== new URL(url).origin)
+    throw new TypeError(
+      `${new URL(url).origin} is not on the token's resource ${resource}; the token is not sent there`,
+    )
 }

@@ -1,4 +1,5 @@
-// @mandate/sdk: clients for Mandate: the agent client (tokens, DPoP, delegation) and the admin client.
+// @mandate/sdk: clients for Mandate: the agent client (tokens, DPoP, delegation, calls to resource servers), access
+// token verification for resource servers, and the admin client.
 export {
   AdminClient,
   type AdminClientOptions,
@@ -9,12 +10,13 @@ export {
   type Explanation,
   type KindPath,
   type RegistryObject,
-} from './admin-client.ts'
+} from './admin-client.js'
 export {
   type AccessToken,
   AgentClient,
   type AgentClientOptions,
   type AgentCredential,
+  type AgentFetchInit,
   type AuthorizationDetail,
   type ClientSecretCredential,
   type DpopKeyPair,
@@ -22,11 +24,29 @@ export {
   type ExchangeOptions,
   type FederatedCredential,
   type GetTokenOptions,
-  type PrivateKeyInput,
   type PrivateKeyJwtCredential,
   type SubjectTokenType,
   SubjectTokenTypes,
-} from './agent-client.ts'
-export { ASYMMETRIC_ALGORITHMS } from './algorithms.ts'
-export { type ErrorCode, type FieldError, MandateApiError } from './errors.ts'
-export { MandateOAuthError, type OAuthErrorCode } from './oauth-errors.ts'
+  type TokenIntrospection,
+} from './agent-client.js'
+export { AGENT_ENV } from './agent-env.js'
+export { ASYMMETRIC_ALGORITHMS } from './algorithms.js'
+export { type ErrorCode, type FieldError, MandateApiError } from './errors.js'
+export type { Jwk, PrivateKeyInput } from './keys.js'
+export { MandateOAuthError, type OAuthErrorCode } from './oauth-errors.js'
+export {
+  AccessTokenError,
+  type AccessTokenErrorCode,
+  type PresentedScheme,
+} from './resource-server/access-token-error.js'
+export type { DpopNonceSource } from './resource-server/dpop-proof.js'
+export { type DpopReplayStore, MemoryDpopReplayStore } from './resource-server/dpop-replay.js'
+export { MandateIssuer, type MandateIssuerOptions } from './resource-server/mandate-issuer.js'
+export { type NodeRequestOptions, requestFromNode } from './resource-server/node-request.js'
+export {
+  type AccessTokenClaims,
+  type ProtectedResourceRequest,
+  type VerifiedAccessToken,
+  type VerifyAccessTokenOptions,
+  verifyAccessToken,
+} from './resource-server/verify-access-token.js'

@@ -68,16 +68,23 @@ export function isWireErrorCode(
  * An OAuth request that failed: refused by the node (`code` is the RFC error code it sent, `status` its HTTP status),
  * or never answered properly (`network_error` with status 0, `invalid_response`). `description` is the node's
  * `error_description` with every secret and token of the request removed; neither it nor `message` ever carries the
- * client secret, an assertion or a token.
+ * client secret, an assertion or a token. An `approval_required` error carries the pending approval's id and who
+ * must approve it.
  * @example
  * try {
  *   await agent.getToken({ resource: 'https://tickets.example.com/', scope: 'tickets:delete' })
  * } catch (e) {
  *   if (e instanceof MandateOAuthError && e.code === 'invalid_scope') console.warn('not within my ceiling')
+ *   else if (e instanceof MandateOAuthError && e.code === 'approval_required') await waitFor(e.approvalId, e.approver)
  *   else throw e
  * }
  */
 export class MandateOAuthError extends Error {
+  /** `approval_required` only: the id of the pending approval (the node's `approval_id`). */
+  readonly approvalId: string | undefined
+  /** `approval_required` only: who must approve, `sponsor` or `delegator` (the node's `approver`). */
+  readonly approver: string | undefined
+
   constructor(
     /** The stable error code. */
     readonly code: OAuthErrorCode,
@@ -85,8 +92,11 @@ export class MandateOAuthError extends Error {
     readonly description: string,
     /** The HTTP status of the answer; 0 when there was none. */
     readonly status: number,
+    approval: { approvalId?: string; approver?: string } = {},
   ) {
     super(`${code}: ${description}`)
     this.name = 'MandateOAuthError'
+    this.approvalId = approval.approvalId
+    this.approver = approval.approver
   }
 }

@@ -2,6 +2,7 @@
 export {
   AdminClient,
   type AdminClientOptions,
+  type AuditCheckpoint,
   type AuditEvent,
   type AuditVerification,
   type ChangeResult,

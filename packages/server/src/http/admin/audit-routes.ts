@@ -86,6 +86,10 @@ export function registerAuditRoutes(
   app.post(
     '/audit/verify',
     {
+      // A verification without a body checks the chain alone.
+      preValidation: async (request) => {
+        request.body ??= {}
+      },
       schema: {
         tags: ['audit'],
         summary: 'Verify the hash chain (and, given checkpoints, that nothing before them was removed)',

@@ -70,7 +70,24 @@ export interface AuditVerification {
   ok: boolean
   records: number
   headSeq: number
+  /** Every break found (at most 100 of them), in order. */
+  breaks: Array<{ seq: number; problem: string; message: string }>
+  /** How many breaks there are in all. */
+  breakCount: number
   firstBreak?: { seq: number; problem: string; message: string }
+  /** Recorded recoveries (`audit.recover` records) in the chain. */
+  incidents: number
+  /** With checkpoints given: how many were checked, matched the log, or were lost in a recorded recovery. */
+  checkpoints?: { checked: number; matched: number; acknowledged: number }
+}
+
+/** A signed checkpoint of the audit chain head, as a node publishes it (one JSON object per line of its file). */
+export interface AuditCheckpoint {
+  seq: number
+  hash: string
+  epoch: number
+  time: string
+  signature: string
 }
 
 export interface AdminClientOptions {
@@ -227,8 +244,12 @@ export class AdminClient {
   }
 
   /** Verifies the audit hash chain on the node. */
-  verifyAudit(): Promise<AuditVerification> {
-    return this.request('POST', '/api/v1/audit/verify', {})
+  /**
+   * Verifies the audit hash chain on the node; with `checkpoints` (lines of a checkpoint file), also proves that no
+   * record before them was removed.
+   */
+  verifyAudit(checkpoints?: readonly AuditCheckpoint[]): Promise<AuditVerification> {
+    return this.request('POST', '/api/v1/audit/verify', checkpoints ? { checkpoints } : {})
   }
 
   private async request<T>(

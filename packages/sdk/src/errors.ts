@@ -10,6 +10,10 @@ export type ErrorCode =
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'unavailable'
+  /** The audit log refuses writes until an operator recovers it (`mandate audit recover`); reads still work. */
+  | 'audit_unavailable'
+  /** Too many failed requests from this address; retry after the `Retry-After` seconds. */
+  | 'too_many_requests'
   | 'server_error'
   /** The node could not be reached. */
   | 'network_error'

@@ -3,6 +3,7 @@
 export {
   AdminClient,
   type AdminClientOptions,
+  type AuditCheckpoint,
   type AuditEvent,
   type AuditVerification,
   type ChangeResult,

@@ -1,12 +1,17 @@
 // Wiring only: configuration -> store -> keys -> registry -> HTTP. Every dependency is passed explicitly.
 
 import { readFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import pino, { type Logger } from 'pino'
 import { AuditBatcher } from './audit/audit-batcher.ts'
 import { AuditLog } from './audit/audit-log.ts'
+import { CheckpointSigner, type CheckpointSink, FileCheckpointSink } from './audit/checkpoint.ts'
+import { CheckpointPublisher } from './audit/checkpoint-publisher.ts'
+import { RefusalAggregator } from './audit/refusal-aggregator.ts'
 import { AccessTokenAuthenticator } from './authn/access-token.ts'
 import { AdminTokens } from './authn/admin-token.ts'
+import { FailureLimiter } from './authn/failure-limiter.ts'
 import { TrustedTokenVerifier } from './authn/trusted-token.ts'
 import { ConfigError, defaultIssuer } from './config/load.ts'
 import type { Config } from './config/schema.ts'
@@ -60,6 +65,10 @@ export interface Core {
   pdp: PolicyDecisionPoint
   /** Checks the access tokens callers present to Mandate's own resource endpoints. */
   accessTokens: AccessTokenAuthenticator
+  /** Signs audit checkpoints and holds the published ones. */
+  checkpoints: { signer: CheckpointSigner; sink: CheckpointSink }
+  /** Failed authentications per source address, for 429 answers. */
+  failures: FailureLimiter
   close(): Promise<void>
 }
 
@@ -74,7 +83,10 @@ export interface MandateNode extends Core {
 }
 
 /** Opens the store, migrates it, checks the master key and loads the key ring: everything but HTTP. */
-export async function openCore(config: Config, options: { now?: () => number } = {}): Promise<Core> {
+export async function openCore(
+  config: Config,
+  options: { now?: () => number; onError?: (message: string, error?: unknown) => void } = {},
+): Promise<Core> {
   const location = storeLocation(config)
   // The key first: a start that cannot have one must not leave a new store behind.
   const resolved = MasterKey.resolve({
@@ -89,8 +101,25 @@ export async function openCore(config: Config, options: { now?: () => number } =
     await resolved.key.checkAgainst(database.db)
     const now = options.now ?? Date.now
     const clock = () => new Date(now())
+    const onError = options.onError ?? (() => {})
     const audit = new AuditLog(resolved.key.derive('audit-chain'))
     await audit.initialize(database.db)
+    // Before anything writes: the log must still hold what the newest published checkpoint signed.
+    const checkpoints = {
+      signer: new CheckpointSigner(resolved.key.derive('audit-checkpoint')),
+      sink: new FileCheckpointSink(
+        config.auditCheckpointFile ?? join(resolve(config.dataDir), 'audit-checkpoints.jsonl'),
+      ),
+    }
+    const latest = await checkpoints.sink.latest()
+    if (latest) {
+      const checkpoint = await checkpoints.signer.verify(latest)
+      if (checkpoint) await audit.adoptCheckpoint(database.db, checkpoint)
+      else
+        onError(
+          'the newest audit checkpoint does not verify with this master key; it is ignored (was the checkpoint file edited, or the master key changed?)',
+        )
+    }
     const stores = createRegistryStores()
     // One set of registered keys for every verifier: client assertions, workload and user tokens, registrations.
     const keySets = new KeySets(
@@ -146,6 +175,17 @@ export async function openCore(config: Config, options: { now?: () => number } =
       now,
     }
     const recorder = new AuditBatcher(database, audit, now)
+    const failures = new FailureLimiter({
+      burst: config.authFailureBurst,
+      refillPerSecond: config.authFailureRefillPerSecond,
+      now,
+    })
+    const refusals = new RefusalAggregator({
+      recorder,
+      windowMs: config.refusalWindowSeconds * 1000,
+      now,
+      onError: (error) => onError('aggregated refusals could not be recorded', error),
+    })
     const pdp = new PolicyDecisionPoint({
       directory,
       recorder,
@@ -163,6 +203,8 @@ export async function openCore(config: Config, options: { now?: () => number } =
     const tokenEndpoint = new TokenEndpoint({
       dpop: { ...dpop, url: () => endpointUrls(config.issuer).token },
       recorder,
+      refusals,
+      failures,
       now,
       grant: {
         directory,
@@ -212,7 +254,12 @@ export async function openCore(config: Config, options: { now?: () => number } =
       introspectionEndpoint: new IntrospectionEndpoint({ clientAuth, directory, verifier, revocations }),
       revocationEndpoint: new RevocationEndpoint({ clientAuth, directory, verifier, revocations }),
       accessTokens: new AccessTokenAuthenticator({ verifier, revocations, dpop }),
-      close: () => database.close(),
+      checkpoints,
+      failures,
+      close: async () => {
+        await refusals.flush()
+        await database.close()
+      },
     }
   } catch (error) {
     await database.close()
@@ -250,7 +297,21 @@ export async function startNode(
       level: config.logLevel,
       redact: { paths: ['req.headers.authorization', '*.client_secret', '*.token'], censor: '[redacted]' },
     })
-  const core = await openCore(config, options)
+  const core = await openCore(config, {
+    ...options,
+    onError: (message, err) => logger.error({ err }, message),
+  })
+  const publisher =
+    config.auditCheckpointSeconds > 0
+      ? new CheckpointPublisher({
+          audit: core.audit,
+          database: core.database,
+          ...core.checkpoints,
+          intervalMs: config.auditCheckpointSeconds * 1000,
+          now: options.now ?? Date.now,
+          onError: (message, err) => logger.error({ err }, message),
+        })
+      : undefined
   try {
     const bootstrap = await core.adminTokens.issue({
       name: 'bootstrap',
@@ -272,6 +333,7 @@ export async function startNode(
       registry: core.registry,
       keyRing: core.keyRing,
       audit: core.audit,
+      checkpointSigner: core.checkpoints.signer,
       adminTokens: core.adminTokens,
       tokenEndpoint: core.tokenEndpoint,
       introspectionEndpoint: core.introspectionEndpoint,
@@ -280,6 +342,7 @@ export async function startNode(
       pdp: core.pdp,
       accessTokens: core.accessTokens,
       directory: core.directory,
+      failures: core.failures,
       logger,
       version: VERSION,
     })
@@ -294,6 +357,7 @@ export async function startNode(
         .catch((err) => logger.error({ err }, 'key ring refresh failed'))
     }, 30_000)
     reload.unref()
+    publisher?.start()
     // Registry changes made by other nodes reach this one within half a second; expired one-time values are purged.
     core.directory.start(500, (err) => logger.error({ err }, 'registry refresh failed'))
     const purge = setInterval(() => {
@@ -312,6 +376,7 @@ export async function startNode(
         clearInterval(purge)
         core.directory.stop()
         await app.close()
+        await publisher?.stop()
         await core.close()
       },
     }

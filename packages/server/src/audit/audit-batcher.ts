@@ -1,8 +1,11 @@
-// Group commit for audit records that stand alone (token issuances and refusals): concurrent records share one write
-// transaction and one fsync, and each caller is answered only once its record is durable.
-import type { Database } from '../store/database.ts'
+// Group commit for audit records that stand alone (token issuances and refusals, decisions): concurrent records share
+// one write transaction and one fsync, and each caller is answered only once its record is durable. One bad record
+// never fails its neighbours: records are checked before they join a batch, and a batch whose commit fails is retried
+// record by record, so that only the guilty caller fails.
+import { AuditUnavailable } from '../errors/mandate-error.ts'
+import { type Database, isUnavailable } from '../store/database.ts'
 import type { AuditLog } from './audit-log.ts'
-import type { AuditEvent, AuditEventInput } from './event.ts'
+import { type AuditEvent, type AuditEventInput, checkRecordable } from './event.ts'
 
 interface Pending {
   input: AuditEventInput
@@ -26,13 +29,14 @@ export class AuditBatcher {
   ) {}
 
   /**
-   * Records an event; resolves once it is committed. A failed commit rejects every caller in the batch, so no
-   * action is acknowledged without its durable record (fail closed).
+   * Records an event; resolves once it is committed. A failed commit rejects its caller, so no action is
+   * acknowledged without its durable record (fail closed).
    * @example
    * await batcher.record({ type: 'token.issue', outcome: 'success', actors: [{ kind: 'agent', id: 'bot' }] })
    */
   record(input: AuditEventInput): Promise<AuditEvent> {
     return new Promise((resolve, reject) => {
+      checkRecordable(input)
       this.queue.push({ input, now: new Date(this.now()), resolve, reject })
       if (!this.flushing) void this.flush()
     })
@@ -45,12 +49,22 @@ export class AuditBatcher {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, MAX_BATCH)
       try {
-        const events = await this.database.transact((tx) => this.audit.appendMany(tx, batch))
-        for (const [i, pending] of batch.entries()) pending.resolve(events[i] as AuditEvent)
+        await this.commit(batch)
       } catch (error) {
-        for (const pending of batch) pending.reject(error)
+        // A refusing log or an unreachable database fails every record alike; anything else may be one record's
+        // fault, so each is tried alone.
+        if (batch.length === 1 || error instanceof AuditUnavailable || isUnavailable(error))
+          for (const pending of batch) pending.reject(error)
+        else
+          for (const pending of batch)
+            await this.commit([pending]).catch((alone: unknown) => pending.reject(alone))
       }
     }
     this.flushing = false
+  }
+
+  private async commit(batch: Pending[]): Promise<void> {
+    const events = await this.database.transact((tx) => this.audit.appendMany(tx, batch))
+    for (const [i, pending] of batch.entries()) pending.resolve(events[i] as AuditEvent)
   }
 }

@@ -47,21 +47,38 @@ export interface AuditEvent {
 }
 
 /** The fields covered by an event's hash: everything but the hashes themselves. */
-export function hashedFields(event: Omit<AuditEvent, 'hash' | 'prev_hash'>): Record<string, unknown> {
-  return {
-    seq: event.seq,
-    id: event.id,
-    time: event.time,
-    type: event.type,
-    outcome: event.outcome,
-    actors: event.actors,
-    subjects: event.subjects,
-    mode: event.mode,
-    action: event.action,
-    resource: event.resource,
-    reason: event.reason,
-    request_id: event.request_id,
-    traceparent: event.traceparent,
-    details: event.details,
+export function hashedFields(event: AuditEvent): Omit<AuditEvent, 'hash' | 'prev_hash'> {
+  const { hash: _hash, prev_hash: _prev, ...fields } = event
+  return fields
+}
+
+/** An event that cannot be stored exactly as it would be hashed; the request that caused it must fail alone. */
+export class UnrecordableEvent extends Error {}
+
+/**
+ * Refuses an event holding a string that cannot round-trip through every store: U+0000 (PostgreSQL text cannot hold
+ * it) or a lone UTF-16 surrogate (UTF-8 cannot encode it). The HTTP edge refuses such input first; this is the last
+ * line, so that one bad record never joins (and fails) a batch of good ones.
+ */
+export function checkRecordable(input: AuditEventInput): void {
+  const problem = unrepresentable(input, '', 0)
+  if (problem) throw new UnrecordableEvent(`audit event ${input.type}: ${problem}`)
+}
+
+const MAX_DEPTH = 64
+
+function unrepresentable(value: unknown, path: string, depth: number): string | undefined {
+  if (typeof value === 'string') {
+    if (value.includes('\u0000')) return `${path || '/'} contains U+0000`
+    if (!value.isWellFormed()) return `${path || '/'} contains a lone surrogate`
+    return undefined
   }
+  if (value === null || typeof value !== 'object') return undefined
+  if (depth > MAX_DEPTH) return `${path} is nested too deeply`
+  for (const [key, item] of Object.entries(value)) {
+    const at = `${path}/${key}`
+    const problem = unrepresentable(key, at, depth) ?? unrepresentable(item, at, depth + 1)
+    if (problem) return problem
+  }
+  return undefined
 }

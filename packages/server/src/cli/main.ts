@@ -2,8 +2,15 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { AdminClient, type KindPath, type RegistryObject } from '@mandate/sdk'
+import {
+  AdminClient,
+  type AuditCheckpoint,
+  type AuditVerification,
+  type KindPath,
+  type RegistryObject,
+} from '@mandate/sdk'
 import { Command, CommanderError, Option } from 'commander'
+import { readCheckpointLines } from '../audit/checkpoint.ts'
 import { renderConfigReference, renderExampleConfig } from '../config/docs.ts'
 import { loadConfig } from '../config/load.ts'
 import type { Config } from '../config/schema.ts'
@@ -353,15 +360,60 @@ keys
 const audit = program.command('audit').description('the audit log')
 audit
   .command('verify')
-  .description('verify the hash chain; exit code 4 names the first broken record')
-  .action(async () => {
-    const result = await admin().verifyAudit()
-    print(globals().json ?? false, result, () =>
-      result.ok
-        ? `audit log intact: ${result.records} records`
-        : `audit log BROKEN at record ${result.firstBreak?.seq}: ${result.firstBreak?.message}`,
-    )
+  .description('verify the hash chain; exit code 4 lists every break found')
+  .option(
+    '--checkpoints <file>',
+    "the node's checkpoint file (MANDATE_AUDIT_CHECKPOINT_FILE): also prove nothing before its newest checkpoint was removed",
+  )
+  .action(async (options: { checkpoints?: string }) => {
+    const checkpoints = options.checkpoints ? await checkpointsToVerify(options.checkpoints) : undefined
+    const result = await admin().verifyAudit(checkpoints)
+    print(globals().json ?? false, result, () => describeVerification(result))
     if (!result.ok) process.exitCode = ExitCode.auditBroken
+  })
+audit
+  .command('recover')
+  .description(
+    'after investigating a break the node refuses writes for: record the incident in the chain and resume it from the last record present (talks to the store directly, like serve)',
+  )
+  .requiredOption('--reason <text>', 'what happened and who investigated, for the incident record')
+  .option(
+    '--force',
+    'record an incident even when this command finds nothing wrong (e.g. a node saw its head move back)',
+  )
+  .action(async (options: { reason: string; force?: boolean }) => {
+    const core = await openCore(config())
+    try {
+      const latest = await core.checkpoints.sink.latest()
+      const checkpoint = latest ? await core.checkpoints.signer.verify(latest) : undefined
+      const problems = await core.audit.diagnose(core.database.db, checkpoint)
+      if (problems.length === 0 && !options.force) {
+        print(globals().json ?? false, { recovered: false, problems }, () =>
+          [
+            'the audit chain head is sound here; nothing recorded.',
+            'If a node still refuses writes (it saw the head move back), run again with --force.',
+          ].join('\n'),
+        )
+        return
+      }
+      const recovery = await core.database.transact((tx) =>
+        core.audit.recover(tx, {
+          reason: options.reason,
+          problems,
+          actor: { kind: 'system', id: 'audit-recover' },
+          now: new Date(),
+          ...(checkpoint ? { checkpoint } : {}),
+        }),
+      )
+      print(globals().json ?? false, { recovered: true, problems, ...recovery }, () =>
+        [
+          ...problems.map((p) => `found: ${p}`),
+          `recorded incident ${recovery.incident.seq}: the chain resumes after record ${recovery.resumedAfter.seq} (the head said ${recovery.headWas.seq}); nodes accept writes again`,
+        ].join('\n'),
+      )
+    } finally {
+      await core.close()
+    }
   })
 audit
   .command('export')
@@ -382,6 +434,41 @@ audit
     )
     for await (const event of admin().auditEvents(filters)) process.stdout.write(`${JSON.stringify(event)}\n`)
   })
+
+// The newest checkpoint of each epoch: the chain covers everything before a matching one.
+async function checkpointsToVerify(file: string): Promise<AuditCheckpoint[]> {
+  let lines: AuditCheckpoint[]
+  try {
+    lines = await readCheckpointLines(file)
+  } catch (error) {
+    throw new CliFailure(
+      `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
+      ExitCode.usage,
+    )
+  }
+  const newest = new Map<number, AuditCheckpoint>()
+  for (const line of lines) newest.set(line.epoch, line)
+  if (newest.size === 0) throw new CliFailure(`${file} holds no audit checkpoints`, ExitCode.usage)
+  return [...newest.values()].slice(-1000)
+}
+
+function describeVerification(result: AuditVerification): string {
+  const checked = result.checkpoints
+    ? `; checkpoints: ${result.checkpoints.matched} matched${result.checkpoints.acknowledged ? `, ${result.checkpoints.acknowledged} lost in a recorded recovery` : ''}`
+    : ''
+  const incidents = result.incidents > 0 ? `; ${result.incidents} recorded recoveries` : ''
+  if (result.ok) return `audit log intact: ${result.records} records${checked}${incidents}`
+  const shown = result.breaks.map((b) => `  record ${b.seq}: ${b.problem}: ${b.message}`)
+  const more =
+    result.breakCount > result.breaks.length
+      ? [`  ... and ${result.breakCount - result.breaks.length} more`]
+      : []
+  return [
+    `audit log BROKEN: ${result.breakCount} ${result.breakCount === 1 ? 'break' : 'breaks'} in ${result.records} records${checked}${incidents}`,
+    ...shown,
+    ...more,
+  ].join('\n')
+}
 
 try {
   await program.parseAsync(process.argv)

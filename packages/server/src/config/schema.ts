@@ -302,6 +302,58 @@ export const ConfigSchema = Type.Object(
       }),
       { env: 'MANDATE_JWKS_ALLOW_LOOPBACK' },
     ),
+    auditCheckpointSeconds: option(
+      Type.Integer({
+        minimum: 0,
+        maximum: 86400,
+        default: 60,
+        description:
+          'How often the node publishes a signed checkpoint of the audit chain head (sequence, hash, time) outside the database, so that records removed before it are detected (`mandate audit verify --checkpoints`). `0` publishes none.',
+      }),
+      { env: 'MANDATE_AUDIT_CHECKPOINT_SECONDS' },
+    ),
+    auditCheckpointFile: option(
+      Type.Optional(
+        Type.String({
+          minLength: 1,
+          description:
+            'File the audit checkpoints are appended to, one JSON object per line. Keep it (or a copy) where whoever can write the database cannot.',
+        }),
+      ),
+      {
+        env: 'MANDATE_AUDIT_CHECKPOINT_FILE',
+        defaultText: '`audit-checkpoints.jsonl` in the data directory',
+      },
+    ),
+    refusalWindowSeconds: option(
+      Type.Integer({
+        minimum: 1,
+        maximum: 3600,
+        default: 60,
+        description:
+          'Unauthenticated token refusals are aggregated per source address and window: the first is recorded in full, the rest as one counted record when the window closes.',
+      }),
+      { env: 'MANDATE_REFUSAL_WINDOW_SECONDS' },
+    ),
+    authFailureBurst: option(
+      Type.Integer({
+        minimum: 0,
+        maximum: 1000000,
+        default: 50,
+        description:
+          'Failed authentications a source address may have in a burst before its requests are answered 429 with `Retry-After`. `0` turns the limit off.',
+      }),
+      { env: 'MANDATE_AUTH_FAILURE_BURST' },
+    ),
+    authFailureRefillPerSecond: option(
+      Type.Number({
+        exclusiveMinimum: 0,
+        maximum: 1000000,
+        default: 1,
+        description: 'Failed authentications per second a limited source address earns back.',
+      }),
+      { env: 'MANDATE_AUTH_FAILURE_REFILL_PER_SECOND' },
+    ),
     logLevel: option(
       Type.Union(
         ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),

@@ -79,3 +79,25 @@ export class Unavailable extends MandateError {
   readonly code = 'unavailable'
   readonly status = 503
 }
+
+/**
+ * The audit log cannot be appended to safely (its head fails its MAC, is not the last record, or moved back), so every
+ * state-changing request is refused until an operator runs `mandate audit recover`. Reads keep working.
+ */
+export class AuditUnavailable extends MandateError {
+  readonly code = 'audit_unavailable'
+  readonly status = 503
+}
+
+/** Too many failed requests from one source: answered 429 with `Retry-After`. */
+export class TooManyRequests extends MandateError {
+  readonly code = 'too_many_requests'
+  readonly status = 429
+  constructor(
+    message: string,
+    /** Seconds until the source may try again. */
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message)
+  }
+}

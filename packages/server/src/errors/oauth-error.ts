@@ -127,6 +127,19 @@ export class ApprovalRequired extends OAuthError {
   }
 }
 
+/**
+ * Too many failed requests from this address (RFC 6585 §4): 429 with `Retry-After`. OAuth defines no code for it;
+ * `temporarily_unavailable` tells clients to come back later.
+ */
+export class RateLimited extends OAuthError {
+  readonly code = 'temporarily_unavailable'
+  override readonly status = 429
+  constructor(description: string, retryAfterSeconds: number) {
+    super(description)
+    this.headers['retry-after'] = String(retryAfterSeconds)
+  }
+}
+
 /** The database is not answering; the client may retry. */
 export class TemporarilyUnavailable extends OAuthError {
   readonly code = 'temporarily_unavailable'

@@ -4,9 +4,14 @@ import { randomUUID } from 'node:crypto'
 import swagger from '@fastify/swagger'
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify'
 import type { AuditLog } from '../audit/audit-log.ts'
+import type { CheckpointSigner } from '../audit/checkpoint.ts'
 import type { AccessTokenAuthenticator } from '../authn/access-token.ts'
 import type { AdminTokens } from '../authn/admin-token.ts'
+import type { FailureLimiter } from '../authn/failure-limiter.ts'
+import { TooManyRequests, ValidationFailed } from '../errors/mandate-error.ts'
+import { InvalidRequest, RateLimited } from '../errors/oauth-error.ts'
 import type { IntrospectionEndpoint, RevocationEndpoint } from '../oauth/introspection-endpoint.ts'
+import { OAUTH_PATHS } from '../oauth/metadata.ts'
 import type { TokenEndpoint } from '../oauth/token-endpoint.ts'
 import type { PolicyDecisionPoint } from '../policy/pdp.ts'
 import type { Directory } from '../registry/directory.ts'
@@ -27,6 +32,7 @@ import { registerHealth } from './health.ts'
 import { parseJsonBody } from './json-body.ts'
 import { Metrics } from './metrics.ts'
 import { registerOAuthRoutes } from './oauth-routes.ts'
+import { findUnstorable } from './storable-input.ts'
 import { registerWellKnown } from './well-known.ts'
 
 /** What the HTTP layer needs from the node. */
@@ -40,6 +46,8 @@ export interface AppDeps {
   registry: Registry
   keyRing: KeyRing
   audit: AuditLog
+  /** Verifies audit checkpoints given to `/audit/verify`, and publishes their public key. */
+  checkpointSigner: CheckpointSigner
   adminTokens: AdminTokens
   tokenEndpoint: TokenEndpoint
   introspectionEndpoint: IntrospectionEndpoint
@@ -48,11 +56,21 @@ export interface AppDeps {
   pdp: PolicyDecisionPoint
   accessTokens: AccessTokenAuthenticator
   directory: Directory
+  /** Failed authentications per source address: a source over its budget is answered 429. */
+  failures: FailureLimiter
   logger: FastifyServerOptions['loggerInstance']
   version: string
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+// The surfaces whose callers authenticate, by path.
+function surfaceOf(url: string): 'oauth' | 'authzen' | 'admin' | undefined {
+  if (url.startsWith('/oauth/')) return 'oauth'
+  if (url.startsWith('/access/')) return 'authzen'
+  if (url.startsWith('/api/v1/')) return 'admin'
+  return undefined
+}
 
 /** Builds the Fastify app (not listening). Tests may call it in-process with `app.inject`. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -75,6 +93,38 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const incoming = request.headers['x-request-id']
     if (typeof incoming !== 'string' || !REQUEST_ID.test(incoming)) request.id = randomUUID()
     void reply.header('x-request-id', request.id)
+  })
+
+  // Sources that keep failing to authenticate are answered 429 before any work, on every authenticated surface. The
+  // token endpoint applies the same budget itself, where it knows whether the caller proved who it is.
+  app.addHook('onRequest', async (request) => {
+    const surface = surfaceOf(request.url)
+    if (surface === undefined || request.url.startsWith(OAUTH_PATHS.token)) return
+    const wait = deps.failures.retryAfter(request.ip)
+    if (wait === 0) return
+    const message = `too many failed requests from this address; retry in ${wait} s`
+    throw surface === 'oauth' ? new RateLimited(message, wait) : new TooManyRequests(message, wait)
+  })
+  app.addHook('onResponse', async (request, reply) => {
+    if (reply.statusCode === 401 && !request.url.startsWith(OAUTH_PATHS.token)) deps.failures.fail(request.ip)
+  })
+  // What is recorded must be storable exactly as it is hashed: refuse NUL and lone surrogates in every input.
+  app.addHook('preValidation', async (request) => {
+    for (const [part, value] of [
+      ['params', request.params],
+      ['querystring', request.query],
+      ['body', request.body],
+    ] as const) {
+      const problem = findUnstorable(value)
+      if (!problem) continue
+      if (surfaceOf(request.url) === 'oauth') {
+        const name = problem.path.split('/')[1] ?? 'a parameter'
+        throw new InvalidRequest(`${name} ${problem.message}`)
+      }
+      throw new ValidationFailed([
+        { path: part === 'body' ? problem.path : `/${part}${problem.path}`, message: problem.message },
+      ])
+    }
   })
 
   const bodyAjv = createAjv()
@@ -109,7 +159,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       security: [{ adminToken: [] }],
     },
   })
-  new Metrics().install(app)
+  new Metrics(() => deps.audit.status()).install(app)
   registerHealth(app, deps.database)
   registerWellKnown(app, { issuer: deps.issuer, keyRing: deps.keyRing, tls: deps.tls !== undefined })
   registerOAuthRoutes(app, {
@@ -130,7 +180,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       requireAdmin(admin, deps.adminTokens)
       registerRegistryRoutes(admin, deps.registry)
       registerKeyRoutes(admin, deps.keyRing)
-      registerAuditRoutes(admin, { audit: deps.audit, database: deps.database })
+      registerAuditRoutes(admin, {
+        audit: deps.audit,
+        database: deps.database,
+        checkpointSigner: deps.checkpointSigner,
+      })
       registerRevocationRoutes(admin, deps.revocations)
       registerDecisionRoutes(admin, { pdp: deps.pdp, directory: deps.directory })
     },

@@ -1,7 +1,14 @@
 // The one place where errors become HTTP responses: expected errors keep their code, anything else is `server_error`
 // with nothing internal in the body.
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { type FieldError, InvalidToken, MandateError, ValidationFailed } from '../errors/mandate-error.ts'
+import {
+  AuditUnavailable,
+  type FieldError,
+  InvalidToken,
+  MandateError,
+  TooManyRequests,
+  ValidationFailed,
+} from '../errors/mandate-error.ts'
 import { toFieldErrors } from '../registry/validate.ts'
 import { isUnavailable } from '../store/database.ts'
 
@@ -102,6 +109,7 @@ export function toErrorResponse(error: unknown): { status: number; body: ErrorBo
 export function handleError(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
   const { status, body, unexpected } = toErrorResponse(error)
   if (unexpected) request.log.error({ err: error }, 'unexpected error')
+  else if (error instanceof AuditUnavailable) request.log.error({ err: error }, 'audit log refuses writes')
   else if (status === 503) request.log.warn({ err: error }, 'database unavailable')
   // RFC 6750 §3: a challenge on every 401; `invalid_token` when a token was presented but is not valid.
   if (status === 401)
@@ -112,5 +120,6 @@ export function handleError(error: unknown, request: FastifyRequest, reply: Fast
         : 'Bearer realm="mandate-admin"',
     )
   if (status === 503) reply.header('retry-after', '1')
+  if (error instanceof TooManyRequests) reply.header('retry-after', String(error.retryAfterSeconds))
   void reply.header('x-request-id', request.id).status(status).type('application/json').send(body)
 }

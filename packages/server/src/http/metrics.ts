@@ -1,6 +1,7 @@
 // Prometheus metrics on a registry of the node's own (never the global one): request counts and latencies by route.
 import type { FastifyInstance } from 'fastify'
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client'
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import type { AuditLogStatus } from '../audit/audit-log.ts'
 
 /** The node's metrics. Labels never carry request data beyond the route pattern and status. */
 export class Metrics {
@@ -19,8 +20,25 @@ export class Metrics {
     registers: [this.registry],
   })
 
-  constructor() {
+  constructor(auditStatus: () => AuditLogStatus) {
     collectDefaultMetrics({ register: this.registry, prefix: 'mandate_' })
+    new Gauge({
+      name: 'mandate_audit_refusing_writes',
+      help: '1 while the audit log refuses writes (its head cannot be trusted), else 0.',
+      registers: [this.registry],
+      collect() {
+        this.set(auditStatus().refusing === undefined ? 0 : 1)
+      },
+    })
+    new Counter({
+      name: 'mandate_audit_refused_writes_total',
+      help: 'Writes the audit log refused because its head could not be trusted.',
+      registers: [this.registry],
+      collect() {
+        this.reset()
+        this.inc(auditStatus().refusedWrites)
+      },
+    })
   }
 
   /** Records every response of `app`, and serves `GET /metrics`. */

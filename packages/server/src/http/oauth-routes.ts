@@ -4,6 +4,7 @@ import { parse as parseQueryString } from 'node:querystring'
 import type { TLSSocket } from 'node:tls'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { ClientCertificate } from '../authn/client-authentication.ts'
+import { AuditUnavailable } from '../errors/mandate-error.ts'
 import {
   InvalidRequest,
   OAuthError,
@@ -23,6 +24,9 @@ const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' }
 function asOAuthError(error: unknown): unknown {
   if (error instanceof OAuthError) return error
   if (isUnavailable(error)) return new TemporarilyUnavailable('the database is not answering; retry later')
+  // Nothing is acknowledged without its durable record: a log that refuses writes refuses tokens too.
+  if (error instanceof AuditUnavailable)
+    return new TemporarilyUnavailable('the audit log refuses writes; an operator must recover it')
   const code = (error as Partial<FastifyError> | null)?.code
   if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
     return new InvalidRequest('the request must be application/x-www-form-urlencoded')

@@ -1,7 +1,8 @@
 // The token endpoint (RFC 6749 §3.2) as an ordered list of steps: parse, pick the grant, authenticate the client,
 // check its lifecycle, run the grant, record the issuance durably, answer. Every refusal is recorded too.
 import type { AuditBatcher } from '../audit/audit-batcher.ts'
-import type { ActorRef, AuditEventInput } from '../audit/event.ts'
+import type { AuditEventInput } from '../audit/event.ts'
+import type { RefusalAggregator } from '../audit/refusal-aggregator.ts'
 import {
   type AuthenticatedClient,
   authenticateClient,
@@ -10,8 +11,15 @@ import {
   carriesClientCredentials,
   checkClientLifecycle,
 } from '../authn/client-authentication.ts'
+import type { FailureLimiter } from '../authn/failure-limiter.ts'
 import { certificateThumbprint } from '../authn/methods/tls-client-auth.ts'
-import { InvalidRequest, OAuthError, UnsupportedGrantType, UseDpopNonce } from '../errors/oauth-error.ts'
+import {
+  InvalidRequest,
+  OAuthError,
+  RateLimited,
+  UnsupportedGrantType,
+  UseDpopNonce,
+} from '../errors/oauth-error.ts'
 import { type DpopContext, type DpopNonces, verifyDpopProof } from '../tokens/dpop.ts'
 import type { Grant, GrantContext, TokenRequest, TokenResponse } from './grants/grant.ts'
 import { grants } from './grants/index.ts'
@@ -35,6 +43,10 @@ export interface TokenEndpointDeps {
   dpop: DpopContext & { url: () => string; nonces?: DpopNonces | undefined }
   /** Durable audit records, group-committed. */
   recorder: AuditBatcher
+  /** Refusals of callers that proved nothing: the first per source and window in full, the rest counted. */
+  refusals: RefusalAggregator
+  /** Failed authentications per source: a source over its budget is answered 429 before any work. */
+  failures: FailureLimiter
   grant: GrantContext
   clientAuth: ClientAuthContext
   now: () => number
@@ -77,6 +89,9 @@ export class TokenEndpoint {
     let client: AuthenticatedClient | undefined
     let grantType: string | undefined
     try {
+      const wait = this.deps.failures.retryAfter(sourceOf(input))
+      if (wait > 0)
+        throw new RateLimited(`too many failed requests from this address; retry in ${wait} s`, wait)
       const request = parseTokenRequest(input.form)
       request.clientIp = input.clientIp
       request.requestId = input.requestId
@@ -139,17 +154,25 @@ export class TokenEndpoint {
     input: TokenEndpointInput,
   ): Promise<void> {
     const claimed = typeof input.form.client_id === 'string' ? input.form.client_id : undefined
-    const actors: ActorRef[] = client ? [{ kind: client.client.kind, id: client.id }] : []
-    await this.record({
+    const event: AuditEventInput = {
       type: 'token.refuse',
       outcome: 'failure',
-      actors,
+      actors: client ? [{ kind: client.client.kind, id: client.id }] : [],
       reason: `${error.code}: ${error.message}`,
       ...(claimed && !client && CLIENT_ID.test(claimed) ? { subjects: [`client:${claimed}`] } : {}),
       details: { grant_type: grantType?.slice(0, 200) ?? null, error: error.code },
       ...trace(input),
-    })
+    }
+    if (client) return this.record(event)
+    // Nobody proved who they are: junk is counted, not written one record each, and it drains the source's budget.
+    const source = sourceOf(input)
+    if (!(error instanceof RateLimited)) this.deps.failures.fail(source)
+    await this.deps.refusals.record(source, error instanceof RateLimited ? 'rate_limited' : error.code, event)
   }
+}
+
+function sourceOf(input: TokenEndpointInput): string {
+  return input.clientIp ?? 'unknown'
 }
 
 function trace(input: TokenEndpointInput): Pick<AuditEventInput, 'requestId' | 'traceparent'> {

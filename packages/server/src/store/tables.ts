@@ -104,7 +104,8 @@ export interface AuditEventRow {
   type: string
   outcome: string
   actors: string
-  subject_ids: string
+  /** JSON list of `kind:id`, exactly as hashed. */
+  subjects: string
   mode: string | null
   action: string | null
   resource: string | null
@@ -120,8 +121,10 @@ export interface AuditHeadRow {
   id: number
   seq: number
   hash: string
-  /** HMAC of seq and hash under the chain key. */
+  /** HMAC of the epoch, seq and hash under the chain key. */
   mac: string
+  /** Advanced only by a recorded recovery (`mandate audit recover`), so an old head cannot be put back unnoticed. */
+  epoch: number
 }
 
 export interface MetaRow {

@@ -1,5 +1,6 @@
 // `mandate audit verify` against a tampered audit log: the rows are changed directly in the database, as someone with
-// database access would, and the command exits 4 naming the first broken record. Every case restores the rows afterwards.
+// database access would, and the command exits 4 listing every break it finds (issue 8: a break never hides a later
+// one). Every case restores the rows afterwards.
 import assert from 'node:assert/strict'
 import { createHmac } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
@@ -59,7 +60,8 @@ async function swapSeqs(test: TestNode, a: number, b: number): Promise<void> {
 interface TamperCase {
   name: string
   tamper: (test: TestNode) => Promise<void>
-  firstBreak: { seq: number; problem: string }
+  /** Every break verification must report, in order. */
+  breaks: Array<{ seq: number; problem: string }>
   /** Run the command with --json (else the text for people). */
   json?: boolean
 }
@@ -77,24 +79,34 @@ const cases: TamperCase[] = [
         .where('seq', '=', 3)
         .execute()
     },
-    firstBreak: { seq: 3, problem: 'altered' },
+    breaks: [{ seq: 3, problem: 'altered' }],
   },
   {
     name: 'a deleted record (record 3)',
     tamper: async (test) => {
       await test.node.database.db.deleteFrom('audit_events').where('seq', '=', 3).execute()
     },
-    firstBreak: { seq: 3, problem: 'missing' },
+    breaks: [{ seq: 3, problem: 'missing' }],
   },
   {
     name: 'two records reordered by swapping their contents (records 3 and 4 keep their seq)',
     tamper: (test) => swapContents(test, 3, 4),
-    firstBreak: { seq: 3, problem: 'altered' },
+    // Record 5 still names the original record 4 as its predecessor.
+    breaks: [
+      { seq: 3, problem: 'altered' },
+      { seq: 4, problem: 'altered' },
+      { seq: 5, problem: 'chain_broken' },
+    ],
   },
   {
     name: 'two records reordered by swapping their seq values (3 and 4)',
     tamper: (test) => swapSeqs(test, 3, 4),
-    firstBreak: { seq: 3, problem: 'altered' },
+    // Record 5 still names the original record 4 as its predecessor.
+    breaks: [
+      { seq: 3, problem: 'altered' },
+      { seq: 4, problem: 'altered' },
+      { seq: 5, problem: 'chain_broken' },
+    ],
     json: true,
   },
   {
@@ -102,7 +114,7 @@ const cases: TamperCase[] = [
     tamper: async (test) => {
       await test.node.database.db.deleteFrom('audit_events').where('seq', '=', HEAD_SEQ).execute()
     },
-    firstBreak: { seq: HEAD_SEQ, problem: 'truncated' },
+    breaks: [{ seq: HEAD_SEQ, problem: 'truncated' }],
   },
   {
     // Someone holding the master key can make record 3 match its hash again, but record 4 still names the old one.
@@ -122,7 +134,38 @@ const cases: TamperCase[] = [
         .where('seq', '=', 3)
         .execute()
     },
-    firstBreak: { seq: 4, problem: 'chain_broken' },
+    breaks: [{ seq: 4, problem: 'chain_broken' }],
+  },
+  {
+    name: 'an edited record (3) and a deleted one (5): the first break does not hide the second',
+    tamper: async (test) => {
+      await test.node.database.db
+        .updateTable('audit_events')
+        .set({ reason: 'nothing happened' })
+        .where('seq', '=', 3)
+        .execute()
+      await test.node.database.db.deleteFrom('audit_events').where('seq', '=', 5).execute()
+    },
+    breaks: [
+      { seq: 3, problem: 'altered' },
+      { seq: 5, problem: 'missing' },
+    ],
+  },
+  {
+    name: 'records 2 to 4 deleted and the last record edited',
+    tamper: async (test) => {
+      await test.node.database.db.deleteFrom('audit_events').where('seq', 'in', [2, 3, 4]).execute()
+      await test.node.database.db
+        .updateTable('audit_events')
+        .set({ type: 'admin.nothing' })
+        .where('seq', '=', HEAD_SEQ)
+        .execute()
+    },
+    breaks: [
+      { seq: 2, problem: 'missing' },
+      { seq: HEAD_SEQ, problem: 'altered' },
+    ],
+    json: true,
   },
 ]
 
@@ -160,23 +203,34 @@ for (const kind of storeKinds) {
     it('an untampered log verifies: exit 0 and ok in --json', async () => {
       const result = await runCli(['--json', 'audit', 'verify'], { env: adminEnv(test) })
       assert.equal(result.code, 0, result.stderr)
-      assert.deepEqual(JSON.parse(result.stdout), { ok: true, records: HEAD_SEQ, headSeq: HEAD_SEQ })
-      assert.deepEqual(await verifyApi(), { ok: true, records: HEAD_SEQ, headSeq: HEAD_SEQ })
+      const intact = {
+        ok: true,
+        records: HEAD_SEQ,
+        headSeq: HEAD_SEQ,
+        breaks: [],
+        breakCount: 0,
+        incidents: 0,
+      }
+      assert.deepEqual(JSON.parse(result.stdout), intact)
+      assert.deepEqual(await verifyApi(), intact)
     })
 
     for (const tamperCase of cases) {
-      it(`exits 4 naming record ${tamperCase.firstBreak.seq} (${tamperCase.firstBreak.problem}) for ${tamperCase.name}`, async () => {
+      const named = tamperCase.breaks.map((b) => `${b.seq} (${b.problem})`).join(', ')
+      it(`exits 4 naming record ${named} for ${tamperCase.name}`, async () => {
         assert.equal((await verifyApi()).ok, true, 'the log is intact before tampering')
         await tamperCase.tamper(test)
         try {
           const api = await verifyApi()
           assert.equal(api.ok, false)
           assert.deepEqual(
-            { seq: api.firstBreak.seq, problem: api.firstBreak.problem },
-            tamperCase.firstBreak,
+            api.breaks.map((b: { seq: number; problem: string }) => ({ seq: b.seq, problem: b.problem })),
+            tamperCase.breaks,
           )
+          assert.equal(api.breakCount, tamperCase.breaks.length)
+          assert.deepEqual(api.firstBreak, api.breaks[0])
           assert.equal(api.headSeq, HEAD_SEQ)
-          assert.match(api.firstBreak.message, new RegExp(`\\b${tamperCase.firstBreak.seq}\\b`))
+          for (const found of api.breaks) assert.match(found.message, new RegExp(`\\b${found.seq}\\b`))
 
           const result = await runCli([...(tamperCase.json ? ['--json'] : []), 'audit', 'verify'], {
             env: adminEnv(test),
@@ -186,7 +240,14 @@ for (const kind of storeKinds) {
           else
             assert.equal(
               result.stdout,
-              `audit log BROKEN at record ${tamperCase.firstBreak.seq}: ${api.firstBreak.message}\n`,
+              [
+                `audit log BROKEN: ${api.breakCount} ${api.breakCount === 1 ? 'break' : 'breaks'} in ${api.records} records`,
+                ...api.breaks.map(
+                  (b: { seq: number; problem: string; message: string }) =>
+                    `  record ${b.seq}: ${b.problem}: ${b.message}`,
+                ),
+                '',
+              ].join('\n'),
             )
         } finally {
           await restoreRows()

@@ -266,6 +266,9 @@ for (const kind of storeKinds) {
         ok: true,
         records: all.length,
         headSeq: all.length,
+        breaks: [],
+        breakCount: 0,
+        incidents: 0,
       })
     })
 
@@ -319,7 +322,7 @@ for (const kind of storeKinds) {
           ),
         ),
       )
-      const verification = await audit.verify(database.db, 1)
+      const verification = await audit.verify(database.db, { pageSize: 1 })
       await appends
       assert.equal(verification.ok, true, JSON.stringify(verification.firstBreak))
     })

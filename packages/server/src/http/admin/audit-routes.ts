@@ -1,7 +1,8 @@
 // Admin API for the audit log: paged export with filters, and verification of the hash chain.
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
-import type { AuditLog } from '../../audit/audit-log.ts'
+import type { AuditBreak, AuditLog } from '../../audit/audit-log.ts'
+import type { Checkpoint, CheckpointSigner } from '../../audit/checkpoint.ts'
 import { ValidationFailed } from '../../errors/mandate-error.ts'
 import { normalizeRfc3339 } from '../../rfc3339.ts'
 import type { Database } from '../../store/database.ts'
@@ -25,6 +26,27 @@ const EventsQuery = Type.Object({
   ),
 })
 
+const SignedCheckpoint = Type.Object({
+  seq: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+  hash: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+  epoch: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+  time: Type.String({ maxLength: 64 }),
+  signature: Type.String({ maxLength: 4096 }),
+})
+
+const VerifyBody = Type.Object(
+  {
+    checkpoints: Type.Optional(
+      Type.Array(SignedCheckpoint, {
+        maxItems: 1000,
+        description:
+          'Checkpoints the node published (lines of its checkpoint file): each must verify, and the record it signed must still be in the log.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+)
+
 function toTime(text: string, name: string): string {
   const time = normalizeRfc3339(text)
   if (time === undefined)
@@ -35,7 +57,7 @@ function toTime(text: string, name: string): string {
 /** Registers `/audit/events` and `/audit/verify`. */
 export function registerAuditRoutes(
   app: FastifyInstance,
-  deps: { audit: AuditLog; database: Database },
+  deps: { audit: AuditLog; database: Database; checkpointSigner: CheckpointSigner },
 ): void {
   app.get(
     '/audit/events',
@@ -63,7 +85,52 @@ export function registerAuditRoutes(
   )
   app.post(
     '/audit/verify',
-    { schema: { tags: ['audit'], summary: 'Verify the hash chain; reports the first broken record' } },
-    async () => deps.audit.verify(deps.database.db),
+    {
+      // A verification without a body checks the chain alone.
+      preValidation: async (request) => {
+        request.body ??= {}
+      },
+      schema: {
+        tags: ['audit'],
+        summary: 'Verify the hash chain (and, given checkpoints, that nothing before them was removed)',
+        body: VerifyBody,
+      },
+    },
+    async (request) => {
+      const given = (request.body as { checkpoints?: unknown[] } | undefined)?.checkpoints
+      if (!given) return deps.audit.verify(deps.database.db)
+      const checkpoints: Checkpoint[] = []
+      const forged: AuditBreak[] = []
+      for (const [i, signed] of given.entries()) {
+        const checkpoint = await deps.checkpointSigner.verify(signed)
+        if (checkpoint) checkpoints.push(checkpoint)
+        else
+          forged.push({
+            seq: (signed as { seq: number }).seq,
+            problem: 'checkpoint_invalid',
+            message: `checkpoint ${i} is not signed by this deployment (the checkpoint file was edited, or another master key signed it)`,
+          })
+      }
+      const result = await deps.audit.verify(deps.database.db, { checkpoints })
+      if (forged.length === 0) return result
+      const breaks = [...result.breaks, ...forged].slice(0, 100)
+      return {
+        ...result,
+        ok: false,
+        breaks,
+        breakCount: result.breakCount + forged.length,
+        firstBreak: breaks[0],
+      }
+    },
+  )
+  app.get(
+    '/audit/checkpoint-key',
+    {
+      schema: {
+        tags: ['audit'],
+        summary: 'The public key (JWK) that verifies the audit checkpoints this deployment publishes',
+      },
+    },
+    async () => deps.checkpointSigner.publicJwk(),
   )
 }

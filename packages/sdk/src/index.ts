@@ -2,12 +2,13 @@
 export {
   AdminClient,
   type AdminClientOptions,
+  type ApplyDocument,
+  type ApplyResult,
   type AuditEvent,
   type AuditVerification,
   type ChangeResult,
   type ExplainRequest,
   type Explanation,
-  type KindPath,
   type RegistryObject,
 } from './admin-client.ts'
 export {
@@ -30,3 +31,4 @@ export {
 export { ASYMMETRIC_ALGORITHMS } from './algorithms.ts'
 export { type ErrorCode, type FieldError, MandateApiError } from './errors.ts'
 export { MandateOAuthError, type OAuthErrorCode } from './oauth-errors.ts'
+export { type KindPath, REGISTRY_KINDS, type RegistryKindName } from './registry-kinds.ts'

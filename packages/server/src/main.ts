@@ -19,6 +19,7 @@ import { PolicyCheck, type PolicyRelevantChange } from './policy/policy-check.ts
 import { TokenPolicy } from './policy/token-policy.ts'
 import { seedDemoData } from './registry/demo.ts'
 import { Directory } from './registry/directory.ts'
+import { HumanIdentities } from './registry/human-identities.ts'
 import { JwksFetcher } from './registry/jwks-fetcher.ts'
 import { Registry } from './registry/registry.ts'
 import { createRegistryStores } from './registry/stores.ts'
@@ -136,6 +137,17 @@ export async function openCore(config: Config, options: { now?: () => number } =
       now,
     })
     const tokenPolicy = new TokenPolicy(pdp, recorder)
+    const policyCheck = new PolicyCheck(stores)
+    const registry = new Registry({
+      database,
+      stores,
+      audit,
+      jwks,
+      maxAgentDepth: config.maxAgentDepth,
+      now: clock,
+      checkPolicies: (tx, change) => policyCheck.check(tx, change as PolicyRelevantChange),
+      onChange: () => directory.refresh(),
+    })
     const dpop = {
       replay,
       now,
@@ -148,6 +160,7 @@ export async function openCore(config: Config, options: { now?: () => number } =
       now,
       grant: {
         directory,
+        humans: new HumanIdentities({ directory, registry }),
         minter: new AccessTokenMinter(keyRing, () => config.issuer, now),
         issuer: () => config.issuer,
         verifier,
@@ -168,7 +181,6 @@ export async function openCore(config: Config, options: { now?: () => number } =
       },
       clientAuth,
     })
-    const policyCheck = new PolicyCheck(stores)
     return {
       config,
       database,
@@ -176,16 +188,7 @@ export async function openCore(config: Config, options: { now?: () => number } =
       masterKey: resolved.key,
       masterKeySource: { source: resolved.source, file: resolved.file },
       audit,
-      registry: new Registry({
-        database,
-        stores,
-        audit,
-        jwks,
-        maxAgentDepth: config.maxAgentDepth,
-        now: clock,
-        checkPolicies: (tx, change) => policyCheck.check(tx, change as PolicyRelevantChange),
-        onChange: () => directory.refresh(),
-      }),
+      registry,
       keyRing,
       adminTokens: new AdminTokens(database, new AdminTokenStore(), audit, clock),
       directory,
@@ -245,7 +248,13 @@ export async function startNode(
     const seedWanted =
       config.demoData === 'on' || (config.demoData === 'auto' && core.database.dialect === 'sqlite')
     const empty = (await core.registry.list('Human', { limit: 1 })).length === 0
-    const seeded = bootstrap && seedWanted && empty ? await seedDemoData(core.registry) : 0
+    const seeded = bootstrap && seedWanted && empty ? await seedDemoData(core.registry, core.masterKey) : 0
+    // Emails are unique (ignoring case) since 0004-human-identities; older data may hold duplicates to resolve.
+    for (const shared of await core.registry.sharedEmails())
+      logger.warn(
+        { email: shared.email, humans: shared.humans },
+        'several humans have this email: none of them is matched by email at login, and the email cannot be given to another human; change or remove it on all but one',
+      )
     const tls = readTls(config)
     const app = await buildApp({
       tls,

@@ -4,6 +4,7 @@ import type { AuthenticatedClient, ClientAuthContext } from '../../authn/client-
 import { ApprovalRequired, InvalidRequest, InvalidScope } from '../../errors/oauth-error.ts'
 import type { TokenAuthorization, TokenAuthorizationRequest, TokenPolicy } from '../../policy/token-policy.ts'
 import type { Directory } from '../../registry/directory.ts'
+import type { HumanIdentities } from '../../registry/human-identities.ts'
 import type { JwksFetcher } from '../../registry/jwks-fetcher.ts'
 import type { AccessTokenMinter } from '../../tokens/access-token.ts'
 import type { Revocations } from '../../tokens/revocations.ts'
@@ -28,6 +29,8 @@ export interface TokenRequest {
 /** What grants need. */
 export interface GrantContext {
   directory: Directory
+  /** Which registered human a human IdP's token names (binding on a first login matched by verified email). */
+  humans: Pick<HumanIdentities, 'resolve'>
   minter: AccessTokenMinter
   /** This deployment's issuer identifier. */
   issuer: () => string

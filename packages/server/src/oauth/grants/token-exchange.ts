@@ -6,6 +6,7 @@ import { ExternalTokenRejected, verifyTrustedToken } from '../../authn/trusted-t
 import { InvalidRequest, InvalidScope, InvalidTarget, UnauthorizedClient } from '../../errors/oauth-error.ts'
 import { ceilingAllows } from '../../registry/ceiling.ts'
 import type { Client } from '../../registry/directory.ts'
+import { HumanNotBound } from '../../registry/human-identities.ts'
 import type { Human, Stored } from '../../registry/model.ts'
 import type { ActClaim } from '../../tokens/access-token.ts'
 import { type MandateTokenClaims, TokenRejected } from '../../tokens/token-verifier.ts'
@@ -101,7 +102,7 @@ async function verifySubject(
     return fromMandateToken(mandateToken, actor, ctx)
   }
   try {
-    const { claims } = await verifyTrustedToken(token, 'human_idp', {
+    const { issuer, claims } = await verifyTrustedToken(token, 'human_idp', {
       directory: ctx.directory,
       jwks: ctx.jwks,
       defaultAudiences: ctx.audiences(),
@@ -111,14 +112,10 @@ async function verifySubject(
     // A token already delegated elsewhere is not a human's own grant: its act chain is not ours to extend.
     if ('act' in claims) throw new InvalidRequest('subject_token already carries an act claim')
     checkMayAct(claims.may_act, actor.id)
-    const human = findHuman(
-      ctx,
-      claims.sub,
-      typeof claims.email === 'string' && claims.email_verified !== false ? claims.email : undefined,
-    )
+    const human = await ctx.humans.resolve(issuer, claims, request)
     return { human, chain: undefined, scopes: scopesOf(claims), exp: claims.exp }
   } catch (error) {
-    if (error instanceof ExternalTokenRejected)
+    if (error instanceof ExternalTokenRejected || error instanceof HumanNotBound)
       throw new InvalidRequest(`subject_token is not acceptable: ${error.message}`)
     throw error
   }
@@ -140,7 +137,7 @@ function fromMandateToken(
     throw new InvalidRequest(
       'subject_token was issued to another client, which did not allow this actor (may_act)',
     )
-  const human = findHuman(ctx, claims.sub, undefined)
+  const human = findHuman(ctx, claims.sub)
   return { human, chain, scopes: scopesOf(claims), exp: claims.exp, audience: claims.aud }
 }
 
@@ -152,8 +149,9 @@ function checkMayAct(mayAct: unknown, actorId: string): void {
   }
 }
 
-function findHuman(ctx: GrantContext, sub: string, email: string | undefined): Stored<Human> {
-  const human = ctx.directory.human(sub) ?? (email ? ctx.directory.humanByEmail(email) : undefined)
+// A Mandate token names the human by registry id.
+function findHuman(ctx: GrantContext, sub: string): Stored<Human> {
+  const human = ctx.directory.human(sub)
   if (human?.status !== 'active') throw new InvalidRequest('the subject is not an active registered human')
   return human
 }

@@ -409,15 +409,12 @@ async function startMandate() {
   })
   const base = `http://127.0.0.1:${port}`
   await waitReady(server, `${base}/readyz`, 'mandate')
-  for (const { kind, ...doc } of HTTP_DOCUMENTS) {
-    const plural = { EntityType: 'entity-types', Policy: 'policies' }[kind]
-    const res = await fetch(`${base}/api/v1/${plural}/${doc.id}`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${bootstrap}`, 'content-type': 'application/json' },
-      body: JSON.stringify(doc),
-    })
-    if (res.status >= 300) throw new Error(`mandate: ${kind} ${doc.id}: ${res.status} ${await res.text()}`)
-  }
+  const res = await fetch(`${base}/api/v1/apply`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${bootstrap}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ documents: HTTP_DOCUMENTS }),
+  })
+  if (res.status >= 300) throw new Error(`mandate: apply: ${res.status} ${await res.text()}`)
   return {
     name: 'mandate',
     server,

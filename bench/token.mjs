@@ -274,6 +274,8 @@ async function prepareExchange(put, base) {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
   const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'idp-1', alg: 'ES256' }
   await put('/api/v1/trusted-issuers/bench-idp', { issuer: IDP, type: 'human_idp', jwks: { keys: [jwk] } })
+  // The IdP names the sponsor by a subject bound to them.
+  await put(`/api/v1/humans/${SPONSOR}`, { identities: [{ issuer: IDP, subject: SPONSOR }] })
   const agent = await put(`/api/v1/agents/${EXCHANGE_AGENT}`, {
     sponsor: SPONSOR,
     classification: 'delegated',

@@ -3,13 +3,14 @@
 export {
   AdminClient,
   type AdminClientOptions,
+  type ApplyDocument,
+  type ApplyResult,
   type AuditCheckpoint,
   type AuditEvent,
   type AuditVerification,
   type ChangeResult,
   type ExplainRequest,
   type Explanation,
-  type KindPath,
   type RegistryObject,
 } from './admin-client.js'
 export {
@@ -35,6 +36,7 @@ export { ASYMMETRIC_ALGORITHMS } from './algorithms.js'
 export { type ErrorCode, type FieldError, MandateApiError } from './errors.js'
 export type { Jwk, PrivateKeyInput } from './keys.js'
 export { MandateOAuthError, type OAuthErrorCode } from './oauth-errors.js'
+export { type KindPath, REGISTRY_KINDS, type RegistryKindName } from './registry-kinds.js'
 export {
   AccessTokenError,
   type AccessTokenErrorCode,

@@ -25,6 +25,7 @@ import { PolicyCheck, type PolicyRelevantChange } from './policy/policy-check.ts
 import { TokenPolicy } from './policy/token-policy.ts'
 import { seedDemoData } from './registry/demo.ts'
 import { Directory } from './registry/directory.ts'
+import { HumanIdentities } from './registry/human-identities.ts'
 import { JwksFetcher } from './registry/jwks-fetcher.ts'
 import { KeySets } from './registry/key-sets.ts'
 import { Registry } from './registry/registry.ts'
@@ -194,6 +195,17 @@ export async function openCore(
       now,
     })
     const tokenPolicy = new TokenPolicy(pdp, recorder)
+    const policyCheck = new PolicyCheck(stores)
+    const registry = new Registry({
+      database,
+      stores,
+      audit,
+      jwks: keySets,
+      maxAgentDepth: config.maxAgentDepth,
+      now: clock,
+      checkPolicies: (tx, change) => policyCheck.check(tx, change as PolicyRelevantChange),
+      onChange: () => directory.refresh(),
+    })
     const dpop = {
       replay,
       now,
@@ -208,6 +220,7 @@ export async function openCore(
       now,
       grant: {
         directory,
+        humans: new HumanIdentities({ directory, registry }),
         minter: new AccessTokenMinter(keyRing, () => config.issuer, now),
         issuer: () => config.issuer,
         verifier,
@@ -227,7 +240,6 @@ export async function openCore(
       },
       clientAuth,
     })
-    const policyCheck = new PolicyCheck(stores)
     return {
       config,
       database,
@@ -235,16 +247,7 @@ export async function openCore(
       masterKey: resolved.key,
       masterKeySource: { source: resolved.source, file: resolved.file },
       audit,
-      registry: new Registry({
-        database,
-        stores,
-        audit,
-        jwks: keySets,
-        maxAgentDepth: config.maxAgentDepth,
-        now: clock,
-        checkPolicies: (tx, change) => policyCheck.check(tx, change as PolicyRelevantChange),
-        onChange: () => directory.refresh(),
-      }),
+      registry,
       keyRing,
       adminTokens: new AdminTokens(database, new AdminTokenStore(), audit, clock),
       directory,
@@ -323,7 +326,13 @@ export async function startNode(
     const seedWanted =
       config.demoData === 'on' || (config.demoData === 'auto' && core.database.dialect === 'sqlite')
     const empty = (await core.registry.list('Human', { limit: 1 })).length === 0
-    const seeded = bootstrap && seedWanted && empty ? await seedDemoData(core.registry) : 0
+    const seeded = bootstrap && seedWanted && empty ? await seedDemoData(core.registry, core.masterKey) : 0
+    // Emails are unique (ignoring case) since 0005-human-identities; older data may hold duplicates to resolve.
+    for (const shared of await core.registry.sharedEmails())
+      logger.warn(
+        { email: shared.email, humans: shared.humans },
+        'several humans have this email: none of them is matched by email at login, and the email cannot be given to another human; change or remove it on all but one',
+      )
     const tls = readTls(config)
     const app = await buildApp({
       tls,

@@ -1,21 +1,17 @@
-// Reads declarative documents (YAML or JSON, several per file) for `mandate apply` and orders them by dependency.
+// Reads declarative documents (YAML or JSON, several per file) for `mandate apply` and the policy tools, and orders
+// them by dependency.
 import { parseAllDocuments } from 'yaml'
+import { orderForApply } from '../registry/apply-order.ts'
+import { type RegistryKind, registryKinds } from '../registry/model.ts'
 import { CliFailure, ExitCode } from './output.ts'
 
-/** A document's kind, its URL path and the order kinds are applied in (what others refer to comes first). */
-export const documentKinds = {
-  TrustedIssuer: { path: 'trusted-issuers', order: 0 },
-  ResourceServer: { path: 'resource-servers', order: 0 },
-  Human: { path: 'humans', order: 1 },
-  Workload: { path: 'workloads', order: 2 },
-  Agent: { path: 'agents', order: 3 },
-  Group: { path: 'groups', order: 4 },
-  EntityType: { path: 'entity-types', order: 5 },
-  Entity: { path: 'entities', order: 6 },
-  Policy: { path: 'policies', order: 7 },
-} as const
+/** A document's kind: every registry kind. */
+export type DocumentKind = RegistryKind
 
-export type DocumentKind = keyof typeof documentKinds
+/** The URL path of each kind. */
+export const documentKinds = Object.fromEntries(
+  Object.entries(registryKinds).map(([kind, { plural }]) => [kind, { path: plural }]),
+) as { [K in DocumentKind]: { path: (typeof registryKinds)[K]['plural'] } }
 
 /** One document to apply, with where it came from for messages. */
 export interface Document {
@@ -80,7 +76,7 @@ export function parseDocuments(text: string, source: string): Document[] {
   })
 }
 
-/** Orders documents so that references resolve: kinds in dependency order, parent agents before their sub-agents. */
+/** Orders documents so that references resolve (see `orderForApply`); the same kind and id twice is refused. */
 export function orderDocuments(documents: Document[]): Document[] {
   const seen = new Set<string>()
   for (const doc of documents) {
@@ -88,23 +84,5 @@ export function orderDocuments(documents: Document[]): Document[] {
     if (seen.has(key)) throw new CliFailure(`${doc.source}: ${key} appears twice`, ExitCode.failed)
     seen.add(key)
   }
-  const depth = (doc: Document): number => {
-    let d = 0
-    let parent = doc.kind === 'Agent' ? doc.body.parent : undefined
-    while (typeof parent === 'string' && d < 16) {
-      d++
-      const next = documents.find((x) => x.kind === 'Agent' && x.id === parent)
-      parent = next?.body.parent
-    }
-    return d
-  }
-  return documents
-    .map((doc, index) => ({ doc, index, depth: depth(doc) }))
-    .sort(
-      (a, b) =>
-        documentKinds[a.doc.kind].order - documentKinds[b.doc.kind].order ||
-        a.depth - b.depth ||
-        a.index - b.index,
-    )
-    .map((x) => x.doc)
+  return orderForApply(documents)
 }

@@ -4,9 +4,11 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
   AdminClient,
+  type ApplyResult,
   type AuditCheckpoint,
   type AuditVerification,
   type KindPath,
+  MandateApiError,
   type RegistryObject,
 } from '@mandate/sdk'
 import { Command, CommanderError, Option } from 'commander'
@@ -16,8 +18,10 @@ import { loadConfig } from '../config/load.ts'
 import type { Config } from '../config/schema.ts'
 import { JWKS_MAX_AGE_SECONDS } from '../http/well-known.ts'
 import { openCore, startNode, VERSION } from '../main.ts'
+import { createRegistryStores } from '../registry/stores.ts'
 import { openDatabase, storeLocation } from '../store/database.ts'
-import { documentKinds, orderDocuments, parseDocuments, resolveKind } from './documents.ts'
+import { registerDemoCommands } from './demo-commands.ts'
+import { type Document, documentKinds, orderDocuments, parseDocuments, resolveKind } from './documents.ts'
 import { CliFailure, ExitCode, print, report } from './output.ts'
 import { registerPolicyCommands } from './policy-commands.ts'
 
@@ -116,7 +120,7 @@ function printBanner(url: string, cfg: Config, node: Awaited<ReturnType<typeof s
   }
   if (node.seeded > 0)
     lines.push(
-      `  seeded ${node.seeded} demo documents (resource servers, humans, a workload, agents of each classification, starter policies)`,
+      `  seeded ${node.seeded} demo documents (resource servers, humans, a demo IdP, a workload, agents of each classification, starter policies)`,
     )
   if (node.bootstrapToken) {
     lines.push(
@@ -146,8 +150,16 @@ program
     const database = await openDatabase(storeLocation(config()))
     try {
       const applied = await database.migrate()
-      print(globals().json ?? false, { applied }, () =>
-        applied.length ? `applied ${applied.join(', ')}` : 'the database is up to date',
+      // Emails are unique (ignoring case) from 0005-human-identities on; data from before may hold duplicates.
+      const shared = await createRegistryStores().humans.sharedEmails(database.db)
+      print(globals().json ?? false, { applied, shared_emails: shared }, () =>
+        [
+          applied.length ? `applied ${applied.join(', ')}` : 'the database is up to date',
+          ...shared.map(
+            (s) =>
+              `warning: humans ${s.humans.join(', ')} share the email ${s.email}: none of them is matched by email at login; change it on all but one`,
+          ),
+        ].join('\n'),
       )
     } finally {
       await database.close()
@@ -212,54 +224,97 @@ program
   })
 
 registerPolicyCommands(program, { json: () => globals().json ?? false, admin })
+registerDemoCommands(program, { json: () => globals().json ?? false, config: () => config() })
 
 program
   .command('apply')
-  .description('create or update objects from YAML/JSON documents (idempotent)')
+  .description('create or update objects from YAML/JSON documents, all or none (idempotent)')
   .requiredOption('-f, --file <file>', 'document file, or - for standard input')
   .action(async (options: { file: string }) => {
+    const json = globals().json ?? false
     const text = options.file === '-' ? readFileSync(0, 'utf8') : readFileSync(options.file, 'utf8')
+    // Ordered here too (the node orders them the same way), so that a kind and id given twice is named by its source.
     const documents = orderDocuments(parseDocuments(text, options.file === '-' ? 'stdin' : options.file))
-    const client = admin()
-    const results = []
-    for (const doc of documents) {
-      const { path } = documentKinds[doc.kind]
-      try {
-        const result = await client.put(path, doc.id, doc.body)
-        results.push({
-          kind: doc.kind,
-          id: doc.id,
-          change: result.change,
-          ...(result.issued_secrets ? { issued_secrets: result.issued_secrets } : {}),
-        })
-        if (!globals().json) {
-          process.stdout.write(`${doc.kind.toLowerCase()}/${doc.id} ${result.change}\n`)
-          for (const secret of result.issued_secrets ?? [])
-            process.stdout.write(
-              `  client_secret ${secret.credential} (shown once): ${secret.client_secret}\n`,
-            )
-        }
-      } catch (error) {
-        if (error instanceof Error) error.message = `${doc.source}: ${doc.kind} ${doc.id}: ${error.message}`
-        // What was applied before the failure stays applied; with --json, say so, secrets shown once included.
-        if (globals().json && results.length > 0) print(true, { results, complete: false }, () => '')
-        throw error
-      }
+    let applied: ApplyResult
+    try {
+      // The node writes them in one transaction, in dependency order: all of them, or none.
+      applied = await admin().apply(documents.map((doc) => ({ ...doc.body, kind: doc.kind, id: doc.id })))
+    } catch (error) {
+      const refusal = inDocumentTerms(error, documents)
+      process.exitCode = report(refusal.error, json)
+      print(
+        json,
+        {
+          applied: false,
+          results: [],
+          created: 0,
+          updated: 0,
+          unchanged: 0,
+          refused: refusal.document ?? null,
+        },
+        () => `nothing applied: ${refusal.summary}`,
+      )
+      return
     }
-    const counts = { created: 0, updated: 0, unchanged: 0 }
-    for (const r of results) counts[r.change]++
+    if (!json)
+      for (const result of applied.results) {
+        process.stdout.write(`${result.kind.toLowerCase()}/${result.id} ${result.change}\n`)
+        for (const secret of result.issued_secrets ?? [])
+          process.stdout.write(`  client_secret ${secret.credential} (shown once): ${secret.client_secret}\n`)
+      }
+    const { created, updated, unchanged } = applied
     print(
-      globals().json ?? false,
-      { results, ...counts },
+      json,
+      { applied: true, ...applied },
       () =>
-        `${counts.created} created, ${counts.updated} updated, ${counts.unchanged} unchanged${counts.created + counts.updated === 0 ? ' (nothing to change)' : ''}`,
+        `${created} created, ${updated} updated, ${unchanged} unchanged${created + updated === 0 ? ' (nothing to change)' : ''}`,
     )
   })
+
+// The node names a refused document by its index in the request (`document 3 (Agent x)`, `/documents/3/...`):
+// name it by file and position instead, as the user wrote it.
+function inDocumentTerms(
+  error: unknown,
+  documents: readonly Document[],
+): { error: unknown; summary: string; document?: { source: string; kind: string; id: string } } {
+  if (!(error instanceof MandateApiError))
+    return { error, summary: (error as Error)?.message ?? String(error) }
+  const index = /^document (\d+) /.exec(error.message)?.[1]
+  const refused = index === undefined ? undefined : documents[Number(index)]
+  const prefix = refused && `document ${index} (${refused.kind} ${refused.id})`
+  const fields = error.fields.map((field) => {
+    const at = /^\/documents\/(\d+)(\/.*)?$/.exec(field.path)
+    const doc = at ? documents[Number(at[1])] : undefined
+    if (!at || !doc) return field
+    const path = at[2] ?? '/'
+    return { ...field, path: doc === refused ? path : `${doc.source}: ${doc.kind} ${doc.id} ${path}` }
+  })
+  if (!refused || !prefix || !error.message.startsWith(prefix))
+    return {
+      error: new MandateApiError(error.code, error.message, error.status, fields),
+      summary: `${error.message} (${error.code})`,
+    }
+  const where = `${refused.source}: ${refused.kind} ${refused.id}`
+  return {
+    error: new MandateApiError(
+      error.code,
+      `${where}${error.message.slice(prefix.length)}`,
+      error.status,
+      fields,
+    ),
+    summary: `${where} was refused (${error.code})`,
+    document: { source: refused.source, kind: refused.kind, id: refused.id },
+  }
+}
+
+const KIND_NAMES = Object.keys(documentKinds)
+  .map((kind) => kind.replace(/(?<=[a-z])(?=[A-Z])/g, '-').toLowerCase())
+  .join(', ')
 
 program
   .command('get')
   .description('show one object')
-  .argument('<kind>', 'agent, human, workload, group or trusted-issuer')
+  .argument('<kind>', `one of ${KIND_NAMES}`)
   .argument('<id>')
   .action(async (kind: string, id: string) => {
     const object = await admin().get(kindPath(kind), id)
@@ -269,7 +324,7 @@ program
 program
   .command('list')
   .description('list objects of a kind')
-  .argument('<kind>', 'agents, humans, workloads, groups or trusted-issuers')
+  .argument('<kind>', `one of ${KIND_NAMES} (singular or plural)`)
   .option('--filter <key=value...>', 'filter, e.g. --filter sponsor=alice@example.com status=active')
   .action(async (kind: string, options: { filter?: string[] }) => {
     const filters: Record<string, string> = {}

@@ -1,11 +1,84 @@
-// Demo data for the embedded quickstart: resource servers, two humans, a group, a trusted workload issuer, a workload,
-// one agent of each classification (plus a sub-agent) and the starter policies, written through the registry like any
-// admin change.
+// Demo data for the embedded quickstart: resource servers, two humans, a group, a demo company IdP, a trusted workload
+// issuer, a workload, one agent of each classification (plus a sub-agent) and the starter policies, written through
+// the registry like any admin change. The demo IdP's key derives from the master key, so that `mandate demo idp-token`
+// can sign a user's login token for the delegation walk-through without any other secret.
+import { createECDH, createHash, createPrivateKey, type KeyObject } from 'node:crypto'
+import { SignJWT } from 'jose'
+import type { MasterKey } from '../tokens/master-key.ts'
 import { AGENTS_POLICIES, CARE_POLICIES } from './demo-policies.ts'
-import type { RegistryKind } from './model.ts'
+import type { Human, RegistryKind } from './model.ts'
 import type { Registry } from './registry.ts'
 
-const documents: Array<{ kind: RegistryKind; doc: Record<string, unknown> }> = [
+/** The demo company IdP: a TrustedIssuer of type human_idp that matches humans by verified email. */
+export const DEMO_IDP = { id: 'demo-idp', issuer: 'https://login.example.com', kid: 'demo-idp-1' } as const
+
+/** The demo IdP's signing key (ES256), derived from the master key: the same on every start and every node. */
+export function demoIdpKey(masterKey: MasterKey): {
+  privateKey: KeyObject
+  publicJwk: Record<string, string>
+} {
+  const ecdh = createECDH('prime256v1')
+  // 32 HKDF bytes are a valid P-256 scalar but with negligible probability (below 2^-32); setPrivateKey checks.
+  ecdh.setPrivateKey(masterKey.derive('demo-idp-signing-key'))
+  const point = ecdh.getPublicKey()
+  const publicJwk = {
+    kty: 'EC',
+    crv: 'P-256',
+    x: point.subarray(1, 33).toString('base64url'),
+    y: point.subarray(33, 65).toString('base64url'),
+    kid: DEMO_IDP.kid,
+    alg: 'ES256',
+    use: 'sig',
+  }
+  const privateKey = createPrivateKey({
+    key: { ...publicJwk, d: ecdh.getPrivateKey().toString('base64url') },
+    format: 'jwk',
+  })
+  return { privateKey, publicJwk }
+}
+
+/**
+ * A login token of the demo IdP for `human`, as a company IdP would issue it: `sub` is the human's binding at the demo
+ * IdP (or, for a human not bound yet, a subject derived from their id), with their email marked verified, the scopes
+ * the user grants, and `aud` this node.
+ */
+export function signDemoIdpToken(
+  key: KeyObject,
+  human: Human,
+  options: { audience: string; scope: string; lifetimeSeconds: number; now: number },
+): Promise<string> {
+  const bound = human.identities?.find((i) => i.issuer === DEMO_IDP.issuer)?.subject
+  const subject = bound ?? `u-${createHash('sha256').update(human.id).digest('hex').slice(0, 12)}`
+  const iat = Math.floor(options.now / 1000)
+  return new SignJWT({
+    ...(human.email ? { email: human.email, email_verified: true } : {}),
+    ...(human.name ? { name: human.name } : {}),
+    scope: options.scope,
+  })
+    .setProtectedHeader({ alg: 'ES256', kid: DEMO_IDP.kid, typ: 'JWT' })
+    .setIssuer(DEMO_IDP.issuer)
+    .setSubject(subject)
+    .setAudience(options.audience)
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + options.lifetimeSeconds)
+    .sign(key)
+}
+
+const documents = (
+  idpJwk: Record<string, string>,
+): Array<{ kind: RegistryKind; doc: Record<string, unknown> }> => [
+  {
+    kind: 'TrustedIssuer',
+    doc: {
+      id: DEMO_IDP.id,
+      issuer: DEMO_IDP.issuer,
+      type: 'human_idp',
+      jwks: { keys: [idpJwk] },
+      match_email: true,
+      description:
+        'The demo company IdP: `mandate demo idp-token` signs its login tokens with a key derived from the master key. Delete it (and the bindings to it) outside a demo.',
+    },
+  },
   {
     kind: 'ResourceServer',
     doc: {
@@ -58,6 +131,8 @@ const documents: Array<{ kind: RegistryKind; doc: Record<string, unknown> }> = [
       id: 'alice@example.com',
       email: 'alice@example.com',
       name: 'Alice Ng',
+      // Alice is bound to her demo IdP account; Bob is bound on his first login, by his verified email.
+      identities: [{ issuer: DEMO_IDP.issuer, subject: 'u-1001' }],
       attributes: { department: 'support' },
     },
   },
@@ -162,9 +237,9 @@ const documents: Array<{ kind: RegistryKind; doc: Record<string, unknown> }> = [
   },
 ]
 
-/** Seeds the demo documents; each is a normal, audited registry write. */
-export async function seedDemoData(registry: Registry): Promise<number> {
-  for (const { kind, doc } of documents)
-    await registry.put(kind, String(doc.id), doc, { actor: { kind: 'system', id: 'demo-seed' } })
-  return documents.length
+/** Seeds the demo documents in one audited apply; answers how many. */
+export async function seedDemoData(registry: Registry, masterKey: MasterKey): Promise<number> {
+  const seed = documents(demoIdpKey(masterKey).publicJwk).map(({ kind, doc }) => ({ kind, ...doc }))
+  await registry.apply(seed, { actor: { kind: 'system', id: 'demo-seed' } })
+  return seed.length
 }

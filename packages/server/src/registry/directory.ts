@@ -25,6 +25,8 @@ interface Snapshot {
   version: string
   humans: Map<string, Stored<Human>>
   humansByEmail: Map<string, Stored<Human>>
+  /** Humans by IdP binding, keyed by issuer and subject. */
+  humansByIdentity: Map<string, Stored<Human>>
   clients: Map<string, Client>
   /** Clients by federated binding, keyed by issuer and subject. */
   federated: Map<string, Client[]>
@@ -46,6 +48,7 @@ const EMPTY: Snapshot = {
   version: '',
   humans: new Map(),
   humansByEmail: new Map(),
+  humansByIdentity: new Map(),
   clients: new Map(),
   federated: new Map(),
   issuers: new Map(),
@@ -76,9 +79,14 @@ export class Directory {
     return this.snapshot.humans.get(id)
   }
 
-  /** The human with this email, if exactly one has it. */
+  /** The human with this email (ignoring case), if exactly one has it. */
   humanByEmail(email: string): Stored<Human> | undefined {
     return this.snapshot.humansByEmail.get(email.toLowerCase())
+  }
+
+  /** The human bound to this subject of this human IdP, if any. */
+  humanByIdentity(issuer: string, subject: string): Stored<Human> | undefined {
+    return this.snapshot.humansByIdentity.get(`${issuer}\u0000${subject}`)
   }
 
   /** The clients with a federated binding for this issuer and subject. */
@@ -210,6 +218,9 @@ export class Directory {
       version,
       humans: new Map(humans.map((h) => [h.id, h])),
       humansByEmail: uniqueBy(humans, (h) => h.email?.toLowerCase()),
+      humansByIdentity: new Map(
+        humans.flatMap((h) => (h.identities ?? []).map((i) => [`${i.issuer}\u0000${i.subject}`, h] as const)),
+      ),
       clients,
       federated,
       issuers: new Map(issuers.map((i) => [i.issuer, i])),

@@ -1,7 +1,8 @@
-// Registry documents (humans, workloads, agents, groups, trusted issuers) as JSON Schemas: the admin API, `mandate apply`
-// and the stores all read this one definition. Documents keep their wire spelling (snake_case) inside, like a resource
+// Registry documents (humans, workloads, agents, groups, trusted issuers, resource servers, policies, entity types,
+// entities) as JSON Schemas: the admin API, `mandate apply` and the stores all read this one definition. Documents keep their wire spelling (snake_case) inside, like a resource
 // manifest, since they are stored and returned as written.
 
+import { REGISTRY_KINDS, type RegistryKindName } from '@mandate/sdk'
 import { type Static, type TSchema, type TUnion, Type } from '@sinclair/typebox'
 import { ASYMMETRIC_ALGORITHMS } from '../tokens/algorithms.ts'
 
@@ -139,12 +140,45 @@ export const CeilingEntry = Type.Union([
 ])
 export type CeilingEntry = Static<typeof CeilingEntry>
 
+/** Who may assert a human: one subject at one human IdP. */
+export const HumanIdentity = Type.Object(
+  {
+    issuer: Type.String({
+      pattern: HttpsUrl.pattern,
+      maxLength: 2048,
+      description: 'The `iss` of a registered TrustedIssuer of type `human_idp`.',
+    }),
+    subject: Type.String({
+      minLength: 1,
+      maxLength: 1024,
+      pattern: '^[^\\x00-\\x1f\\x7f]+$',
+      description: 'The `sub` that issuer gives this human.',
+    }),
+  },
+  { additionalProperties: false },
+)
+export type HumanIdentity = Static<typeof HumanIdentity>
+
 export const HumanDoc = Type.Object(
   {
     id: Id,
-    email: Type.Optional(Type.String({ pattern: '^[^\\s@]+@[^\\s@]+$', maxLength: 320 })),
+    email: Type.Optional(
+      Type.String({
+        // No control characters: the email is also stored lower-cased in a column of its own.
+        pattern: '^[^\\s@\\x00-\\x1f\\x7f]+@[^\\s@\\x00-\\x1f\\x7f]+$',
+        maxLength: 320,
+        description: 'Unique among humans, ignoring case.',
+      }),
+    ),
     name: Type.Optional(Name),
     status: Type.Union([Type.Literal('active'), Type.Literal('inactive')], { default: 'active' }),
+    identities: Type.Optional(
+      Type.Array(HumanIdentity, {
+        maxItems: 20,
+        description:
+          'The IdP subjects that may assert this human in a token exchange; an (issuer, subject) names one human. Set by an admin, or on the first login matched by verified email at an issuer with `match_email`. A write that leaves it out keeps the stored ones; `[]` removes them.',
+      }),
+    ),
     attributes: Type.Optional(Attributes),
   },
   { additionalProperties: false },
@@ -252,6 +286,12 @@ export const TrustedIssuerDoc = Type.Object(
     jwks: Type.Optional(JwkSet),
     jwks_uri: Type.Optional(HttpsUrl),
     audiences: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 1024 }), { maxItems: 20 })),
+    match_email: Type.Optional(
+      Type.Boolean({
+        description:
+          '`human_idp` only (default false): a token whose subject is bound to no human may name one by its email, when it carries `email_verified: true` and exactly one human has that email (ignoring case) and no binding at this issuer yet; the subject is then bound to that human.',
+      }),
+    ),
     description: Type.Optional(Type.String({ maxLength: 2000 })),
   },
   { additionalProperties: false },
@@ -402,32 +442,30 @@ export const EntityDoc = Type.Object(
 )
 export type Entity = Static<typeof EntityDoc>
 
-/** The registry's kinds, as named in documents (`kind: Agent`) and in URLs (`/api/v1/agents`). */
-export const registryKinds = {
-  Human: { plural: 'humans', schema: HumanDoc },
-  Workload: { plural: 'workloads', schema: WorkloadDoc },
-  Agent: { plural: 'agents', schema: AgentDoc },
-  Group: { plural: 'groups', schema: GroupDoc },
-  TrustedIssuer: { plural: 'trusted-issuers', schema: TrustedIssuerDoc },
-  ResourceServer: { plural: 'resource-servers', schema: ResourceServerDoc },
-  Policy: { plural: 'policies', schema: PolicyDoc },
-  EntityType: { plural: 'entity-types', schema: EntityTypeDoc },
-  Entity: { plural: 'entities', schema: EntityDoc },
-} as const satisfies Record<string, { plural: string; schema: TSchema }>
+const schemas = {
+  TrustedIssuer: TrustedIssuerDoc,
+  ResourceServer: ResourceServerDoc,
+  Human: HumanDoc,
+  Workload: WorkloadDoc,
+  Agent: AgentDoc,
+  Group: GroupDoc,
+  EntityType: EntityTypeDoc,
+  Entity: EntityDoc,
+  Policy: PolicyDoc,
+} as const satisfies Record<RegistryKindName, TSchema>
 
-export type RegistryKind = keyof typeof registryKinds
+/** A registry kind, as documents name it (`Agent`); the list is `REGISTRY_KINDS` in `@mandate/sdk`. */
+export type RegistryKind = RegistryKindName
 
 /** The document type of each kind. */
-export interface RegistryDocs {
-  Human: Human
-  Workload: Workload
-  Agent: Agent
-  Group: Group
-  TrustedIssuer: TrustedIssuer
-  ResourceServer: ResourceServer
-  Policy: Policy
-  EntityType: EntityType
-  Entity: Entity
-}
+export type RegistryDocs = { [K in RegistryKind]: Static<(typeof schemas)[K]> }
+
+/** The registry's kinds in apply order, as named in documents (`kind: Agent`) and URLs (`/api/v1/agents`), with their schemas. */
+export const registryKinds = Object.fromEntries(
+  (Object.keys(REGISTRY_KINDS) as RegistryKind[]).map((kind) => [
+    kind,
+    { plural: REGISTRY_KINDS[kind], schema: schemas[kind] },
+  ]),
+) as { [K in RegistryKind]: { plural: (typeof REGISTRY_KINDS)[K]; schema: (typeof schemas)[K] } }
 
 export type { Stored } from '../store/registry-store.ts'

@@ -14,8 +14,76 @@ import type {
   Workload,
 } from './model.ts'
 
-/** Humans, filterable by status. */
-export type HumanStore = RegistryStore<Human>
+/**
+ * Humans, filterable by status. Their IdP bindings are also indexed in `human_identities` (an issuer and subject name at
+ * most one human), and their emails in lower case, so that both uniqueness checks are one lookup.
+ */
+export class HumanStore extends RegistryStore<Human> {
+  /** Ids of the humans with this email, ignoring case. */
+  async withEmail(ex: Executor, email: string): Promise<string[]> {
+    // PostgreSQL text cannot hold U+0000, so no stored email contains it.
+    if (email.includes('\u0000')) return []
+    const rows = await ex
+      .selectFrom('humans')
+      .select('id')
+      .where('email_key', '=', email.toLowerCase())
+      .orderBy('id')
+      .execute()
+    return rows.map((r) => r.id)
+  }
+
+  /** The id of the human bound to this issuer and subject, if any. */
+  async boundTo(ex: Executor, issuer: string, subject: string): Promise<string | undefined> {
+    if (issuer.includes('\u0000') || subject.includes('\u0000')) return undefined
+    const row = await ex
+      .selectFrom('human_identities')
+      .select('human_id')
+      .where('issuer', '=', issuer)
+      .where('subject', '=', subject)
+      .executeTakeFirst()
+    return row?.human_id
+  }
+
+  /** Ids of the humans with a binding at this issuer. */
+  async boundAt(ex: Executor, issuer: string): Promise<string[]> {
+    const rows = await ex
+      .selectFrom('human_identities')
+      .select('human_id')
+      .distinct()
+      .where('issuer', '=', issuer)
+      .orderBy('human_id')
+      .execute()
+    return rows.map((r) => r.human_id)
+  }
+
+  /** Rewrites the identity index of a human from its document. */
+  async indexIdentities(ex: Executor, human: Human): Promise<void> {
+    await ex.deleteFrom('human_identities').where('human_id', '=', human.id).execute()
+    const identities = human.identities ?? []
+    if (identities.length === 0) return
+    await ex
+      .insertInto('human_identities')
+      .values(identities.map((i) => ({ issuer: i.issuer, subject: i.subject, human_id: human.id })))
+      .execute()
+  }
+
+  /** Emails (in lower case) that several humans share, with their ids: possible only in data older than the rule. */
+  async sharedEmails(ex: Executor): Promise<Array<{ email: string; humans: string[] }>> {
+    const shared = await ex
+      .selectFrom('humans')
+      .select('email_key')
+      .where('email_key', 'is not', null)
+      .groupBy('email_key')
+      .having((eb) => eb(eb.fn.countAll(), '>', 1))
+      .orderBy('email_key')
+      .execute()
+    const result: Array<{ email: string; humans: string[] }> = []
+    for (const { email_key } of shared)
+      if (email_key !== null) result.push({ email: email_key, humans: await this.withEmail(ex, email_key) })
+    return result
+  }
+}
+
 /** Workloads, filterable by status. */
 export type WorkloadStore = RegistryStore<Workload>
 /** Trusted token issuers, filterable by type and issuer URL. */
@@ -91,9 +159,9 @@ export class PolicyStore extends RegistryStore<Policy> {
 /** The registry stores, built once. */
 export function createRegistryStores() {
   return {
-    humans: new RegistryStore<Human>({
+    humans: new HumanStore({
       table: 'humans',
-      columns: (h) => ({ status: h.status }),
+      columns: (h) => ({ status: h.status, email_key: h.email?.toLowerCase() ?? null }),
       filters: { status: 'status' },
     }),
     workloads: new RegistryStore<Workload>({

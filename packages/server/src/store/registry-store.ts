@@ -3,21 +3,13 @@
 import { sql } from 'kysely'
 import { Conflict } from '../errors/mandate-error.ts'
 import { type Executor, isUniqueViolation } from './database.ts'
-import type { Tables } from './tables.ts'
+import type { RegistryRow, Tables } from './tables.ts'
 
 /** A document as stored: the document plus the store's bookkeeping. */
 export type Stored<T> = T & { version: number; created_at: string; updated_at: string }
 
-type RegistryTable =
-  | 'humans'
-  | 'workloads'
-  | 'agents'
-  | 'groups'
-  | 'trusted_issuers'
-  | 'resource_servers'
-  | 'policies'
-  | 'entity_types'
-  | 'entities'
+/** The tables that hold registry documents: every table whose rows are registry rows. */
+type RegistryTable = { [T in keyof Tables]: Tables[T] extends RegistryRow ? T : never }[keyof Tables]
 
 /** A page request: filters on indexed columns, a cursor (the last id seen) and a page size. */
 export interface ListQuery {
@@ -38,6 +30,11 @@ export interface RegistryTableSpec<T> {
 /** Generic store for one registry aggregate; every method runs on the executor it is given (database or transaction). */
 export class RegistryStore<T extends { id: string }> {
   constructor(private readonly spec: RegistryTableSpec<T>) {}
+
+  /** The filters `list` accepts. */
+  get filterNames(): string[] {
+    return Object.keys(this.spec.filters)
+  }
 
   /** The object with this id, or undefined. */
   async get(ex: Executor, id: string): Promise<Stored<T> | undefined> {

@@ -11,6 +11,15 @@ export interface RegistryRow {
 
 export interface HumanRow extends RegistryRow {
   status: string
+  /** The email in lower case, for the case-insensitive uniqueness check; null without an email. */
+  email_key: string | null
+}
+
+/** Who may assert a human: one row per (issuer, subject), so that a pair names at most one human. */
+export interface HumanIdentityRow {
+  issuer: string
+  subject: string
+  human_id: string
 }
 
 export interface WorkloadRow extends RegistryRow {
@@ -135,6 +144,7 @@ export interface MetaRow {
 /** The whole database, for Kysely. */
 export interface Tables {
   humans: HumanRow
+  human_identities: HumanIdentityRow
   workloads: WorkloadRow
   agents: AgentRow
   groups: GroupRow

@@ -231,7 +231,8 @@ for (const kind of storeKinds) {
       assert.equal((await test.call('GET', '/api/v1/humans/dave')).json.name, 'Dave')
     })
 
-    it('stops at a document with an invalid field, naming file, document and field path: earlier documents stay applied, later ones are not', async () => {
+    it('issue 8: refuses the whole file when one document is invalid: nothing is written, the error names file, document, kind, id and field, and the summary says nothing was applied', async () => {
+      const recordsBefore = await auditRecords()
       const file = join(dir.path, 'invalid.json')
       writeFileSync(
         file,
@@ -244,18 +245,83 @@ for (const kind of storeKinds) {
       )
       const result = await apply(['-f', file])
       assert.equal(result.code, 1)
-      assert.match(result.stderr, /invalid\.json: document 1\[1\]: Agent bad-agent: /)
+      assert.match(
+        result.stderr,
+        /invalid\.json: document 1\[1\]: Agent bad-agent is invalid; none was applied/,
+      )
       assert.match(
         result.stderr,
         /^ {2}\/classification: must be one of "autonomous", "delegated", "blended"$/m,
       )
       assert.ok(!hasStackTrace(result.stderr), result.stderr)
-      // Documents are applied one by one in dependency order, not in one transaction.
-      assert.deepEqual(changeLines(result.stdout), ['human/grace created'])
-      assert.equal((await test.call('GET', '/api/v1/humans/grace')).status, 200)
-      assert.equal((await test.call('GET', '/api/v1/agents/bad-agent')).status, 404)
-      assert.equal((await test.call('GET', '/api/v1/agents/later-agent')).status, 404)
-      assert.equal((await test.call('GET', '/api/v1/groups/later-group')).status, 404)
+      assert.deepEqual(changeLines(result.stdout), [])
+      assert.equal(
+        result.stdout.trimEnd().split('\n').at(-1),
+        `nothing applied: ${file}: document 1[1]: Agent bad-agent was refused (validation_failed)`,
+      )
+      // One transaction: the human written before the refused agent is gone with it.
+      for (const path of ['humans/grace', 'agents/bad-agent', 'agents/later-agent', 'groups/later-group'])
+        assert.equal((await test.call('GET', `/api/v1/${path}`)).status, 404, path)
+      assert.equal(await auditRecords(), recordsBefore)
+    })
+
+    it('issue 8: a conflict in any document refuses them all; with --json the refusal and zero counts are printed', async () => {
+      const file = join(dir.path, 'conflict.yaml')
+      // The second human's email is alice's in another case: emails are unique, ignoring case.
+      writeFileSync(
+        file,
+        'kind: Human\nid: heidi\nemail: heidi@example.com\n---\nkind: Human\nid: alice-again\nemail: ALICE@example.com\n',
+      )
+      const result = await runCli(['--json', 'apply', '-f', file], { env: adminEnv(test) })
+      assert.equal(result.code, 1)
+      const output = JSON.parse(result.stdout)
+      assert.deepEqual(output, {
+        applied: false,
+        results: [],
+        created: 0,
+        updated: 0,
+        unchanged: 0,
+        refused: { source: `${file}: document 2`, kind: 'Human', id: 'alice-again' },
+      })
+      const error = JSON.parse(result.stderr)
+      assert.equal(error.error, 'conflict')
+      assert.match(
+        error.error_description,
+        /document 2: Human alice-again: email ALICE@example\.com is already the email of human alice/,
+      )
+      assert.equal((await test.call('GET', '/api/v1/humans/heidi')).status, 404)
+    })
+
+    it('issue 8: the apply endpoint orders documents by dependency, answers every result, and names a refused document by index (OpenAPI-documented)', async () => {
+      const applied = await test.call('POST', '/api/v1/apply', {
+        body: {
+          documents: [
+            { kind: 'Agent', id: 'ivy-bot', sponsor: 'ivy', classification: 'autonomous', ceiling: [] },
+            { kind: 'Human', id: 'ivy' },
+          ],
+        },
+      })
+      assert.equal(applied.status, 200, applied.text)
+      assert.deepEqual(
+        applied.json.results.map(
+          (r: { kind: string; id: string; change: string }) => `${r.kind}/${r.id} ${r.change}`,
+        ),
+        ['Human/ivy created', 'Agent/ivy-bot created'],
+      )
+      assert.deepEqual([applied.json.created, applied.json.updated, applied.json.unchanged], [2, 0, 0])
+      const twice = await test.call('POST', '/api/v1/apply', {
+        body: {
+          documents: [
+            { kind: 'Human', id: 'jo' },
+            { kind: 'Human', id: 'jo', name: 'Jo' },
+          ],
+        },
+      })
+      assert.equal(twice.status, 400, twice.text)
+      assert.equal(twice.json.fields[0].path, '/documents/1/id')
+      const docs = (await test.call('GET', '/api/docs', { token: null })).json
+      const operation = docs.paths['/api/v1/apply'].post
+      assert.ok(operation.responses['200'].content['application/json'].schema.properties.results)
     })
   })
 }

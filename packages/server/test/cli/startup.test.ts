@@ -64,11 +64,66 @@ describe('mandate serve on a new embedded store without a master key', () => {
 
   it('seeds the demo agents into the empty embedded store with MANDATE_DEMO_DATA=auto', async () => {
     assert.ok(token, 'the admin token of the first start')
-    assert.match(first?.stdout() ?? '', /seeded 16 demo documents/)
+    assert.match(first?.stdout() ?? '', /seeded 17 demo documents/)
     const agents = await getJson(`${first?.url}/api/v1/agents`, token)
     assert.equal(agents.status, 200)
     const ids = (agents.json.items as Array<{ id: string }>).map((a) => a.id).sort()
     assert.deepEqual(ids, ['care-assistant', 'care-scheduler', 'fraud-watch', 'support-bot'])
+  })
+
+  it("issue 8: the README's delegation walk-through works on the demo data: the demo IdP's token for Alice is exchanged for her, and Bob's first one binds him by verified email", async () => {
+    assert.ok(token && first, 'the admin token and node of the first start')
+    const url = first.url
+    const call = async (method: string, path: string, body?: unknown) => {
+      const response = await fetch(`${url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      })
+      // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary response bodies
+      return { status: response.status, json: (await response.json()) as Record<string, any> }
+    }
+    const helper = await call('PUT', '/api/v1/agents/inbox-helper', {
+      sponsor: 'alice@example.com',
+      classification: 'delegated',
+      ceiling: ['crm:read'],
+      credentials: [{ type: 'client_secret' }],
+    })
+    assert.equal(helper.status, 201, JSON.stringify(helper.json))
+    const secret = String(helper.json.issued_secrets[0].client_secret)
+    const exchange = async (human: string) => {
+      const minted = await runCli(['demo', 'idp-token', human, '--scope', 'crm:read', '--audience', url], {
+        env: serveEnv(dir.path),
+        cwd: dir.path,
+      })
+      assert.equal(minted.code, 0, minted.stderr)
+      const response = await fetch(`${url}/oauth/token`, {
+        method: 'POST',
+        headers: {
+          authorization: `Basic ${Buffer.from(`inbox-helper:${secret}`).toString('base64')}`,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        body: new URLSearchParams({
+          grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+          subject_token: minted.stdout.trim(),
+          subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+          resource: 'https://crm.example.com/',
+          scope: 'crm:read',
+        }),
+      })
+      const answer = (await response.json()) as Record<string, unknown>
+      assert.equal(response.status, 200, JSON.stringify(answer))
+      return JSON.parse(Buffer.from(String(answer.access_token).split('.')[1] ?? '', 'base64url').toString())
+    }
+    const alice = await exchange('alice@example.com')
+    assert.equal(alice.sub, 'alice@example.com')
+    assert.deepEqual(alice.act, { sub: 'inbox-helper' })
+    assert.equal((await call('GET', '/api/v1/humans/bob@example.com')).json.identities, undefined)
+    assert.equal((await exchange('bob@example.com')).sub, 'bob@example.com')
+    assert.equal(
+      (await call('GET', '/api/v1/humans/bob@example.com')).json.identities[0].issuer,
+      'https://login.example.com',
+    )
   })
 
   it('with MANDATE_PORT=0, names the port it listens on in the default issuer and the discovery metadata', async () => {

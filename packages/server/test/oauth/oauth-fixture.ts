@@ -117,7 +117,10 @@ export const K8S = 'https://kubernetes.example.com'
 /** The service account the `deployer` workload is bound to. */
 export const SERVICE_ACCOUNT = 'system:serviceaccount:ci:deployer'
 
-/** A user's token from the company IdP (alice, by verified email), as a login would produce, for `audience`. */
+/** Alice's subject at the company IdP: suites bind it to her (`identities`) so that the IdP's tokens name her. */
+export const IDP_SUBJECT = 'idp-user-42'
+
+/** A user's token from the company IdP (alice, by her subject there), as a login would produce, for `audience`. */
 export function signHumanToken(
   key: ReturnType<typeof ecKeyPair>,
   audience: string,
@@ -126,7 +129,7 @@ export function signHumanToken(
   const now = Math.floor(Date.now() / 1000)
   return new SignJWT({
     iss: IDP,
-    sub: 'idp-user-42',
+    sub: IDP_SUBJECT,
     email: 'alice@example.com',
     aud: audience,
     scope: 'tickets:read tickets:write',

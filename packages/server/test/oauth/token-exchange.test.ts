@@ -8,6 +8,7 @@ import { storeKinds, type TestStore } from '../support/harness.ts'
 import {
   ecKeyPair,
   IDP,
+  IDP_SUBJECT,
   type OAuthFixture,
   RESOURCE,
   signHumanToken,
@@ -54,7 +55,10 @@ for (const kind of storeKinds) {
         jwks: { keys: [idpKey.publicJwk] },
       })
       await put('/api/v1/resource-servers/docs', { audience: OTHER_RESOURCE, scopes: ['docs:read'] })
-      await put('/api/v1/humans/alice@example.com', { email: 'alice@example.com' })
+      await put('/api/v1/humans/alice@example.com', {
+        email: 'alice@example.com',
+        identities: [{ issuer: IDP, subject: IDP_SUBJECT }],
+      })
       await put('/api/v1/humans/bob@example.com', { email: 'bob@example.com', status: 'inactive' })
       const agents: Array<[string, Record<string, unknown>]> = [
         [
@@ -108,7 +112,7 @@ for (const kind of storeKinds) {
         audience: RESOURCE,
         typ: 'at+jwt',
       })
-      assert.equal(payload.sub, 'alice@example.com', 'the human, found by the verified email, is the subject')
+      assert.equal(payload.sub, 'alice@example.com', 'the human bound to the IdP subject is the subject')
       assert.deepEqual(payload.act, { sub: 'assistant' })
       assert.equal(payload.client_id, 'assistant')
       assert.equal(payload.scope, 'tickets:read')

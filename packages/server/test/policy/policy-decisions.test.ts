@@ -7,6 +7,7 @@ import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose'
 import {
   ecKeyPair,
   IDP,
+  IDP_SUBJECT,
   type OAuthFixture,
   RESOURCE,
   signHumanToken,
@@ -63,7 +64,7 @@ for (const kind of storeKinds) {
       })
       assert.ok(res.status < 300, res.text)
       const human = await f.node.call('PUT', '/api/v1/humans/alice@example.com', {
-        body: { email: 'alice@example.com' },
+        body: { email: 'alice@example.com', identities: [{ issuer: IDP, subject: IDP_SUBJECT }] },
       })
       assert.ok(human.status < 300, human.text)
       // An agent's ceiling bounds what AuthZEN allows it too: the document actions of the AuthZEN tests are in it.

@@ -47,6 +47,99 @@ for (const kind of storeKinds) {
       )
     })
 
+    const patch = (id: string, body: Record<string, unknown>) =>
+      node.call('PATCH', `/api/v1/agents/${id}`, {
+        body,
+        headers: { 'content-type': 'application/merge-patch+json' },
+      })
+    const statusOf = async (id: string) => (await node.call('GET', `/api/v1/agents/${id}`)).json.status
+    const refusedAtStatus = (
+      res: { status: number; json: { fields?: Array<{ path: string; message: string }> } },
+      why: RegExp,
+    ) => {
+      assert.equal(res.status, 400, JSON.stringify(res.json))
+      assert.equal(res.json.fields?.[0]?.path, '/status')
+      assert.match(res.json.fields?.[0]?.message ?? '', why)
+    }
+
+    it('issue 8: a sub-agent cannot be reactivated while its parent is suspended, by PATCH, PUT or apply (400 naming /status)', async () => {
+      await agent('boss')
+      await agent('worker', { parent: 'boss' })
+      assert.equal((await patch('boss', { status: 'suspended' })).status, 200)
+      assert.equal(await statusOf('worker'), 'suspended')
+      refusedAtStatus(await patch('worker', { status: 'active' }), /its parent agent boss is suspended/)
+      refusedAtStatus(await agent('worker', { parent: 'boss', status: 'active' }), /boss is suspended/)
+      const applied = await node.call('POST', '/api/v1/apply', {
+        body: {
+          documents: [
+            {
+              kind: 'Agent',
+              id: 'worker',
+              sponsor: 'alice',
+              classification: 'autonomous',
+              ceiling: ['a:read'],
+              parent: 'boss',
+            },
+          ],
+        },
+      })
+      assert.equal(applied.status, 400, applied.text)
+      assert.equal(applied.json.fields[0].path, '/documents/0/status')
+      assert.equal(await statusOf('worker'), 'suspended')
+      // A new sub-agent cannot start active under it either; suspended it can.
+      refusedAtStatus(await agent('newcomer', { parent: 'boss' }), /boss is suspended/)
+      assert.equal((await agent('newcomer', { parent: 'boss', status: 'suspended' })).status, 201)
+      // Top down: once the parent is active again, so may the sub-agent be.
+      assert.equal((await patch('boss', { status: 'active' })).status, 200)
+      assert.equal((await patch('worker', { status: 'active' })).status, 200)
+      assert.equal(await statusOf('worker'), 'active')
+    })
+
+    it('issue 8: lifecycle runs up the whole tree: any inactive ancestor, an expired parent, or a move under an inactive parent is refused', async () => {
+      await agent('top')
+      await agent('middle', { parent: 'top' })
+      await agent('bottom', { parent: 'middle' })
+      assert.equal((await patch('top', { status: 'suspended' })).status, 200)
+      refusedAtStatus(await patch('bottom', { status: 'active' }), /its parent agent middle is suspended/)
+      // middle may not come back before top, so neither may bottom.
+      refusedAtStatus(await patch('middle', { status: 'active' }), /its parent agent top is suspended/)
+      // Moving an active agent under an inactive parent is a reactivation too.
+      await agent('drifter')
+      refusedAtStatus(await patch('drifter', { parent: 'middle' }), /middle is suspended/)
+      assert.equal((await node.call('GET', '/api/v1/agents/drifter')).json.parent, undefined)
+
+      await agent('lapsed', { expires_at: '2020-01-01T00:00:00Z' })
+      refusedAtStatus(await agent('under-lapsed', { parent: 'lapsed' }), /its parent agent lapsed is expired/)
+      // A sub-agent two levels down names the ancestor that stops it.
+      await agent('mid-lapsed', { parent: 'lapsed', status: 'suspended' })
+      refusedAtStatus(
+        await agent('deep-lapsed', { parent: 'mid-lapsed' }),
+        /its parent agent mid-lapsed is suspended/,
+      )
+      assert.equal((await patch('top', { status: 'active' })).status, 200)
+      assert.equal((await patch('middle', { status: 'active' })).status, 200)
+      assert.equal((await patch('bottom', { status: 'active' })).status, 200)
+    })
+
+    it('issue 8: an ancestor whose sponsor is inactive stops reactivation below it, and a new sponsor lifts a suspension only under active ancestors', async () => {
+      assert.equal((await node.call('PUT', '/api/v1/humans/bea', { body: {} })).status, 201)
+      assert.equal((await node.call('PUT', '/api/v1/humans/cas', { body: {} })).status, 201)
+      await agent('lead', { sponsor: 'bea' })
+      await agent('aide', { parent: 'lead', sponsor: 'cas' })
+      assert.equal((await node.call('DELETE', '/api/v1/humans/bea')).status, 200)
+      assert.equal(await statusOf('lead'), 'suspended')
+      assert.equal(await statusOf('aide'), 'suspended')
+      refusedAtStatus(await patch('aide', { status: 'active' }), /its parent agent lead is suspended/)
+      // Deactivating aide's own sponsor and assigning a new one would lift a sponsor_inactive suspension, but its
+      // parent is still suspended: it stays suspended, now for that reason.
+      assert.equal((await node.call('DELETE', '/api/v1/humans/cas')).status, 200)
+      assert.equal((await patch('aide', { suspended_reason: 'sponsor_inactive' })).status, 200)
+      const moved = await patch('aide', { sponsor: 'alice' })
+      assert.equal(moved.status, 200, moved.text)
+      assert.equal(moved.json.object.status, 'suspended')
+      assert.equal(moved.json.object.suspended_reason, 'parent_inactive')
+    })
+
     it('refuses a sub-agent ceiling wider than its parent once resource patterns are counted', async () => {
       await agent('scoped', {
         ceiling: [{ action: 'crm:read', resources: ['https://crm.example.com/eu/*'] }],

@@ -16,6 +16,7 @@ import { verifyDpopProof } from '../../src/tokens/dpop.ts'
 import {
   ecKeyPair,
   IDP,
+  IDP_SUBJECT,
   type OAuthFixture,
   RESOURCE,
   registerDeployer,
@@ -118,13 +119,16 @@ describe('@mandate/sdk AgentClient', () => {
       ceiling: ['short:read'],
       credentials: [{ type: 'jwks', jwks: { keys: [refresherKey.publicJwk] } }],
     })
-    // Delegation: the company IdP, alice findable by email, and a sub-agent of the fixture's delegated `helper`.
+    // Delegation: the company IdP, alice bound to her subject there, and a sub-agent of the fixture's delegated `helper`.
     await put('/api/v1/trusted-issuers/idp', {
       issuer: IDP,
       type: 'human_idp',
       jwks: { keys: [idpKey.publicJwk] },
     })
-    await put('/api/v1/humans/alice@example.com', { email: 'alice@example.com' })
+    await put('/api/v1/humans/alice@example.com', {
+      email: 'alice@example.com',
+      identities: [{ issuer: IDP, subject: IDP_SUBJECT }],
+    })
     await put('/api/v1/agents/helper-sub', {
       sponsor: 'alice@example.com',
       classification: 'delegated',

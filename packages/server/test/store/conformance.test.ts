@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
+import { type Kysely, Migrator } from 'kysely'
 import { AuditBatcher } from '../../src/audit/audit-batcher.ts'
 import { AuditLog } from '../../src/audit/audit-log.ts'
 import { Conflict } from '../../src/errors/mandate-error.ts'
@@ -14,10 +15,14 @@ import { AdminTokenStore } from '../../src/store/admin-token-store.ts'
 import {
   type Database,
   isForeignKeyViolation,
+  isUniqueViolation,
   openDatabase,
   type StoreLocation,
   storeLocation,
 } from '../../src/store/database.ts'
+import * as m0001 from '../../src/store/migrations/0001-registry-keys-audit.ts'
+import * as m0002 from '../../src/store/migrations/0002-token-service.ts'
+import * as m0003 from '../../src/store/migrations/0003-policies.ts'
 import { SigningKeyStore } from '../../src/store/signing-key-store.ts'
 import { storeKinds, type TestStore } from '../support/harness.ts'
 
@@ -460,6 +465,90 @@ for (const kind of storeKinds) {
 
     it('answers ping while open', async () => {
       assert.equal(await database.ping(), true)
+    })
+  })
+}
+
+// Issue 8: emails became unique (ignoring case) in 0005-human-identities. Stores whose humans already share an email
+// migrate all the same and report the duplicates; an IdP subject names at most one human.
+for (const kind of storeKinds) {
+  describe(`human identities and emails on ${kind.name}, issue 8`, () => {
+    let store: TestStore
+    let location: StoreLocation
+    let database: Database
+    const stores = createRegistryStores()
+    const row = (id: string, email: string) => ({
+      id,
+      doc: JSON.stringify({ id, email, status: 'active' }),
+      version: 1,
+      created_at: now(),
+      updated_at: now(),
+      status: 'active',
+    })
+
+    before(async () => {
+      store = kind.create()
+      location = storeLocation({
+        dataDir: String(store.settings.dataDir),
+        databaseUrl: store.settings.databaseUrl as string | undefined,
+        databaseSchema: store.settings.databaseSchema as string | undefined,
+      })
+      database = await openDatabase(location)
+    })
+    after(async () => {
+      await database.close()
+      await store.drop()
+    })
+
+    it('migrates a store whose humans share an email in different cases, and reports them instead of failing', async () => {
+      // The schema as it was before 0004 and 0005: the first three migrations only.
+      const schema = location.dialect === 'postgres' ? location.schema : undefined
+      const before = new Migrator({
+        db: database.db,
+        provider: {
+          getMigrations: async () => ({
+            '0001-registry-keys-audit': m0001,
+            '0002-token-service': m0002,
+            '0003-policies': m0003,
+          }),
+        },
+        ...(schema ? { migrationTableSchema: schema } : {}),
+      })
+      const { error } = await before.migrateToLatest()
+      assert.equal(error, undefined)
+      // biome-ignore lint/suspicious/noExplicitAny: rows as the old schema had them, without today's columns
+      const old = database.db as unknown as Kysely<any>
+      await old
+        .insertInto('humans')
+        .values([
+          row('pat', 'pat@example.com'),
+          row('patricia', 'PAT@Example.com'),
+          row('quinn', 'quinn@example.com'),
+        ])
+        .execute()
+
+      assert.deepEqual(await database.migrate(), ['0004-audit-integrity', '0005-human-identities'])
+      assert.deepEqual(await stores.humans.sharedEmails(database.db), [
+        { email: 'pat@example.com', humans: ['pat', 'patricia'] },
+      ])
+      assert.deepEqual(await stores.humans.withEmail(database.db, 'Pat@example.COM'), ['pat', 'patricia'])
+      assert.deepEqual(await stores.humans.withEmail(database.db, 'QUINN@example.com'), ['quinn'])
+    })
+
+    it('binds an issuer and subject to one human at most: a second binding of the pair is a unique violation', async () => {
+      const identity = { issuer: 'https://idp.example.com', subject: 'u-1' }
+      await database.transact((tx) =>
+        stores.humans.indexIdentities(tx, { id: 'pat', status: 'active', identities: [identity] }),
+      )
+      assert.equal(await stores.humans.boundTo(database.db, identity.issuer, identity.subject), 'pat')
+      assert.deepEqual(await stores.humans.boundAt(database.db, identity.issuer), ['pat'])
+      await assert.rejects(
+        database.transact((tx) =>
+          stores.humans.indexIdentities(tx, { id: 'quinn', status: 'active', identities: [identity] }),
+        ),
+        (error) => isUniqueViolation(error),
+      )
+      assert.equal(await stores.humans.boundTo(database.db, identity.issuer, 'u-2'), undefined)
     })
   })
 }

@@ -11,6 +11,7 @@ import {
 import type { TokenAuthorization, TokenAuthorizationRequest, TokenPolicy } from '../../policy/token-policy.ts'
 import type { Directory } from '../../registry/directory.ts'
 import { beyondCeiling } from '../../registry/gates.ts'
+import type { HumanIdentities } from '../../registry/human-identities.ts'
 import type { ResourceServer } from '../../registry/model.ts'
 import type { AccessTokenMinter } from '../../tokens/access-token.ts'
 import type { Revocations } from '../../tokens/revocations.ts'
@@ -40,6 +41,8 @@ export interface TokenRequest {
 /** What grants need. */
 export interface GrantContext {
   directory: Directory
+  /** Which registered human a human IdP's token names (binding on a first login matched by verified email). */
+  humans: Pick<HumanIdentities, 'resolve'>
   minter: AccessTokenMinter
   /** This deployment's issuer identifier. */
   issuer: () => string

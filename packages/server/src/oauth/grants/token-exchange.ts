@@ -6,6 +6,7 @@ import { ExternalTokenRejected } from '../../authn/trusted-token.ts'
 import { InvalidRequest, InvalidScope, InvalidTarget, UnauthorizedClient } from '../../errors/oauth-error.ts'
 import type { Client } from '../../registry/directory.ts'
 import { beyondCeiling } from '../../registry/gates.ts'
+import { HumanNotBound } from '../../registry/human-identities.ts'
 import type { Human, Stored } from '../../registry/model.ts'
 import type { ActClaim, Confirmation } from '../../tokens/access-token.ts'
 import { type MandateTokenClaims, TokenRejected } from '../../tokens/token-verifier.ts'
@@ -113,19 +114,15 @@ async function verifySubject(
     return { ...fromMandateToken(mandateToken, actor, ctx), binding }
   }
   try {
-    const { claims } = await ctx.trustedTokens.verify(token, 'human_idp')
+    const { issuer, claims } = await ctx.trustedTokens.verify(token, 'human_idp')
     // A token already delegated elsewhere is not a human's own grant: its act chain is not ours to extend.
     if ('act' in claims) throw new InvalidRequest('subject_token already carries an act claim')
     checkMayAct(claims.may_act, actor.id)
     const binding = proveBinding(claims.cnf, request, 'subject_token')
-    const human = findHuman(
-      ctx,
-      claims.sub,
-      typeof claims.email === 'string' && claims.email_verified !== false ? claims.email : undefined,
-    )
+    const human = await ctx.humans.resolve(issuer, claims, request)
     return { human, chain: undefined, scopes: scopesOf(claims), exp: claims.exp, binding }
   } catch (error) {
-    if (error instanceof ExternalTokenRejected)
+    if (error instanceof ExternalTokenRejected || error instanceof HumanNotBound)
       throw new InvalidRequest(`subject_token is not acceptable: ${error.message}`)
     throw error
   }
@@ -147,7 +144,7 @@ function fromMandateToken(
     throw new InvalidRequest(
       'subject_token was issued to another client, which did not allow this actor (may_act)',
     )
-  const human = findHuman(ctx, claims.sub, undefined)
+  const human = findHuman(ctx, claims.sub)
   return { human, chain, scopes: scopesOf(claims), exp: claims.exp, audience: claims.aud }
 }
 
@@ -159,8 +156,9 @@ function checkMayAct(mayAct: unknown, actorId: string): void {
   }
 }
 
-function findHuman(ctx: GrantContext, sub: string, email: string | undefined): Stored<Human> {
-  const human = ctx.directory.human(sub) ?? (email ? ctx.directory.humanByEmail(email) : undefined)
+// A Mandate token names the human by registry id.
+function findHuman(ctx: GrantContext, sub: string): Stored<Human> {
+  const human = ctx.directory.human(sub)
   if (human?.status !== 'active') throw new InvalidRequest('the subject is not an active registered human')
   return human
 }

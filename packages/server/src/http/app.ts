@@ -1,4 +1,5 @@
-// Assembles the node's HTTP surface: discovery, health, metrics and the admin API, with one error model.
+// Assembles the node's HTTP surface: discovery, health, metrics, the admin API and its documentation, with one error
+// model and one log line per request.
 
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'

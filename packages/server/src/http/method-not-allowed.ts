@@ -12,18 +12,20 @@ const METHODS: readonly HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 
  * `PUT /oauth/token` with any body is a 405 too; routed requests only pay for one property read.
  */
 export function answerWrongMethods(app: FastifyInstance, options: { oauthPaths: ReadonlySet<string> }): void {
-  app.addHook('onRequest', async (request, reply) => {
-    if (!request.is404) return
+  // A callback hook, not an async one: every request passes here, the token endpoint's included.
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!request.is404) return done()
     const path = request.url.split('?', 1)[0] ?? ''
     const allow = METHODS.filter(
       (method) => method !== request.method && app.findRoute({ method, url: path }) !== null,
     )
-    if (allow.length === 0) return
-    const { body } = options.oauthPaths.has(path)
+    if (allow.length === 0) return done()
+    const oauth = options.oauthPaths.has(path)
+    const { body } = oauth
       ? toOAuthErrorResponse(new OAuthMethodNotAllowed(allow))
       : toErrorResponse(new MethodNotAllowed(allow))
-    if (options.oauthPaths.has(path)) void reply.headers({ 'cache-control': 'no-store', pragma: 'no-cache' })
-    return reply
+    if (oauth) void reply.headers({ 'cache-control': 'no-store', pragma: 'no-cache' })
+    void reply
       .status(405)
       .headers({ allow: allow.join(', '), 'x-request-id': request.id })
       .type('application/json')

@@ -355,7 +355,16 @@ export async function startNode(
       logger,
       version: VERSION,
     })
-    const url = await app.listen({ host: config.host, port: config.port })
+    // Fastify logs a raw "Server listening" line on listen; the CLI's banner says it for people and `mandate serve`
+    // logs `node started` for collectors, so the line is left out.
+    const level = app.log.level
+    app.log.level = 'silent'
+    let url: string
+    try {
+      url = await app.listen({ host: config.host, port: config.port })
+    } finally {
+      app.log.level = level
+    }
     // With port 0 and the default issuer, name the port actually bound.
     if (config.port === 0 && config.issuer === defaultIssuer(config.host, 0, tls !== undefined))
       config.issuer = url

@@ -1,4 +1,5 @@
-// Admin bearer tokens for the admin API: random, prefixed so secret scanners spot them, stored only as SHA-256 hashes.
+// Admin bearer tokens for the admin API and PEP keys for the AuthZEN API: random, prefixed so secret scanners (and
+// people) tell them apart, stored only as SHA-256 hashes.
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import type { AuditLog } from '../audit/audit-log.ts'
 import type { ActorRef } from '../audit/event.ts'
@@ -19,7 +20,12 @@ export interface AdminCaller {
   actor: ActorRef
 }
 
-const PREFIX = 'mnd_adm_'
+/** How each role's tokens begin: `mnd_adm_` for admin and reader tokens, `mnd_pep_` for PEP keys. */
+export const TOKEN_PREFIX: Readonly<Record<AdminRole, string>> = {
+  admin: 'mnd_adm_',
+  reader: 'mnd_adm_',
+  pep: 'mnd_pep_',
+}
 
 function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex')
@@ -46,7 +52,7 @@ export class AdminTokens {
     token?: string
     onlyIfNone?: boolean
   }): Promise<{ id: string; token: string } | undefined> {
-    const token = options.token ?? `${PREFIX}${randomBytes(32).toString('base64url')}`
+    const token = options.token ?? `${TOKEN_PREFIX[options.role]}${randomBytes(32).toString('base64url')}`
     const id = randomUUID()
     const now = this.now()
     return this.database.transact(async (tx) => {
@@ -74,7 +80,10 @@ export class AdminTokens {
     })
   }
 
-  /** The caller a presented token belongs to, or undefined. Lookup is by hash, so the token itself is never compared. */
+  /**
+   * The caller a presented token belongs to, or undefined. Lookup is by hash, so the token itself is never compared,
+   * and its prefix decides nothing: PEP keys issued before they had their own prefix keep working.
+   */
   async authenticate(token: string): Promise<AdminCaller | undefined> {
     if (token.length < 32 || token.length > 512) return undefined
     const row = await this.store.findByHash(this.database.db, hashToken(token))

@@ -1,6 +1,6 @@
 // Reads declarative documents (YAML or JSON, several per file) for `mandate apply` and the policy tools, and orders
 // them by dependency.
-import { parseAllDocuments } from 'yaml'
+import { parseAllDocuments, type YAMLError } from 'yaml'
 import { orderForApply } from '../registry/apply-order.ts'
 import { type RegistryKind, registryKinds } from '../registry/model.ts'
 import { CliFailure, ExitCode } from './output.ts'
@@ -38,16 +38,24 @@ export function resolveKind(name: string): DocumentKind {
   return kind
 }
 
+/**
+ * The YAML parser's messages, whole: each names the line and column and shows the line it points at. Every problem
+ * is listed, not only the first.
+ */
+export function describeYamlErrors(source: string, errors: readonly YAMLError[]): string {
+  return errors
+    .map((error) => `${source}: ${error.message.trimEnd().replaceAll('\n', '\n  ')}`.replace(/ +$/gm, ''))
+    .join('\n')
+}
+
 /** Parses every document in `text`: YAML streams (`---`), a JSON object, or a JSON array of objects. */
 export function parseDocuments(text: string, source: string): Document[] {
   const items: Array<{ value: unknown; where: string }> = []
-  const streams = parseAllDocuments(text, { uniqueKeys: true })
-  for (const [index, stream] of (Array.isArray(streams) ? streams : [streams]).entries()) {
-    if (stream.errors.length > 0)
-      throw new CliFailure(
-        `${source}: document ${index + 1}: ${stream.errors[0]?.message.split('\n')[0]}`,
-        ExitCode.failed,
-      )
+  const parsed = parseAllDocuments(text, { uniqueKeys: true })
+  const streams = Array.isArray(parsed) ? parsed : [parsed]
+  const errors = streams.flatMap((stream) => stream.errors)
+  if (errors.length > 0) throw new CliFailure(describeYamlErrors(source, errors), ExitCode.failed)
+  for (const [index, stream] of streams.entries()) {
     const value: unknown = stream.toJS()
     if (value === null || value === undefined) continue
     if (!Array.isArray(value)) items.push({ value, where: `${source}: document ${index + 1}` })

@@ -1,5 +1,5 @@
 // The `mandate` command: `serve` and `migrate` open the store; everything else talks to a node's admin API.
-import { readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
@@ -18,14 +18,18 @@ import { loadConfig } from '../config/load.ts'
 import type { Config } from '../config/schema.ts'
 import { JWKS_MAX_AGE_SECONDS } from '../http/well-known.ts'
 import { openCore, startNode, VERSION } from '../main.ts'
-import { createRegistryStores } from '../registry/stores.ts'
+import { createRegistryStores, listFilters } from '../registry/stores.ts'
 import { openDatabase, storeLocation } from '../store/database.ts'
 import { registerDemoCommands } from './demo-commands.ts'
 import { type Document, documentKinds, orderDocuments, parseDocuments, resolveKind } from './documents.ts'
+import { readText } from './files.ts'
 import { CliFailure, ExitCode, print, report } from './output.ts'
 import { registerPolicyCommands } from './policy-commands.ts'
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../../../..')
+
+/** Where admin commands look for a node unless MANDATE_URL or --url says otherwise. */
+const DEFAULT_URL = 'http://127.0.0.1:7400'
 
 interface GlobalOptions {
   json?: boolean
@@ -42,9 +46,7 @@ const program = new Command('mandate')
   .option('--json', 'print machine-readable JSON')
   .addOption(new Option('--config <file>', 'YAML or JSON configuration file').env('MANDATE_CONFIG'))
   .addOption(
-    new Option('--url <url>', 'node to talk to (admin commands)')
-      .env('MANDATE_URL')
-      .default('http://127.0.0.1:7400'),
+    new Option('--url <url>', 'node to talk to (admin commands)').env('MANDATE_URL').default(DEFAULT_URL),
   )
   .addOption(new Option('--token <token>', 'admin bearer token (admin commands)').env('MANDATE_TOKEN'))
   .showHelpAfterError()
@@ -71,7 +73,7 @@ function admin(): AdminClient {
       'an admin token is needed: set MANDATE_TOKEN or pass --token (create one with `mandate admin token`)',
       ExitCode.usage,
     )
-  return new AdminClient({ baseUrl: url ?? 'http://127.0.0.1:7400', token })
+  return new AdminClient({ baseUrl: url ?? DEFAULT_URL, token })
 }
 
 function kindPath(name: string): KindPath {
@@ -98,13 +100,33 @@ program
     process.once('SIGINT', () => void stop('SIGINT'))
     process.once('SIGTERM', () => void stop('SIGTERM'))
     printBanner(node.url, cfg, node)
+    // The banner is for people. When stdout goes to a collector rather than a terminal, the log also says it, after
+    // the banner, as a log line like any other.
+    if (!process.stdout.isTTY)
+      node.app.log.info(
+        { url: node.url, issuer: cfg.issuer, version: VERSION, store: node.database.dialect },
+        'node started',
+      )
   })
+
+// The store as the banner names it; a PostgreSQL URL is shown without its credentials or parameters.
+function describeStore(cfg: Config, dialect: 'sqlite' | 'postgres'): string {
+  if (dialect === 'sqlite') return `embedded SQLite in ${cfg.dataDir}`
+  let where = ''
+  try {
+    const url = new URL(cfg.databaseUrl ?? '')
+    where = ` at ${url.host}${url.pathname === '/' ? '' : url.pathname}`
+  } catch {
+    // the configuration check accepted it; show no part of a URL that does not parse
+  }
+  return `PostgreSQL${where}${cfg.databaseSchema ? `, schema ${cfg.databaseSchema}` : ''}`
+}
 
 function printBanner(url: string, cfg: Config, node: Awaited<ReturnType<typeof startNode>>): void {
   const lines = [
     '',
     `  Mandate ${VERSION} is running at ${url}`,
-    `  store:  ${node.database.dialect === 'sqlite' ? `embedded SQLite in ${cfg.dataDir}` : 'PostgreSQL'}`,
+    `  store:  ${describeStore(cfg, node.database.dialect)}`,
     `  issuer: ${cfg.issuer}`,
   ]
   if (node.masterKeySource.source === 'generated')
@@ -129,13 +151,22 @@ function printBanner(url: string, cfg: Config, node: Awaited<ReturnType<typeof s
       `    export MANDATE_TOKEN=${node.bootstrapToken}`,
     )
   } else if (!cfg.bootstrapToken) {
-    lines.push('', '  Need an admin token? Run: npx mandate admin token')
+    lines.push(
+      '',
+      node.database.dialect === 'sqlite' && cfg.dataDir === './data' && !globals().config
+        ? '  Need an admin token? Run: npx mandate admin token'
+        : "  Need an admin token? Run, with this node's configuration: npx mandate admin token",
+    )
   }
+  // Admin commands find the node at DEFAULT_URL unless told otherwise.
   lines.push(
     '',
     '  Next:',
+    ...(url === DEFAULT_URL ? [] : [`    export MANDATE_URL=${url}`]),
     '    npx mandate list agents',
-    '    npx mandate get agent support-bot',
+    ...(node.directory.client('support-bot')?.kind === 'agent'
+      ? ['    npx mandate get agent support-bot']
+      : []),
     `    curl ${url}/.well-known/jwks.json`,
     `    open ${url}/api/docs for the admin API`,
     '',
@@ -232,7 +263,7 @@ program
   .requiredOption('-f, --file <file>', 'document file, or - for standard input')
   .action(async (options: { file: string }) => {
     const json = globals().json ?? false
-    const text = options.file === '-' ? readFileSync(0, 'utf8') : readFileSync(options.file, 'utf8')
+    const text = readText(options.file)
     // Ordered here too (the node orders them the same way), so that a kind and id given twice is named by its source.
     const documents = orderDocuments(parseDocuments(text, options.file === '-' ? 'stdin' : options.file))
     let applied: ApplyResult
@@ -321,20 +352,45 @@ program
     print(globals().json ?? false, object, () => JSON.stringify(object, null, 2))
   })
 
+const filterHelp = Object.entries(documentKinds)
+  .filter(([kind]) => listFilters[kind as keyof typeof documentKinds].length > 0)
+  .map(([kind, { path }]) => `  ${path}: ${listFilters[kind as keyof typeof documentKinds].join(', ')}`)
+  .join('\n')
+
+// `--filter key=value ...` as the list route's query, refusing what it would refuse: a key the kind has no filter for.
+function parseFilters(kind: keyof typeof documentKinds, given: readonly string[]): Record<string, string> {
+  const { path } = documentKinds[kind]
+  const known = listFilters[kind]
+  const filters: Record<string, string> = {}
+  for (const f of given) {
+    const at = f.indexOf('=')
+    if (at < 1) throw new CliFailure(`filter ${JSON.stringify(f)} is not key=value`, ExitCode.usage)
+    const key = f.slice(0, at)
+    if (!known.includes(key))
+      throw new CliFailure(
+        known.length === 0
+          ? `${path} cannot be filtered (got --filter ${key}=...)`
+          : `unknown filter ${JSON.stringify(key)} for ${path}; one of ${known.join(', ')}`,
+        ExitCode.usage,
+      )
+    if (key in filters) throw new CliFailure(`filter ${key} is given twice`, ExitCode.usage)
+    if (at === f.length - 1) throw new CliFailure(`filter ${key} has no value`, ExitCode.usage)
+    filters[key] = f.slice(at + 1)
+  }
+  return filters
+}
+
 program
   .command('list')
   .description('list objects of a kind')
   .argument('<kind>', `one of ${KIND_NAMES} (singular or plural)`)
   .option('--filter <key=value...>', 'filter, e.g. --filter sponsor=alice@example.com status=active')
+  .addHelpText('after', `\nFilters (exact match, combined):\n${filterHelp}`)
   .action(async (kind: string, options: { filter?: string[] }) => {
-    const filters: Record<string, string> = {}
-    for (const f of options.filter ?? []) {
-      const at = f.indexOf('=')
-      if (at < 1) throw new CliFailure(`filter ${JSON.stringify(f)} is not key=value`, ExitCode.usage)
-      filters[f.slice(0, at)] = f.slice(at + 1)
-    }
+    const resolved = resolveKind(kind)
+    const filters = parseFilters(resolved, options.filter ?? [])
     const items: RegistryObject[] = []
-    for await (const item of admin().listAll(kindPath(kind), filters)) items.push(item)
+    for await (const item of admin().listAll(documentKinds[resolved].path, filters)) items.push(item)
     print(globals().json ?? false, items, () =>
       items.length === 0
         ? 'no objects'
@@ -350,7 +406,7 @@ program
 
 program
   .command('delete')
-  .description('retire an agent or workload, deactivate a human, delete a group or trusted issuer')
+  .description('retire an agent or workload, deactivate a human, delete an object of any other kind')
   .argument('<kind>')
   .argument('<id>')
   .action(async (kind: string, id: string) => {

@@ -55,7 +55,13 @@ export function report(error: unknown, json: boolean): number {
   } else if (error instanceof ConfigError) {
     exitCode = ExitCode.config
     body = { error: error.code, problems: error.problems }
-    lines = ['mandate: invalid configuration', ...error.problems.map((p) => `  ${p.setting}: ${p.message}`)]
+    lines = [
+      'mandate: invalid configuration',
+      // A message of several lines (a YAML error with its excerpt) stays indented under its setting.
+      ...error.problems.map((p) =>
+        `  ${p.setting}: ${p.message.replaceAll('\n', '\n    ')}`.replace(/ +$/gm, ''),
+      ),
+    ]
   } else if (error instanceof MasterKeyError) {
     exitCode = ExitCode.config
     body = { error: error.code, error_description: error.message }

@@ -1,14 +1,14 @@
 // `mandate policy validate | test | explain`: policy work before and after it is deployed. validate and test run
 // offline on a scratch registry built from the documents given (the same schema and engine a node uses); explain asks
 // a running node how its policies decide one request.
-import { readFileSync } from 'node:fs'
 import { basename, dirname, resolve } from 'node:path'
 import type { AdminClient, Explanation } from '@mandate/sdk'
 import type { Command } from 'commander'
-import { parse as parseYaml } from 'yaml'
+import { parseDocument } from 'yaml'
 import type { FieldError } from '../errors/mandate-error.ts'
 import type { RequestEntity } from '../policy/entities.ts'
-import { type Document, orderDocuments, parseDocuments } from './documents.ts'
+import { type Document, describeYamlErrors, orderDocuments, parseDocuments } from './documents.ts'
+import { readText } from './files.ts'
 import { CliFailure, ExitCode, print } from './output.ts'
 import { type CaseResult, caseName, type PolicyCase, PolicyWorkbench } from './policy-workbench.ts'
 
@@ -20,7 +20,7 @@ interface Helpers {
 /** Reads policy sources: a `.cedar` file is one policy set named after the file; anything else holds documents. */
 function readPolicySources(files: readonly string[]): Document[] {
   return files.flatMap((file) => {
-    const text = readFileSync(file, 'utf8')
+    const text = readText(file)
     if (file.endsWith('.cedar'))
       return [
         {
@@ -35,7 +35,7 @@ function readPolicySources(files: readonly string[]): Document[] {
 }
 
 function readDocuments(files: readonly string[]): Document[] {
-  return files.flatMap((file) => parseDocuments(readFileSync(file, 'utf8'), file))
+  return files.flatMap((file) => parseDocuments(readText(file), file))
 }
 
 // Writes documents in dependency order; a refused one is reported with its source and stops the command.
@@ -76,12 +76,9 @@ function entityOf(value: unknown, where: string): RequestEntity {
 }
 
 function parseCases(file: string): { documents: string[]; policies: string[]; cases: PolicyCase[] } {
-  let raw: unknown
-  try {
-    raw = parseYaml(readFileSync(file, 'utf8'))
-  } catch (error) {
-    throw new CliFailure(`${file}: not YAML: ${(error as Error).message}`, ExitCode.failed)
-  }
+  const parsed = parseDocument(readText(file), { uniqueKeys: true })
+  if (parsed.errors.length > 0) throw new CliFailure(describeYamlErrors(file, parsed.errors), ExitCode.failed)
+  const raw: unknown = parsed.toJS()
   const spec = (raw ?? {}) as { documents?: unknown; policies?: unknown; cases?: unknown }
   const base = dirname(file)
   const paths = (value: unknown, name: string) => {

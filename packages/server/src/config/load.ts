@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs'
 import { Kind, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
-import { parse as parseYaml } from 'yaml'
+import { parseDocument } from 'yaml'
 import { decodeMasterKey, MASTER_KEY_FORMAT } from '../tokens/master-key.ts'
 import { type Config, ConfigSchema, optionMeta } from './schema.ts'
 
@@ -117,27 +117,27 @@ function readConfigFile(path: string, problems: ConfigProblem[]): Record<string,
   try {
     text = readFileSync(path, 'utf8')
   } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
     problems.push({
       setting: 'MANDATE_CONFIG',
-      message: `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
+      message: `cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (code ?? 'error')}`,
     })
     return {}
   }
-  try {
-    const parsed: unknown = parseYaml(text)
-    if (parsed === null || parsed === undefined) return {}
-    if (typeof parsed !== 'object' || Array.isArray(parsed)) {
-      problems.push({ setting: path, message: 'must be a mapping of setting names to values' })
-      return {}
-    }
-    return parsed as Record<string, unknown>
-  } catch (error) {
-    problems.push({
-      setting: path,
-      message: `not valid YAML or JSON: ${(error as Error).message.split('\n')[0]}`,
-    })
+  const document = parseDocument(text, { uniqueKeys: true })
+  if (document.errors.length > 0) {
+    // The parser's whole message: it names the line and column and shows the line.
+    for (const error of document.errors)
+      problems.push({ setting: path, message: `not valid YAML or JSON: ${error.message.trimEnd()}` })
     return {}
   }
+  const parsed: unknown = document.toJS()
+  if (parsed === null || parsed === undefined) return {}
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+    problems.push({ setting: path, message: 'must be a mapping of setting names to values' })
+    return {}
+  }
+  return parsed as Record<string, unknown>
 }
 
 // Environment values are strings; turn them into the schema's type so that validation reports the real problem.

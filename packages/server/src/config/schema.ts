@@ -357,7 +357,11 @@ export const ConfigSchema = Type.Object(
     logLevel: option(
       Type.Union(
         ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
-        { default: 'info', description: 'Log level of the structured (pino) log on stdout.' },
+        {
+          default: 'info',
+          description:
+            'Log level of the structured (pino) log on stdout. At `info`, `debug` and `trace`, every request is one line: request id, method, path (no query string), route, status and duration.',
+        },
       ),
       { env: 'MANDATE_LOG_LEVEL' },
     ),

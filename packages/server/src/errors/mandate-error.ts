@@ -56,6 +56,15 @@ export class NotFound extends MandateError {
   }
 }
 
+/** The path exists, but not for this method (RFC 9110 §15.5.6: the answer names the allowed ones in `Allow`). */
+export class MethodNotAllowed extends MandateError {
+  readonly code = 'method_not_allowed'
+  readonly status = 405
+  constructor(readonly allow: readonly string[]) {
+    super(`this endpoint accepts only ${allow.join(', ')}`)
+  }
+}
+
 /** The change conflicts with the current state (duplicate id, stale version, object still referenced). */
 export class Conflict extends MandateError {
   readonly code = 'conflict'

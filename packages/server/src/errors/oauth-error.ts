@@ -22,6 +22,19 @@ export class InvalidRequest extends OAuthError {
   readonly code = 'invalid_request'
 }
 
+/**
+ * RFC 6749 §3.2 (and RFC 7662 §2.1, RFC 7009 §2.1): the endpoint takes only POST. Answered as `invalid_request` with
+ * 405 and `Allow` (RFC 9110 §15.5.6), so OAuth clients read the usual error body.
+ */
+export class MethodNotAllowed extends OAuthError {
+  readonly code = 'invalid_request'
+  override readonly status = 405
+  constructor(readonly allow: readonly string[]) {
+    super(`this endpoint accepts only ${allow.join(', ')}`)
+    this.headers.allow = allow.join(', ')
+  }
+}
+
 /** RFC 6749 §5.2: client authentication failed. Always 401. */
 export class InvalidClient extends OAuthError {
   readonly code = 'invalid_client'

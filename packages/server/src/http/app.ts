@@ -1,8 +1,11 @@
-// Assembles the node's HTTP surface: discovery, health, metrics and the admin API, with one error model.
+// Assembles the node's HTTP surface: discovery, health, metrics, the admin API and its documentation, with one error
+// model and one log line per request.
 
 import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
 import swagger from '@fastify/swagger'
-import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify'
+import swaggerUi from '@fastify/swagger-ui'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { AuditLog } from '../audit/audit-log.ts'
 import type { CheckpointSigner } from '../audit/checkpoint.ts'
 import type { AccessTokenAuthenticator } from '../authn/access-token.ts'
@@ -26,12 +29,16 @@ import { registerDecisionRoutes } from './admin/decision-routes.ts'
 import { registerKeyRoutes } from './admin/keys-routes.ts'
 import { registerRegistryRoutes } from './admin/registry-routes.ts'
 import { registerRevocationRoutes } from './admin/revocation-routes.ts'
+import { registerAdminSchemas } from './admin/schemas.ts'
 import { registerAuthzenRoutes } from './authzen-routes.ts'
 import { handleError } from './errors.ts'
 import { registerHealth } from './health.ts'
 import { parseJsonBody } from './json-body.ts'
+import { answerWrongMethods } from './method-not-allowed.ts'
 import { Metrics } from './metrics.ts'
 import { registerOAuthRoutes } from './oauth-routes.ts'
+import { openApiDocument } from './openapi.ts'
+import { RequestLog } from './request-log.ts'
 import { findUnstorable } from './storable-input.ts'
 import { registerWellKnown } from './well-known.ts'
 
@@ -72,6 +79,17 @@ function surfaceOf(url: string): 'oauth' | 'authzen' | 'admin' | undefined {
   return undefined
 }
 
+// X-Request-ID is adopted when it is safe to echo and to log, else one is made.
+function requestId(request: IncomingMessage): string {
+  const incoming = request.headers['x-request-id']
+  return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
+}
+
+// The admin API's browsable documentation loads only its own assets from the package, so the policy can be strict;
+// Swagger UI sets inline styles.
+const DOCS_CSP =
+  "default-src 'self'; base-uri 'self'; connect-src 'self'; img-src 'self' data:; font-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none'; frame-ancestors 'none'; form-action 'self'"
+
 /** Builds the Fastify app (not listening). Tests may call it in-process with `app.inject`. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
@@ -80,19 +98,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...(deps.tls ? { https: { ...deps.tls, requestCert: true, rejectUnauthorized: false } } : {}),
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
     bodyLimit: deps.bodyLimitBytes,
-    // Request lines would cost on the hot paths; errors are logged by the error handler.
-    logController: new LogController({ disableRequestLogging: true }),
-    // X-Request-ID is echoed when it is safe to, else one is made.
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    // One line per request (request id, method, path, route, status, duration); errors are logged by the error handler.
+    logController: new RequestLog(),
+    requestIdHeader: false,
+    genReqId: requestId,
     routerOptions: { maxParamLength: 256 },
     // Errors Fastify raises before routing (bad percent-encoding, over-long parameters) use our error model too.
     frameworkErrors: (error, request, reply) => handleError(error, request, reply),
   })
   app.addHook('onRequest', async (request, reply) => {
-    const incoming = request.headers['x-request-id']
-    if (typeof incoming !== 'string' || !REQUEST_ID.test(incoming)) request.id = randomUUID()
     void reply.header('x-request-id', request.id)
+  })
+  answerWrongMethods(app, {
+    oauthPaths: new Set([OAUTH_PATHS.token, OAUTH_PATHS.introspection, OAUTH_PATHS.revocation]),
   })
 
   // Sources that keep failing to authenticate are answered 429 before any work, on every authenticated surface. The
@@ -132,6 +150,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setValidatorCompiler(({ schema, httpPart }) =>
     (httpPart === 'body' ? bodyAjv : paramsAjv).compile(schema),
   )
+  // Response schemas document the admin API; bodies are serialized as they are, so a schema never drops a field.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data))
+  registerAdminSchemas(app)
   app.removeAllContentTypeParsers()
   for (const type of ['application/json', 'application/merge-patch+json']) {
     app.addContentTypeParser(type, { parseAs: 'string' }, (_request, body, done) => {
@@ -147,18 +168,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     void reply.status(404).send({ error: 'not_found', error_description: 'no such endpoint' })
   })
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'Mandate admin API',
-        version: deps.version,
-        description: 'Registry, signing keys and audit log of a Mandate node.',
-      },
-      components: { securitySchemes: { adminToken: { type: 'http', scheme: 'bearer' } } },
-      security: [{ adminToken: [] }],
-    },
-  })
+  await app.register(swagger, openApiDocument(deps.version))
   new Metrics(() => deps.audit.status()).install(app)
   registerHealth(app, deps.database)
   registerWellKnown(app, { issuer: deps.issuer, keyRing: deps.keyRing, tls: deps.tls !== undefined })
@@ -174,7 +184,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     directory: deps.directory,
     issuer: deps.issuer,
   })
-  app.get('/api/docs', { schema: { hide: true } }, async () => app.swagger())
+  // The admin API's documentation: Swagger UI at /api/docs, served from the package (no network needed), and the
+  // OpenAPI document at /api/docs/openapi.json (also /api/docs/json and /api/docs/yaml, which the UI reads).
+  await app.register(swaggerUi, {
+    routePrefix: '/api/docs',
+    staticCSP: DOCS_CSP,
+    uiConfig: { deepLinking: true, displayRequestDuration: true, tryItOutEnabled: false },
+    theme: { title: 'Mandate admin API' },
+    uiHooks: {
+      // The document itself used to be at /api/docs: a client asking for JSON there is sent to it.
+      onRequest: async (request, reply) => {
+        const accept = request.headers.accept ?? ''
+        if (/^\/api\/docs\/?(\?|$)/.test(request.url) && accept.includes('json') && !accept.includes('html'))
+          return reply.redirect('/api/docs/openapi.json', 308)
+      },
+    },
+  })
+  app.get('/api/docs/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   await app.register(
     async (admin) => {
       requireAdmin(admin, deps.adminTokens)

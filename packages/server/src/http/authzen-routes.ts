@@ -186,10 +186,12 @@ export function registerAuthzenRoutes(app: FastifyInstance, deps: AuthzenDeps): 
 }
 
 // A PEP proves itself with an access token Mandate issued for the AuthZEN audience (a JWT, Bearer or DPoP), or with
-// an API key (a `pep` or `admin` token).
+// an API key: a PEP key (`mnd_pep_`, or `mnd_adm_` for keys issued before PEP keys had their own prefix) or an admin
+// token.
 async function authenticatePep(request: FastifyRequest, deps: AuthzenDeps): Promise<ActorRef> {
   const header = request.headers.authorization
-  const key = typeof header === 'string' ? /^Bearer (mnd_adm_[\x21-\x7e]+)$/i.exec(header)?.[1] : undefined
+  const key =
+    typeof header === 'string' ? /^Bearer (mnd_(?:pep|adm)_[\x21-\x7e]+)$/i.exec(header)?.[1] : undefined
   if (key) {
     const caller = await deps.adminTokens.authenticate(key)
     if (caller && (caller.role === 'pep' || caller.role === 'admin')) return caller.actor

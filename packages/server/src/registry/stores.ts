@@ -9,6 +9,7 @@ import type {
   Group,
   Human,
   Policy,
+  RegistryKind,
   ResourceServer,
   TrustedIssuer,
   Workload,
@@ -82,6 +83,32 @@ export class HumanStore extends RegistryStore<Human> {
       if (email_key !== null) result.push({ email: email_key, humans: await this.withEmail(ex, email_key) })
     return result
   }
+}
+
+// The indexed column behind each filter of each kind's list; the column names never come from a request.
+const filterColumns = {
+  Human: { status: 'status' },
+  Workload: { status: 'status' },
+  Agent: { status: 'status', classification: 'classification', sponsor: 'sponsor', parent: 'parent_id' },
+  Group: {},
+  TrustedIssuer: { type: 'type', issuer: 'issuer' },
+  ResourceServer: { audience: 'audience' },
+  Policy: {},
+  EntityType: {},
+  Entity: { type: 'type' },
+} as const satisfies Record<RegistryKind, Record<string, string>>
+
+/** The filters each kind's list accepts (`GET /api/v1/agents?sponsor=...`, `mandate list agents --filter ...`). */
+export const listFilters: Readonly<Record<RegistryKind, readonly string[]>> = {
+  Human: Object.keys(filterColumns.Human),
+  Workload: Object.keys(filterColumns.Workload),
+  Agent: Object.keys(filterColumns.Agent),
+  Group: Object.keys(filterColumns.Group),
+  TrustedIssuer: Object.keys(filterColumns.TrustedIssuer),
+  ResourceServer: Object.keys(filterColumns.ResourceServer),
+  Policy: Object.keys(filterColumns.Policy),
+  EntityType: Object.keys(filterColumns.EntityType),
+  Entity: Object.keys(filterColumns.Entity),
 }
 
 /** Workloads, filterable by status. */
@@ -162,12 +189,12 @@ export function createRegistryStores() {
     humans: new HumanStore({
       table: 'humans',
       columns: (h) => ({ status: h.status, email_key: h.email?.toLowerCase() ?? null }),
-      filters: { status: 'status' },
+      filters: filterColumns.Human,
     }),
     workloads: new RegistryStore<Workload>({
       table: 'workloads',
       columns: (w) => ({ status: w.status, expires_at: w.expires_at ?? null }),
-      filters: { status: 'status' },
+      filters: filterColumns.Workload,
     }),
     agents: new AgentStore({
       table: 'agents',
@@ -178,34 +205,33 @@ export function createRegistryStores() {
         parent_id: a.parent ?? null,
         expires_at: a.expires_at ?? null,
       }),
-      filters: {
-        status: 'status',
-        classification: 'classification',
-        sponsor: 'sponsor',
-        parent: 'parent_id',
-      },
+      filters: filterColumns.Agent,
     }),
-    groups: new GroupStore({ table: 'groups', columns: () => ({}), filters: {} }),
+    groups: new GroupStore({ table: 'groups', columns: () => ({}), filters: filterColumns.Group }),
     trustedIssuers: new RegistryStore<TrustedIssuer>({
       table: 'trusted_issuers',
       columns: (t) => ({ issuer: t.issuer, type: t.type }),
-      filters: { type: 'type', issuer: 'issuer' },
+      filters: filterColumns.TrustedIssuer,
     }),
     resourceServers: new RegistryStore<ResourceServer>({
       table: 'resource_servers',
       columns: (r) => ({ audience: r.audience }),
-      filters: { audience: 'audience' },
+      filters: filterColumns.ResourceServer,
     }),
     policies: new PolicyStore({
       table: 'policies',
       columns: (p) => ({ enabled: p.enabled ? 1 : 0 }),
-      filters: {},
+      filters: filterColumns.Policy,
     }),
-    entityTypes: new RegistryStore<EntityType>({ table: 'entity_types', columns: () => ({}), filters: {} }),
+    entityTypes: new RegistryStore<EntityType>({
+      table: 'entity_types',
+      columns: () => ({}),
+      filters: filterColumns.EntityType,
+    }),
     entities: new RegistryStore<Entity>({
       table: 'entities',
       columns: (e) => ({ type: entityTypeOf(e.id) }),
-      filters: { type: 'type' },
+      filters: filterColumns.Entity,
     }),
   }
 }

@@ -141,7 +141,8 @@ describe('mandate serve on a new embedded store without a master key', () => {
     second = await startServe({ env: serveEnv(dir.path, { MANDATE_DEMO_DATA: 'auto' }), cwd: dir.path })
     const banner = second.stdout()
     assert.doesNotMatch(banner, /MANDATE_TOKEN=|mnd_adm_/)
-    assert.match(banner, /Need an admin token\? Run: npx mandate admin token/)
+    // The data directory is not ./data, so the hint says the command needs this node's settings (issue 8).
+    assert.match(banner, /Need an admin token\? Run, with this node's configuration: npx mandate admin token/)
     assert.doesNotMatch(banner, /WARNING|seeded/)
     assert.ok(banner.includes(`master key: ${join(dir.path, 'master.key')}`), banner)
     assert.ok(token, 'the admin token of the first start')
@@ -290,6 +291,110 @@ describe('PostgreSQL stores side by side', () => {
     } finally {
       await first.drop()
       await second.drop()
+    }
+  })
+})
+
+describe('mandate serve banner (issue 8)', () => {
+  const dirs: Array<ReturnType<typeof tempDir>> = []
+  after(() => {
+    for (const dir of dirs) dir.drop()
+  })
+
+  // The banner is everything up to its last line; what follows is the log.
+  function splitBanner(stdout: string): { banner: string[]; after: string[] } {
+    const lines = stdout.split('\n')
+    const end = lines.findIndex((line) => line.includes('for the admin API'))
+    assert.ok(end > 0, stdout)
+    return { banner: lines.slice(0, end + 1), after: lines.slice(end + 1).filter((line) => line !== '') }
+  }
+
+  it('with logging at info: no raw JSON line before or in the banner; the start and each request are logged after it', async () => {
+    const dir = tempDir()
+    dirs.push(dir)
+    const serve = await startServe({
+      env: serveEnv(dir.path, { MANDATE_LOG_LEVEL: 'info', MANDATE_MASTER_KEY: newMasterKey() }),
+      cwd: dir.path,
+    })
+    try {
+      assert.equal(
+        (await fetch(`${serve.url}/healthz`, { headers: { 'x-request-id': 'banner-1' } })).status,
+        200,
+      )
+      await serve.stop()
+      const { banner, after: logged } = splitBanner(serve.stdout())
+      assert.equal(banner[0], '', 'nothing is printed before the banner')
+      assert.match(banner[1] ?? '', /^ {2}Mandate \S+ is running at http:\/\/127\.0\.0\.1:\d+$/)
+      for (const line of banner) assert.doesNotMatch(line, /^\s*\{/, `a JSON line in the banner: ${line}`)
+      const records = logged.map((line) => JSON.parse(line) as Record<string, unknown>)
+      assert.deepEqual(
+        { msg: records[0]?.msg, url: records[0]?.url, store: records[0]?.store },
+        { msg: 'node started', url: serve.url, store: 'sqlite' },
+      )
+      assert.ok(
+        records.some((r) => r.msg === 'request' && r.reqId === 'banner-1' && r.url === '/healthz'),
+        logged.join('\n'),
+      )
+      assert.ok(!records.some((r) => String(r.msg).startsWith('Server listening')))
+    } finally {
+      await serve.stop()
+    }
+  })
+
+  it('on a port other than 7400, the hints set MANDATE_URL so that the admin commands find the node', async () => {
+    const dir = tempDir()
+    dirs.push(dir)
+    const serve = await startServe({
+      env: serveEnv(dir.path, { MANDATE_MASTER_KEY: newMasterKey(), MANDATE_DEMO_DATA: 'on' }),
+      cwd: dir.path,
+    })
+    try {
+      const { banner } = splitBanner(serve.stdout())
+      const next = banner.slice(banner.indexOf('  Next:'))
+      assert.equal(next[1], `    export MANDATE_URL=${serve.url}`)
+      assert.ok(next.includes('    npx mandate get agent support-bot'), next.join('\n'))
+      // Following the hints works: the admin token it printed, at the URL it printed.
+      const token = /^ {4}export MANDATE_TOKEN=(\S+)$/m.exec(serve.stdout())?.[1]
+      assert.ok(token)
+      const listed = await runCli(['--json', 'list', 'agents'], {
+        env: cliEnv({ MANDATE_URL: serve.url, MANDATE_TOKEN: token }),
+      })
+      assert.equal(listed.code, 0, listed.stderr)
+      assert.ok(JSON.parse(listed.stdout).some((a: { id: string }) => a.id === 'support-bot'))
+    } finally {
+      await serve.stop()
+    }
+  })
+
+  it('on PostgreSQL, the banner names PostgreSQL (host, database, schema) without the credentials, and no SQLite or demo hints', async () => {
+    const store = postgresStore()
+    try {
+      const { databaseUrl, databaseSchema, dataDir } = store.settings as Record<string, string>
+      const url = new URL(databaseUrl as string)
+      url.password = 'Pg-Secr3t-in-url'
+      const serve = await startServe({
+        env: serveEnv(dataDir as string, {
+          DATABASE_URL: url.toString(),
+          MANDATE_DATABASE_SCHEMA: databaseSchema,
+          MANDATE_MASTER_KEY: newMasterKey(),
+          MANDATE_DEMO_DATA: 'auto',
+        }),
+      })
+      try {
+        const { banner } = splitBanner(serve.stdout())
+        const text = banner.join('\n')
+        assert.ok(
+          banner.includes(`  store:  PostgreSQL at ${url.host}${url.pathname}, schema ${databaseSchema}`),
+          text,
+        )
+        assert.doesNotMatch(text, /SQLite|\.\/data|master key:|get agent support-bot|seeded/)
+        assert.ok(!serve.stdout().includes('Pg-Secr3t-in-url'), 'the database password was printed')
+        assert.ok(banner.includes('    npx mandate list agents'), text)
+      } finally {
+        await serve.stop()
+      }
+    } finally {
+      await store.drop()
     }
   })
 })

@@ -163,7 +163,7 @@ describe('loadConfig', () => {
 
   it('says why a config file cannot be used', () => {
     assert.deepEqual(problemsOf({ env: {}, file: join(dir.path, 'missing.yaml') }), [
-      { setting: 'MANDATE_CONFIG', message: `cannot read ${join(dir.path, 'missing.yaml')}: ENOENT` },
+      { setting: 'MANDATE_CONFIG', message: `cannot read ${join(dir.path, 'missing.yaml')}: no such file` },
     ])
     const list = configFile('list.yaml', '- port\n- 80\n')
     assert.deepEqual(problemsOf({ env: {}, file: list }), [
@@ -172,7 +172,8 @@ describe('loadConfig', () => {
     const broken = configFile('broken.yaml', 'port: [80\n')
     const [problem] = problemsOf({ env: {}, file: broken })
     assert.equal(problem?.setting, broken)
-    assert.match(problem?.message ?? '', /^not valid YAML or JSON: /)
+    // The parser's whole message (issue 8): where, and the line it points at.
+    assert.match(problem?.message ?? '', /^not valid YAML or JSON: .+ at line 2, column 1:\n\nport: \[80\n/)
   })
 
   describe('secrets', () => {

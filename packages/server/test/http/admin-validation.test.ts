@@ -725,14 +725,26 @@ for (const kind of storeKinds) {
         ['GET', '/api/v1/nothing-here'],
         ['GET', '/api/v2/humans'],
         ['GET', '/api/v1/humans/x/extra'],
-        ['POST', '/api/v1/humans/x'],
-        ['DELETE', '/api/v1/keys'],
-        ['PUT', '/api/v1/audit/events'],
       ] as const) {
         it(`${method} ${path} (no such route) is 404 not_found`, async () => {
           await rejectsWithoutWriting(
-            () => api(method, path, method === 'GET' || method === 'DELETE' ? {} : { body: {} }),
+            () => api(method, path),
             (res) => expectError(res, 404, 'not_found'),
+          )
+        })
+      }
+      for (const [method, path, allow] of [
+        ['POST', '/api/v1/humans/x', 'GET, HEAD, PUT, PATCH, DELETE'],
+        ['DELETE', '/api/v1/keys', 'GET, HEAD'],
+        ['PUT', '/api/v1/audit/events', 'GET, HEAD'],
+      ] as const) {
+        it(`${method} ${path} (a path served under other methods) is 405 with Allow: ${allow} (RFC 9110 §15.5.6, issue 8)`, async () => {
+          await rejectsWithoutWriting(
+            () => api(method, path, method === 'DELETE' ? {} : { body: {} }),
+            (res) => {
+              expectError(res, 405, 'method_not_allowed')
+              assert.equal(res.headers.get('allow'), allow)
+            },
           )
         })
       }

@@ -1,6 +1,6 @@
-// Canary test: a node is exercised with real secrets (admin tokens, client secrets, signing keys, the master key), and
-// none of them may show up where they do not belong: logs at trace level, the audit log (API and raw rows), error
-// bodies, metrics, the JWKS, the OpenAPI document, or reads of the objects that hold them.
+// Canary test: a node is exercised with real secrets (admin tokens, PEP keys, client secrets, signing keys, the master
+// key), and none of them may show up where they do not belong: logs at trace level (request lines included), the audit
+// log (API and raw rows), error bodies, metrics, the JWKS, the OpenAPI document, or reads of the objects that hold them.
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { Writable } from 'node:stream'
@@ -99,6 +99,24 @@ for (const kind of storeKinds) {
       })
       assert.ok(reader)
       canaries.push({ name: 'a reader admin token', value: reader.token })
+      const pep = await node.adminTokens.issue({
+        name: 'canary-pep',
+        role: 'pep',
+        actor: { kind: 'system', id: 'test' },
+      })
+      assert.ok(pep)
+      assert.match(pep.token, /^mnd_pep_/)
+      canaries.push({ name: 'a PEP key', value: pep.token })
+      const evaluation = {
+        subject: { type: 'agent', id: 'canary-agent' },
+        action: { name: 'tickets:read' },
+        resource: { type: 'resource_server', id: 'none' },
+      }
+      assert.equal(
+        (await call('PEP evaluates', 'POST', '/access/v1/evaluation', { token: pep.token, body: evaluation }))
+          .status,
+        200,
+      )
 
       // Ordinary admin work.
       assert.equal(
@@ -243,9 +261,63 @@ for (const kind of storeKinds) {
         ['duplicate', call('duplicate', 'POST', '/api/v1/humans', { body: { id: 'canary-sponsor' } })],
         ['unknown route', call('unknown route', 'GET', '/api/v1/secrets')],
         ['bad query', call('bad query', 'GET', `/api/v1/audit/events?since=${encodeURIComponent(wrong)}`)],
+        [
+          'PEP key at the admin API',
+          call('PEP key at the admin API', 'GET', '/api/v1/agents', { token: pep.token }),
+        ],
+        [
+          'token in an unknown filter',
+          call('token in an unknown filter', 'GET', `/api/v1/agents?token=${encodeURIComponent(bootstrap)}`),
+        ],
+        [
+          'PEP key in a query string',
+          call('PEP key in a query string', 'GET', `/oauth/token?key=${encodeURIComponent(pep.token)}`, {
+            token: pep.token,
+          }),
+        ],
+        [
+          'wrong PEP key',
+          call('wrong PEP key', 'POST', '/access/v1/evaluation', {
+            token: `mnd_pep_${'x'.repeat(43)}`,
+            body: evaluation,
+          }),
+        ],
       ]
       for (const [label, pending] of failures) {
         const res = await pending
+        assert.ok(res.status >= 400 && res.status < 500, `${label}: ${res.status} ${res.text}`)
+      }
+
+      // The token endpoint, with the client secret as Basic credentials and in the form, and with a wrong one.
+      const basic = `Basic ${Buffer.from(`canary-agent:${agentSecret}`).toString('base64')}`
+      const form = { 'content-type': 'application/x-www-form-urlencoded' }
+      for (const [label, headers, raw] of [
+        [
+          'token with Basic',
+          { ...form, authorization: basic },
+          'grant_type=client_credentials&scope=tickets:read',
+        ],
+        [
+          'token with the secret in the form',
+          form,
+          `grant_type=client_credentials&scope=tickets:read&client_id=canary-agent&client_secret=${encodeURIComponent(agentSecret)}`,
+        ],
+        [
+          'token with a wrong secret',
+          { ...form, authorization: `Basic ${Buffer.from(`canary-agent:${wrong}`).toString('base64')}` },
+          'grant_type=client_credentials',
+        ],
+      ] as const) {
+        const res = await call(
+          label,
+          'POST',
+          `/oauth/token?client_secret=${encodeURIComponent(agentSecret)}`,
+          {
+            token: null,
+            headers,
+            raw,
+          },
+        )
         assert.ok(res.status >= 400 && res.status < 500, `${label}: ${res.status} ${res.text}`)
       }
 
@@ -281,7 +353,7 @@ for (const kind of storeKinds) {
       )
       sinks.metrics = (await call('metrics', 'GET', '/metrics', { token: null })).text
       sinks.jwks = (await call('jwks', 'GET', '/.well-known/jwks.json', { token: null })).text
-      sinks.docs = (await call('docs', 'GET', '/api/docs', { token: null })).text
+      sinks.docs = (await call('docs', 'GET', '/api/docs/openapi.json', { token: null })).text
 
       // Last, the database goes away: the error handler answers 503 and logs the driver error.
       await node.database.close()
@@ -308,6 +380,21 @@ for (const kind of storeKinds) {
     it('the trace-level log holds no secret, although it logged the database errors', () => {
       assert.match(logs, /database unavailable/)
       assertAbsent('the log', logs)
+    })
+
+    it('request log lines (issue 8) hold no Authorization header, admin token, PEP key or client secret', () => {
+      const lines = logs
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+        .filter((line) => line.msg === 'request')
+      // One per request: every call above was logged, the refused ones included.
+      assert.equal(lines.length, responses.length)
+      assert.ok(lines.some((l) => l.url === '/oauth/token' && l.status === 401))
+      assert.ok(lines.some((l) => l.url === '/access/v1/evaluation' && l.status === 200))
+      const text = lines.map((l) => JSON.stringify(l)).join('\n')
+      assertAbsent('the request log lines', text)
+      assert.doesNotMatch(text, /authorization|Bearer|Basic|client_secret|\?/i)
     })
 
     it('no audit event holds a secret, read through the API (every page) or as raw rows', () => {

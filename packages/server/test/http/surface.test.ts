@@ -5,6 +5,7 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto'
 import { createServer } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { createRemoteJWKSet, jwtVerify, SignJWT } from 'jose'
+import { createAjv } from '../../src/registry/validate.ts'
 import { sqliteStore, startTestNode, type TestNode, type TestStore } from '../support/harness.ts'
 import { expectError } from './http-checks.ts'
 
@@ -174,20 +175,212 @@ describe('HTTP surface (sqlite)', () => {
     })
   })
 
-  describe('OpenAPI document', () => {
-    it('/api/docs is an OpenAPI 3.1 document listing /api/v1/agents and /api/v1/agents/{id}', async () => {
-      const res = await t.call('GET', '/api/docs', { token: null })
+  describe('OpenAPI document and browsable documentation (issue 8)', () => {
+    // biome-ignore lint/suspicious/noExplicitAny: the document is read as data
+    let doc: any
+    before(async () => {
+      const res = await t.call('GET', '/api/docs/openapi.json', { token: null })
       assert.equal(res.status, 200)
-      assert.match(res.json.openapi, /^3\.1\./)
-      assert.deepEqual(Object.keys(res.json.paths['/api/v1/agents']).sort(), ['get', 'post'])
-      assert.deepEqual(Object.keys(res.json.paths['/api/v1/agents/{id}']).sort(), [
+      assert.match(res.headers.get('content-type') ?? '', /^application\/json/)
+      doc = res.json
+    })
+
+    const operations = (): Array<{
+      name: string
+      method: string
+      path: string
+      op: Record<string, unknown>
+    }> =>
+      Object.entries(doc.paths as Record<string, Record<string, Record<string, unknown>>>).flatMap(
+        ([path, item]) =>
+          Object.entries(item).map(([method, op]) => ({
+            name: `${method.toUpperCase()} ${path}`,
+            method,
+            path,
+            op,
+          })),
+      )
+
+    it('/api/docs/openapi.json is an OpenAPI 3.1 document listing /api/v1/agents and /api/v1/agents/{id}', () => {
+      assert.match(doc.openapi, /^3\.1\./)
+      assert.deepEqual(Object.keys(doc.paths['/api/v1/agents']).sort(), ['get', 'post'])
+      assert.deepEqual(Object.keys(doc.paths['/api/v1/agents/{id}']).sort(), [
         'delete',
         'get',
         'patch',
         'put',
       ])
-      assert.equal(res.json.components.securitySchemes.adminToken.scheme, 'bearer')
-      assert.equal(res.json.paths['/healthz'], undefined)
+      assert.equal(doc.components.securitySchemes.adminToken.scheme, 'bearer')
+      assert.equal(doc.paths['/healthz'], undefined)
+      assert.ok(operations().length >= 60, `${operations().length} operations`)
+    })
+
+    it('every operation documents a 2xx answer and its errors, each with a JSON schema, and every $ref resolves', () => {
+      const refs = new Set<string>()
+      JSON.stringify(doc, (key, value) => {
+        if (key === '$ref') refs.add(value)
+        return value
+      })
+      for (const ref of refs) {
+        const name = /^#\/components\/schemas\/(.+)$/.exec(ref)?.[1]
+        assert.ok(name && doc.components.schemas[name], `unresolved ${ref}`)
+      }
+      for (const { name, op } of operations()) {
+        const responses = op.responses as Record<
+          string,
+          { description?: string; content?: Record<string, { schema?: unknown }> }
+        >
+        const codes = Object.keys(responses)
+        assert.ok(
+          codes.some((c) => /^2\d\d$/.test(c)),
+          `${name} has no 2xx answer`,
+        )
+        for (const code of ['401', '403', '500', '503'])
+          assert.ok(codes.includes(code), `${name} lacks ${code}`)
+        for (const [code, response] of Object.entries(responses)) {
+          assert.ok(response.content?.['application/json']?.schema, `${name} ${code} has no JSON schema`)
+          assert.ok(response.description && response.description !== 'Default Response', `${name} ${code}`)
+        }
+      }
+    })
+
+    it('no parameter or body member with a default is required', () => {
+      const requiredWithDefault: string[] = []
+      const walk = (schema: unknown, at: string): void => {
+        if (Array.isArray(schema)) {
+          for (const [i, item] of schema.entries()) walk(item, `${at}/${i}`)
+          return
+        }
+        if (!schema || typeof schema !== 'object') return
+        const s = schema as Record<string, unknown>
+        const properties = (s.properties ?? {}) as Record<string, { default?: unknown }>
+        for (const name of Array.isArray(s.required) ? (s.required as string[]) : [])
+          if (properties[name]?.default !== undefined) requiredWithDefault.push(`${at}/${name}`)
+        for (const [key, value] of Object.entries(s)) if (key !== 'required') walk(value, `${at}/${key}`)
+      }
+      for (const { name, op } of operations()) {
+        for (const p of (op.parameters as Array<{
+          name: string
+          required?: boolean
+          schema?: { default?: unknown }
+        }>) ?? [])
+          if (p.required && p.schema?.default !== undefined) requiredWithDefault.push(`${name} ?${p.name}`)
+        walk((op.requestBody as { content?: unknown } | undefined)?.content, name)
+      }
+      assert.deepEqual(requiredWithDefault, [])
+      const limit = doc.paths['/api/v1/agents'].get.parameters.find(
+        (p: { name: string }) => p.name === 'limit',
+      )
+      assert.deepEqual(
+        { required: limit.required, default: limit.schema.default },
+        { required: false, default: 50 },
+      )
+    })
+
+    it('every operation has a summary that reads as a sentence, and a tag described in the document', () => {
+      const tags = new Set((doc.tags as Array<{ name: string; description: string }>).map((tag) => tag.name))
+      for (const { name, op } of operations()) {
+        const summary = String(op.summary ?? '')
+        assert.match(summary, /^[A-Z][a-z]+ [a-z]/, `${name}: ${summary}`)
+        // No CamelCase kind names ("Create a TrustedIssuer") and no wrong article ("a agent").
+        assert.doesNotMatch(summary, /[a-z][A-Z]|\ba [aeiou]/, `${name}: ${summary}`)
+        assert.ok(summary.length <= 60, `${name}: summary too long`)
+        for (const tag of op.tags as string[])
+          assert.ok(tags.has(tag), `${name}: tag ${tag} is not described`)
+      }
+    })
+
+    it('answers match the schemas the document gives them', async () => {
+      // The document is added whole, so that its references (#/components/schemas/...) resolve inside it.
+      const ajv = createAjv()
+      ajv.addSchema(doc, 'openapi')
+      assert.equal(
+        ajv.compile({ $ref: 'openapi#/components/schemas/Human' })({}),
+        false,
+        'the check can fail',
+      )
+      const pointer = (...parts: string[]) =>
+        parts.map((p) => p.replaceAll('~', '~0').replaceAll('/', '~1')).join('/')
+      const check = async (method: string, path: string, route: string, body?: unknown) => {
+        const res = await t.call(method, path, body === undefined ? {} : { body })
+        const m = method.toLowerCase()
+        const status = String(res.status)
+        assert.ok(
+          doc.paths[route][m].responses[status]?.content['application/json'].schema,
+          `${method} ${path}: ${res.status} is not documented`,
+        )
+        const validate = ajv.compile({
+          $ref: `openapi#/${pointer('paths', route, m, 'responses', status, 'content', 'application/json', 'schema')}`,
+        })
+        assert.ok(validate(res.json), `${method} ${path} ${res.status}: ${JSON.stringify(validate.errors)}`)
+      }
+      await check('PUT', '/api/v1/humans/doc-human', '/api/v1/humans/{id}', { email: 'doc@example.com' })
+      await check('PUT', '/api/v1/agents/doc-agent', '/api/v1/agents/{id}', {
+        sponsor: 'doc-human',
+        classification: 'autonomous',
+        ceiling: ['docs:read'],
+        credentials: [{ type: 'client_secret' }],
+      })
+      await check('GET', '/api/v1/agents/doc-agent', '/api/v1/agents/{id}')
+      await check('GET', '/api/v1/agents?limit=1', '/api/v1/agents')
+      await check('PATCH', '/api/v1/agents/doc-agent', '/api/v1/agents/{id}', { name: 'Doc' })
+      await check('DELETE', '/api/v1/agents/doc-agent', '/api/v1/agents/{id}')
+      await check('PUT', '/api/v1/groups/doc-group', '/api/v1/groups/{id}', { members: [] })
+      await check('DELETE', '/api/v1/groups/doc-group', '/api/v1/groups/{id}')
+      await check('GET', '/api/v1/keys', '/api/v1/keys')
+      await check('GET', '/api/v1/audit/events?limit=3', '/api/v1/audit/events')
+      await check('POST', '/api/v1/audit/verify', '/api/v1/audit/verify', {})
+      await check('POST', '/api/v1/revocations', '/api/v1/revocations', { target: 'agent', id: 'doc-agent' })
+      await check('POST', '/api/v1/decisions/explain', '/api/v1/decisions/explain', {
+        principal: { type: 'agent', id: 'doc-agent' },
+        action: 'docs:read',
+        resource: { type: 'resource_server', id: 'none' },
+      })
+      await check('GET', '/api/v1/agents/nobody', '/api/v1/agents/{id}')
+      await check('POST', '/api/v1/humans', '/api/v1/humans', { id: 'doc-human' })
+      await check('GET', '/api/v1/agents?limit=0', '/api/v1/agents')
+    })
+
+    it('/api/docs serves Swagger UI, whose page, scripts, styles and icons are all served from the node', async () => {
+      const page = await fetch(`${t.node.url}/api/docs`)
+      assert.equal(page.status, 200)
+      assert.match(page.headers.get('content-type') ?? '', /^text\/html/)
+      assert.match(page.headers.get('content-security-policy') ?? '', /default-src 'self'/)
+      const html = await page.text()
+      assert.match(html, /<title>Mandate admin API<\/title>/)
+      const assets = [...html.matchAll(/(?:href|src)="([^"]+)"/g)].map((m) => m[1] ?? '')
+      assert.ok(assets.length >= 5, assets.join(' '))
+      for (const asset of assets) {
+        assert.match(
+          asset,
+          /^\/api\/docs\/static\//,
+          'assets are served by the node, not fetched from elsewhere',
+        )
+        const res = await fetch(`${t.node.url}${asset}`)
+        assert.equal(res.status, 200, asset)
+        const type = res.headers.get('content-type') ?? ''
+        if (asset.endsWith('.js')) assert.match(type, /javascript/, asset)
+        if (asset.endsWith('.css')) assert.match(type, /text\/css/, asset)
+        assert.ok((await res.arrayBuffer()).byteLength > 0, asset)
+      }
+      // The UI reads the document at ./json, relative to the page.
+      const initializer = await (await fetch(`${t.node.url}/api/docs/static/swagger-initializer.js`)).text()
+      assert.match(initializer, /resolveUrl\('\.\/json'\)/)
+      const json = await fetch(`${t.node.url}/api/docs/json`)
+      assert.equal(json.status, 200)
+      assert.deepEqual(await json.json(), doc)
+    })
+
+    it('a client asking /api/docs for JSON is redirected to /api/docs/openapi.json', async () => {
+      const res = await fetch(`${t.node.url}/api/docs`, {
+        headers: { accept: 'application/json' },
+        redirect: 'manual',
+      })
+      assert.equal(res.status, 308)
+      assert.equal(res.headers.get('location'), '/api/docs/openapi.json')
+      const followed = await fetch(`${t.node.url}/api/docs`, { headers: { accept: 'application/json' } })
+      assert.equal(followed.status, 200)
+      assert.deepEqual(await followed.json(), doc)
     })
   })
 

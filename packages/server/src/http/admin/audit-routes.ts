@@ -6,25 +6,56 @@ import type { Checkpoint, CheckpointSigner } from '../../audit/checkpoint.ts'
 import { ValidationFailed } from '../../errors/mandate-error.ts'
 import { normalizeRfc3339 } from '../../rfc3339.ts'
 import type { Database } from '../../store/database.ts'
+import { errorResponses } from './schemas.ts'
 
-const EventsQuery = Type.Object({
-  after: Type.Optional(
-    Type.Integer({
-      minimum: 0,
-      maximum: Number.MAX_SAFE_INTEGER,
-      description: 'Return events after this sequence number.',
+const EventsQuery = Type.Object(
+  {
+    after: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: Number.MAX_SAFE_INTEGER,
+        description: 'Return events after this sequence number.',
+      }),
+    ),
+    limit: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: 'Page size.' }),
+    ),
+    since: Type.Optional(Type.String({ format: 'date-time', description: 'From this time (inclusive).' })),
+    until: Type.Optional(Type.String({ format: 'date-time', description: 'To this time (exclusive).' })),
+    principal: Type.Optional(
+      Type.String({ pattern: '^[a-z_]+:.{1,128}$', description: '`kind:id`, e.g. `agent:support-bot`.' }),
+    ),
+    type: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 200, description: 'Exact type, or a prefix ending in `.`.' }),
+    ),
+  },
+  { additionalProperties: false },
+)
+
+const Actor = Type.Object({ kind: Type.String(), id: Type.String() })
+const AuditEvent = Type.Object(
+  {
+    seq: Type.Integer({ minimum: 1 }),
+    id: Type.String(),
+    time: Type.String({ format: 'date-time' }),
+    type: Type.String({
+      description: 'Dotted, e.g. `admin.agent.create`, `token.issue`, `policy.decision`.',
     }),
-  ),
-  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
-  since: Type.Optional(Type.String({ format: 'date-time' })),
-  until: Type.Optional(Type.String({ format: 'date-time' })),
-  principal: Type.Optional(
-    Type.String({ pattern: '^[a-z_]+:.{1,128}$', description: '`kind:id`, e.g. `agent:support-bot`.' }),
-  ),
-  type: Type.Optional(
-    Type.String({ minLength: 1, maxLength: 200, description: 'Exact type, or a prefix ending in `.`.' }),
-  ),
-})
+    outcome: Type.Union([Type.Literal('success'), Type.Literal('failure'), Type.Literal('deny')]),
+    actors: Type.Array(Actor, { description: 'Who acted, outermost first.' }),
+    subjects: Type.Array(Type.String(), { description: 'Principals the event is about, as `kind:id`.' }),
+    mode: Type.Union([Type.String(), Type.Null()]),
+    action: Type.Union([Type.String(), Type.Null()]),
+    resource: Type.Union([Type.String(), Type.Null()]),
+    reason: Type.Union([Type.String(), Type.Null()]),
+    request_id: Type.Union([Type.String(), Type.Null()]),
+    traceparent: Type.Union([Type.String(), Type.Null()]),
+    details: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
+    prev_hash: Type.String(),
+    hash: Type.String({ description: 'HMAC-SHA256 over the previous hash and this event.' }),
+  },
+  { additionalProperties: true },
+)
 
 const SignedCheckpoint = Type.Object({
   seq: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
@@ -47,6 +78,45 @@ const VerifyBody = Type.Object(
   { additionalProperties: false },
 )
 
+const Break = Type.Object({
+  seq: Type.Integer(),
+  problem: Type.Union(
+    [
+      'missing',
+      'altered',
+      'chain_broken',
+      'truncated',
+      'head_altered',
+      'checkpoint_invalid',
+      'checkpoint_mismatch',
+    ].map((p) => Type.Literal(p)),
+  ),
+  message: Type.String(),
+})
+
+const AuditVerificationSchema = Type.Object(
+  {
+    ok: Type.Boolean(),
+    records: Type.Integer({ minimum: 0 }),
+    headSeq: Type.Integer({ minimum: 0 }),
+    breaks: Type.Array(Break, { maxItems: 100, description: 'Every break found, in order (at most 100).' }),
+    breakCount: Type.Integer({ minimum: 0, description: 'How many breaks there are in all.' }),
+    firstBreak: Type.Optional(Break),
+    incidents: Type.Integer({ minimum: 0, description: 'Recorded recoveries (`audit.recover` records).' }),
+    checkpoints: Type.Optional(
+      Type.Object({
+        checked: Type.Integer({ minimum: 0 }),
+        matched: Type.Integer({ minimum: 0 }),
+        acknowledged: Type.Integer({
+          minimum: 0,
+          description: 'Checkpoints whose records were lost in a recorded recovery.',
+        }),
+      }),
+    ),
+  },
+  { description: 'Whether the chain is intact, and if not, every place it breaks.' },
+)
+
 function toTime(text: string, name: string): string {
   const time = normalizeRfc3339(text)
   if (time === undefined)
@@ -61,7 +131,27 @@ export function registerAuditRoutes(
 ): void {
   app.get(
     '/audit/events',
-    { schema: { tags: ['audit'], summary: 'Read audit events in order', querystring: EventsQuery } },
+    {
+      schema: {
+        tags: ['audit'],
+        summary: 'Read audit events',
+        description:
+          'In sequence order, a page at a time: pass `next_after` as `after` for the next page (null on the last).',
+        querystring: EventsQuery,
+        response: {
+          200: Type.Object(
+            {
+              items: Type.Array(AuditEvent),
+              next_after: Type.Union([Type.Integer(), Type.Null()], {
+                description: 'Pass as `after` for the next page; null on the last page.',
+              }),
+            },
+            { description: 'A page of events.' },
+          ),
+          ...errorResponses(400),
+        },
+      },
+    },
     async (request) => {
       const q = request.query as {
         after?: number
@@ -92,8 +182,14 @@ export function registerAuditRoutes(
       },
       schema: {
         tags: ['audit'],
-        summary: 'Verify the hash chain (and, given checkpoints, that nothing before them was removed)',
+        summary: 'Verify the audit chain',
+        description:
+          'Walks the hash chain and reports every record that is missing, altered, out of chain or cut off (the first 100, and their count). Given checkpoints the node published, also proves that the record each one signed is still there, so nothing before it was removed. It changes nothing, so read-only tokens may call it.',
         body: VerifyBody,
+        response: {
+          200: AuditVerificationSchema,
+          ...errorResponses(),
+        },
       },
     },
     async (request) => {
@@ -128,7 +224,16 @@ export function registerAuditRoutes(
     {
       schema: {
         tags: ['audit'],
-        summary: 'The public key (JWK) that verifies the audit checkpoints this deployment publishes',
+        summary: 'Get the key that verifies audit checkpoints',
+        description:
+          'The Ed25519 public key (a JWK) that verifies the checkpoints of the audit chain head this deployment publishes, for checking a checkpoint file without the master key.',
+        response: {
+          200: Type.Object(
+            { kty: Type.Literal('OKP'), crv: Type.Literal('Ed25519'), x: Type.String() },
+            { additionalProperties: true, description: 'A public JWK.' },
+          ),
+          ...errorResponses(),
+        },
       },
     },
     async () => deps.checkpointSigner.publicJwk(),

@@ -9,6 +9,7 @@ import type { PolicyDecisionPoint } from '../../policy/pdp.ts'
 import { asTokenRequest } from '../../policy/token-policy.ts'
 import type { Directory } from '../../registry/directory.ts'
 import { adminOf } from './auth.ts'
+import { BODY_ERRORS, errorResponses } from './schemas.ts'
 
 const Entity = Type.Object(
   {
@@ -41,8 +42,40 @@ export function registerDecisionRoutes(
     {
       schema: {
         tags: ['decisions'],
-        summary: 'Explain how the policies decide a request (nothing is enforced)',
+        summary: 'Explain a decision',
+        description:
+          'How the loaded policies decide one request, with the text of the determining policies. With `mode` (and `delegator`), the request is decided as the token service would. Recorded in the audit log as an explanation; nothing is enforced, so read-only tokens may call it.',
         body: ExplainBody,
+        response: {
+          200: Type.Object(
+            {
+              decision: Type.Union([
+                Type.Literal('allow'),
+                Type.Literal('deny'),
+                Type.Literal('approval_required'),
+              ]),
+              determining: Type.Array(Type.String(), { description: 'Ids of the deciding policies.' }),
+              errors: Type.Array(Type.Object({ policy: Type.String(), message: Type.String() }), {
+                description: 'Policies that failed to evaluate; any makes the decision a deny.',
+              }),
+              obligations: Type.Object({
+                approval: Type.Optional(Type.Union([Type.Literal('sponsor'), Type.Literal('delegator')])),
+                maxTtlSeconds: Type.Optional(Type.Integer()),
+              }),
+              invalid: Type.Optional(Type.String({ description: 'Why the request cannot be evaluated.' })),
+              policies: Type.Array(
+                Type.Object({
+                  id: Type.String(),
+                  effect: Type.Union([Type.Literal('permit'), Type.Literal('forbid')]),
+                  text: Type.String(),
+                }),
+                { description: 'The determining policies, with their text.' },
+              ),
+            },
+            { description: 'The decision and why.' },
+          ),
+          ...errorResponses(...BODY_ERRORS),
+        },
       },
     },
     async (request) => {

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import { ValidationFailed } from '../../errors/mandate-error.ts'
 import type { Revocations, RevocationTarget } from '../../tokens/revocations.ts'
 import { changeContext } from './auth.ts'
+import { BODY_ERRORS, errorResponses } from './schemas.ts'
 
 const RevocationBody = Type.Object(
   {
@@ -41,8 +42,26 @@ export function registerRevocationRoutes(app: FastifyInstance, revocations: Revo
     {
       schema: {
         tags: ['revocations'],
-        summary: 'Revoke tokens, effective on every node at once',
+        summary: 'Revoke tokens',
+        description:
+          'Every token of an agent or workload, every delegated token of a human, or one token by `jti`: refused by every node at once, and durably.',
         body: RevocationBody,
+        response: {
+          201: Type.Object(
+            {
+              revoked: Type.Object({
+                kind: Type.Union(
+                  ['agent', 'workload', 'human_delegations', 'token'].map((k) => Type.Literal(k)),
+                ),
+                id: Type.Optional(Type.String()),
+                jti: Type.Optional(Type.String()),
+                exp: Type.Optional(Type.Integer()),
+              }),
+            },
+            { description: 'What was revoked.' },
+          ),
+          ...errorResponses(...BODY_ERRORS),
+        },
       },
     },
     async (request, reply) => {

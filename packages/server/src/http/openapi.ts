@@ -15,6 +15,7 @@ const TAGS: Array<{ name: string; description: string }> = [
   { name: 'policies', description: 'Cedar policy sets, validated when saved.' },
   { name: 'entity-types', description: "An application's entity types, for policies." },
   { name: 'entities', description: "An application's entities, for policies." },
+  { name: 'apply', description: 'Several registry documents in one transaction: all of them, or none.' },
   { name: 'keys', description: 'The signing key ring.' },
   { name: 'audit', description: 'The hash-chained audit log.' },
   { name: 'revocations', description: 'Revoking tokens on every node at once.' },

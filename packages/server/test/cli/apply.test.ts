@@ -319,7 +319,7 @@ for (const kind of storeKinds) {
       })
       assert.equal(twice.status, 400, twice.text)
       assert.equal(twice.json.fields[0].path, '/documents/1/id')
-      const docs = (await test.call('GET', '/api/docs', { token: null })).json
+      const docs = (await test.call('GET', '/api/docs/openapi.json', { token: null })).json
       const operation = docs.paths['/api/v1/apply'].post
       assert.ok(operation.responses['200'].content['application/json'].schema.properties.results)
     })

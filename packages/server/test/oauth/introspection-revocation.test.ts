@@ -109,7 +109,7 @@ for (const kind of storeKinds) {
     })
 
     it('introspection_clients is in the OpenAPI document of the admin API', async () => {
-      const docs = await f.node.call('GET', '/api/docs', { token: null })
+      const docs = await f.node.call('GET', '/api/docs/openapi.json', { token: null })
       assert.equal(docs.status, 200)
       const found: unknown[] = []
       const walk = (node: unknown): void => {

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { decodeJwt } from 'jose'
 import { sqliteStore, startTestNode, type TestNode, type TestStore, tempDir } from '../support/harness.ts'
-import { dpopKey, dpopProof, ecKeyPair, IDP, signHumanToken } from './oauth-fixture.ts'
+import { dpopKey, dpopProof, ecKeyPair, IDP, IDP_SUBJECT, signHumanToken } from './oauth-fixture.ts'
 
 const RESOURCE = 'https://tickets.example.com/'
 const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
@@ -188,7 +188,10 @@ describe('mutual TLS (RFC 8705)', () => {
         },
       ],
       ['/api/v1/trusted-issuers/idp', { issuer: IDP, type: 'human_idp', jwks: { keys: [idpKey.publicJwk] } }],
-      ['/api/v1/humans/alice@example.com', { email: 'alice@example.com' }],
+      [
+        '/api/v1/humans/alice@example.com',
+        { email: 'alice@example.com', identities: [{ issuer: IDP, subject: IDP_SUBJECT }] },
+      ],
       [
         '/api/v1/agents/self-assistant',
         {

@@ -10,6 +10,7 @@ import {
   dpopProof,
   ecKeyPair,
   IDP,
+  IDP_SUBJECT,
   type OAuthFixture,
   RESOURCE,
   signHumanToken,
@@ -80,7 +81,10 @@ describe('sender constraint through token exchange (RFC 9449, RFC 8693)', () => 
       type: 'human_idp',
       jwks: { keys: [idpKey.publicJwk] },
     })
-    await put('/api/v1/humans/alice@example.com', { email: 'alice@example.com' })
+    await put('/api/v1/humans/alice@example.com', {
+      email: 'alice@example.com',
+      identities: [{ issuer: IDP, subject: IDP_SUBJECT }],
+    })
     secrets.helper = f.secrets.helper ?? ''
     secrets['secret-bot'] = f.secrets['secret-bot'] ?? ''
     const sub = await put('/api/v1/agents/helper-sub', {

@@ -102,7 +102,12 @@ describe('@mandate/sdk agent.fetch against a resource server using verifyAccessT
       const res = await f.node.call('PUT', path, { body })
       assert.ok(res.status < 300, `${path}: ${res.text}`)
     }
-    await put('/api/v1/resource-servers/api', { audience: api, scopes: ['api:read', 'api:write'] })
+    // The resource server introspects as secret-bot (RFC 7662 §4: only its introspection clients may).
+    await put('/api/v1/resource-servers/api', {
+      audience: api,
+      scopes: ['api:read', 'api:write'],
+      introspection_clients: ['secret-bot'],
+    })
     await put('/api/v1/agents/fetcher', {
       sponsor: 'alice@example.com',
       classification: 'autonomous',

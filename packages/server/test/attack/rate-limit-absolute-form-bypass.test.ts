@@ -28,7 +28,15 @@ function send(
   })
 }
 
-const SURFACES = [
+interface Surface {
+  name: string
+  path: string
+  method: string
+  headers: Record<string, string>
+  body?: string
+}
+
+const SURFACES: Surface[] = [
   {
     name: 'the admin API',
     path: '/api/v1/agents',

@@ -336,6 +336,7 @@ export async function startNode(
     const tls = readTls(config)
     const app = await buildApp({
       tls,
+      trustProxy: config.trustProxy,
       issuer: () => config.issuer,
       bodyLimitBytes: config.bodyLimitBytes,
       database: core.database,

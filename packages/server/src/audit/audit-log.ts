@@ -90,6 +90,8 @@ interface HeadState extends AuditHead {
   mac: string
   lastSeq: number | null
   headRecordHash: string | null
+  /** The hash of the record at the highest head this process has seen, as the log holds it now. */
+  seenHash: string | null
 }
 
 /** Reads and appends audit events. The chain key comes from the master key, so the chain cannot be recomputed without it. */
@@ -100,6 +102,11 @@ export class AuditLog {
   private blocked: { epoch: number; reason: string } | undefined
   private refusing: string | undefined
   private refusedWrites = 0
+  /**
+   * Transactions whose head this log has read. Only the first read in a transaction is committed state; later ones see
+   * the transaction's own appends, which a rollback undoes, so they must not raise the high-water mark.
+   */
+  private readonly readIn = new WeakSet<object>()
 
   constructor(private readonly chainKey: Buffer) {}
 
@@ -119,7 +126,9 @@ export class AuditLog {
     entries: ReadonlyArray<{ input: AuditEventInput; now: Date }>,
   ): Promise<AuditEvent[]> {
     if (entries.length === 0) return []
-    const head = this.trusted(await this.readState(tx))
+    const first = !this.readIn.has(tx)
+    this.readIn.add(tx)
+    const head = this.trusted(await this.readState(tx), first)
     let seq = head.seq
     let prevHash = head.hash
     const events = entries.map(({ input, now }) => {
@@ -318,7 +327,7 @@ export class AuditLog {
 
   /** The current head, once it is trusted (the same checks as a write); AuditUnavailable when it is not. */
   async head(ex: Executor): Promise<AuditHead> {
-    return this.trusted(await this.readState(ex))
+    return this.trusted(await this.readState(ex), true)
   }
 
   /**
@@ -392,6 +401,8 @@ export class AuditLog {
       .execute()
     this.blocked = undefined
     this.highWater = undefined
+    // The head just written is not committed yet: the incident's append must not take it as seen.
+    this.readIn.add(tx)
     const incident = await this.append(
       tx,
       {
@@ -417,9 +428,10 @@ export class AuditLog {
     return { refusedWrites: this.refusedWrites, ...(this.refusing ? { refusing: this.refusing } : {}) }
   }
 
-  // The head row and, in the same statement, the last record's sequence number and the hash of the record the head
-  // names: one round trip per write transaction.
+  // The head row and, in the same statement, the last record's sequence number, the hash of the record the head names
+  // and the hash of the record at the highest head this process has seen: one round trip per write transaction.
   private async readState(ex: Executor): Promise<HeadState> {
+    const seenSeq = this.highWater?.seq ?? -1
     const { rows } = await sql<{
       seq: number
       hash: string
@@ -427,7 +439,8 @@ export class AuditLog {
       epoch: number
       last_seq: number | null
       head_record_hash: string | null
-    }>`select h.seq, h.hash, h.mac, h.epoch, (select max(e.seq) from audit_events e) as last_seq, (select r.hash from audit_events r where r.seq = h.seq) as head_record_hash from audit_head h where h.id = 1`.execute(
+      seen_hash: string | null
+    }>`select h.seq, h.hash, h.mac, h.epoch, (select max(e.seq) from audit_events e) as last_seq, (select r.hash from audit_events r where r.seq = h.seq) as head_record_hash, (select s.hash from audit_events s where s.seq = ${seenSeq}) as seen_hash from audit_head h where h.id = 1`.execute(
       ex,
     )
     const row = rows[0]
@@ -439,6 +452,7 @@ export class AuditLog {
       epoch: Number(row.epoch),
       lastSeq: row.last_seq === null ? null : Number(row.last_seq),
       headRecordHash: row.head_record_hash,
+      seenHash: row.seen_hash,
     }
   }
 
@@ -468,8 +482,10 @@ export class AuditLog {
   }
 
   // The head a writer may extend: its MAC holds, it is the last record, it has not gone back from what this node has
-  // seen or what the newest checkpoint signed. Anything else refuses the write (fail closed).
-  private trusted(state: HeadState): AuditHead {
+  // seen or what the newest checkpoint signed, and the chain still holds the record this node saw there (a chain cut
+  // and written again past it is another chain). Anything else refuses the write (fail closed). `raise`: the state is
+  // committed, so it may become the high-water mark.
+  private trusted(state: HeadState, raise: boolean): AuditHead {
     const problems = this.headProblems(state)
     if (this.blocked && state.epoch > this.blocked.epoch) this.blocked = undefined
     if (this.blocked) problems.push(this.blocked.reason)
@@ -483,6 +499,10 @@ export class AuditLog {
         )
       else if (state.epoch === seen.epoch && state.seq === seen.seq && state.hash !== seen.hash)
         problems.push(`record ${state.seq} was replaced`)
+      else if (state.epoch === seen.epoch && seen.seq > 0 && state.seenHash !== seen.hash)
+        problems.push(
+          `record ${seen.seq} is not the record this node saw there (the chain was cut and written again past it)`,
+        )
     }
     if (problems.length > 0) {
       this.refusedWrites++
@@ -493,7 +513,7 @@ export class AuditLog {
     }
     this.refusing = undefined
     const head = { seq: state.seq, hash: state.hash, epoch: state.epoch }
-    this.raiseHighWater(head)
+    if (raise) this.raiseHighWater(head)
     return head
   }
 

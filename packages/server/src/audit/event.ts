@@ -1,4 +1,5 @@
 // The one audit event model: every authentication, token, decision, proxied call and admin change is one of these.
+import { findUnstorable } from './storable.ts'
 
 /** Who acted, outermost first: the human, then the agent acting for them, then any sub-agent. */
 export interface ActorRef {
@@ -56,29 +57,10 @@ export function hashedFields(event: AuditEvent): Omit<AuditEvent, 'hash' | 'prev
 export class UnrecordableEvent extends Error {}
 
 /**
- * Refuses an event holding a string that cannot round-trip through every store: U+0000 (PostgreSQL text cannot hold
- * it) or a lone UTF-16 surrogate (UTF-8 cannot encode it). The HTTP edge refuses such input first; this is the last
- * line, so that one bad record never joins (and fails) a batch of good ones.
+ * Refuses an event holding a value that cannot round-trip through every store (see `findUnstorable`). The HTTP edge
+ * refuses such input first; this is the last line, so that one bad record never joins (and fails) a batch of good ones.
  */
 export function checkRecordable(input: AuditEventInput): void {
-  const problem = unrepresentable(input, '', 0)
-  if (problem) throw new UnrecordableEvent(`audit event ${input.type}: ${problem}`)
-}
-
-const MAX_DEPTH = 64
-
-function unrepresentable(value: unknown, path: string, depth: number): string | undefined {
-  if (typeof value === 'string') {
-    if (value.includes('\u0000')) return `${path || '/'} contains U+0000`
-    if (!value.isWellFormed()) return `${path || '/'} contains a lone surrogate`
-    return undefined
-  }
-  if (value === null || typeof value !== 'object') return undefined
-  if (depth > MAX_DEPTH) return `${path} is nested too deeply`
-  for (const [key, item] of Object.entries(value)) {
-    const at = `${path}/${key}`
-    const problem = unrepresentable(key, at, depth) ?? unrepresentable(item, at, depth + 1)
-    if (problem) return problem
-  }
-  return undefined
+  const problem = findUnstorable(input)
+  if (problem) throw new UnrecordableEvent(`audit event ${input.type}: ${problem.path} ${problem.message}`)
 }

@@ -1,6 +1,8 @@
 // Tokens from trusted external issuers: a human's token from the company IdP, or a workload's token from Kubernetes,
 // GitHub Actions, SPIFFE or any OIDC issuer. Verified against the issuer's registered keys, never the token's own.
+
 import { decodeJwt, type JWK, type JWTPayload, jwtVerify } from 'jose'
+import { findUnstorable } from '../audit/storable.ts'
 import type { Directory } from '../registry/directory.ts'
 import type { KeySets } from '../registry/key-sets.ts'
 import { KeySetUnavailable } from '../registry/key-sets.ts'
@@ -92,6 +94,9 @@ export class TrustedTokenVerifier {
     }
     if (type === 'workload' && !audiencesOf(claims).every((aud) => audiences.includes(aud)))
       throw new ExternalTokenRejected('the token is also meant for another audience')
+    // Its claims (a subject, an email) may be bound, recorded and hashed: they must be storable as they are.
+    const unstorable = findUnstorable(claims)
+    if (unstorable) throw new ExternalTokenRejected(`claim ${unstorable.path.slice(1)} ${unstorable.message}`)
     const result = { issuer, claims: claims as VerifiedExternalToken['claims'] }
     if (this.verified.size >= (this.deps.maxCached ?? 20_000)) this.verified.clear()
     this.verified.set(token, { issuer, result })

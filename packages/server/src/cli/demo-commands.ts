@@ -4,9 +4,9 @@
 import type { Command } from 'commander'
 import type { Config } from '../config/schema.ts'
 import { MandateError } from '../errors/mandate-error.ts'
-import { openCore } from '../main.ts'
 import { DEMO_IDP, demoIdpKey, signDemoIdpToken } from '../registry/demo.ts'
 import { CliFailure, ExitCode, print } from './output.ts'
+import { openExistingStore } from './store-access.ts'
 
 interface Helpers {
   json: () => boolean
@@ -31,7 +31,7 @@ export function registerDemoCommands(program: Command, helpers: Helpers): void {
       if (!Number.isInteger(lifetimeSeconds) || lifetimeSeconds < 1 || lifetimeSeconds > 86400)
         throw new CliFailure('--lifetime must be a whole number of seconds from 1 to 86400', ExitCode.usage)
       const config = helpers.config()
-      const core = await openCore(config)
+      const core = await openExistingStore(config)
       try {
         const issuer = await core.registry.get('TrustedIssuer', DEMO_IDP.id).catch(() => undefined)
         if (issuer?.issuer !== DEMO_IDP.issuer || issuer.type !== 'human_idp')

@@ -25,6 +25,7 @@ import { type Document, documentKinds, orderDocuments, parseDocuments, resolveKi
 import { readText } from './files.ts'
 import { CliFailure, ExitCode, print, report } from './output.ts'
 import { registerPolicyCommands } from './policy-commands.ts'
+import { openExistingStore } from './store-access.ts'
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../../../..')
 
@@ -238,7 +239,7 @@ program
     if (options.readOnly && options.pep)
       throw new CliFailure('--read-only and --pep exclude each other', ExitCode.usage)
     const role = options.pep ? 'pep' : options.readOnly ? 'reader' : 'admin'
-    const core = await openCore(config())
+    const core = await openExistingStore(config())
     try {
       const issued = await core.adminTokens.issue({
         name: options.name,
@@ -493,7 +494,7 @@ audit
     'record an incident even when this command finds nothing wrong (e.g. a node saw its head move back)',
   )
   .action(async (options: { reason: string; force?: boolean }) => {
-    const core = await openCore(config())
+    const core = await openExistingStore(config())
     try {
       const latest = await core.checkpoints.sink.latest()
       const checkpoint = latest ? await core.checkpoints.signer.verify(latest) : undefined
@@ -546,7 +547,8 @@ audit
     for await (const event of admin().auditEvents(filters)) process.stdout.write(`${JSON.stringify(event)}\n`)
   })
 
-// The newest checkpoint of each epoch: the chain covers everything before a matching one.
+// Every checkpoint of the file (the newest 10,000): a newest one that matches proves nothing before it was removed from
+// the chain as it is now, and the older ones prove the chain was not cut and written again past them.
 async function checkpointsToVerify(file: string): Promise<AuditCheckpoint[]> {
   let lines: AuditCheckpoint[]
   try {
@@ -557,10 +559,8 @@ async function checkpointsToVerify(file: string): Promise<AuditCheckpoint[]> {
       ExitCode.usage,
     )
   }
-  const newest = new Map<number, AuditCheckpoint>()
-  for (const line of lines) newest.set(line.epoch, line)
-  if (newest.size === 0) throw new CliFailure(`${file} holds no audit checkpoints`, ExitCode.usage)
-  return [...newest.values()].slice(-1000)
+  if (lines.length === 0) throw new CliFailure(`${file} holds no audit checkpoints`, ExitCode.usage)
+  return lines.slice(-10_000)
 }
 
 function describeVerification(result: AuditVerification): string {

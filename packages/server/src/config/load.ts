@@ -1,5 +1,6 @@
 // Reads configuration from a file and the environment, applies defaults and refuses anything invalid, naming the setting.
 import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { Kind, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { parseDocument } from 'yaml'
@@ -81,6 +82,14 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   if (typeof raw.issuer === 'string') checkIssuer(raw.issuer, origin.issuer ?? 'MANDATE_ISSUER', problems)
   if (typeof raw.masterKey === 'string' && decodeMasterKey(raw.masterKey) === undefined) {
     problems.push({ setting: origin.masterKey ?? 'MANDATE_MASTER_KEY', message: MASTER_KEY_FORMAT })
+  }
+  if (typeof raw.trustProxy === 'string') {
+    const wrong = raw.trustProxy.split(',').filter((entry) => !isAddressOrRange(entry.trim()))
+    if (wrong.length > 0)
+      problems.push({
+        setting: origin.trustProxy ?? 'MANDATE_TRUST_PROXY',
+        message: `must list IP addresses or CIDR ranges, comma-separated (not ${wrong.map((w) => JSON.stringify(w.trim())).join(', ')})`,
+      })
   }
   if ((raw.tlsCertFile === undefined) !== (raw.tlsKeyFile === undefined)) {
     problems.push({
@@ -194,4 +203,13 @@ function dedupe(problems: ConfigProblem[]): ConfigProblem[] {
     seen.add(key)
     return true
   })
+}
+
+// `10.0.0.1`, `10.0.0.0/8`, `::1`, `fd00::/8`: what Fastify's trustProxy (proxy-addr) takes.
+function isAddressOrRange(entry: string): boolean {
+  const [address = '', prefix, extra] = entry.split('/')
+  const family = isIP(address)
+  if (family === 0 || extra !== undefined) return false
+  if (prefix === undefined) return true
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128)
 }

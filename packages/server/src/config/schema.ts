@@ -27,6 +27,18 @@ export const ConfigSchema = Type.Object(
       }),
       { env: 'MANDATE_HOST' },
     ),
+    trustProxy: option(
+      Type.Optional(
+        Type.String({
+          minLength: 1,
+          maxLength: 2000,
+          pattern: '^[0-9A-Fa-f:.,/ ]+$',
+          description:
+            "The proxies in front of the node (load balancers), as IP addresses or CIDR ranges, comma-separated: their `X-Forwarded-For` is believed, so that the client's own address is what policies (`context.client_ip`), the failed-authentication budget and the audit log see. Unset, the node believes no header and sees the proxy's address.",
+        }),
+      ),
+      { env: 'MANDATE_TRUST_PROXY' },
+    ),
     port: option(
       Type.Integer({
         minimum: 0,

@@ -8,6 +8,7 @@ import swaggerUi from '@fastify/swagger-ui'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { AuditLog } from '../audit/audit-log.ts'
 import type { CheckpointSigner } from '../audit/checkpoint.ts'
+import { findUnstorable } from '../audit/storable.ts'
 import type { AccessTokenAuthenticator } from '../authn/access-token.ts'
 import type { AdminTokens } from '../authn/admin-token.ts'
 import type { FailureLimiter } from '../authn/failure-limiter.ts'
@@ -39,11 +40,13 @@ import { Metrics } from './metrics.ts'
 import { registerOAuthRoutes } from './oauth-routes.ts'
 import { openApiDocument } from './openapi.ts'
 import { RequestLog } from './request-log.ts'
-import { findUnstorable } from './storable-input.ts'
+import { requestPath } from './request-path.ts'
 import { registerWellKnown } from './well-known.ts'
 
 /** What the HTTP layer needs from the node. */
 export interface AppDeps {
+  /** Proxies whose `X-Forwarded-For` is believed (addresses or CIDR ranges, comma-separated); none when unset. */
+  trustProxy?: string | undefined
   /** HTTPS material; with it the node asks for client certificates (RFC 8705) without requiring them. */
   tls?: { key: Buffer; cert: Buffer; ca?: Buffer } | undefined
   /** The issuer URL (a function: with port 0 it is known only once the server listens). */
@@ -71,11 +74,12 @@ export interface AppDeps {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
-// The surfaces whose callers authenticate, by path.
-function surfaceOf(url: string): 'oauth' | 'authzen' | 'admin' | undefined {
-  if (url.startsWith('/oauth/')) return 'oauth'
-  if (url.startsWith('/access/')) return 'authzen'
-  if (url.startsWith('/api/v1/')) return 'admin'
+// The surfaces whose callers authenticate, by path (of an absolute-form target too).
+function surfaceOf(target: string): 'oauth' | 'authzen' | 'admin' | undefined {
+  const path = requestPath(target)
+  if (path.startsWith('/oauth/')) return 'oauth'
+  if (path.startsWith('/access/')) return 'authzen'
+  if (path.startsWith('/api/v1/')) return 'admin'
   return undefined
 }
 
@@ -96,6 +100,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Client certificates are requested but not required, and not rejected here: RFC 8705 §2.2 accepts self-signed
     // ones, and the client authentication method decides what a certificate proves.
     ...(deps.tls ? { https: { ...deps.tls, requestCert: true, rejectUnauthorized: false } } : {}),
+    // request.ip is the client's address: the connection's, or the one trusted proxies forwarded.
+    ...(deps.trustProxy ? { trustProxy: deps.trustProxy } : {}),
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
     bodyLimit: deps.bodyLimitBytes,
     // One line per request (request id, method, path, route, status, duration); errors are logged by the error handler.
@@ -117,14 +123,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // token endpoint applies the same budget itself, where it knows whether the caller proved who it is.
   app.addHook('onRequest', async (request) => {
     const surface = surfaceOf(request.url)
-    if (surface === undefined || request.url.startsWith(OAUTH_PATHS.token)) return
+    if (surface === undefined || requestPath(request.url) === OAUTH_PATHS.token) return
     const wait = deps.failures.retryAfter(request.ip)
     if (wait === 0) return
     const message = `too many failed requests from this address; retry in ${wait} s`
     throw surface === 'oauth' ? new RateLimited(message, wait) : new TooManyRequests(message, wait)
   })
   app.addHook('onResponse', async (request, reply) => {
-    if (reply.statusCode === 401 && !request.url.startsWith(OAUTH_PATHS.token)) deps.failures.fail(request.ip)
+    if (reply.statusCode === 401 && requestPath(request.url) !== OAUTH_PATHS.token)
+      deps.failures.fail(request.ip)
   })
   // What is recorded must be storable exactly as it is hashed: refuse NUL and lone surrogates in every input.
   app.addHook('preValidation', async (request) => {

@@ -2,6 +2,7 @@
 // path, route, status and duration. Never headers, bodies or the query string: they carry tokens and secrets.
 import { type FastifyBaseLogger, type FastifyReply, type FastifyRequest, LogController } from 'fastify'
 import type { Logger } from 'pino'
+import { requestPath } from './request-path.ts'
 
 /** What a request's log line holds. */
 export interface RequestLine {
@@ -31,7 +32,7 @@ export class RequestLog extends LogController {
     if (!isLevelEnabled(reply.log, level)) return
     const line: RequestLine = {
       method: request.method,
-      url: request.url.split('?', 1)[0] ?? '',
+      url: requestPath(request.url),
       route: request.routeOptions.url,
       status: reply.statusCode,
       ms: Math.round(reply.elapsedTime * 100) / 100,

@@ -1,6 +1,7 @@
 // Which resource server a token is for (RFC 8707) and whether the requested scopes and authorization details
 // (RFC 9396) are ones it accepts.
 
+import { findUnstorable } from '../audit/storable.ts'
 import {
   InvalidAuthorizationDetails,
   InvalidRequest,
@@ -70,6 +71,10 @@ export function parseAuthorizationDetails(
   }
   if (!Array.isArray(parsed) || parsed.length === 0 || parsed.length > 50)
     throw new InvalidAuthorizationDetails('authorization_details must be a non-empty JSON array')
+  // What the token carries must be what was asked: 1e400 would be signed as null.
+  const unstorable = findUnstorable(parsed)
+  if (unstorable)
+    throw new InvalidAuthorizationDetails(`authorization_details${unstorable.path} ${unstorable.message}`)
   return parsed.map((entry, i) => {
     if (entry === null || typeof entry !== 'object' || Array.isArray(entry))
       throw new InvalidAuthorizationDetails(`authorization_details[${i}] must be an object`)

@@ -11,7 +11,7 @@ import {
   carriesClientCredentials,
   checkClientLifecycle,
 } from '../authn/client-authentication.ts'
-import type { FailureLimiter } from '../authn/failure-limiter.ts'
+import { type FailureLimiter, failureSource } from '../authn/failure-limiter.ts'
 import { certificateThumbprint } from '../authn/methods/tls-client-auth.ts'
 import {
   InvalidRequest,
@@ -171,8 +171,9 @@ export class TokenEndpoint {
   }
 }
 
+// Where junk comes from: the address, or its IPv6 /64.
 function sourceOf(input: TokenEndpointInput): string {
-  return input.clientIp ?? 'unknown'
+  return failureSource(input.clientIp ?? 'unknown')
 }
 
 function trace(input: TokenEndpointInput): Pick<AuditEventInput, 'requestId' | 'traceparent'> {

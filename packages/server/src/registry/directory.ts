@@ -1,7 +1,9 @@
 // The in-memory registry that hot paths read: principals, trusted issuers and resource servers, loaded once and
 // reloaded when the registry's version counter moves (a local write, or another node's write seen by polling).
+
 import type { Database } from '../store/database.ts'
 import type { RegistryStore } from '../store/registry-store.ts'
+import { emailKey } from './email-key.ts'
 import type {
   Agent,
   Entity,
@@ -81,7 +83,7 @@ export class Directory {
 
   /** The human with this email (ignoring case), if exactly one has it. */
   humanByEmail(email: string): Stored<Human> | undefined {
-    return this.snapshot.humansByEmail.get(email.toLowerCase())
+    return this.snapshot.humansByEmail.get(emailKey(email))
   }
 
   /** The human bound to this subject of this human IdP, if any. */
@@ -217,7 +219,7 @@ export class Directory {
     this.snapshot = {
       version,
       humans: new Map(humans.map((h) => [h.id, h])),
-      humansByEmail: uniqueBy(humans, (h) => h.email?.toLowerCase()),
+      humansByEmail: uniqueBy(humans, (h) => (h.email === undefined ? undefined : emailKey(h.email))),
       humansByIdentity: new Map(
         humans.flatMap((h) => (h.identities ?? []).map((i) => [`${i.issuer}\u0000${i.subject}`, h] as const)),
       ),

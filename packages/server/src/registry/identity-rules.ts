@@ -1,9 +1,11 @@
 // Rules of humans and the issuers that vouch for principals: a human's email is unique ignoring case, an IdP subject
 // names at most one human, bindings name registered human IdPs, and an issuer that principals still rely on can be
 // neither deleted nor turned into another issuer.
+
 import { Conflict, type FieldError, ValidationFailed } from '../errors/mandate-error.ts'
 import type { RuleContext } from './change.ts'
 import { checkPublicJwks } from './credentials.ts'
+import { emailKey } from './email-key.ts'
 import type { Agent, Human, HumanIdentity, TrustedIssuer, Workload } from './model.ts'
 
 /** Checks a human before it is written and answers it as it is to be stored. */
@@ -42,8 +44,11 @@ export async function prepareHuman(
   }
   // Checked whenever the email is set or changed (writes are serialized, so two writers cannot both pass); humans
   // that shared an email before the rule existed can still be changed in other ways, and are reported at start-up.
-  const email = doc.email?.toLowerCase()
-  if (email !== undefined && email !== previous?.email?.toLowerCase()) {
+  const email = doc.email === undefined ? undefined : emailKey(doc.email)
+  if (
+    email !== undefined &&
+    email !== (previous?.email === undefined ? undefined : emailKey(previous.email))
+  ) {
     const others = (await rc.stores.humans.withEmail(rc.tx, email)).filter((id) => id !== doc.id)
     if (others.length > 0)
       throw new Conflict(`email ${doc.email} is already the email of human ${others[0]} (ignoring case)`)
@@ -60,7 +65,7 @@ export function mayBindByEmail(human: Human, identity: HumanIdentity, email: str
   return (
     human.status === 'active' &&
     human.email !== undefined &&
-    human.email.toLowerCase() === email.toLowerCase() &&
+    emailKey(human.email) === emailKey(email) &&
     !(human.identities ?? []).some((i) => i.issuer === identity.issuer)
   )
 }

@@ -108,7 +108,7 @@ async function preparePrincipal<T extends Agent | Workload>(
     const other = 'sponsor' in doc ? rc.stores.workloads : rc.stores.agents
     if (await other.get(rc.tx, doc.id))
       throw new Conflict(
-        `${doc.id} is already the id of a ${'sponsor' in doc ? 'workload' : 'agent'}; agents and workloads share client ids`,
+        `${doc.id} is already the id of ${'sponsor' in doc ? 'a workload' : 'an agent'}; agents and workloads share client ids`,
       )
   }
   // Stored times are canonical UTC, so every reader (and SQL comparisons) agree on them.

@@ -2,6 +2,7 @@
 
 import type { Executor } from '../store/database.ts'
 import { RegistryStore } from '../store/registry-store.ts'
+import { emailKey } from './email-key.ts'
 import type {
   Agent,
   Entity,
@@ -27,7 +28,7 @@ export class HumanStore extends RegistryStore<Human> {
     const rows = await ex
       .selectFrom('humans')
       .select('id')
-      .where('email_key', '=', email.toLowerCase())
+      .where('email_key', '=', emailKey(email))
       .orderBy('id')
       .execute()
     return rows.map((r) => r.id)
@@ -188,7 +189,7 @@ export function createRegistryStores() {
   return {
     humans: new HumanStore({
       table: 'humans',
-      columns: (h) => ({ status: h.status, email_key: h.email?.toLowerCase() ?? null }),
+      columns: (h) => ({ status: h.status, email_key: h.email === undefined ? null : emailKey(h.email) }),
       filters: filterColumns.Human,
     }),
     workloads: new RegistryStore<Workload>({

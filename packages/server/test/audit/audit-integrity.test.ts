@@ -10,7 +10,7 @@ import { AuditLog } from '../../src/audit/audit-log.ts'
 import { type Checkpoint, CheckpointSigner, FileCheckpointSink } from '../../src/audit/checkpoint.ts'
 import type { AuditEventInput } from '../../src/audit/event.ts'
 import { RefusalAggregator } from '../../src/audit/refusal-aggregator.ts'
-import { FailureLimiter } from '../../src/authn/failure-limiter.ts'
+import { FailureLimiter, failureSource } from '../../src/authn/failure-limiter.ts'
 import { AuditUnavailable } from '../../src/errors/mandate-error.ts'
 import { type Database, openDatabase, storeLocation } from '../../src/store/database.ts'
 import type { AuditHeadRow } from '../../src/store/tables.ts'
@@ -405,5 +405,24 @@ describe('failed authentication limit', () => {
     limiter.fail('a')
     assert.ok(limiter.retryAfter('a') > 0)
     assert.equal(new FailureLimiter({ burst: 0, refillPerSecond: 1, now: () => now }).retryAfter('a'), 0)
+  })
+})
+
+describe('failure sources', () => {
+  it('issue 8: an IPv6 address counts against its /64, an IPv4 one (mapped or not) against itself', () => {
+    assert.equal(failureSource('2001:db8:1:2:3:4:5:6'), '2001:db8:1:2::/64')
+    assert.equal(failureSource('2001:db8:1:2:ffff::1'), '2001:db8:1:2::/64')
+    assert.equal(failureSource('2001:0db8:0001:0002::'), '2001:db8:1:2::/64')
+    assert.equal(failureSource('2001:db8::1'), '2001:db8:0:0::/64')
+    assert.notEqual(failureSource('2001:db8:1:3::1'), failureSource('2001:db8:1:2::1'))
+    assert.equal(failureSource('::ffff:192.0.2.7'), '192.0.2.7')
+    assert.equal(failureSource('192.0.2.7'), '192.0.2.7')
+    let now = 0
+    const limiter = new FailureLimiter({ burst: 2, refillPerSecond: 1, now: () => now })
+    limiter.fail('2001:db8:1:2::a')
+    limiter.fail('2001:db8:1:2::b')
+    assert.ok(limiter.retryAfter('2001:db8:1:2::c') > 0, 'a fresh address in the same /64 is limited too')
+    assert.equal(limiter.retryAfter('2001:db8:1:3::c'), 0)
+    now += 1
   })
 })

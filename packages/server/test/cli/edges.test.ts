@@ -1,7 +1,7 @@
 // The edges a new user meets on the command line (issue 8): list filters that do not exist, files that cannot be read
 // or parsed, and PEP keys.
 import assert from 'node:assert/strict'
-import { writeFileSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { sqliteStore, startTestNode, type TestNode, type TestStore, tempDir } from '../support/harness.ts'
@@ -194,6 +194,31 @@ describe('mandate on the edges (issue 8)', () => {
       })
       assert.equal(decided.status, 200, decided.text)
       assert.equal((await test.call('GET', '/api/v1/agents', { token: key })).status, 403)
+    })
+  })
+
+  describe('commands on the store itself', () => {
+    it('admin token, audit recover and demo idp-token refuse a data directory with no store, and create nothing', async () => {
+      const dir = tempDir()
+      try {
+        const missing = join(dir.path, 'nowhere')
+        for (const args of [
+          ['admin', 'token'],
+          ['audit', 'recover', '--reason', 'x'],
+          ['demo', 'idp-token', 'alice@example.com'],
+        ]) {
+          const result = await runCli(args, {
+            env: cliEnv({ MANDATE_DATA_DIR: missing, MANDATE_MASTER_KEY: test.config.masterKey }),
+          })
+          assert.equal(result.code, 1, `${args.join(' ')}: ${result.stdout}${result.stderr}`)
+          assert.match(result.stderr, /there is no Mandate store at .*nowhere.*mandate\.db/)
+          assert.equal(result.stdout, '')
+          assert.equal(hasStackTrace(result.stderr), false)
+          assert.equal(existsSync(missing), false, 'nothing was created')
+        }
+      } finally {
+        dir.drop()
+      }
     })
   })
 })

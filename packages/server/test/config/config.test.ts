@@ -108,6 +108,19 @@ describe('loadConfig', () => {
     ])
   })
 
+  it('issue 8: MANDATE_TRUST_PROXY takes IP addresses and CIDR ranges, and names what it does not take', () => {
+    assert.equal(
+      loadConfig({ env: { MANDATE_TRUST_PROXY: '10.0.0.1, 10.1.0.0/16,::1,fd00::/8' } }).trustProxy,
+      '10.0.0.1, 10.1.0.0/16,::1,fd00::/8',
+    )
+    assert.deepEqual(problemsOf({ env: { MANDATE_TRUST_PROXY: '10.0.0.1,10.0.0.0/33,1.2.3' } }), [
+      {
+        setting: 'MANDATE_TRUST_PROXY',
+        message: 'must list IP addresses or CIDR ranges, comma-separated (not "10.0.0.0/33", "1.2.3")',
+      },
+    ])
+  })
+
   it('lists every problem at once, each named as the user wrote it', () => {
     const file = configFile('problems.yaml', 'port: 80.5\nlogLevel: loud\nmasterKeyFiel: /etc/master.key\n')
     const problems = problemsOf({

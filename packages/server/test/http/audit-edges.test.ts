@@ -343,6 +343,55 @@ for (const kind of storeKinds) {
       })
     })
 
+    describe('behind a proxy', () => {
+      let store: TestStore
+      let fixture: Awaited<ReturnType<typeof startOAuthFixture>>
+
+      after(async () => {
+        await fixture?.close()
+        await store?.drop()
+      })
+
+      it('issue 8: with MANDATE_TRUST_PROXY the budget is per forwarded client; without it X-Forwarded-For is ignored', async () => {
+        store = kind.create()
+        fixture = await startOAuthFixture(store, {
+          authFailureBurst: 2,
+          authFailureRefillPerSecond: 0.01,
+          trustProxy: '127.0.0.1',
+        })
+        const junk = form({ grant_type: 'client_credentials', client_id: 'nobody', client_secret: 'wrong' })
+        const from = (client: string) =>
+          postForm(fixture.tokenEndpoint, junk, { 'x-forwarded-for': client }).then((r) => r.status)
+        assert.deepEqual([await from('198.51.100.1'), await from('198.51.100.1')], [401, 401])
+        assert.equal(await from('198.51.100.1'), 429, 'the forwarded client spent its budget')
+        assert.equal(await from('198.51.100.2'), 401, 'another client behind the same proxy did not')
+        const admin = await fixture.node.call('GET', '/api/v1/agents', {
+          token: 'mnd_adm_wrong',
+          headers: { 'x-forwarded-for': '198.51.100.3' },
+        })
+        assert.equal(admin.status, 401)
+        const refusals = await fixture.node.call('GET', '/api/v1/audit/events?type=token.refuse&limit=100')
+        assert.ok(
+          refusals.json.items.some(
+            (r: { details: { source?: string } }) => r.details.source === '198.51.100.2',
+          ),
+          'the audit record names the client, not the proxy',
+        )
+        await fixture.close()
+        await store.drop()
+
+        store = kind.create()
+        fixture = await startOAuthFixture(store, { authFailureBurst: 2, authFailureRefillPerSecond: 0.01 })
+        const spoofed = async (client: string) =>
+          postForm(fixture.tokenEndpoint, junk, { 'x-forwarded-for': client }).then((r) => r.status)
+        assert.deepEqual(
+          [await spoofed('198.51.100.1'), await spoofed('198.51.100.2'), await spoofed('198.51.100.3')],
+          [401, 401, 429],
+          'an untrusted X-Forwarded-For does not buy a fresh budget',
+        )
+      })
+    })
+
     describe('a head that cannot be trusted', () => {
       let store: TestStore
       let fixture: Awaited<ReturnType<typeof startOAuthFixture>>

@@ -69,7 +69,7 @@ const VerifyBody = Type.Object(
   {
     checkpoints: Type.Optional(
       Type.Array(SignedCheckpoint, {
-        maxItems: 1000,
+        maxItems: 10_000,
         description:
           'Checkpoints the node published (lines of its checkpoint file): each must verify, and the record it signed must still be in the log.',
       }),
@@ -176,6 +176,8 @@ export function registerAuditRoutes(
   app.post(
     '/audit/verify',
     {
+      // Up to 10,000 checkpoints (a few MiB), whatever the node's general body limit.
+      bodyLimit: 4 * 1024 * 1024,
       // A verification without a body checks the chain alone.
       preValidation: async (request) => {
         request.body ??= {}

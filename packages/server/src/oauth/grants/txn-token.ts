@@ -1,6 +1,7 @@
 // Transaction tokens through token exchange (IETF OAuth Transaction Tokens draft): `requested_token_type` txn_token
 // yields a `txntoken+jwt` for exactly one action, for the trust domain named in `audience`; a transaction token
 // presented as the subject token can only be replaced by one for the same transaction, never widened or revived.
+import { findUnstorable } from '../../audit/storable.ts'
 import type { AuthenticatedClient } from '../../authn/client-authentication.ts'
 import { InvalidRequest, InvalidScope, InvalidTarget } from '../../errors/oauth-error.ts'
 import type { ActClaim } from '../../tokens/access-token.ts'
@@ -43,6 +44,8 @@ export function jsonParameter(request: TokenRequest, name: string): Record<strin
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value))
     throw new InvalidRequest(`${name} must be a JSON object`)
+  const unstorable = findUnstorable(value)
+  if (unstorable) throw new InvalidRequest(`${name}${unstorable.path} ${unstorable.message}`)
   return value as Record<string, unknown>
 }
 

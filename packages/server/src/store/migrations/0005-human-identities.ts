@@ -15,7 +15,8 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.createIndex('human_identities_human').on('human_identities').column('human_id').execute()
 
   await db.schema.alterTable('humans').addColumn('email_key', 'text').execute()
-  // Lower-cased here rather than in SQL: SQLite's lower() folds ASCII only, and the registry folds with JavaScript.
+  // Emails are compared with ASCII letters folded and nothing else (registry/email-key.ts), done here as the registry
+  // does it (PostgreSQL's lower() would fold other letters too).
   const rows: Array<{ id: string; doc: string }> = await db
     .selectFrom('humans')
     .select(['id', 'doc'])
@@ -23,7 +24,11 @@ export async function up(db: Kysely<any>): Promise<void> {
   for (const row of rows) {
     const email = (JSON.parse(row.doc) as { email?: unknown }).email
     if (typeof email !== 'string') continue
-    await db.updateTable('humans').set({ email_key: email.toLowerCase() }).where('id', '=', row.id).execute()
+    await db
+      .updateTable('humans')
+      .set({ email_key: email.replace(/[A-Z]+/g, (letters) => letters.toLowerCase()) })
+      .where('id', '=', row.id)
+      .execute()
   }
   await db.schema.createIndex('humans_email_key').on('humans').column('email_key').execute()
 }

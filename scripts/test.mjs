@@ -4,7 +4,7 @@
 // The node and the tests use @mandate/sdk as published, compiled; it is rebuilt first when its sources changed.
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, statSync } from 'node:fs'
-import { constants } from 'node:os'
+import { availableParallelism, constants } from 'node:os'
 import { join } from 'node:path'
 import { postgresForTests } from './test-postgres.mjs'
 
@@ -43,10 +43,17 @@ console.log(
     `PostgreSQL at ${postgres.url.replace(/\/\/[^@]*@/, '//…@')}`,
 )
 
-const runner = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], {
-  stdio: 'inherit',
-  env,
-})
+// Test files run in parallel: most of their time is spent waiting (fsync, loopback HTTP, child processes), so a few
+// more than the cores keep them busy. MANDATE_TEST_CONCURRENCY overrides it (1 runs them one by one).
+const concurrency = Number(process.env.MANDATE_TEST_CONCURRENCY ?? Math.max(2, availableParallelism() * 2))
+const runner = spawn(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-reporter=spec', `--test-concurrency=${concurrency}`, ...files],
+  {
+    stdio: 'inherit',
+    env,
+  },
+)
 // A signal sent to this process alone (not to the terminal's process group) reaches the runner too; either way the
 // embedded server is stopped and its directory removed before this process ends.
 let signalled

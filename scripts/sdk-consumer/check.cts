@@ -38,10 +38,13 @@ function describe(code: ErrorCode): string {
     case 'unauthorized':
     case 'forbidden':
     case 'not_found':
+    case 'method_not_allowed':
     case 'conflict':
     case 'payload_too_large':
     case 'unsupported_media_type':
+    case 'too_many_requests':
     case 'unavailable':
+    case 'audit_unavailable':
     case 'server_error':
     case 'network_error':
     case 'invalid_response':

@@ -117,11 +117,15 @@ function withStatementCache(handle: SQLite.Database): SqliteDatabase {
 
 async function openPostgres(location: Extract<StoreLocation, { dialect: 'postgres' }>): Promise<Database> {
   const schema = location.schema
+  // The schema exists before any pooled session names it in its search_path: a session whose search_path named a
+  // schema that did not exist yet was seen to fail in parallel workers ("schema does not exist") once it did.
+  if (schema) await createSchema(location.url, schema)
   const pool = new pg.Pool({
     connectionString: location.url,
     max: location.poolSize ?? 10,
     connectionTimeoutMillis: 5000,
-    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    // Mandate's queries are small and indexed: parallel plans buy nothing and add worker start-up to each one.
+    options: `-c max_parallel_workers_per_gather=0${schema ? ` -c search_path=${schema}` : ''}`,
     // int8 (seq numbers) as JS numbers: they stay far below 2^53.
     types: {
       getTypeParser: (oid: number, format?: 'text' | 'binary') =>
@@ -131,7 +135,6 @@ async function openPostgres(location: Extract<StoreLocation, { dialect: 'postgre
   // A broken idle connection must not crash the node; the next query reports the failure.
   pool.on('error', () => {})
   const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) })
-  if (schema) await sql`create schema if not exists ${sql.id(schema)}`.execute(db)
   return {
     dialect: 'postgres',
     db,
@@ -140,6 +143,21 @@ async function openPostgres(location: Extract<StoreLocation, { dialect: 'postgre
     migrate: () => migrate(db, schema),
     ping: () => ping(db),
     close: () => db.destroy(),
+  }
+}
+
+// Several nodes may create the schema at once: the loser of that race finds it there, which is all it wanted.
+async function createSchema(url: string, schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 })
+  client.on('error', () => {})
+  await client.connect()
+  try {
+    await client.query(`create schema if not exists ${pg.escapeIdentifier(schema)}`)
+  } catch (error) {
+    const code = (error as { code?: unknown }).code
+    if (code !== '23505' && code !== '42P06') throw error
+  } finally {
+    await client.end()
   }
 }
 

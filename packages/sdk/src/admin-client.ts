@@ -63,7 +63,7 @@ export interface Explanation {
   decision: 'allow' | 'deny' | 'approval_required'
   determining: string[]
   errors: Array<{ policy: string; message: string }>
-  obligations: { approval?: 'sponsor' | 'delegator'; maxTtlSeconds?: number }
+  obligations: { approval?: string; maxTtlSeconds?: number }
   policies: Array<{ id: string; effect: 'permit' | 'forbid'; text: string }>
   /**
    * Set when a gate stopped the request before any policy was asked: `reason` as AuthZEN answers it

@@ -21,6 +21,16 @@ export type OAuthErrorCode =
   | 'access_denied'
   /** A policy requires a human's approval first; the error carries `approval_id` and `approver`. */
   | 'approval_required'
+  /** CIBA §11: the approval is not decided yet; poll again after the interval. */
+  | 'authorization_pending'
+  /** CIBA §11: polled too often; the interval grows by 5 s for good. */
+  | 'slow_down'
+  /** CIBA §11: the approval request expired; start a new one. */
+  | 'expired_token'
+  /** CIBA §13: the `login_hint` names no registered, active human. */
+  | 'unknown_user_id'
+  /** CIBA §13: the `binding_message` is not acceptable. */
+  | 'invalid_binding_message'
   /** RFC 6750 §3.1: at one of Mandate's own resource endpoints, the access token is missing its binding, expired, revoked or not for this endpoint. */
   | 'invalid_token'
   /** RFC 6750 §3.1: the access token is valid but does not carry the scope the endpoint needs. */
@@ -46,6 +56,11 @@ const WIRE_CODES: ReadonlySet<string> = new Set<OAuthErrorCode>([
   'unsupported_token_type',
   'access_denied',
   'approval_required',
+  'authorization_pending',
+  'slow_down',
+  'expired_token',
+  'unknown_user_id',
+  'invalid_binding_message',
   'invalid_token',
   'insufficient_scope',
   'server_error',

@@ -4,6 +4,9 @@ import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import pino, { type Logger } from 'pino'
+import { ApprovalStore } from './approvals/approval-store.ts'
+import { Approvals } from './approvals/approvals.ts'
+import { ApprovalWebhook } from './approvals/webhook.ts'
 import { AuditBatcher } from './audit/audit-batcher.ts'
 import { AuditLog } from './audit/audit-log.ts'
 import { CheckpointSigner, type CheckpointSink, FileCheckpointSink } from './audit/checkpoint.ts'
@@ -16,6 +19,7 @@ import { TrustedTokenVerifier } from './authn/trusted-token.ts'
 import { ConfigError, defaultIssuer } from './config/load.ts'
 import type { Config } from './config/schema.ts'
 import { buildApp } from './http/app.ts'
+import { BackchannelEndpoint } from './oauth/backchannel-endpoint.ts'
 import { IntrospectionEndpoint, RevocationEndpoint } from './oauth/introspection-endpoint.ts'
 import { assertionAudiences, endpointUrls } from './oauth/metadata.ts'
 import { TokenEndpoint } from './oauth/token-endpoint.ts'
@@ -62,6 +66,10 @@ export interface Core {
   tokenEndpoint: TokenEndpoint
   introspectionEndpoint: IntrospectionEndpoint
   revocationEndpoint: RevocationEndpoint
+  /** CIBA backchannel authentication (poll mode). */
+  backchannelEndpoint: BackchannelEndpoint
+  /** Approval requests of risky actions. */
+  approvals: Approvals
   /** The policy decision point (Cedar). */
   pdp: PolicyDecisionPoint
   /** Checks the access tokens callers present to Mandate's own resource endpoints. */
@@ -194,7 +202,31 @@ export async function openCore(
       cacheSize: config.decisionCacheSize,
       now,
     })
-    const tokenPolicy = new TokenPolicy(pdp, recorder)
+    const tokenPolicy = new TokenPolicy(pdp)
+    const webhook =
+      config.approvalWebhookUrl && config.approvalWebhookSecret
+        ? new ApprovalWebhook({
+            url: config.approvalWebhookUrl,
+            secret: config.approvalWebhookSecret,
+            attempts: config.approvalWebhookAttempts,
+            retryBaseMs: config.approvalWebhookRetryMs,
+            timeoutMs: 10_000,
+            pageUrl: (id) => `${config.issuer.replace(/\/$/, '')}/approvals/${encodeURIComponent(id)}`,
+            record: (event) => recorder.record(event),
+            onError,
+            now,
+          })
+        : undefined
+    const approvals = new Approvals({
+      database,
+      audit,
+      store: new ApprovalStore(),
+      directory,
+      expirySeconds: config.approvalExpirySeconds,
+      intervalSeconds: config.approvalPollIntervalSeconds,
+      notify: webhook ? (approval) => webhook.notify(approval) : undefined,
+      now,
+    })
     const policyCheck = new PolicyCheck(stores)
     const registry = new Registry({
       database,
@@ -232,6 +264,9 @@ export async function openCore(
         now,
         clientAuth,
         policy: tokenPolicy,
+        approvals,
+        approvalTokenLifetimeSeconds: config.approvalTokenLifetimeSeconds,
+        pollIntervalSeconds: config.approvalPollIntervalSeconds,
         txn: {
           trustDomain: () => config.trustDomain ?? config.issuer,
           lifetimeSeconds: config.txnTokenLifetimeSeconds,
@@ -254,12 +289,22 @@ export async function openCore(
       replay,
       revocations,
       tokenEndpoint,
+      backchannelEndpoint: new BackchannelEndpoint({
+        directory,
+        policy: tokenPolicy,
+        approvals,
+        pollIntervalSeconds: config.approvalPollIntervalSeconds,
+        now,
+        clientAuth,
+      }),
+      approvals,
       introspectionEndpoint: new IntrospectionEndpoint({ clientAuth, directory, verifier, revocations }),
       revocationEndpoint: new RevocationEndpoint({ clientAuth, directory, verifier, revocations }),
       accessTokens: new AccessTokenAuthenticator({ verifier, revocations, dpop }),
       checkpoints,
       failures,
       close: async () => {
+        await webhook?.close()
         await refusals.flush()
         await database.close()
       },
@@ -348,6 +393,8 @@ export async function startNode(
       tokenEndpoint: core.tokenEndpoint,
       introspectionEndpoint: core.introspectionEndpoint,
       revocationEndpoint: core.revocationEndpoint,
+      backchannelEndpoint: core.backchannelEndpoint,
+      approvals: core.approvals,
       revocations: core.revocations,
       pdp: core.pdp,
       accessTokens: core.accessTokens,

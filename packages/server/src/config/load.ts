@@ -103,6 +103,12 @@ export function loadConfig(sources: ConfigSources = {}): Config {
       message: 'needs MANDATE_TLS_CERT_FILE: client certificates need HTTPS',
     })
   }
+  if ((raw.approvalWebhookUrl === undefined) !== (raw.approvalWebhookSecret === undefined)) {
+    problems.push({
+      setting: origin.approvalWebhookSecret ?? origin.approvalWebhookUrl ?? 'MANDATE_APPROVAL_WEBHOOK_SECRET',
+      message: 'set both MANDATE_APPROVAL_WEBHOOK_URL and MANDATE_APPROVAL_WEBHOOK_SECRET, or neither',
+    })
+  }
   if (raw.masterKey !== undefined && raw.masterKeyFile !== undefined) {
     problems.push({
       setting: origin.masterKeyFile ?? 'MANDATE_MASTER_KEY_FILE',

@@ -241,6 +241,78 @@ export const ConfigSchema = Type.Object(
       }),
       { env: 'MANDATE_TXN_TOKEN_LIFETIME_SECONDS' },
     ),
+    approvalExpirySeconds: option(
+      Type.Integer({
+        minimum: 10,
+        maximum: 86400,
+        default: 600,
+        description:
+          "How long an approval request waits for its approver before it expires (CIBA §7.3 `expires_in`; a backchannel request's `requested_expiry` may only shorten it).",
+      }),
+      { env: 'MANDATE_APPROVAL_EXPIRY_SECONDS' },
+    ),
+    approvalPollIntervalSeconds: option(
+      Type.Integer({
+        minimum: 1,
+        maximum: 60,
+        default: 5,
+        description:
+          'CIBA §7.3 `interval`: the least time between two polls of one approval request. A poll sooner is answered `slow_down` and the interval grows by 5 s for good (§11).',
+      }),
+      { env: 'MANDATE_APPROVAL_POLL_INTERVAL_SECONDS' },
+    ),
+    approvalTokenLifetimeSeconds: option(
+      Type.Integer({
+        minimum: 1,
+        maximum: 3600,
+        default: 60,
+        description:
+          'The longest an access token issued on an approval lives: it is for the one approved action, now (never longer than the resource server, `@max_ttl` or the node allow).',
+      }),
+      { env: 'MANDATE_APPROVAL_TOKEN_LIFETIME_SECONDS' },
+    ),
+    approvalWebhookUrl: option(
+      Type.Optional(
+        Type.String({
+          minLength: 1,
+          maxLength: 2000,
+          pattern: '^https?://',
+          description:
+            'Where new approval requests are announced: a JSON POST per request (the action, the approver, the approvals page URL; never a secret), signed in `Mandate-Signature` with `approvalWebhookSecret` (docs/delegation.md, Approvals), retried with exponential backoff. Unset, nothing is sent.',
+        }),
+      ),
+      { env: 'MANDATE_APPROVAL_WEBHOOK_URL' },
+    ),
+    approvalWebhookSecret: option(
+      Type.Optional(
+        Type.String({
+          minLength: 32,
+          maxLength: 512,
+          description:
+            "The HMAC-SHA256 key of the approval webhook's signature, shared with the receiver: at least 32 characters (`openssl rand -base64 32`). Required with `approvalWebhookUrl`.",
+        }),
+      ),
+      { env: 'MANDATE_APPROVAL_WEBHOOK_SECRET', secret: true },
+    ),
+    approvalWebhookAttempts: option(
+      Type.Integer({
+        minimum: 1,
+        maximum: 20,
+        default: 6,
+        description: 'Tries per approval webhook delivery, the first included; a 2xx answer ends them.',
+      }),
+      { env: 'MANDATE_APPROVAL_WEBHOOK_ATTEMPTS' },
+    ),
+    approvalWebhookRetryMs: option(
+      Type.Integer({
+        minimum: 10,
+        maximum: 600000,
+        default: 2000,
+        description:
+          'The wait before the first retry of an approval webhook delivery, in milliseconds; each later retry waits twice as long.',
+      }),
+      { env: 'MANDATE_APPROVAL_WEBHOOK_RETRY_MS' },
+    ),
     dpopRequireNonce: option(
       Type.Boolean({
         default: false,

@@ -14,7 +14,7 @@ export abstract class OAuthError extends Error {
   /** Extra response headers (e.g. `WWW-Authenticate`, `DPoP-Nonce`). */
   headers: Record<string, string> = {}
   /** Extra members of the error body (e.g. `approval_id`). */
-  extra: Record<string, string> = {}
+  extra: Record<string, string | number> = {}
 }
 
 /** RFC 6749 §5.2: a missing, repeated or malformed parameter; RFC 8693 §2.2.2: an unacceptable subject or actor token. */
@@ -128,16 +128,54 @@ export class AccessDenied extends OAuthError {
 }
 
 /**
- * A policy requires a human's approval first. The body carries `approval_id` (the pending approval to wait for) and
- * `approver` (`sponsor` or `delegator`); the client asks again once it is approved.
+ * A policy requires a human's approval first. The body carries `approval_id` (the stored approval request, redeemed
+ * once approved at the token endpoint with the CIBA grant and `auth_req_id` = this id), `approver` (`sponsor`,
+ * `delegator` or `group`), and CIBA §7.3's `expires_in` and `interval` for polling.
  */
 export class ApprovalRequired extends OAuthError {
   readonly code = 'approval_required'
   override readonly status = 403
-  constructor(description: string, approvalId: string, approver: string) {
+  constructor(
+    description: string,
+    approval: { id: string; approver: string; expiresIn: number; interval: number },
+  ) {
     super(description)
-    this.extra = { approval_id: approvalId, approver }
+    this.extra = {
+      approval_id: approval.id,
+      approver: approval.approver,
+      expires_in: approval.expiresIn,
+      interval: approval.interval,
+    }
   }
+}
+
+/** CIBA §11: the approver has not decided yet; poll again after the interval. */
+export class AuthorizationPending extends OAuthError {
+  readonly code = 'authorization_pending'
+}
+
+/** CIBA §11: polled sooner than the interval; the interval grows by 5 s for this and every later poll. */
+export class SlowDown extends OAuthError {
+  readonly code = 'slow_down'
+  constructor(description: string, interval: number) {
+    super(description)
+    this.extra = { interval }
+  }
+}
+
+/** CIBA §11: the `auth_req_id` has expired; the client must start a new request. */
+export class ExpiredToken extends OAuthError {
+  readonly code = 'expired_token'
+}
+
+/** CIBA §13: the hint names no user the server can identify. */
+export class UnknownUserId extends OAuthError {
+  readonly code = 'unknown_user_id'
+}
+
+/** CIBA §13: the binding message is invalid or unacceptable. */
+export class InvalidBindingMessage extends OAuthError {
+  readonly code = 'invalid_binding_message'
 }
 
 /**
@@ -163,7 +201,7 @@ export class TemporarilyUnavailable extends OAuthError {
 export interface OAuthErrorBody {
   error: OAuthErrorCode
   error_description?: string
-  [member: string]: string | undefined
+  [member: string]: string | number | undefined
 }
 
 /** Serializes an OAuth error; `unexpected` errors become `server_error` with nothing internal. */

@@ -6,6 +6,7 @@ import type { IncomingMessage } from 'node:http'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Approvals } from '../approvals/approvals.ts'
 import type { AuditLog } from '../audit/audit-log.ts'
 import type { CheckpointSigner } from '../audit/checkpoint.ts'
 import { findUnstorable } from '../audit/storable.ts'
@@ -14,6 +15,7 @@ import type { AdminTokens } from '../authn/admin-token.ts'
 import type { FailureLimiter } from '../authn/failure-limiter.ts'
 import { TooManyRequests, ValidationFailed } from '../errors/mandate-error.ts'
 import { InvalidRequest, RateLimited } from '../errors/oauth-error.ts'
+import type { BackchannelEndpoint } from '../oauth/backchannel-endpoint.ts'
 import type { IntrospectionEndpoint, RevocationEndpoint } from '../oauth/introspection-endpoint.ts'
 import { OAUTH_PATHS } from '../oauth/metadata.ts'
 import type { TokenEndpoint } from '../oauth/token-endpoint.ts'
@@ -24,6 +26,7 @@ import { createAjv } from '../registry/validate.ts'
 import type { Database } from '../store/database.ts'
 import type { KeyRing } from '../tokens/key-ring.ts'
 import type { Revocations } from '../tokens/revocations.ts'
+import { registerApprovalRoutes } from './admin/approval-routes.ts'
 import { registerAuditRoutes } from './admin/audit-routes.ts'
 import { requireAdmin } from './admin/auth.ts'
 import { registerDecisionRoutes } from './admin/decision-routes.ts'
@@ -62,6 +65,10 @@ export interface AppDeps {
   tokenEndpoint: TokenEndpoint
   introspectionEndpoint: IntrospectionEndpoint
   revocationEndpoint: RevocationEndpoint
+  /** CIBA backchannel authentication (poll mode). */
+  backchannelEndpoint: BackchannelEndpoint
+  /** Approval requests, for the admin API. */
+  approvals: Approvals
   revocations: Revocations
   pdp: PolicyDecisionPoint
   accessTokens: AccessTokenAuthenticator
@@ -116,7 +123,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     void reply.header('x-request-id', request.id)
   })
   answerWrongMethods(app, {
-    oauthPaths: new Set([OAUTH_PATHS.token, OAUTH_PATHS.introspection, OAUTH_PATHS.revocation]),
+    oauthPaths: new Set([
+      OAUTH_PATHS.token,
+      OAUTH_PATHS.introspection,
+      OAUTH_PATHS.revocation,
+      OAUTH_PATHS.backchannel,
+    ]),
   })
 
   // Sources that keep failing to authenticate are answered 429 before any work, on every authenticated surface. The
@@ -183,6 +195,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     tokenEndpoint: deps.tokenEndpoint,
     introspectionEndpoint: deps.introspectionEndpoint,
     revocationEndpoint: deps.revocationEndpoint,
+    backchannelEndpoint: deps.backchannelEndpoint,
   })
   registerAuthzenRoutes(app, {
     pdp: deps.pdp,
@@ -220,6 +233,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       })
       registerRevocationRoutes(admin, deps.revocations)
       registerDecisionRoutes(admin, { pdp: deps.pdp, directory: deps.directory })
+      registerApprovalRoutes(admin, deps.approvals)
     },
     { prefix: '/api/v1' },
   )

@@ -11,6 +11,7 @@ import {
   TemporarilyUnavailable,
   toOAuthErrorResponse,
 } from '../errors/oauth-error.ts'
+import type { BackchannelEndpoint } from '../oauth/backchannel-endpoint.ts'
 import type { IntrospectionEndpoint, RevocationEndpoint } from '../oauth/introspection-endpoint.ts'
 import { OAUTH_PATHS } from '../oauth/metadata.ts'
 import type { TokenEndpoint } from '../oauth/token-endpoint.ts'
@@ -62,6 +63,7 @@ export function registerOAuthRoutes(
     tokenEndpoint: TokenEndpoint
     introspectionEndpoint: IntrospectionEndpoint
     revocationEndpoint: RevocationEndpoint
+    backchannelEndpoint: BackchannelEndpoint
   },
 ): void {
   void app.register(async (oauth) => {
@@ -82,6 +84,21 @@ export function registerOAuthRoutes(
         authorization: request.headers.authorization,
         certificate: clientCertificate(request),
         dpop: dpopHeaders(request.raw.rawHeaders),
+        requestId: request.id,
+        traceparent: validTraceparent(request.headers.traceparent),
+        clientIp: request.ip,
+      })
+      void reply.headers(NO_STORE)
+      return response
+    })
+
+    // CIBA §7: answered like the token endpoint (§7.3 200 with no-store; §13 errors in the RFC 6749 §5.2 shape).
+    oauth.post(OAUTH_PATHS.backchannel, { schema: { hide: true } }, async (request, reply) => {
+      const form = (request.body ?? {}) as Record<string, string | string[] | undefined>
+      const response = await deps.backchannelEndpoint.handle({
+        form,
+        authorization: request.headers.authorization,
+        certificate: clientCertificate(request),
         requestId: request.id,
         traceparent: validTraceparent(request.headers.traceparent),
         clientIp: request.ip,

@@ -20,6 +20,11 @@ const TAGS: Array<{ name: string; description: string }> = [
   { name: 'audit', description: 'The hash-chained audit log.' },
   { name: 'revocations', description: 'Revoking tokens on every node at once.' },
   { name: 'decisions', description: 'How the policies decide a request.' },
+  {
+    name: 'approvals',
+    description:
+      'Approval requests of risky actions: each bound to one action and one approver; an admin may decide any, recorded as an admin.',
+  },
 ]
 
 /** The options @fastify/swagger is registered with. */

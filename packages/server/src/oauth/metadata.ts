@@ -9,6 +9,8 @@ export const OAUTH_PATHS = {
   token: '/oauth/token',
   introspection: '/oauth/introspect',
   revocation: '/oauth/revoke',
+  /** OpenID CIBA Core 1.0 §7: the backchannel authentication endpoint. */
+  backchannel: '/oauth/bc-authorize',
   jwks: '/.well-known/jwks.json',
 } as const
 
@@ -19,6 +21,7 @@ export function endpointUrls(issuer: string): Record<keyof typeof OAUTH_PATHS, s
     token: `${base}${OAUTH_PATHS.token}`,
     introspection: `${base}${OAUTH_PATHS.introspection}`,
     revocation: `${base}${OAUTH_PATHS.revocation}`,
+    backchannel: `${base}${OAUTH_PATHS.backchannel}`,
     jwks: `${base}${OAUTH_PATHS.jwks}`,
   }
 }
@@ -54,5 +57,9 @@ export function authorizationServerMetadata(
     introspection_endpoint_auth_methods_supported: methods,
     revocation_endpoint: urls.revocation,
     revocation_endpoint_auth_methods_supported: methods,
+    // CIBA §4: poll mode only; plain (unsigned) requests; no user codes.
+    backchannel_authentication_endpoint: urls.backchannel,
+    backchannel_token_delivery_modes_supported: ['poll'],
+    backchannel_user_code_parameter_supported: false,
   }
 }

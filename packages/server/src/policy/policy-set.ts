@@ -4,10 +4,19 @@ import type { FieldError } from '../errors/mandate-error.ts'
 import type { Policy } from '../registry/model.ts'
 import { type DetailedError, policySetTextToParts, policyToJson, type Schema, validate } from './cedar.ts'
 
+/** Who a policy asks to approve: the agent's sponsor, the delegating human, or a member of a group. */
+export type ApprovalRule = 'sponsor' | 'delegator' | `group:${string}`
+
+// A group named by its registry id (registry/model.ts Id).
+const GROUP_RULE = /^group:[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}$/
+
 /** What a permit obliges when it decides: a human approval first, or a shorter token. */
 export interface Obligations {
-  /** `@approval("sponsor" | "delegator")`: the outcome is `approval_required`, from that human. */
-  approval?: 'sponsor' | 'delegator'
+  /**
+   * `@approval("sponsor" | "delegator" | "group:<id>")`: the outcome is `approval_required`, from that human (the
+   * agent's sponsor, the delegating human) or any human member of that group.
+   */
+  approval?: ApprovalRule
   /** `@max_ttl("<seconds>")`: tokens issued on this decision live at most this long. */
   maxTtlSeconds?: number
 }
@@ -87,10 +96,14 @@ export function splitPolicySet(policy: Pick<Policy, 'id' | 'policies'>): {
     const effect = json.json.effect
     if ('approval' in annotations) {
       const approval = annotations.approval
-      if (approval !== 'sponsor' && approval !== 'delegator')
-        problems.push(where('@approval must be "sponsor" or "delegator"'))
+      if (
+        approval !== 'sponsor' &&
+        approval !== 'delegator' &&
+        !(typeof approval === 'string' && GROUP_RULE.test(approval))
+      )
+        problems.push(where('@approval must be "sponsor", "delegator" or "group:<group id>"'))
       else if (effect !== 'permit') problems.push(where('@approval only applies to permit policies'))
-      else obligations.approval = approval
+      else obligations.approval = approval as ApprovalRule
     }
     if ('max_ttl' in annotations) {
       const ttl = annotations.max_ttl

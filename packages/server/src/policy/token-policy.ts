@@ -1,14 +1,13 @@
 // The token service asks the decision point about every scope and authorization detail a token would carry: the
 // token carries only what policies allow, lives no longer than any `@max_ttl` says, and waits for a human when a
 // policy asks for approval.
-import { randomBytes } from 'node:crypto'
 import type { CedarValueJson } from '@cedar-policy/cedar-wasm/nodejs'
-import type { AuditBatcher } from '../audit/audit-batcher.ts'
 import type { ActorRef } from '../audit/event.ts'
 import type { Directory } from '../registry/directory.ts'
 import type { ResourceServer, Stored } from '../registry/model.ts'
 import { cedarIpAddress, InvalidDecisionRequest, type RequestEntity } from './entities.ts'
 import type { Decision, DecisionRequest, PolicyDecisionPoint } from './pdp.ts'
+import type { ApprovalRule } from './policy-set.ts'
 
 /** What a token would grant, and who asks. */
 export interface TokenAuthorizationRequest {
@@ -33,18 +32,20 @@ export interface TokenAuthorization {
   details: Array<Record<string, unknown>>
   /** Scopes and detail types a policy denied. */
   denied: string[]
-  /** Set when a policy asks for a human's approval of something requested. */
-  approval?: { id: string; approver: 'sponsor' | 'delegator'; for: string[] }
+  /**
+   * Set when a policy asks for a human's approval of something requested: who (the first such policy's
+   * `@approval`), and the scopes and detail types it is needed for. The approvals module stores the request.
+   */
+  approval?: { approver: ApprovalRule; for: string[] }
+  /** What the request asked that no policy denied: what an approval would grant. */
+  undenied: { scopes: string[]; details: Array<Record<string, unknown>> }
   /** The shortest `@max_ttl` of the permits that allowed something. */
   maxTtlSeconds?: number
 }
 
 /** Decides token requests with the policy decision point. */
 export class TokenPolicy {
-  constructor(
-    private readonly pdp: PolicyDecisionPoint,
-    private readonly recorder: AuditBatcher,
-  ) {}
+  constructor(private readonly pdp: PolicyDecisionPoint) {}
 
   /**
    * Decides each scope (action = the scope) and each authorization detail (action = its type) on the resource
@@ -77,34 +78,26 @@ export class TokenPolicy {
       },
     )
     const allowed = (i: number) => decisions[i]?.decision === 'allow'
+    const denied = (i: number) => decisions[i]?.decision === 'deny'
     const result: TokenAuthorization = {
       scopes: request.scopes.filter((_, i) => allowed(i)),
       details: request.details.filter((_, i) => allowed(request.scopes.length + i)),
-      denied: asks.filter((_, i) => decisions[i]?.decision === 'deny').map((a) => a.name),
+      denied: asks.filter((_, i) => denied(i)).map((a) => a.name),
+      undenied: {
+        scopes: request.scopes.filter((_, i) => !denied(i)),
+        details: request.details.filter((_, i) => !denied(request.scopes.length + i)),
+      },
     }
     const approvals = decisions
       .map((d, i) => ({ d, name: asks[i]?.name ?? '' }))
       .filter(({ d }) => d.decision === 'approval_required')
-    if (approvals.length > 0) {
-      const approver = approvals[0]?.d.obligations.approval ?? 'sponsor'
+    if (approvals.length > 0)
       result.approval = {
-        id: `apr_${randomBytes(16).toString('base64url')}`,
-        approver,
+        approver: approvals[0]?.d.obligations.approval ?? 'sponsor',
         for: approvals.map((a) => a.name),
       }
-      // The pending approval is on record for the approval flow to pick up.
-      await this.recorder.record({
-        type: 'approval.pending',
-        outcome: 'success',
-        actors: request.chain,
-        mode: request.mode,
-        action: result.approval.for.join(' '),
-        resource: request.resourceServer.audience,
-        ...(request.requestId ? { requestId: request.requestId } : {}),
-        details: { approval_id: result.approval.id, approver, delegator: request.delegator ?? null },
-      })
-    }
-    const ttl = shortest(decisions.filter((d) => d.decision === 'allow'))
+    // Permits that ask for approval cap the lifetime of what an approval grants, as allowing ones do.
+    const ttl = shortest(decisions.filter((d) => d.decision !== 'deny'))
     if (ttl !== undefined) result.maxTtlSeconds = ttl
     return result
   }

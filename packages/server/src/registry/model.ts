@@ -357,7 +357,7 @@ export const PolicyDoc = Type.Object(
       minLength: 1,
       maxLength: 262144,
       description:
-        'Cedar policies (text). Each may carry `@id("...")` (its id becomes `<set id>/<that id>`, else `<set id>/<index>`), `@approval("sponsor" | "delegator")` and `@max_ttl("<seconds>")`. Validated against the schema generated from the registry when saved.',
+        'Cedar policies (text). Each may carry `@id("...")` (its id becomes `<set id>/<that id>`, else `<set id>/<index>`), `@approval("sponsor" | "delegator" | "group:<group id>")` and `@max_ttl("<seconds>")`. Validated against the schema generated from the registry when saved.',
     }),
   },
   { additionalProperties: false },

@@ -136,6 +136,33 @@ export interface AuditHeadRow {
   epoch: number
 }
 
+/** An approval request (approvals/): the action as canonical JSON, its hash, and its one-way state. */
+export interface ApprovalRow {
+  id: string
+  /** `pending`, `approved`, `denied`, `expired` or `used`. */
+  state: string
+  client_id: string
+  /** `human` or `group`. */
+  approver_kind: string
+  approver_id: string
+  /** The action (approvals/action.ts), canonical JSON. */
+  action: string
+  /** SHA-256 (hex) of `action`. */
+  action_hash: string
+  /** Epoch milliseconds. */
+  created_at: number
+  expires_at: number
+  interval_seconds: number
+  last_poll_at: number | null
+  /** `human:<id>` or `admin_token:<id>`. */
+  decided_by: string | null
+  /** `approver` or `admin`. */
+  decided_as: string | null
+  decided_at: number | null
+  reason: string | null
+  used_at: number | null
+}
+
 export interface MetaRow {
   key: string
   value: string
@@ -161,5 +188,6 @@ export interface Tables {
   admin_tokens: AdminTokenRow
   audit_events: AuditEventRow
   audit_head: AuditHeadRow
+  approvals: ApprovalRow
   meta: MetaRow
 }

@@ -39,6 +39,7 @@ for (const kind of storeKinds) {
         'client_credentials',
         'urn:ietf:params:oauth:grant-type:token-exchange',
         'urn:ietf:params:oauth:grant-type:jwt-bearer',
+        'urn:openid:params:grant-type:ciba',
       ])
       assert.deepEqual(metadata.token_endpoint_auth_methods_supported.sort(), [
         'client_secret_basic',

@@ -135,7 +135,7 @@ for (const kind of storeKinds) {
         assert.deepEqual(
           res.json.fields.map((e: { message: string }) => e.message),
           [
-            '@approval must be "sponsor" or "delegator"',
+            '@approval must be "sponsor", "delegator" or "group:<group id>"',
             '@max_ttl must be a whole number of seconds between 1 and 999999',
             '@max_ttl only applies to permit policies',
           ],
@@ -223,7 +223,7 @@ for (const kind of storeKinds) {
         assert.equal(res.status, 403)
         assert.equal(res.json.error, 'approval_required')
         assert.equal(res.json.approver, 'sponsor')
-        assert.match(String(res.json.approval_id), /^apr_[A-Za-z0-9_-]{22}$/)
+        assert.match(String(res.json.approval_id), /^apr_[A-Za-z0-9_-]{32}$/)
         assert.equal(res.json.access_token, undefined)
         const pending = (await auditOf('approval.pending')).find(
           (r) => r.details.approval_id === res.json.approval_id,

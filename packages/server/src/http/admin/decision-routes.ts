@@ -59,7 +59,9 @@ export function registerDecisionRoutes(
                 description: 'Policies that failed to evaluate; any makes the decision a deny.',
               }),
               obligations: Type.Object({
-                approval: Type.Optional(Type.Union([Type.Literal('sponsor'), Type.Literal('delegator')])),
+                approval: Type.Optional(
+                  Type.String({ description: '`sponsor`, `delegator` or `group:<group id>`.' }),
+                ),
                 maxTtlSeconds: Type.Optional(Type.Integer()),
               }),
               invalid: Type.Optional(Type.String({ description: 'Why the request cannot be evaluated.' })),

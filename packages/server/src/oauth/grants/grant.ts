@@ -1,8 +1,10 @@
 // The shape every grant shares: what it reads from the request, what it needs, what it returns.
+import { type Approvals, NoApprover } from '../../approvals/approvals.ts'
 import type { AuditEventInput } from '../../audit/event.ts'
 import type { AuthenticatedClient, ClientAuthContext } from '../../authn/client-authentication.ts'
 import type { TrustedTokenVerifier } from '../../authn/trusted-token.ts'
 import {
+  AccessDenied,
   ApprovalRequired,
   InvalidAuthorizationDetails,
   InvalidRequest,
@@ -61,6 +63,12 @@ export interface GrantContext {
   clientAuth: ClientAuthContext
   /** The policy decisions every scope and authorization detail needs. */
   policy: Pick<TokenPolicy, 'authorize'>
+  /** Approval requests: opened when a policy asks for one, polled and redeemed with the CIBA grant. */
+  approvals: Pick<Approvals, 'open' | 'poll' | 'redeem'>
+  /** The longest a token issued on an approval lives (seconds). */
+  approvalTokenLifetimeSeconds: number
+  /** CIBA §7.3 `interval` of a new approval request (seconds). */
+  pollIntervalSeconds: number
   /** Transaction tokens: the trust domain, their lifetime, and minting with the ring's key. */
   txn: {
     trustDomain: () => string
@@ -83,6 +91,11 @@ export interface TokenResponse {
 export interface GrantResult {
   response: TokenResponse
   audit: AuditEventInput
+  /**
+   * Set by a grant that made the record durable itself, in the same transaction as a one-time change it depends on
+   * (an approval's redemption); the endpoint then does not record it again.
+   */
+  recorded?: true
 }
 
 /** One grant type, in one file, registered in grants/index.ts. */
@@ -100,12 +113,14 @@ export interface Grant {
 
 /**
  * Applies the policy decisions to a token request: the token carries only what was allowed; nothing allowed is
- * `invalid_scope`; a required approval stops the request with the pending approval's id.
+ * `invalid_scope`; a required approval stops the request with a stored approval request bound to exactly this action
+ * (what no policy denied), whose id the client redeems with the CIBA grant once it is approved.
  */
 export async function authorizeByPolicy(
   request: TokenRequest,
   ctx: GrantContext,
   ask: Omit<TokenAuthorizationRequest, 'clientIp' | 'purpose' | 'requestId' | 'traceparent'>,
+  hold: { notAfter?: number | undefined } = {},
 ): Promise<TokenAuthorization> {
   const purpose = request.params.purpose
   if (purpose !== undefined && (purpose.length === 0 || purpose.length > 200))
@@ -117,12 +132,40 @@ export async function authorizeByPolicy(
     requestId: request.requestId,
     traceparent: request.traceparent,
   })
-  if (decided.approval)
+  if (decided.approval) {
+    const client = ctx.directory.client(ask.client.id)
+    if (!client) throw new AccessDenied(`client ${ask.client.id} is not registered`)
+    const opened = await ctx.approvals
+      .open({
+        origin: 'token',
+        client: { ...client, id: ask.client.id },
+        mode: ask.mode,
+        delegator: ask.delegator,
+        chain: ask.chain,
+        resourceServer: ask.resourceServer,
+        scopes: decided.undenied.scopes,
+        details: decided.undenied.details,
+        for: decided.approval.for,
+        rule: decided.approval.approver,
+        notAfter: hold.notAfter,
+        maxTtlSeconds: decided.maxTtlSeconds,
+        requestId: request.requestId,
+        traceparent: request.traceparent,
+      })
+      .catch((error: unknown) => {
+        if (error instanceof NoApprover) throw new AccessDenied(`approval required, but ${error.message}`)
+        throw error
+      })
     throw new ApprovalRequired(
-      `a policy requires the ${decided.approval.approver}'s approval for ${decided.approval.for.join(' ')}`,
-      decided.approval.id,
-      decided.approval.approver,
+      `a policy requires the ${opened.action.approver.rule}'s approval for ${decided.approval.for.join(' ')}`,
+      {
+        id: opened.id,
+        approver: opened.action.approver.rule,
+        expiresIn: Math.max(1, Math.round((Date.parse(opened.expires_at) - ctx.now()) / 1000)),
+        interval: ctx.pollIntervalSeconds,
+      },
     )
+  }
   if (decided.scopes.length === 0 && decided.details.length === 0)
     throw new InvalidScope(`denied by policy: ${decided.denied.join(' ')}`)
   return decided

@@ -242,15 +242,20 @@ export const tokenExchange: Grant = {
         .map((id) => ({ kind: 'agent' as const, id })),
     ]
     // Policies decide each scope for this action: the token carries only what they allow.
-    const allowed = await authorizeByPolicy(request, ctx, {
-      client: { kind: 'agent', id: client.id },
-      mode: 'delegated',
-      delegator: subject.human.id,
-      chain: actors,
-      resourceServer: target,
-      scopes,
-      details: details ?? [],
-    })
+    const allowed = await authorizeByPolicy(
+      request,
+      ctx,
+      {
+        client: { kind: 'agent', id: client.id },
+        mode: 'delegated',
+        delegator: subject.human.id,
+        chain: actors,
+        resourceServer: target,
+        scopes,
+        details: details ?? [],
+      },
+      { notAfter: subject.exp },
+    )
     if (txnScope !== undefined) {
       if (!allowed.scopes.includes(txnScope)) throw new InvalidScope(`denied by policy: ${txnScope}`)
       return issueTransactionToken(ctx, {

@@ -97,6 +97,40 @@ export interface AuditCheckpoint {
   signature: string
 }
 
+/** An approval request of a risky action, as the admin API shows it. */
+export interface Approval {
+  id: string
+  state: 'pending' | 'approved' | 'denied' | 'expired' | 'used'
+  /** Exactly the action: what an approval yields one token for. */
+  action: {
+    origin: 'token' | 'backchannel'
+    client: { kind: string; id: string }
+    mode: 'autonomous' | 'delegated'
+    subject: string
+    delegator: string | null
+    /** The human first, then each agent. */
+    chain: Array<{ kind: string; id: string }>
+    resource: string
+    resource_server: string
+    scopes: string[]
+    authorization_details: Array<Record<string, unknown>>
+    for: string[]
+    approver: { rule: string; kind: 'human' | 'group'; id: string }
+    binding_message: string | null
+    not_after: number | null
+    max_ttl_seconds: number | null
+  }
+  /** SHA-256 (hex) of the action's canonical JSON. */
+  action_hash: string
+  created_at: string
+  expires_at: string
+  decided_by: string | null
+  decided_as: 'approver' | 'admin' | null
+  decided_at: string | null
+  reason: string | null
+  used_at: string | null
+}
+
 export interface AdminClientOptions {
   /** Base URL of a node, e.g. `http://127.0.0.1:7400`. */
   baseUrl: string
@@ -234,6 +268,37 @@ export class AdminClient {
       | { target: 'token'; jti: string; exp: number; reason?: string },
   ): Promise<{ revoked: unknown }> {
     return this.request('POST', '/api/v1/revocations', target)
+  }
+
+  /**
+   * Approval requests, newest first: `state` narrows them (`pending` is what waits), `approver` to those a human
+   * may decide.
+   * @example
+   * const { items } = await admin.listApprovals({ state: 'pending' })
+   */
+  listApprovals(
+    query: { state?: Approval['state']; approver?: string; limit?: number; after?: string } = {},
+  ): Promise<{ items: Approval[]; next_cursor: string | null }> {
+    return this.request('GET', `/api/v1/approvals${toQuery(query)}`)
+  }
+
+  /** One approval request. */
+  getApproval(id: string): Promise<Approval> {
+    return this.request('GET', `/api/v1/approvals/${encodeURIComponent(id)}`)
+  }
+
+  /**
+   * Approves (or denies) a pending approval request, as an admin: recorded with this token as the actor and
+   * `decided_as: admin`. A request that is no longer pending is a `conflict`.
+   * @example
+   * await admin.decideApproval('apr_…', 'approve', 'ticket 42 is done')
+   */
+  decideApproval(id: string, decision: 'approve' | 'deny', reason?: string): Promise<Approval> {
+    return this.request(
+      'POST',
+      `/api/v1/approvals/${encodeURIComponent(id)}/${decision}`,
+      reason ? { reason } : {},
+    )
   }
 
   /** Iterates over audit events in order, with optional filters. */

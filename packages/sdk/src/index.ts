@@ -5,6 +5,7 @@ export {
   type AdminClientOptions,
   type ApplyDocument,
   type ApplyResult,
+  type Approval,
   type AuditCheckpoint,
   type AuditEvent,
   type AuditVerification,

@@ -20,6 +20,7 @@ import { JWKS_MAX_AGE_SECONDS } from '../http/well-known.ts'
 import { openCore, startNode, VERSION } from '../main.ts'
 import { createRegistryStores, listFilters } from '../registry/stores.ts'
 import { openDatabase, storeLocation } from '../store/database.ts'
+import { registerApprovalCommands } from './approval-commands.ts'
 import { registerDemoCommands } from './demo-commands.ts'
 import { type Document, documentKinds, orderDocuments, parseDocuments, resolveKind } from './documents.ts'
 import { readText } from './files.ts'
@@ -256,6 +257,7 @@ program
   })
 
 registerPolicyCommands(program, { json: () => globals().json ?? false, admin })
+registerApprovalCommands(program, { json: () => globals().json ?? false, admin })
 registerDemoCommands(program, { json: () => globals().json ?? false, config: () => config() })
 
 program

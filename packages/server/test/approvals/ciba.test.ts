@@ -198,11 +198,12 @@ for (const kind of storeKinds) {
     it('an approval is for its action only: the CIBA grant takes no scope, resource or details', async () => {
       const id = await start()
       await decide(id, 'approve')
-      for (const extra of [
+      const extras: Array<Record<string, string>> = [
         { scope: 'tickets:read' },
         { resource: 'https://other.example.com/' },
         { authorization_details: '[]' },
-      ]) {
+      ]
+      for (const extra of extras) {
         const res = await poll('bot', id, extra)
         assert.equal(res.json.error, 'invalid_request', JSON.stringify(extra))
       }

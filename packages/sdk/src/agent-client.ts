@@ -16,6 +16,7 @@ import {
   signerFor,
 } from './keys.js'
 import { type AuthorizationServerMetadata, checkIssuer, discoverMetadata } from './metadata.js'
+import { MandateOAuthError } from './oauth-errors.js'
 import {
   errorFrom,
   formEncode,
@@ -201,6 +202,50 @@ export interface ExchangeOptions {
 }
 
 /**
+ * What `requestApproval` waits for: an `approval_required` error (or its `approvalId`) from an earlier token request,
+ * or a new backchannel request (OpenID CIBA Core 1.0 §7.1) for one action: the resource, its scopes and/or RFC 9396
+ * authorization details, and for a delegated agent the human it acts for (`loginHint`, their id or email).
+ * @example
+ * const request: RequestApprovalOptions = { resource: 'https://tickets.example.com/', scope: 'tickets:delete', bindingMessage: 'Delete ticket 42' }
+ */
+export type RequestApprovalOptions = (
+  | {
+      /** The `approval_required` error a token request ended with. */
+      approval: MandateOAuthError
+    }
+  | {
+      /** The `approval_id` of an `approval_required` error. */
+      approvalId: string
+    }
+  | {
+      resource: string
+      scope?: string | readonly string[]
+      authorizationDetails?: readonly AuthorizationDetail[]
+      /** The human a delegated agent acts for (CIBA `login_hint`): their registry id or email. */
+      loginHint?: string
+      /** Short plain text the approver sees (CIBA `binding_message`), at most 100 characters on one line. */
+      bindingMessage?: string
+      /** Seconds the request may wait, at most what the node allows (CIBA `requested_expiry`). */
+      requestedExpiry?: number
+    }
+) & {
+  /** Stops waiting: the promise rejects with the signal's reason. */
+  signal?: AbortSignal
+  /** Told once the request is known to be waiting: its id, expiry and polling interval. */
+  onPending?: (request: ApprovalRequestInfo) => void
+}
+
+/** A backchannel request waiting for its approver (CIBA §7.3). */
+export interface ApprovalRequestInfo {
+  /** `auth_req_id`: the approval's id. */
+  authReqId: string
+  /** Seconds until it expires, from when it was made. */
+  expiresIn: number
+  /** The least seconds between polls. */
+  interval: number
+}
+
+/**
  * A DPoP proof request for a call to a resource server (RFC 9449 §7).
  * @example
  * const request: DpopProofOptions = { method: 'GET', url: 'https://tickets.example.com/tickets/42', accessToken }
@@ -283,6 +328,10 @@ export interface AgentFetchInit extends RequestInit {
 
 const CLIENT_CREDENTIALS = 'client_credentials'
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
+const CIBA = 'urn:openid:params:grant-type:ciba'
+// CIBA §7.3: a client with no interval from the node polls every 5 s; §11: slow_down adds 5 s for good.
+const DEFAULT_INTERVAL_SECONDS = 5
+const SLOW_DOWN_SECONDS = 5
 const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
 // RFC 7523 §3: short-lived; the node remembers each jti until exp, so a short life keeps its replay cache small.
 const ASSERTION_LIFETIME_SECONDS = 60
@@ -297,6 +346,7 @@ interface Metadata {
   tokenEndpoint: string
   introspectionEndpoint: string | undefined
   revocationEndpoint: string | undefined
+  backchannelEndpoint: string | undefined
 }
 
 interface DpopKey {
@@ -459,6 +509,106 @@ export class AgentClient {
       [options.subjectToken],
       target.scope,
     )
+  }
+
+  /**
+   * Waits for a human's approval of one action and returns the token it yields (OpenID CIBA Core 1.0, poll mode).
+   * Either starts a backchannel request for the action, or waits for the approval an `approval_required` error names.
+   * Polls the token endpoint no sooner than the node's `interval` (5 s when it names none), waiting one interval
+   * before the first poll; `slow_down` adds 5 s to the interval for good. Resolves with a token for exactly the
+   * approved action, valid for it alone and issued once; rejects with MandateOAuthError `access_denied` (denied),
+   * `expired_token` (nobody decided in time) or whatever else the node answers. The token is not cached.
+   * @example
+   * try {
+   *   await agent.getToken({ resource, scope: 'tickets:delete' })
+   * } catch (e) {
+   *   if (!(e instanceof MandateOAuthError && e.code === 'approval_required')) throw e
+   *   const token = await agent.requestApproval({ approval: e })
+   * }
+   * @example
+   * const token = await agent.requestApproval({ resource, scope: 'tickets:delete', bindingMessage: 'Delete ticket 42' })
+   */
+  async requestApproval(options: RequestApprovalOptions): Promise<AccessToken> {
+    if (!isObject(options)) throw new TypeError('options are required')
+    const request = await this.#approvalRequest(options)
+    options.onPending?.(request)
+    const signal = options.signal
+    let interval = request.interval
+    const deadline = Date.now() + request.expiresIn * 1000
+    for (;;) {
+      await sleep(interval * 1000, signal)
+      try {
+        return await this.#requestToken(
+          { grant_type: CIBA, auth_req_id: request.authReqId },
+          [request.authReqId],
+          '',
+        )
+      } catch (error) {
+        if (!(error instanceof MandateOAuthError)) throw error
+        if (error.code === 'slow_down') interval = Math.max(interval + SLOW_DOWN_SECONDS, error.interval ?? 0)
+        else if (error.code !== 'authorization_pending') throw error
+        // The node says expired_token once the request lapses; a node that keeps saying pending is not believed.
+        if (Date.now() > deadline + interval * 1000)
+          throw new MandateOAuthError('expired_token', 'the approval request expired while pending', 0)
+      }
+    }
+  }
+
+  // The approval to wait for: named by an earlier error, or a new backchannel request (CIBA §7.1, §7.3).
+  async #approvalRequest(options: RequestApprovalOptions): Promise<ApprovalRequestInfo> {
+    if ('approval' in options || 'approvalId' in options) {
+      const error = 'approval' in options ? options.approval : undefined
+      if (error !== undefined && !(error instanceof MandateOAuthError && error.code === 'approval_required'))
+        throw new TypeError('approval must be an approval_required MandateOAuthError')
+      const id = error ? error.approvalId : 'approvalId' in options ? options.approvalId : undefined
+      if (typeof id !== 'string' || id.length === 0)
+        throw new TypeError('approvalId must be a non-empty string')
+      return {
+        authReqId: id,
+        expiresIn: error?.expiresIn ?? Number.POSITIVE_INFINITY,
+        interval: error?.interval ?? DEFAULT_INTERVAL_SECONDS,
+      }
+    }
+    const target = targetParams({ scope: [], ...options })
+    if (
+      options.loginHint !== undefined &&
+      (typeof options.loginHint !== 'string' || options.loginHint.length === 0)
+    )
+      throw new TypeError('loginHint must be a non-empty string')
+    if (options.bindingMessage !== undefined && typeof options.bindingMessage !== 'string')
+      throw new TypeError('bindingMessage must be a string')
+    const expiry = options.requestedExpiry
+    if (expiry !== undefined && !(Number.isInteger(expiry) && expiry > 0))
+      throw new TypeError('requestedExpiry must be a positive whole number of seconds')
+    const metadata = await this.#discover()
+    if (!metadata.backchannelEndpoint)
+      throw invalidResponse(
+        `the metadata of ${metadata.issuer} has no backchannel_authentication_endpoint`,
+        200,
+      )
+    const { response, redact } = await this.#postAuthenticated(
+      metadata,
+      metadata.backchannelEndpoint,
+      {
+        ...target.params,
+        ...(options.loginHint === undefined ? {} : { login_hint: options.loginHint }),
+        ...(options.bindingMessage === undefined ? {} : { binding_message: options.bindingMessage }),
+        ...(expiry === undefined ? {} : { requested_expiry: String(expiry) }),
+      },
+      [],
+    )
+    if (response.status !== 200) throw errorFrom(response, redact)
+    const body = response.json
+    if (!isObject(body))
+      throw invalidResponse('the backchannel response is not a JSON object', response.status)
+    const { auth_req_id, expires_in, interval } = body
+    if (typeof auth_req_id !== 'string' || auth_req_id.length === 0)
+      throw invalidResponse('the backchannel response has no auth_req_id', response.status)
+    if (typeof expires_in !== 'number' || !(expires_in > 0))
+      throw invalidResponse('the backchannel response has no valid expires_in', response.status)
+    if (interval !== undefined && (typeof interval !== 'number' || !(interval > 0)))
+      throw invalidResponse('the backchannel response has an invalid interval', response.status)
+    return { authReqId: auth_req_id, expiresIn: expires_in, interval: interval ?? DEFAULT_INTERVAL_SECONDS }
   }
 
   /**
@@ -830,7 +980,24 @@ function checkTokenEndpoint(metadata: AuthorizationServerMetadata): Metadata {
     tokenEndpoint: metadata.tokenEndpoint,
     introspectionEndpoint: metadata.introspectionEndpoint,
     revocationEndpoint: metadata.revocationEndpoint,
+    backchannelEndpoint: metadata.backchannelAuthenticationEndpoint,
   }
+}
+
+// Waits, or rejects with the signal's reason once it is aborted.
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason)
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', abort)
+      resolve()
+    }, ms)
+    const abort = () => {
+      clearTimeout(timer)
+      reject(signal?.reason)
+    }
+    signal?.addEventListener('abort', abort, { once: true })
+  })
 }
 
 function targetParams(options: GetTokenOptions | ExchangeOptions): {

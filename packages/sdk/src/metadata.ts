@@ -9,6 +9,8 @@ export interface AuthorizationServerMetadata {
   jwksUri: string | undefined
   introspectionEndpoint: string | undefined
   revocationEndpoint: string | undefined
+  /** OpenID CIBA Core 1.0 §4: where backchannel authentication (approval) requests go. */
+  backchannelAuthenticationEndpoint: string | undefined
 }
 
 /**
@@ -47,6 +49,7 @@ export async function discoverMetadata(
     jwksUri: endpoint('jwks_uri'),
     introspectionEndpoint: endpoint('introspection_endpoint'),
     revocationEndpoint: endpoint('revocation_endpoint'),
+    backchannelAuthenticationEndpoint: endpoint('backchannel_authentication_endpoint'),
   }
 }
 

@@ -97,8 +97,12 @@ export function isWireErrorCode(
 export class MandateOAuthError extends Error {
   /** `approval_required` only: the id of the pending approval (the node's `approval_id`). */
   readonly approvalId: string | undefined
-  /** `approval_required` only: who must approve, `sponsor` or `delegator` (the node's `approver`). */
+  /** `approval_required` only: who must approve, `sponsor`, `delegator` or `group` (the node's `approver`). */
   readonly approver: string | undefined
+  /** `approval_required` only: seconds the approval request waits for a decision (the node's `expires_in`). */
+  readonly expiresIn: number | undefined
+  /** `approval_required` and `slow_down`: the least seconds between polls (the node's `interval`). */
+  readonly interval: number | undefined
 
   constructor(
     /** The stable error code. */
@@ -107,11 +111,13 @@ export class MandateOAuthError extends Error {
     readonly description: string,
     /** The HTTP status of the answer; 0 when there was none. */
     readonly status: number,
-    approval: { approvalId?: string; approver?: string } = {},
+    approval: { approvalId?: string; approver?: string; expiresIn?: number; interval?: number } = {},
   ) {
     super(`${code}: ${description}`)
     this.name = 'MandateOAuthError'
     this.approvalId = approval.approvalId
     this.approver = approval.approver
+    this.expiresIn = approval.expiresIn
+    this.interval = approval.interval
   }
 }

@@ -50,13 +50,22 @@ export function errorFrom(response: JsonResponse, redact: readonly string[]): Ma
       ? sanitize(body.error_description, redact)
       : `HTTP ${response.status}`
   if (isWireErrorCode(body.error)) {
-    // The approval to wait for: the node sends its id and who must approve (README, Policies).
+    // The approval to wait for: the node sends its id, who must approve and how to poll (docs/delegation.md).
+    const seconds = (value: unknown) =>
+      typeof value === 'number' && Number.isInteger(value) && value > 0 && value < 1e7 ? value : undefined
     const approval =
       body.error === 'approval_required' &&
       typeof body.approval_id === 'string' &&
       typeof body.approver === 'string'
-        ? { approvalId: sanitize(body.approval_id, redact), approver: sanitize(body.approver, redact) }
-        : {}
+        ? {
+            approvalId: sanitize(body.approval_id, redact),
+            approver: sanitize(body.approver, redact),
+            ...(seconds(body.expires_in) ? { expiresIn: seconds(body.expires_in) } : {}),
+            ...(seconds(body.interval) ? { interval: seconds(body.interval) } : {}),
+          }
+        : body.error === 'slow_down' && seconds(body.interval)
+          ? { interval: seconds(body.interval) }
+          : {}
     return new MandateOAuthError(body.error, description, response.status, approval)
   }
   const named = typeof body.error === 'string' && /^[a-z0-9_]{1,64}$/.test(body.error) ? ` ${body.error}` : ''

@@ -296,6 +296,8 @@ export async function openCore(
         pollIntervalSeconds: config.approvalPollIntervalSeconds,
         now,
         clientAuth,
+        recorder,
+        refusals,
       }),
       approvals,
       introspectionEndpoint: new IntrospectionEndpoint({ clientAuth, directory, verifier, revocations }),

@@ -3,7 +3,9 @@
 // RFC 8707 resource, RFC 9396 authorization_details) within the client's ceiling, ask the policies, and open an
 // approval request bound to exactly that action. The answer is `auth_req_id`, `expires_in` and `interval` (§7.3).
 import { NoApprover } from '../approvals/approvals.ts'
-import type { ActorRef } from '../audit/event.ts'
+import type { AuditBatcher } from '../audit/audit-batcher.ts'
+import type { ActorRef, AuditEventInput } from '../audit/event.ts'
+import type { RefusalAggregator } from '../audit/refusal-aggregator.ts'
 import {
   type AuthenticatedClient,
   authenticateClient,
@@ -11,11 +13,13 @@ import {
   type ClientCertificate,
   checkClientLifecycle,
 } from '../authn/client-authentication.ts'
+import { failureSource } from '../authn/failure-limiter.ts'
 import {
   AccessDenied,
   InvalidBindingMessage,
   InvalidRequest,
   InvalidScope,
+  OAuthError,
   UnknownUserId,
 } from '../errors/oauth-error.ts'
 import { beyondCeiling } from '../registry/gates.ts'
@@ -44,7 +48,13 @@ export interface BackchannelResponse {
 export type BackchannelDeps = Pick<
   GrantContext,
   'directory' | 'policy' | 'approvals' | 'pollIntervalSeconds' | 'now'
-> & { clientAuth: ClientAuthContext }
+> & {
+  clientAuth: ClientAuthContext
+  /** Refusals of authenticated clients, recorded durably. */
+  recorder: Pick<AuditBatcher, 'record'>
+  /** Refusals of callers that proved nothing: the first per source and window in full, the rest counted. */
+  refusals: Pick<RefusalAggregator, 'record'>
+}
 
 // CIBA §7.1: a short plain-text message; control characters could forge lines on the approver's screen.
 const BINDING_MESSAGE = /^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]{1,100}$/u
@@ -81,16 +91,49 @@ function modeOf(client: AuthenticatedClient, human: Stored<Human> | undefined): 
 export class BackchannelEndpoint {
   constructor(private readonly deps: BackchannelDeps) {}
 
-  /** Handles one request; throws OAuthError for anything the client should be told. */
+  /** Handles one request; throws OAuthError for anything the client should be told, after recording it. */
   async handle(input: BackchannelInput): Promise<BackchannelResponse> {
+    let client: AuthenticatedClient | undefined
+    try {
+      const request = parseTokenRequest(input.form)
+      client = await authenticateClient(
+        { params: request.params, authorization: input.authorization, certificate: input.certificate },
+        this.deps.clientAuth,
+      )
+      checkClientLifecycle(client, this.deps.clientAuth)
+      return await this.open(request, client, input)
+    } catch (error) {
+      if (error instanceof OAuthError) await this.recordRefusal(error, client, input)
+      throw error
+    }
+  }
+
+  private async recordRefusal(
+    error: OAuthError,
+    client: AuthenticatedClient | undefined,
+    input: BackchannelInput,
+  ): Promise<void> {
+    const event: AuditEventInput = {
+      type: 'approval.refuse',
+      outcome: 'failure',
+      actors: client ? [{ kind: client.client.kind, id: client.id }] : [],
+      reason: `${error.code}: ${error.message}`,
+      details: { error: error.code },
+      ...(input.requestId ? { requestId: input.requestId } : {}),
+      ...(input.traceparent ? { traceparent: input.traceparent } : {}),
+    }
+    if (client) await this.deps.recorder.record(event)
+    else await this.deps.refusals.record(failureSource(input.clientIp ?? 'unknown'), error.code, event)
+  }
+
+  // Steps after client authentication: the hint, the mode, the action, the policies, the stored request.
+  private async open(
+    request: ReturnType<typeof parseTokenRequest>,
+    client: AuthenticatedClient,
+    input: BackchannelInput,
+  ): Promise<BackchannelResponse> {
     const { deps } = this
-    const request = parseTokenRequest(input.form)
     const { params } = request
-    const client = await authenticateClient(
-      { params, authorization: input.authorization, certificate: input.certificate },
-      deps.clientAuth,
-    )
-    checkClientLifecycle(client, deps.clientAuth)
     // Poll mode only, no signed requests, no user codes (metadata says so).
     for (const name of ['request', 'request_uri', 'user_code', 'client_notification_token'])
       if (params[name] !== undefined) throw new InvalidRequest(`${name} is not supported`)

@@ -323,6 +323,12 @@ for (const kind of storeKinds) {
         ...base,
       })
       assert.equal(wrongSecret.json.error, 'invalid_client')
+      // An authenticated client's refusal is on record with its code.
+      const refused = await auditOf('approval.refuse')
+      assert.ok(
+        refused.some((r) => r.details.error === 'unknown_user_id' && r.actors[0]?.id === 'helper'),
+        'refusals are recorded',
+      )
     })
 
     it('an action a policy denies cannot even be put before an approver (access_denied)', async () => {

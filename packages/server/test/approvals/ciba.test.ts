@@ -346,6 +346,39 @@ for (const kind of storeKinds) {
       }
     })
 
+    it('@approval("group:<id>") names a group: its human members may decide, others do not see it', async () => {
+      await f.node.call('PUT', '/api/v1/humans/bob@example.com', { body: {} })
+      await f.node.call('PUT', '/api/v1/groups/approvers', {
+        body: { members: [{ kind: 'human', id: 'bob@example.com' }] },
+      })
+      await f.node.call('PUT', '/api/v1/policies/allow-all', {
+        body: { policies: '@id("ask") @approval("group:approvers") permit (principal, action, resource);' },
+      })
+      try {
+        const id = await start()
+        const shown = (await f.node.call('GET', `/api/v1/approvals/${id}`)).json
+        assert.deepEqual(shown.action.approver, { rule: 'group', kind: 'group', id: 'approvers' })
+        const forBob = await f.node.call('GET', '/api/v1/approvals?state=pending&approver=bob@example.com')
+        assert.ok(forBob.json.items.some((a: { id: string }) => a.id === id))
+        const forAlice = await f.node.call(
+          'GET',
+          '/api/v1/approvals?state=pending&approver=alice@example.com',
+        )
+        assert.ok(!forAlice.json.items.some((a: { id: string }) => a.id === id))
+        // A policy naming a group that is not registered holds nothing it cannot put before anyone.
+        await f.node.call('PUT', '/api/v1/policies/allow-all', {
+          body: { policies: '@id("ask") @approval("group:nobody") permit (principal, action, resource);' },
+        })
+        const res = await bcAuthorize('bot', { scope: 'tickets:write', resource: RESOURCE })
+        assert.equal(res.status, 403)
+        assert.equal(res.json.error, 'access_denied')
+      } finally {
+        await f.node.call('PUT', '/api/v1/policies/allow-all', {
+          body: { policies: '@id("all")\npermit (principal, action, resource);' },
+        })
+      }
+    })
+
     it('admin API: unknown ids are 404, malformed ids and bodies 400', async () => {
       assert.equal((await f.node.call('GET', '/api/v1/approvals/apr_doesnotexist')).status, 404)
       assert.equal((await f.node.call('GET', '/api/v1/approvals/not an id')).status, 400)

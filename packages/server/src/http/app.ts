@@ -47,6 +47,7 @@ import { registerOAuthRoutes } from './oauth-routes.ts'
 import { openApiDocument } from './openapi.ts'
 import { RequestLog } from './request-log.ts'
 import { requestPath } from './request-path.ts'
+import { registerApprovalPages } from './web/approval-routes.ts'
 import { registerDevIdpRoutes } from './web/dev-idp-routes.ts'
 import { registerLoginRoutes } from './web/login-routes.ts'
 import { WebSessions } from './web/session.ts'
@@ -243,6 +244,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     maxSeconds: deps.sessionMaxSeconds,
   })
   if (deps.devIdp) registerDevIdpRoutes(app, deps.devIdp)
+  registerApprovalPages(app, { web, approvals: deps.approvals, directory: deps.directory })
   await app.register(
     async (admin) => {
       requireAdmin(admin, deps.adminTokens)

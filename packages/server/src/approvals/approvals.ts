@@ -179,8 +179,8 @@ export class Approvals {
   }
 
   /**
-   * Approvals, newest first; `human` narrows them to those that human may decide. A `state` of `pending` or
-   * `expired` is read as the clock says, not only as stored.
+   * Approvals, newest first; `human` narrows them to those that human may decide. States are read as the clock says:
+   * a pending or approved request past its expiry is listed as expired.
    */
   async list(filter: {
     state?: ApprovalView['state'] | undefined
@@ -199,7 +199,8 @@ export class Approvals {
     const items: ApprovalView[] = []
     // Stored pending rows may have expired by the clock: read pages until the page is full of what was asked.
     for (let round = 0; round < 20 && items.length < filter.limit; round++) {
-      const stored = filter.state === 'expired' || filter.state === 'pending' ? undefined : filter.state
+      // An expired request may still be stored as pending or approved; every other state is read as stored.
+      const stored = filter.state === 'expired' ? undefined : filter.state
       const rows = await store.list(database.db, { state: stored, approvers, before, limit: filter.limit })
       for (const row of rows) {
         const view = this.view(row)

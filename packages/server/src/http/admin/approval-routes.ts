@@ -84,10 +84,15 @@ export function registerApprovalRoutes(app: FastifyInstance, approvals: Approval
           { additionalProperties: false },
         ),
         response: {
-          200: Type.Object({
-            items: Type.Array(Approval),
-            next_cursor: Type.Union([Type.String(), Type.Null()]),
-          }),
+          200: Type.Object(
+            {
+              items: Type.Array(Approval),
+              next_cursor: Type.Union([Type.String(), Type.Null()], {
+                description: 'Pass as `after` for the next page; null on the last.',
+              }),
+            },
+            { description: 'A page of approval requests, newest first.' },
+          ),
           ...errorResponses(400, 404),
         },
       },

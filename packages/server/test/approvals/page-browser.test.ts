@@ -79,7 +79,7 @@ describe('approvals page in a browser', () => {
       assert.match(String(await page.locator('main table').textContent()), /tickets:write/)
       await page.getByLabel('Reason (optional)').fill('looked at it')
       await page.getByRole('button', { name: 'Approve this action' }).click()
-      await page.waitForFunction(() => document.querySelector('#state')?.textContent === 'approved')
+      await page.waitForFunction("document.querySelector('#state')?.textContent === 'approved'")
       const token = await waiting
       assert.equal(token.scope, 'tickets:write')
       assert.equal(decodeJwt(token.accessToken).sub, 'pager')
@@ -101,9 +101,9 @@ describe('approvals page in a browser', () => {
       const page = await context.newPage()
       await signIn(page, 'Alice Ng', `/approvals/${id}`)
       // Same origin, same session cookie, but the hidden token is gone.
-      await page.evaluate(() => {
-        for (const input of document.querySelectorAll('input[name="csrf_token"]')) input.remove()
-      })
+      await page.evaluate(
+        'for (const input of document.querySelectorAll(\'input[name="csrf_token"]\')) input.remove()',
+      )
       const [response] = await Promise.all([
         page.waitForResponse((r) => r.url().endsWith(`/approvals/${id}/approve`)),
         page.getByRole('button', { name: 'Approve this action' }).click(),

@@ -193,7 +193,7 @@ describe('@mandate/sdk AgentClient token lifecycle (issue 8)', () => {
       assert.equal(error.code, 'approval_required')
       assert.equal(error.status, 403)
       assert.equal(error.approver, 'sponsor')
-      assert.match(String(error.approvalId), /^apr_[A-Za-z0-9_-]{22}$/)
+      assert.match(String(error.approvalId), /^apr_[A-Za-z0-9_-]{32}$/)
       const pending = (await f.node.call('GET', '/api/v1/audit/events?type=approval.pending&limit=1000')).json
         .items
       assert.ok(

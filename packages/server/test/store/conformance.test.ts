@@ -527,7 +527,11 @@ for (const kind of storeKinds) {
         ])
         .execute()
 
-      assert.deepEqual(await database.migrate(), ['0004-audit-integrity', '0005-human-identities'])
+      // Later migrations follow the two this test is about.
+      assert.deepEqual((await database.migrate()).slice(0, 2), [
+        '0004-audit-integrity',
+        '0005-human-identities',
+      ])
       assert.deepEqual(await stores.humans.sharedEmails(database.db), [
         { email: 'pat@example.com', humans: ['pat', 'patricia'] },
       ])

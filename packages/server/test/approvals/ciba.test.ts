@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test'
 import { createRemoteJWKSet, jwtVerify } from 'jose'
 import { canonicalJson } from '../../src/audit/canonical-json.ts'
 import { type OAuthFixture, RESOURCE, startOAuthFixture } from '../oauth/oauth-fixture.ts'
-import { storeKinds, type TestStore } from '../support/harness.ts'
+import { startTestNode, storeKinds, type TestStore } from '../support/harness.ts'
 
 const CIBA = 'urn:openid:params:grant-type:ciba'
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
@@ -27,11 +27,11 @@ for (const kind of storeKinds) {
             client_assertion: await f.assertion('bot'),
           }
         : { client_id: clientId, client_secret: f.secrets[clientId] ?? 'wrong' }
-    const post = async (path: string, form: Record<string, string | string[]>) => {
+    const post = async (path: string, form: Record<string, string | string[]>, base = f.issuer) => {
       const body = new URLSearchParams()
       for (const [name, value] of Object.entries(form))
         for (const v of Array.isArray(value) ? value : [value]) body.append(name, v)
-      const res = await fetch(`${f.issuer}${path}`, {
+      const res = await fetch(`${base}${path}`, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
         body,
@@ -223,6 +223,39 @@ for (const kind of storeKinds) {
       )
     })
 
+    it('two nodes on one store: a request made on one is decided on the other, and concurrent redemptions on both yield one token', async () => {
+      const second = await startTestNode(store, {
+        masterKey: f.node.config.masterKey,
+        bootstrapToken: f.node.config.bootstrapToken,
+        issuer: f.issuer,
+        approvalPollIntervalSeconds: 1,
+      })
+      try {
+        const id = await start()
+        const decided = await second.call('POST', `/api/v1/approvals/${id}/approve`, { body: {} })
+        assert.equal(decided.status, 200, decided.text)
+        const polls = await Promise.all(
+          Array.from({ length: 8 }, async (_, i) =>
+            post(
+              '/oauth/token',
+              { grant_type: CIBA, auth_req_id: id, ...(await auth('bot')) },
+              i % 2 === 0 ? f.issuer : second.node.url,
+            ),
+          ),
+        )
+        assert.equal(
+          polls.filter((r) => r.status === 200).length,
+          1,
+          JSON.stringify(polls.map((r) => r.json.error)),
+        )
+        assert.ok(polls.every((r) => r.status === 200 || r.json.error === 'invalid_grant'))
+        const issued = (await auditOf('token.issue')).filter((r) => r.details.approval_id === id)
+        assert.equal(issued.length, 1)
+      } finally {
+        await second.close()
+      }
+    })
+
     it('approval_required at the token endpoint: its approval_id is the stored request, redeemed with the CIBA grant', async () => {
       await f.node.call('PUT', '/api/v1/policies/allow-all', {
         body: {
@@ -306,6 +339,16 @@ for (const kind of storeKinds) {
         ['bot', { resource: RESOURCE }, 'invalid_scope'],
         ['bot', { ...base, scope: 'tickets:delete' }, 'invalid_scope'],
         ['bot', { ...base, authorization_details: '{"type":1}' }, 'invalid_authorization_details'],
+        [
+          'bot',
+          { ...base, authorization_details: '[{"type":"ticket_action","identifier":"42","amount":1e400}]' },
+          'invalid_authorization_details',
+        ],
+        [
+          'bot',
+          { ...base, authorization_details: '[{"type":"ticket_action","identifier":"\\ud800"}]' },
+          'invalid_authorization_details',
+        ],
         ['bot', { ...base, resource: 'https://unknown.example.com/' }, 'invalid_target'],
         ['bot', { ...base, scope: 'tickets:read\u0000' }, 'invalid_request'],
       ]

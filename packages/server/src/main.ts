@@ -246,6 +246,7 @@ export async function openCore(
       directory,
       expirySeconds: config.approvalExpirySeconds,
       intervalSeconds: config.approvalPollIntervalSeconds,
+      maxPendingPerClient: config.approvalMaxPendingPerClient,
       notify: webhook ? (approval) => webhook.notify(approval) : undefined,
       now,
     })

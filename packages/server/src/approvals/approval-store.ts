@@ -20,6 +20,18 @@ export class ApprovalStore {
     await ex.insertInto('approvals').values(row).execute()
   }
 
+  /** How many unexpired requests of a client wait for a decision. */
+  async countPending(ex: Executor, clientId: string, at: number): Promise<number> {
+    const row = await ex
+      .selectFrom('approvals')
+      .select((eb) => eb.fn.countAll<number | string>().as('n'))
+      .where('client_id', '=', clientId)
+      .where('state', '=', 'pending')
+      .where('expires_at', '>', at)
+      .executeTakeFirst()
+    return Number(row?.n ?? 0)
+  }
+
   /** One request by id. */
   async get(ex: Executor, id: string): Promise<ApprovalRow | undefined> {
     return ex.selectFrom('approvals').selectAll().where('id', '=', id).executeTakeFirst()

@@ -64,8 +64,11 @@ export type PollOutcome =
   | { status: 'slow_down'; interval: number }
   | { status: 'approved'; action: ApprovalAction }
 
-/** No approver can be named for the action (a workload has no sponsor, a group is not registered). */
-export class NoApprover extends Error {}
+/**
+ * No request can be opened: no approver can be named (a workload has no sponsor, a group is not registered), or the
+ * client already has as many requests waiting as it may.
+ */
+export class ApprovalRefused extends Error {}
 
 export interface ApprovalsOptions {
   database: Database
@@ -76,6 +79,8 @@ export interface ApprovalsOptions {
   expirySeconds: number
   /** CIBA §7.3 `interval`: the least time between polls (seconds). */
   intervalSeconds: number
+  /** The most requests one client may have waiting at once. */
+  maxPendingPerClient: number
   /** Told of every new request once it is stored (the webhook). */
   notify?: ((approval: ApprovalView) => void) | undefined
   now: () => number
@@ -94,7 +99,8 @@ export class Approvals {
 
   /**
    * Opens a request bound to the action and its approver, recorded as `approval.pending` in the same transaction;
-   * the webhook is told after the commit. Throws NoApprover when nobody can be named.
+   * the webhook is told after the commit. Throws ApprovalRefused when nobody can be named, or when the client has
+   * as many requests waiting as it may.
    * @example
    * const { id } = await approvals.open({ origin: 'token', client, mode: 'autonomous', chain, resourceServer, scopes: ['tickets:delete'], details: [], for: ['tickets:delete'], rule: 'sponsor' })
    */
@@ -140,6 +146,11 @@ export class Approvals {
       used_at: null,
     }
     await options.database.transact(async (tx) => {
+      // Counted inside the write transaction, which is serialized across nodes: concurrent requests cannot pass it.
+      if ((await options.store.countPending(tx, row.client_id, now)) >= options.maxPendingPerClient)
+        throw new ApprovalRefused(
+          `${row.client_id} already has ${options.maxPendingPerClient} approval requests waiting; wait for them`,
+        )
       await options.store.insert(tx, row)
       await options.audit.append(
         tx,
@@ -348,7 +359,7 @@ export class Approvals {
     const { directory } = this.options
     const sponsor = (): Approver => {
       if (request.client.kind !== 'agent')
-        throw new NoApprover(`workload ${request.client.id} has no sponsor to approve it`)
+        throw new ApprovalRefused(`workload ${request.client.id} has no sponsor to approve it`)
       return { rule: 'sponsor', kind: 'human', id: request.client.principal.sponsor }
     }
     const rule = request.rule
@@ -362,10 +373,10 @@ export class Approvals {
       return request.delegator ? { rule: 'delegator', kind: 'human', id: request.delegator } : sponsor()
     if (rule.startsWith('group:')) {
       const id = rule.slice('group:'.length)
-      if (!directory.group(id)) throw new NoApprover(`the approving group ${id} is not registered`)
+      if (!directory.group(id)) throw new ApprovalRefused(`the approving group ${id} is not registered`)
       return { rule: 'group', kind: 'group', id }
     }
-    throw new NoApprover(`unknown approver ${rule}`)
+    throw new ApprovalRefused(`unknown approver ${rule}`)
   }
 
   private approversOf(human: string): string[] {

@@ -297,6 +297,16 @@ export const ConfigSchema = Type.Object(
       }),
       { env: 'MANDATE_APPROVAL_TOKEN_LIFETIME_SECONDS' },
     ),
+    approvalMaxPendingPerClient: option(
+      Type.Integer({
+        minimum: 1,
+        maximum: 10000,
+        default: 20,
+        description:
+          'The most approval requests one agent or workload may have waiting at once: more are refused (`access_denied`), so that no client can flood its approvers (and their webhook).',
+      }),
+      { env: 'MANDATE_APPROVAL_MAX_PENDING_PER_CLIENT' },
+    ),
     approvalWebhookUrl: option(
       Type.Optional(
         Type.String({

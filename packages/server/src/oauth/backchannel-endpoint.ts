@@ -2,7 +2,7 @@
 // authenticate the client, read the hint, the binding message and the requested expiry, resolve the action (scope,
 // RFC 8707 resource, RFC 9396 authorization_details) within the client's ceiling, ask the policies, and open an
 // approval request bound to exactly that action. The answer is `auth_req_id`, `expires_in` and `interval` (§7.3).
-import { NoApprover } from '../approvals/approvals.ts'
+import { ApprovalRefused } from '../approvals/approvals.ts'
 import type { AuditBatcher } from '../audit/audit-batcher.ts'
 import type { ActorRef, AuditEventInput } from '../audit/event.ts'
 import type { RefusalAggregator } from '../audit/refusal-aggregator.ts'
@@ -192,7 +192,7 @@ export class BackchannelEndpoint {
         traceparent: input.traceparent,
       })
       .catch((error: unknown) => {
-        if (error instanceof NoApprover) throw new AccessDenied(`no approver: ${error.message}`)
+        if (error instanceof ApprovalRefused) throw new AccessDenied(error.message)
         throw error
       })
     return {

@@ -1,5 +1,5 @@
 // The shape every grant shares: what it reads from the request, what it needs, what it returns.
-import { type Approvals, NoApprover } from '../../approvals/approvals.ts'
+import { ApprovalRefused, type Approvals } from '../../approvals/approvals.ts'
 import type { AuditEventInput } from '../../audit/event.ts'
 import type { AuthenticatedClient, ClientAuthContext } from '../../authn/client-authentication.ts'
 import type { TrustedTokenVerifier } from '../../authn/trusted-token.ts'
@@ -153,7 +153,8 @@ export async function authorizeByPolicy(
         traceparent: request.traceparent,
       })
       .catch((error: unknown) => {
-        if (error instanceof NoApprover) throw new AccessDenied(`approval required, but ${error.message}`)
+        if (error instanceof ApprovalRefused)
+          throw new AccessDenied(`approval required, but ${error.message}`)
         throw error
       })
     throw new ApprovalRequired(

@@ -16,6 +16,8 @@ import { TrustedTokenVerifier } from './authn/trusted-token.ts'
 import { ConfigError, defaultIssuer } from './config/load.ts'
 import type { Config } from './config/schema.ts'
 import { buildApp } from './http/app.ts'
+import { MandateStore } from './mandates/mandate-store.ts'
+import { Mandates } from './mandates/mandates.ts'
 import { IntrospectionEndpoint, RevocationEndpoint } from './oauth/introspection-endpoint.ts'
 import { assertionAudiences, endpointUrls } from './oauth/metadata.ts'
 import { TokenEndpoint } from './oauth/token-endpoint.ts'
@@ -62,6 +64,8 @@ export interface Core {
   tokenEndpoint: TokenEndpoint
   introspectionEndpoint: IntrospectionEndpoint
   revocationEndpoint: RevocationEndpoint
+  /** Humans' grants to agents: granting, revoking, coverage and budgets. */
+  mandates: Mandates
   /** The policy decision point (Cedar). */
   pdp: PolicyDecisionPoint
   /** Checks the access tokens callers present to Mandate's own resource endpoints. */
@@ -196,6 +200,16 @@ export async function openCore(
     })
     const tokenPolicy = new TokenPolicy(pdp, recorder)
     const policyCheck = new PolicyCheck(stores)
+    const mandates = new Mandates({
+      database,
+      store: new MandateStore(),
+      audit,
+      stores,
+      directory,
+      revocations,
+      maxLifetimeSeconds: config.mandateMaxLifetimeSeconds,
+      now,
+    })
     const registry = new Registry({
       database,
       stores,
@@ -205,6 +219,9 @@ export async function openCore(
       now: clock,
       checkPolicies: (tx, change) => policyCheck.check(tx, change as PolicyRelevantChange),
       onChange: () => directory.refresh(),
+      // Item 6 of the lifecycle: a deactivated human's mandates end with the deactivation, in its transaction.
+      onHumanDeactivated: (tx, humanId, ctx) =>
+        mandates.revokeGivenByIn(tx, humanId, ctx, `human ${humanId} was deactivated`),
     })
     const dpop = {
       replay,
@@ -232,6 +249,7 @@ export async function openCore(
         now,
         clientAuth,
         policy: tokenPolicy,
+        mandates,
         txn: {
           trustDomain: () => config.trustDomain ?? config.issuer,
           lifetimeSeconds: config.txnTokenLifetimeSeconds,
@@ -253,6 +271,7 @@ export async function openCore(
       directory,
       replay,
       revocations,
+      mandates,
       tokenEndpoint,
       introspectionEndpoint: new IntrospectionEndpoint({ clientAuth, directory, verifier, revocations }),
       revocationEndpoint: new RevocationEndpoint({ clientAuth, directory, verifier, revocations }),
@@ -349,6 +368,7 @@ export async function startNode(
       introspectionEndpoint: core.introspectionEndpoint,
       revocationEndpoint: core.revocationEndpoint,
       revocations: core.revocations,
+      mandates: core.mandates,
       pdp: core.pdp,
       accessTokens: core.accessTokens,
       directory: core.directory,

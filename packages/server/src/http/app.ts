@@ -14,6 +14,7 @@ import type { AdminTokens } from '../authn/admin-token.ts'
 import type { FailureLimiter } from '../authn/failure-limiter.ts'
 import { TooManyRequests, ValidationFailed } from '../errors/mandate-error.ts'
 import { InvalidRequest, RateLimited } from '../errors/oauth-error.ts'
+import type { Mandates } from '../mandates/mandates.ts'
 import type { IntrospectionEndpoint, RevocationEndpoint } from '../oauth/introspection-endpoint.ts'
 import { OAUTH_PATHS } from '../oauth/metadata.ts'
 import type { TokenEndpoint } from '../oauth/token-endpoint.ts'
@@ -28,6 +29,7 @@ import { registerAuditRoutes } from './admin/audit-routes.ts'
 import { requireAdmin } from './admin/auth.ts'
 import { registerDecisionRoutes } from './admin/decision-routes.ts'
 import { registerKeyRoutes } from './admin/keys-routes.ts'
+import { registerMandateRoutes } from './admin/mandate-routes.ts'
 import { registerRegistryRoutes } from './admin/registry-routes.ts'
 import { registerRevocationRoutes } from './admin/revocation-routes.ts'
 import { registerAdminSchemas } from './admin/schemas.ts'
@@ -63,6 +65,7 @@ export interface AppDeps {
   introspectionEndpoint: IntrospectionEndpoint
   revocationEndpoint: RevocationEndpoint
   revocations: Revocations
+  mandates: Mandates
   pdp: PolicyDecisionPoint
   accessTokens: AccessTokenAuthenticator
   directory: Directory
@@ -219,6 +222,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         checkpointSigner: deps.checkpointSigner,
       })
       registerRevocationRoutes(admin, deps.revocations)
+      registerMandateRoutes(admin, deps.mandates)
       registerDecisionRoutes(admin, { pdp: deps.pdp, directory: deps.directory })
     },
     { prefix: '/api/v1' },

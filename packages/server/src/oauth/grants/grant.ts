@@ -64,7 +64,7 @@ export interface GrantContext {
   /** The policy decisions every scope and authorization detail needs. */
   policy: Pick<TokenPolicy, 'authorize'>
   /** Delegated exchanges need a mandate covering them; issuing spends its budget. */
-  mandates: Pick<Mandates, 'cover' | 'spender'>
+  mandates: Pick<Mandates, 'cover' | 'spender' | 'get'>
   /** Transaction tokens: the trust domain, their lifetime, and minting with the ring's key. */
   txn: {
     trustDomain: () => string

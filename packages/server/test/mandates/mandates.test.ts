@@ -249,6 +249,40 @@ for (const kind of storeKinds) {
       assert.equal((await f.node.call('GET', '/api/v1/mandates/mdt_nothing')).status, 404)
     })
 
+    it('a mandate is used only inside its time windows (weekdays, times, IANA time zone)', async () => {
+      const days = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat']
+      const today = days[new Date().getUTCDay()] as string
+      const window = (d: string[]) => [{ days: d, start: '00:00', end: '24:00', time_zone: 'UTC' }]
+      await f.node
+        .call('PUT', '/api/v1/agents/weekender', {
+          body: {
+            sponsor: HUMAN,
+            classification: 'delegated',
+            ceiling: ['tickets:read'],
+            credentials: [{ type: 'client_secret' }],
+          },
+        })
+        .then((res) => {
+          secrets.weekender = res.json.issued_secrets[0].client_secret
+        })
+      await grant(mandateBody('weekender', { windows: window(days.filter((d) => d !== today)) }))
+      const outside = await exchange('weekender', { scope: 'tickets:read' })
+      assert.equal(outside.json.error, 'invalid_request')
+      assert.match(String(outside.json.error_description), /may not be used at this time/)
+      await grant(mandateBody('weekender', { windows: window([today]) }))
+      assert.equal((await exchange('weekender', { scope: 'tickets:read' })).status, 200)
+      const bad = await f.node.call('POST', '/api/v1/mandates', {
+        body: mandateBody('weekender', {
+          windows: [{ days: ['mon'], start: '10:00', end: '09:00', time_zone: 'Mars/Olympus' }],
+        }),
+      })
+      assert.equal(bad.status, 400)
+      assert.deepEqual(bad.json.fields.map((x: { path: string }) => x.path).sort(), [
+        '/windows/0/end',
+        '/windows/0/time_zone',
+      ])
+    })
+
     it('refuses an expired mandate (mandate_expired)', async () => {
       await f.node
         .call('PUT', '/api/v1/agents/sleeper', {
@@ -429,9 +463,19 @@ describe('mandates on two PostgreSQL nodes', () => {
       return (await res.json()) as Record<string, unknown>
     }
     assert.equal((await introspect(second.node.url)).active, true)
+    // Mandate's own resource endpoints (AuthZEN, the gateway) check tokens with the node's authenticator.
+    const presented = {
+      authorization: `Bearer ${String(issued.json.access_token)}`,
+      dpop: [],
+      method: 'POST',
+      url: `${second.node.url}/access/v1/evaluation`,
+    }
+    const caller = await second.node.accessTokens.authenticate(presented, RESOURCE)
+    assert.equal(caller.claims.mandate_id, created.json.id)
     const revoked = await f.node.call('POST', `/api/v1/mandates/${created.json.id}/revoke`, { body: {} })
     assert.equal(revoked.status, 200)
     assert.deepEqual(await introspect(second.node.url), { active: false })
+    await assert.rejects(second.node.accessTokens.authenticate(presented, RESOURCE), /revoked/)
     assert.equal((await exchangeAt(second.node.url, 'assistant')).json.error, 'mandate_revoked')
   })
 })

@@ -192,6 +192,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     accessTokens: deps.accessTokens,
     adminTokens: deps.adminTokens,
     directory: deps.directory,
+    mandates: deps.mandates,
     issuer: deps.issuer,
   })
   // The admin API's documentation: Swagger UI at /api/docs, served from the package (no network needed), and the

@@ -353,6 +353,59 @@ for (const kind of storeKinds) {
       await f.node.call('DELETE', '/api/v1/policies/mandate-use')
     })
 
+    it('AuthZEN: an evaluation naming a mandate (context.mandate_id) is decided with context.mandate; a mandate that does not stand is a 400', async () => {
+      await f.node
+        .call('PUT', '/api/v1/agents/pep-checked', {
+          body: {
+            sponsor: HUMAN,
+            classification: 'delegated',
+            ceiling: ['tickets:read'],
+            credentials: [{ type: 'client_secret' }],
+          },
+        })
+        .then((res) => {
+          secrets['pep-checked'] = res.json.issued_secrets[0].client_secret
+        })
+      const mandate = await grant(mandateBody('pep-checked', { budget: { calls: 5 } }))
+      assert.equal((await exchange('pep-checked', { scope: 'tickets:read' })).status, 200)
+      const policy = await f.node.call('PUT', '/api/v1/policies/mandate-authzen', {
+        body: {
+          policies:
+            '@id("used") forbid (principal == agent::"pep-checked", action, resource) when { context has mandate && context.mandate.calls_used >= 1 };',
+        },
+      })
+      assert.ok(policy.status < 300, policy.text)
+      const evaluate = (context: Record<string, unknown>) =>
+        f.node.call('POST', '/access/v1/evaluation', {
+          body: {
+            subject: { type: 'agent', id: 'pep-checked' },
+            action: { name: 'tickets:read' },
+            resource: { type: 'resource_server', id: 'tickets' },
+            context,
+          },
+        })
+      try {
+        assert.equal((await evaluate({})).json.decision, true)
+        const named = await evaluate({ mandate_id: mandate.id })
+        assert.equal(named.status, 200, named.text)
+        assert.equal(named.json.decision, false, 'the policy saw the mandate and its use')
+        // A caller cannot hand in a mandate of its own making.
+        const forged = await evaluate({
+          mandate: { id: 'x', calls_used: 0, sum_used: 0, period: 'total', expires_at: 'x' },
+        })
+        assert.equal(forged.json.decision, true)
+        assert.equal((await evaluate({ mandate_id: 'mdt_unknown' })).status, 400)
+        const other = await grant(mandateBody('assistant'))
+        assert.equal((await evaluate({ mandate_id: other.id })).status, 400)
+        await f.node.call('POST', `/api/v1/mandates/${mandate.id}/revoke`, { body: {} })
+        const revoked = await evaluate({ mandate_id: mandate.id })
+        assert.equal(revoked.status, 400)
+        assert.match(revoked.text, /has been revoked/)
+      } finally {
+        await f.node.call('DELETE', '/api/v1/policies/mandate-authzen')
+      }
+    })
+
     it('deactivateHuman (the IdP reports the account disabled) revokes the mandates and suspends sponsored agents', async () => {
       await f.node.call('PUT', '/api/v1/humans/dave@example.com', { body: { email: 'dave@example.com' } })
       await f.node.call('PUT', '/api/v1/agents/daves-bot', {

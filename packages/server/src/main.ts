@@ -19,6 +19,8 @@ import { buildApp } from './http/app.ts'
 import type { DevIdp } from './login/dev-idp.ts'
 import { RelyingParty } from './login/relying-party.ts'
 import { Sessions } from './login/sessions.ts'
+import { MandateStore } from './mandates/mandate-store.ts'
+import { Mandates } from './mandates/mandates.ts'
 import { IntrospectionEndpoint, RevocationEndpoint } from './oauth/introspection-endpoint.ts'
 import { assertionAudiences, endpointUrls } from './oauth/metadata.ts'
 import { TokenEndpoint } from './oauth/token-endpoint.ts'
@@ -66,6 +68,8 @@ export interface Core {
   tokenEndpoint: TokenEndpoint
   introspectionEndpoint: IntrospectionEndpoint
   revocationEndpoint: RevocationEndpoint
+  /** Humans' grants to agents: granting, revoking, coverage and budgets. */
+  mandates: Mandates
   /** The policy decision point (Cedar). */
   pdp: PolicyDecisionPoint
   /** Checks the access tokens callers present to Mandate's own resource endpoints. */
@@ -218,6 +222,16 @@ export async function openCore(
     })
     const tokenPolicy = new TokenPolicy(pdp, recorder)
     const policyCheck = new PolicyCheck(stores)
+    const mandates = new Mandates({
+      database,
+      store: new MandateStore(),
+      audit,
+      stores,
+      directory,
+      revocations,
+      maxLifetimeSeconds: config.mandateMaxLifetimeSeconds,
+      now,
+    })
     const registry = new Registry({
       database,
       stores,
@@ -227,6 +241,9 @@ export async function openCore(
       now: clock,
       checkPolicies: (tx, change) => policyCheck.check(tx, change as PolicyRelevantChange),
       onChange: () => directory.refresh(),
+      // Item 6 of the lifecycle: a deactivated human's mandates end with the deactivation, in its transaction.
+      onHumanDeactivated: (tx, humanId, ctx) =>
+        mandates.revokeGivenByIn(tx, humanId, ctx, `human ${humanId} was deactivated`),
     })
     const dpop = {
       replay,
@@ -272,6 +289,7 @@ export async function openCore(
         now,
         clientAuth,
         policy: tokenPolicy,
+        mandates,
         txn: {
           trustDomain: () => config.trustDomain ?? config.issuer,
           lifetimeSeconds: config.txnTokenLifetimeSeconds,
@@ -293,6 +311,7 @@ export async function openCore(
       directory,
       replay,
       revocations,
+      mandates,
       tokenEndpoint,
       introspectionEndpoint: new IntrospectionEndpoint({ clientAuth, directory, verifier, revocations }),
       revocationEndpoint: new RevocationEndpoint({ clientAuth, directory, verifier, revocations }),
@@ -403,6 +422,7 @@ export async function startNode(
       introspectionEndpoint: core.introspectionEndpoint,
       revocationEndpoint: core.revocationEndpoint,
       revocations: core.revocations,
+      mandates: core.mandates,
       pdp: core.pdp,
       accessTokens: core.accessTokens,
       directory: core.directory,

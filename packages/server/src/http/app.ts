@@ -17,6 +17,7 @@ import { InvalidRequest, RateLimited } from '../errors/oauth-error.ts'
 import type { DevIdp } from '../login/dev-idp.ts'
 import type { RelyingParty } from '../login/relying-party.ts'
 import type { Sessions } from '../login/sessions.ts'
+import type { Mandates } from '../mandates/mandates.ts'
 import type { IntrospectionEndpoint, RevocationEndpoint } from '../oauth/introspection-endpoint.ts'
 import { OAUTH_PATHS } from '../oauth/metadata.ts'
 import type { TokenEndpoint } from '../oauth/token-endpoint.ts'
@@ -31,6 +32,7 @@ import { registerAuditRoutes } from './admin/audit-routes.ts'
 import { requireAdmin } from './admin/auth.ts'
 import { registerDecisionRoutes } from './admin/decision-routes.ts'
 import { registerKeyRoutes } from './admin/keys-routes.ts'
+import { registerMandateRoutes } from './admin/mandate-routes.ts'
 import { registerRegistryRoutes } from './admin/registry-routes.ts'
 import { registerRevocationRoutes } from './admin/revocation-routes.ts'
 import { registerAdminSchemas } from './admin/schemas.ts'
@@ -46,6 +48,7 @@ import { RequestLog } from './request-log.ts'
 import { requestPath } from './request-path.ts'
 import { registerDevIdpRoutes } from './web/dev-idp-routes.ts'
 import { registerLoginRoutes } from './web/login-routes.ts'
+import { registerMyMandatesRoutes } from './web/my-mandates-routes.ts'
 import { WebSessions } from './web/session.ts'
 import { registerWellKnown } from './well-known.ts'
 
@@ -69,6 +72,7 @@ export interface AppDeps {
   introspectionEndpoint: IntrospectionEndpoint
   revocationEndpoint: RevocationEndpoint
   revocations: Revocations
+  mandates: Mandates
   pdp: PolicyDecisionPoint
   accessTokens: AccessTokenAuthenticator
   directory: Directory
@@ -201,6 +205,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     accessTokens: deps.accessTokens,
     adminTokens: deps.adminTokens,
     directory: deps.directory,
+    mandates: deps.mandates,
     issuer: deps.issuer,
   })
   // The admin API's documentation: Swagger UI at /api/docs, served from the package (no network needed), and the
@@ -230,6 +235,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     maxSeconds: deps.sessionMaxSeconds,
   })
   if (deps.devIdp) registerDevIdpRoutes(app, deps.devIdp)
+  registerMyMandatesRoutes(app, {
+    web,
+    mandates: deps.mandates,
+    audit: deps.audit,
+    database: deps.database,
+    directory: deps.directory,
+  })
   await app.register(
     async (admin) => {
       requireAdmin(admin, deps.adminTokens)
@@ -241,6 +253,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         checkpointSigner: deps.checkpointSigner,
       })
       registerRevocationRoutes(admin, deps.revocations)
+      registerMandateRoutes(admin, deps.mandates)
       registerDecisionRoutes(admin, { pdp: deps.pdp, directory: deps.directory })
     },
     { prefix: '/api/v1' },

@@ -1,4 +1,5 @@
 // The shape every grant shares: what it reads from the request, what it needs, what it returns.
+import type { RecordEffect } from '../../audit/audit-batcher.ts'
 import type { AuditEventInput } from '../../audit/event.ts'
 import type { AuthenticatedClient, ClientAuthContext } from '../../authn/client-authentication.ts'
 import type { TrustedTokenVerifier } from '../../authn/trusted-token.ts'
@@ -8,6 +9,7 @@ import {
   InvalidRequest,
   InvalidScope,
 } from '../../errors/oauth-error.ts'
+import type { Mandates } from '../../mandates/mandates.ts'
 import type { TokenAuthorization, TokenAuthorizationRequest, TokenPolicy } from '../../policy/token-policy.ts'
 import type { Directory } from '../../registry/directory.ts'
 import { beyondCeiling } from '../../registry/gates.ts'
@@ -61,6 +63,8 @@ export interface GrantContext {
   clientAuth: ClientAuthContext
   /** The policy decisions every scope and authorization detail needs. */
   policy: Pick<TokenPolicy, 'authorize'>
+  /** Delegated exchanges need a mandate covering them; issuing spends its budget. */
+  mandates: Pick<Mandates, 'cover' | 'spender' | 'get'>
   /** Transaction tokens: the trust domain, their lifetime, and minting with the ring's key. */
   txn: {
     trustDomain: () => string
@@ -83,6 +87,8 @@ export interface TokenResponse {
 export interface GrantResult {
   response: TokenResponse
   audit: AuditEventInput
+  /** A conditional write (a mandate's budget spend) that commits with the audit record, or refuses the issuance. */
+  effect?: RecordEffect | undefined
 }
 
 /** One grant type, in one file, registered in grants/index.ts. */

@@ -582,6 +582,7 @@ for (const kind of storeKinds) {
         '0004-audit-integrity',
         '0005-human-identities',
         '0006-mandates',
+        '0007-sessions',
       ])
       assert.deepEqual(await stores.humans.sharedEmails(database.db), [
         { email: 'pat@example.com', humans: ['pat', 'patricia'] },

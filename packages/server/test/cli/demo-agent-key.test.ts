@@ -18,7 +18,7 @@ describe('the demo agent key', () => {
   })
   after(async () => {
     await t?.close()
-    store?.drop()
+    await store?.drop()
   })
 
   it('is written next to the data, mode 0600, as a private JWK whose public half support-bot has registered', async () => {

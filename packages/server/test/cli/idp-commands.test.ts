@@ -15,7 +15,7 @@ describe('mandate idp seal-secret', () => {
   })
   after(async () => {
     await test?.close()
-    store?.drop()
+    await store?.drop()
   })
   const env = () =>
     cliEnv({ MANDATE_DATA_DIR: test.config.dataDir, MANDATE_MASTER_KEY: test.config.masterKey })

@@ -30,7 +30,7 @@ for (const kind of storeKinds) {
     })
     after(async () => {
       await t?.close()
-      store?.drop()
+      await store?.drop()
     })
 
     const sessionCookie = 'mandate_session'
@@ -282,7 +282,7 @@ describe('human login at an IdP the human is not bound to', () => {
   after(async () => {
     await other?.close()
     await t?.close()
-    store?.drop()
+    await store?.drop()
   })
 
   it("refuses Alice's login from another IdP, though its subject equals her binding at the demo IdP and the email matches", async () => {
@@ -355,7 +355,7 @@ describe('human login on an https issuer', () => {
   after(async () => {
     await idpServer?.close()
     await t?.close()
-    store?.drop()
+    await store?.drop()
   })
 
   it('sets its cookies Secure with the __Host- prefix, and checks forms against the https origin', async () => {

@@ -16,7 +16,7 @@ describe('my mandates in a browser', () => {
   after(async () => {
     await closeBrowser()
     await t?.close()
-    store?.drop()
+    await store?.drop()
   })
 
   it('a human revokes a mandate they gave from the My mandates page', async () => {

@@ -18,7 +18,7 @@ for (const kind of storeKinds) {
     })
     after(async () => {
       await t?.close()
-      store?.drop()
+      await store?.drop()
     })
 
     const grant = async (human: string, calls: number) => {

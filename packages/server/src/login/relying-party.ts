@@ -212,7 +212,7 @@ export class RelyingParty {
 
   private async loginIssuer(id: string): Promise<Stored<TrustedIssuer>> {
     const issuer = await this.deps.registry.get('TrustedIssuer', id).catch(() => undefined)
-    if (!issuer || issuer.type !== 'human_idp' || issuer.login === undefined)
+    if (issuer?.type !== 'human_idp' || issuer.login === undefined)
       throw new LoginRefused('unknown_idp', 'no such identity provider')
     return issuer
   }

@@ -31,6 +31,12 @@ export type OAuthErrorCode =
   | 'unknown_user_id'
   /** CIBA §13: the `binding_message` is not acceptable. */
   | 'invalid_binding_message'
+  /** The mandate the delegation is issued under has no budget left for this request (its calls or its sum). */
+  | 'mandate_exhausted'
+  /** The mandate the delegation would be issued under has expired. */
+  | 'mandate_expired'
+  /** The mandate the delegation would be issued under has been revoked. */
+  | 'mandate_revoked'
   /** RFC 6750 §3.1: at one of Mandate's own resource endpoints, the access token is missing its binding, expired, revoked or not for this endpoint. */
   | 'invalid_token'
   /** RFC 6750 §3.1: the access token is valid but does not carry the scope the endpoint needs. */
@@ -61,6 +67,9 @@ const WIRE_CODES: ReadonlySet<string> = new Set<OAuthErrorCode>([
   'expired_token',
   'unknown_user_id',
   'invalid_binding_message',
+  'mandate_exhausted',
+  'mandate_expired',
+  'mandate_revoked',
   'invalid_token',
   'insufficient_scope',
   'server_error',

@@ -22,6 +22,8 @@ import { buildApp } from './http/app.ts'
 import type { DevIdp } from './login/dev-idp.ts'
 import { RelyingParty } from './login/relying-party.ts'
 import { Sessions } from './login/sessions.ts'
+import { MandateStore } from './mandates/mandate-store.ts'
+import { Mandates } from './mandates/mandates.ts'
 import { BackchannelEndpoint } from './oauth/backchannel-endpoint.ts'
 import { IntrospectionEndpoint, RevocationEndpoint } from './oauth/introspection-endpoint.ts'
 import { assertionAudiences, endpointUrls } from './oauth/metadata.ts'
@@ -74,6 +76,8 @@ export interface Core {
   backchannelEndpoint: BackchannelEndpoint
   /** Approval requests of risky actions. */
   approvals: Approvals
+  /** Humans' grants to agents: granting, revoking, coverage and budgets. */
+  mandates: Mandates
   /** The policy decision point (Cedar). */
   pdp: PolicyDecisionPoint
   /** Checks the access tokens callers present to Mandate's own resource endpoints. */
@@ -251,6 +255,16 @@ export async function openCore(
       now,
     })
     const policyCheck = new PolicyCheck(stores)
+    const mandates = new Mandates({
+      database,
+      store: new MandateStore(),
+      audit,
+      stores,
+      directory,
+      revocations,
+      maxLifetimeSeconds: config.mandateMaxLifetimeSeconds,
+      now,
+    })
     const registry = new Registry({
       database,
       stores,
@@ -260,6 +274,9 @@ export async function openCore(
       now: clock,
       checkPolicies: (tx, change) => policyCheck.check(tx, change as PolicyRelevantChange),
       onChange: () => directory.refresh(),
+      // Item 6 of the lifecycle: a deactivated human's mandates end with the deactivation, in its transaction.
+      onHumanDeactivated: (tx, humanId, ctx) =>
+        mandates.revokeGivenByIn(tx, humanId, ctx, `human ${humanId} was deactivated`),
     })
     const dpop = {
       replay,
@@ -308,6 +325,7 @@ export async function openCore(
         approvals,
         approvalTokenLifetimeSeconds: config.approvalTokenLifetimeSeconds,
         pollIntervalSeconds: config.approvalPollIntervalSeconds,
+        mandates,
         txn: {
           trustDomain: () => config.trustDomain ?? config.issuer,
           lifetimeSeconds: config.txnTokenLifetimeSeconds,
@@ -329,6 +347,7 @@ export async function openCore(
       directory,
       replay,
       revocations,
+      mandates,
       tokenEndpoint,
       backchannelEndpoint: new BackchannelEndpoint({
         directory,
@@ -453,6 +472,7 @@ export async function startNode(
       backchannelEndpoint: core.backchannelEndpoint,
       approvals: core.approvals,
       revocations: core.revocations,
+      mandates: core.mandates,
       pdp: core.pdp,
       accessTokens: core.accessTokens,
       directory: core.directory,

@@ -4,11 +4,11 @@
 import { randomBytes } from 'node:crypto'
 import type { AuditLog } from '../audit/audit-log.ts'
 import { canonicalJson } from '../audit/canonical-json.ts'
-import type { ActorRef, AuditEventInput } from '../audit/event.ts'
+import type { ActorRef } from '../audit/event.ts'
 import { Conflict, Forbidden, NotFound } from '../errors/mandate-error.ts'
 import type { Client, Directory } from '../registry/directory.ts'
 import type { ResourceServer, Stored } from '../registry/model.ts'
-import type { Database } from '../store/database.ts'
+import type { Database, Executor } from '../store/database.ts'
 import type { ApprovalRow } from '../store/tables.ts'
 import { type ApprovalAction, type Approver, hashOf } from './action.ts'
 import type { ApprovalFilter, ApprovalStore } from './approval-store.ts'
@@ -317,17 +317,12 @@ export class Approvals {
   }
 
   /**
-   * Redeems an approved request once, for its own client, in the same transaction as the issuance's audit record.
-   * Answers false (nothing written) when another redemption, an expiry or another client came first.
+   * Redeems an approved request once, for its own client, inside the transaction that writes the issuance's audit
+   * record (the token endpoint's group commit): answers false, writing nothing, when another redemption, an expiry or
+   * another client came first.
    */
-  async redeem(id: string, clientId: string, issuance: AuditEventInput): Promise<boolean> {
-    const { store, database, audit, now } = this.options
-    const at = now()
-    return database.transact(async (tx) => {
-      if (!(await store.consume(tx, id, clientId, at))) return false
-      await audit.append(tx, { ...issuance, details: { ...issuance.details, approval_id: id } }, new Date(at))
-      return true
-    })
+  consume(tx: Executor, id: string, clientId: string, at: Date): Promise<boolean> {
+    return this.options.store.consume(tx, id, clientId, at.getTime())
   }
 
   // pending | approved → expired, recorded once whichever node notices first.

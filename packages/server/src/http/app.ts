@@ -18,6 +18,7 @@ import { InvalidRequest, RateLimited } from '../errors/oauth-error.ts'
 import type { DevIdp } from '../login/dev-idp.ts'
 import type { RelyingParty } from '../login/relying-party.ts'
 import type { Sessions } from '../login/sessions.ts'
+import type { Mandates } from '../mandates/mandates.ts'
 import type { BackchannelEndpoint } from '../oauth/backchannel-endpoint.ts'
 import type { IntrospectionEndpoint, RevocationEndpoint } from '../oauth/introspection-endpoint.ts'
 import { OAUTH_PATHS } from '../oauth/metadata.ts'
@@ -34,6 +35,7 @@ import { registerAuditRoutes } from './admin/audit-routes.ts'
 import { requireAdmin } from './admin/auth.ts'
 import { registerDecisionRoutes } from './admin/decision-routes.ts'
 import { registerKeyRoutes } from './admin/keys-routes.ts'
+import { registerMandateRoutes } from './admin/mandate-routes.ts'
 import { registerRegistryRoutes } from './admin/registry-routes.ts'
 import { registerRevocationRoutes } from './admin/revocation-routes.ts'
 import { registerAdminSchemas } from './admin/schemas.ts'
@@ -50,6 +52,7 @@ import { requestPath } from './request-path.ts'
 import { registerApprovalPages } from './web/approval-routes.ts'
 import { registerDevIdpRoutes } from './web/dev-idp-routes.ts'
 import { registerLoginRoutes } from './web/login-routes.ts'
+import { registerMyMandatesRoutes } from './web/my-mandates-routes.ts'
 import { WebSessions } from './web/session.ts'
 import { registerWellKnown } from './well-known.ts'
 
@@ -77,6 +80,7 @@ export interface AppDeps {
   /** Approval requests, for the admin API. */
   approvals: Approvals
   revocations: Revocations
+  mandates: Mandates
   pdp: PolicyDecisionPoint
   accessTokens: AccessTokenAuthenticator
   directory: Directory
@@ -215,6 +219,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     accessTokens: deps.accessTokens,
     adminTokens: deps.adminTokens,
     directory: deps.directory,
+    mandates: deps.mandates,
     issuer: deps.issuer,
   })
   // The admin API's documentation: Swagger UI at /api/docs, served from the package (no network needed), and the
@@ -245,6 +250,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   })
   if (deps.devIdp) registerDevIdpRoutes(app, deps.devIdp)
   registerApprovalPages(app, { web, approvals: deps.approvals, directory: deps.directory })
+  registerMyMandatesRoutes(app, {
+    web,
+    mandates: deps.mandates,
+    audit: deps.audit,
+    database: deps.database,
+    directory: deps.directory,
+  })
   await app.register(
     async (admin) => {
       requireAdmin(admin, deps.adminTokens)
@@ -256,6 +268,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         checkpointSigner: deps.checkpointSigner,
       })
       registerRevocationRoutes(admin, deps.revocations)
+      registerMandateRoutes(admin, deps.mandates)
       registerDecisionRoutes(admin, { pdp: deps.pdp, directory: deps.directory })
       registerApprovalRoutes(admin, deps.approvals)
     },

@@ -78,7 +78,7 @@ export class RelyingParty {
     })
     return issuers
       .filter((i) => i.login !== undefined)
-      .map((i) => ({ id: i.id, name: i.description?.split('.')[0]?.slice(0, 80) || i.issuer }))
+      .map((i) => ({ id: i.id, name: i.login?.display_name ?? i.issuer }))
   }
 
   /** Starts a login at `issuerId`: the URL to send the browser to, and the sealed transaction for its cookie. */
@@ -212,7 +212,7 @@ export class RelyingParty {
 
   private async loginIssuer(id: string): Promise<Stored<TrustedIssuer>> {
     const issuer = await this.deps.registry.get('TrustedIssuer', id).catch(() => undefined)
-    if (!issuer || issuer.type !== 'human_idp' || issuer.login === undefined)
+    if (issuer?.type !== 'human_idp' || issuer.login === undefined)
       throw new LoginRefused('unknown_idp', 'no such identity provider')
     return issuer
   }

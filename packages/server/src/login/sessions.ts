@@ -151,11 +151,6 @@ export class Sessions {
     )
   }
 
-  /** Ends every session of a human (deactivated at login); answers how many. */
-  async endAllOf(humanId: string): Promise<number> {
-    return this.deps.store.deleteOfHuman(this.deps.database.db, humanId)
-  }
-
   /** Deletes ended sessions. */
   async purge(): Promise<void> {
     const now = this.deps.now()

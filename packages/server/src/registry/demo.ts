@@ -130,6 +130,7 @@ const documents = (
       match_email: true,
       login: {
         client_id: DEV_IDP_CLIENT_ID,
+        display_name: 'Development IdP (demo accounts)',
         client_auth: 'client_secret_basic',
         client_secret_sealed: sealedClientSecret,
         scopes: ['openid', 'email', 'profile'],

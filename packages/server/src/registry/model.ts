@@ -296,6 +296,9 @@ export const TrustedIssuerDoc = Type.Object(
       Type.Object(
         {
           client_id: Type.String({ minLength: 1, maxLength: 1024, pattern: '^[^\\x00-\\x1f\\x7f]+$' }),
+          display_name: Type.Optional(
+            Type.String({ minLength: 1, maxLength: 100, description: 'What the login page calls this IdP.' }),
+          ),
           client_auth: Type.Union(
             [
               Type.Literal('client_secret_basic'),

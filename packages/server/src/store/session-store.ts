@@ -22,17 +22,11 @@ export class SessionStore {
       .execute()
   }
 
-  /** Deletes a session; answers whether it existed. */
+  /** Deletes a session; answers it, when it existed. */
   async delete(ex: Executor, idHash: string): Promise<BrowserSessionRow | undefined> {
     const row = await this.find(ex, idHash)
     if (row) await ex.deleteFrom('browser_sessions').where('id_hash', '=', idHash).execute()
     return row
-  }
-
-  /** Deletes every session of a human (deactivated, or logged out everywhere); answers how many. */
-  async deleteOfHuman(ex: Executor, humanId: string): Promise<number> {
-    const result = await ex.deleteFrom('browser_sessions').where('human_id', '=', humanId).executeTakeFirst()
-    return Number(result.numDeletedRows)
   }
 
   /** Deletes sessions past their absolute end or idle since before `idleBefore`. */

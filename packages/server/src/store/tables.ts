@@ -163,6 +163,27 @@ export interface ApprovalRow {
   used_at: number | null
 }
 
+/** A mandate: the document, and the columns lists filter on and the spend guard reads. */
+export interface MandateRow {
+  id: string
+  doc: string
+  human_id: string
+  agent_id: string
+  status: string
+  /** Epoch milliseconds. */
+  expires_at: number
+  created_at: string
+}
+
+/** A mandate's use in one budget period (`total`, or the period's first day, `YYYY-MM-DD`, UTC). */
+export interface MandateUsageRow {
+  mandate_id: string
+  period: string
+  calls: number
+  /** The sum of the budget's argument over the period's spends. */
+  amount: number
+}
+
 export interface MetaRow {
   key: string
   value: string
@@ -201,6 +222,8 @@ export interface Tables {
   audit_events: AuditEventRow
   audit_head: AuditHeadRow
   approvals: ApprovalRow
+  mandates: MandateRow
+  mandate_usage: MandateUsageRow
   meta: MetaRow
   browser_sessions: BrowserSessionRow
 }

@@ -23,7 +23,7 @@ describe('human login in a browser', () => {
   after(async () => {
     await closeBrowser()
     await t?.close()
-    store?.drop()
+    await store?.drop()
   })
 
   async function signIn(page: Page, account: string, returnTo = '/'): Promise<void> {

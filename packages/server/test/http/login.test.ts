@@ -10,7 +10,7 @@ import { DevIdp } from '../../src/login/dev-idp.ts'
 import { DEV_IDP_CLIENT_ID, devIdpClientSecret } from '../../src/registry/demo.ts'
 import { loginSecretContext } from '../../src/registry/identity-rules.ts'
 import { startTestNode, storeKinds, type TestNode, type TestStore } from '../support/harness.ts'
-import { CookieJar, loginAtDevIdp, send } from '../support/web-login.ts'
+import { CookieJar, follow, loginAtDevIdp, send } from '../support/web-login.ts'
 
 const IDLE = 600
 const MAX = 1800
@@ -30,7 +30,7 @@ for (const kind of storeKinds) {
     })
     after(async () => {
       await t?.close()
-      store?.drop()
+      await store?.drop()
     })
 
     const sessionCookie = 'mandate_session'
@@ -85,7 +85,8 @@ for (const kind of storeKinds) {
       const post = (form: Record<string, string>, headers: Record<string, string>) =>
         send(jar, `${t.node.url}/logout`, { form, headers })
       assert.equal((await post({}, origin)).status, 403)
-      assert.equal((await post({ csrf_token: `${token.slice(0, -1)}A` }, origin)).status, 403)
+      const wrong = `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`
+      assert.equal((await post({ csrf_token: wrong }, origin)).status, 403)
       assert.equal((await post({ csrf_token: 'x' }, origin)).status, 403)
       assert.equal((await post({ csrf_token: token }, { origin: 'https://evil.example' })).status, 403)
       assert.equal((await post({ csrf_token: token }, { origin: 'null' })).status, 403)
@@ -209,6 +210,16 @@ for (const kind of storeKinds) {
       const open = new CookieJar()
       await loginAtDevIdp(open, t.node.url, 'u-1002')
       assert.match(await home(open), /Hello, Bob/)
+      const mandate = await t.call('POST', '/api/v1/mandates', {
+        body: {
+          human: 'bob@example.com',
+          agent: 'support-bot',
+          actions: ['crm:read'],
+          resource_servers: ['crm'],
+          expires_at: new Date(Date.now() + 3600_000).toISOString(),
+        },
+      })
+      assert.equal(mandate.status, 201, mandate.text)
       const idp = t.node.devIdp()
       assert.ok(idp)
       idp.setDisabled('u-1002', true)
@@ -222,6 +233,10 @@ for (const kind of storeKinds) {
       const bob = await t.call('GET', '/api/v1/humans/bob@example.com')
       assert.equal(bob.json.status, 'inactive')
       assert.match(await home(open), /Log in/, 'the open session ends with the human')
+      // The registry's status change cascades: the mandates Bob gave are revoked, the agents he sponsors suspended.
+      const after = await t.call('GET', `/api/v1/mandates/${mandate.json.id}`)
+      assert.equal(after.json.status, 'revoked')
+      assert.equal((await t.call('GET', '/api/v1/agents/fraud-watch')).json.status, 'suspended')
       const again = await loginAtDevIdp(new CookieJar(), t.node.url, 'u-1002')
       assert.equal(again.status, 403, 'an inactive human cannot log in even once the IdP enables the account')
       const deactivation = (await events('admin.human.')).find(
@@ -267,7 +282,7 @@ describe('human login at an IdP the human is not bound to', () => {
   after(async () => {
     await other?.close()
     await t?.close()
-    store?.drop()
+    await store?.drop()
   })
 
   it("refuses Alice's login from another IdP, though its subject equals her binding at the demo IdP and the email matches", async () => {
@@ -292,5 +307,94 @@ describe('human login at an IdP the human is not bound to', () => {
   it('answers 404 for an IdP that is not registered for login', async () => {
     assert.equal((await send(new CookieJar(), `${t.node.url}/login?idp=nope`)).status, 404)
     assert.equal((await send(new CookieJar(), `${t.node.url}/login?idp=github-actions`)).status, 404)
+  })
+})
+
+describe('human login on an https issuer', () => {
+  let store: TestStore
+  let t: TestNode
+  let idpServer: FastifyInstance
+  before(async () => {
+    store = (storeKinds[0] as (typeof storeKinds)[number]).create()
+    // The node is reached through a TLS-terminating address; the cookies follow the issuer's scheme.
+    t = await startTestNode(store, { issuer: 'https://mandate.example.com', devIdp: 'off', demoData: 'on' })
+    let idp: DevIdp | undefined
+    idpServer = Fastify()
+    registerDevIdpRoutes(idpServer, () => {
+      idp ??= new DevIdp({ nodeIssuer: 'https://mandate.example.com', masterKey: t.node.masterKey, origin })
+      return idp
+    })
+    const origin = await idpServer.listen({ host: '127.0.0.1', port: 0 })
+    const put = await t.call('PUT', '/api/v1/trusted-issuers/corp', {
+      body: {
+        issuer: `${origin}/dev-idp`,
+        type: 'human_idp',
+        // Bob is bound to no subject here: his first login binds him by his verified email.
+        match_email: true,
+        jwks: {
+          keys: [
+            {
+              kty: 'EC',
+              crv: 'P-256',
+              x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU',
+              y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0',
+            },
+          ],
+        },
+        login: {
+          client_id: DEV_IDP_CLIENT_ID,
+          client_secret_sealed: t.node.masterKey.seal(
+            devIdpClientSecret(t.node.masterKey),
+            loginSecretContext('corp'),
+          ),
+        },
+      },
+    })
+    assert.equal(put.status, 201, put.text)
+  })
+  after(async () => {
+    await idpServer?.close()
+    await t?.close()
+    await store?.drop()
+  })
+
+  it('sets its cookies Secure with the __Host- prefix, and checks forms against the https origin', async () => {
+    const jar = new CookieJar()
+    const start = await send(jar, `${t.node.url}/login?idp=corp`)
+    assert.equal(start.status, 303, await start.clone().text())
+    const line = String(jar.lines.get('__Host-mandate_login'))
+    assert.match(line, /; Secure/)
+    assert.match(line, /; HttpOnly/)
+    assert.match(line, /; SameSite=Lax/)
+    assert.match(line, /; Path=\//)
+    assert.doesNotMatch(line, /Domain=/i)
+    assert.equal(
+      new URL(String(start.headers.get('location'))).searchParams.get('redirect_uri'),
+      'https://mandate.example.com/login/callback',
+    )
+    // Sign in at the IdP, then bring its redirect to the https address back to this node's loopback address.
+    const signIn = await follow(jar, t.node.url, start)
+    const action = /<form method="post" action="([^"]+)"/.exec(await signIn.text())?.[1]
+    assert.ok(action)
+    let answer = await send(jar, new URL(action, signIn.url).href, { form: { account: 'u-1002' } })
+    let base = signIn.url
+    while (!String(answer.headers.get('location')).startsWith('https://mandate.example.com/')) {
+      const next = new URL(String(answer.headers.get('location')), base).href
+      answer = await send(jar, next)
+      base = next
+    }
+    const callback = String(answer.headers.get('location')).replace('https://mandate.example.com', t.node.url)
+    const landed = await send(jar, callback)
+    assert.equal(landed.status, 303, await landed.text())
+    const session = String(jar.lines.get('__Host-mandate_session'))
+    assert.match(session, /; Secure/)
+    assert.match(session, /; HttpOnly/)
+    const page = await (await send(jar, `${t.node.url}/`)).text()
+    assert.match(page, /Hello, Bob Okafor/)
+    const token = String(/name="csrf_token" value="([^"]+)"/.exec(page)?.[1])
+    const logout = (origin: string) =>
+      send(jar, `${t.node.url}/logout`, { form: { csrf_token: token }, headers: { origin } })
+    assert.equal((await logout(t.node.url)).status, 403, 'the plain-http address is another origin')
+    assert.equal((await logout('https://mandate.example.com')).status, 200)
   })
 })

@@ -100,7 +100,7 @@ export class WebSessions {
     if (!session) return undefined
     const human = this.deps.directory.human(session.humanId)
     // A human deactivated since login has no session.
-    if (!human || human.status !== 'active') return undefined
+    if (human?.status !== 'active') return undefined
     return { session, human, name: human.name ?? human.id }
   }
 

@@ -1,7 +1,7 @@
 // OpenID CIBA Core 1.0 poll mode at the token endpoint (§10.1, §11): the client polls with the `auth_req_id` of a
 // backchannel request, or with the `approval_id` a token request answered `approval_required` with (the same stored
 // approval). Once approved it gets one access token for exactly the approved action, once: the approval is consumed
-// in the same transaction as the issuance's audit record.
+// in the same transaction as the issuance's audit record (the record's effect, group-committed).
 import type { ActorRef } from '../../audit/event.ts'
 import {
   AccessDenied,
@@ -87,14 +87,18 @@ export const ciba: Grant = {
       ...(act ? { act } : {}),
       actors: action.chain,
       ...(action.not_after !== null ? { notAfter: action.not_after } : {}),
+      auditDetails: { approval_id: id },
     })
-    const audit = {
-      ...result.audit,
-      ...(request.requestId ? { requestId: request.requestId } : {}),
-      ...(request.traceparent ? { traceparent: request.traceparent } : {}),
+    // The one-time redemption commits with the issuance's audit record, or the token is never answered.
+    return {
+      ...result,
+      effect: async (tx, now) =>
+        (await ctx.approvals.consume(tx, id, client.id, now))
+          ? { ok: true }
+          : {
+              ok: false,
+              error: new InvalidGrant('auth_req_id is not valid for this client, or was already used'),
+            },
     }
-    if (!(await ctx.approvals.redeem(id, client.id, audit)))
-      throw new InvalidGrant('auth_req_id is not valid for this client, or was already used')
-    return { ...result, recorded: true }
   },
 }

@@ -1,5 +1,6 @@
 // The shape every grant shares: what it reads from the request, what it needs, what it returns.
 import { ApprovalRefused, type Approvals } from '../../approvals/approvals.ts'
+import type { RecordEffect } from '../../audit/audit-batcher.ts'
 import type { AuditEventInput } from '../../audit/event.ts'
 import type { AuthenticatedClient, ClientAuthContext } from '../../authn/client-authentication.ts'
 import type { TrustedTokenVerifier } from '../../authn/trusted-token.ts'
@@ -10,6 +11,7 @@ import {
   InvalidRequest,
   InvalidScope,
 } from '../../errors/oauth-error.ts'
+import type { Mandates } from '../../mandates/mandates.ts'
 import type { TokenAuthorization, TokenAuthorizationRequest, TokenPolicy } from '../../policy/token-policy.ts'
 import type { Directory } from '../../registry/directory.ts'
 import { beyondCeiling } from '../../registry/gates.ts'
@@ -64,11 +66,13 @@ export interface GrantContext {
   /** The policy decisions every scope and authorization detail needs. */
   policy: Pick<TokenPolicy, 'authorize'>
   /** Approval requests: opened when a policy asks for one, polled and redeemed with the CIBA grant. */
-  approvals: Pick<Approvals, 'open' | 'poll' | 'redeem'>
+  approvals: Pick<Approvals, 'open' | 'poll' | 'consume'>
   /** The longest a token issued on an approval lives (seconds). */
   approvalTokenLifetimeSeconds: number
   /** CIBA §7.3 `interval` of a new approval request (seconds). */
   pollIntervalSeconds: number
+  /** Delegated exchanges need a mandate covering them; issuing spends its budget. */
+  mandates: Pick<Mandates, 'cover' | 'spender' | 'get'>
   /** Transaction tokens: the trust domain, their lifetime, and minting with the ring's key. */
   txn: {
     trustDomain: () => string
@@ -92,10 +96,10 @@ export interface GrantResult {
   response: TokenResponse
   audit: AuditEventInput
   /**
-   * Set by a grant that made the record durable itself, in the same transaction as a one-time change it depends on
-   * (an approval's redemption); the endpoint then does not record it again.
+   * A conditional write (a mandate's budget spend, an approval's redemption) that commits with the audit record, or
+   * refuses the issuance.
    */
-  recorded?: true
+  effect?: RecordEffect | undefined
 }
 
 /** One grant type, in one file, registered in grants/index.ts. */

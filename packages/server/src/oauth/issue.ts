@@ -34,6 +34,8 @@ export interface AccessTokenIssue {
   issuedTokenType?: string | undefined
   /** Facts of the grant for the audit record. */
   auditDetails?: Record<string, unknown>
+  /** The mandate a delegated token is issued under: the token's `mandate_id` claim. */
+  mandateId?: string | undefined
 }
 
 /** What a grant decided a transaction token carries. */
@@ -95,6 +97,7 @@ export function issueAccessToken(
     ...(details ? { authorization_details: details } : {}),
     lifetimeSeconds,
     ...(cnf ? { cnf } : {}),
+    ...(issue.mandateId ? { mandate_id: issue.mandateId } : {}),
   })
   return {
     response: {

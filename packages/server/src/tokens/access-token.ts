@@ -23,6 +23,8 @@ export interface AccessTokenGrant {
   act?: ActClaim
   authorization_details?: Array<Record<string, unknown>>
   cnf?: Confirmation
+  /** The mandate a delegated token is issued under. */
+  mandate_id?: string
   lifetimeSeconds: number
 }
 
@@ -60,6 +62,7 @@ export class AccessTokenMinter {
     if (grant.act) claims.act = grant.act
     if (grant.authorization_details) claims.authorization_details = grant.authorization_details
     if (grant.cnf) claims.cnf = grant.cnf
+    if (grant.mandate_id) claims.mandate_id = grant.mandate_id
     return { token: signJws(this.keyRing.signingKey(), 'at+jwt', claims), jti, iat, exp }
   }
 }

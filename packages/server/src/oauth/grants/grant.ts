@@ -16,6 +16,8 @@ import type { ResourceServer } from '../../registry/model.ts'
 import type { AccessTokenMinter } from '../../tokens/access-token.ts'
 import type { Revocations } from '../../tokens/revocations.ts'
 import type { TokenVerifier } from '../../tokens/token-verifier.ts'
+import type { AuthorizationStore } from '../../store/authorization-store.ts'
+import type { Database } from '../../store/database.ts'
 import type { TransactionTokenClaims, TransactionTokenGrant } from '../../tokens/txn-token.ts'
 
 /** A token request after parsing: single-valued parameters plus the repeatable ones. */
@@ -61,12 +63,27 @@ export interface GrantContext {
   clientAuth: ClientAuthContext
   /** The policy decisions every scope and authorization detail needs. */
   policy: Pick<TokenPolicy, 'authorize'>
+  /** The authorization code flow: codes, refresh token families, and the mandates they are bound to. */
+  codeFlow: CodeFlowContext
   /** Transaction tokens: the trust domain, their lifetime, and minting with the ring's key. */
   txn: {
     trustDomain: () => string
     lifetimeSeconds: number
     mint: (grant: TransactionTokenGrant) => { token: string; claims: TransactionTokenClaims }
   }
+}
+
+/** What the authorization_code and refresh_token grants need. */
+export interface CodeFlowContext {
+  database: Database
+  store: AuthorizationStore
+  /** The SHA-256 a code or refresh token is stored under. */
+  hash: (secret: string) => string
+  /** A mandate as it stands now (its status, expiry and what it grants), or undefined. */
+  mandate: (id: string) => Promise<
+    | { status: string; expires_at: string; actions: string[]; authorization_details_types?: string[] | undefined }
+    | undefined
+  >
 }
 
 /** The token endpoint's successful answer (RFC 6749 §5.1, RFC 8693 §2.2.1). */
@@ -77,6 +94,8 @@ export interface TokenResponse {
   scope?: string
   issued_token_type?: string
   authorization_details?: Array<Record<string, unknown>>
+  /** OAuth 2.1 §4.3: issued with delegated tokens of the code flow, rotated on every use. */
+  refresh_token?: string
 }
 
 /** A grant's result: the response and the audit record that must be durable before it is sent. */

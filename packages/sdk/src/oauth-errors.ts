@@ -25,6 +25,12 @@ export type OAuthErrorCode =
   | 'invalid_request_uri'
   /** A policy requires a human's approval first; the error carries `approval_id` and `approver`. */
   | 'approval_required'
+  /** The mandate the delegation is issued under has no budget left for this request (its calls or its sum). */
+  | 'mandate_exhausted'
+  /** The mandate the delegation would be issued under has expired. */
+  | 'mandate_expired'
+  /** The mandate the delegation would be issued under has been revoked. */
+  | 'mandate_revoked'
   /** RFC 6750 §3.1: at one of Mandate's own resource endpoints, the access token is missing its binding, expired, revoked or not for this endpoint. */
   | 'invalid_token'
   /** RFC 6750 §3.1: the access token is valid but does not carry the scope the endpoint needs. */
@@ -52,6 +58,9 @@ const WIRE_CODES: ReadonlySet<string> = new Set<OAuthErrorCode>([
   'unsupported_response_type',
   'invalid_request_uri',
   'approval_required',
+  'mandate_exhausted',
+  'mandate_expired',
+  'mandate_revoked',
   'invalid_token',
   'insufficient_scope',
   'server_error',

@@ -16,6 +16,9 @@ import { TrustedTokenVerifier } from './authn/trusted-token.ts'
 import { ConfigError, defaultIssuer } from './config/load.ts'
 import type { Config } from './config/schema.ts'
 import { buildApp } from './http/app.ts'
+import { MandateStore } from './mandates/mandate-store.ts'
+import { Mandates } from './mandates/mandates.ts'
+import { AuthorizationEndpoint } from './oauth/authorization-endpoint.ts'
 import { IntrospectionEndpoint, RevocationEndpoint } from './oauth/introspection-endpoint.ts'
 import { assertionAudiences, endpointUrls } from './oauth/metadata.ts'
 import { TokenEndpoint } from './oauth/token-endpoint.ts'
@@ -31,6 +34,7 @@ import { KeySets } from './registry/key-sets.ts'
 import { Registry } from './registry/registry.ts'
 import { createRegistryStores } from './registry/stores.ts'
 import { AdminTokenStore } from './store/admin-token-store.ts'
+import { AuthorizationStore } from './store/authorization-store.ts'
 import { type Database, openDatabase, storeLocation } from './store/database.ts'
 import { SigningKeyStore } from './store/signing-key-store.ts'
 import { AccessTokenMinter } from './tokens/access-token.ts'
@@ -60,8 +64,12 @@ export interface Core {
   replay: ReplayCache
   revocations: Revocations
   tokenEndpoint: TokenEndpoint
+  /** The authorization endpoint, PAR and the consent decision. */
+  authorizationEndpoint: AuthorizationEndpoint
   introspectionEndpoint: IntrospectionEndpoint
   revocationEndpoint: RevocationEndpoint
+  /** Humans' grants to agents: granting, revoking, coverage and budgets. */
+  mandates: Mandates
   /** The policy decision point (Cedar). */
   pdp: PolicyDecisionPoint
   /** Checks the access tokens callers present to Mandate's own resource endpoints. */
@@ -196,6 +204,17 @@ export async function openCore(
     })
     const tokenPolicy = new TokenPolicy(pdp, recorder)
     const policyCheck = new PolicyCheck(stores)
+    const mandates = new Mandates({
+      database,
+      store: new MandateStore(),
+      audit,
+      stores,
+      directory,
+      revocations,
+      maxLifetimeSeconds: config.mandateMaxLifetimeSeconds,
+      now,
+    })
+    const authorizationStore = new AuthorizationStore()
     const registry = new Registry({
       database,
       stores,
@@ -205,6 +224,9 @@ export async function openCore(
       now: clock,
       checkPolicies: (tx, change) => policyCheck.check(tx, change as PolicyRelevantChange),
       onChange: () => directory.refresh(),
+      // Item 6 of the lifecycle: a deactivated human's mandates end with the deactivation, in its transaction.
+      onHumanDeactivated: (tx, humanId, ctx) =>
+        mandates.revokeGivenByIn(tx, humanId, ctx, `human ${humanId} was deactivated`),
     })
     const dpop = {
       replay,
@@ -232,6 +254,8 @@ export async function openCore(
         now,
         clientAuth,
         policy: tokenPolicy,
+        mandates,
+        codeFlow: { database, store: authorizationStore },
         txn: {
           trustDomain: () => config.trustDomain ?? config.issuer,
           lifetimeSeconds: config.txnTokenLifetimeSeconds,
@@ -240,9 +264,21 @@ export async function openCore(
       },
       clientAuth,
     })
+    const authorizationEndpoint = new AuthorizationEndpoint({
+      database,
+      store: authorizationStore,
+      audit,
+      mandates,
+      clientAuth,
+      directory,
+      issuer: () => config.issuer,
+      maxDurationSeconds: config.mandateMaxLifetimeSeconds,
+      now,
+    })
     return {
       config,
       database,
+      authorizationEndpoint,
       pdp,
       masterKey: resolved.key,
       masterKeySource: { source: resolved.source, file: resolved.file },
@@ -253,6 +289,7 @@ export async function openCore(
       directory,
       replay,
       revocations,
+      mandates,
       tokenEndpoint,
       introspectionEndpoint: new IntrospectionEndpoint({ clientAuth, directory, verifier, revocations }),
       revocationEndpoint: new RevocationEndpoint({ clientAuth, directory, verifier, revocations }),
@@ -349,9 +386,11 @@ export async function startNode(
       introspectionEndpoint: core.introspectionEndpoint,
       revocationEndpoint: core.revocationEndpoint,
       revocations: core.revocations,
+      mandates: core.mandates,
       pdp: core.pdp,
       accessTokens: core.accessTokens,
       directory: core.directory,
+      authorizationEndpoint: core.authorizationEndpoint,
       failures: core.failures,
       logger,
       version: VERSION,

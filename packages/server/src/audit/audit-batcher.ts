@@ -2,14 +2,32 @@
 // one write transaction and one fsync, and each caller is answered only once its record is durable. One bad record
 // never fails its neighbours: records are checked before they join a batch, and a batch whose commit fails is retried
 // record by record, so that only the guilty caller fails.
+//
+// A record may carry an effect: a conditional write (a mandate's guarded budget spend) run in the batch's transaction
+// just before the record is appended, so that the write and its record are durable together or not at all. An effect
+// whose guard fails keeps its record out of the batch and fails its caller alone; the others commit.
 import { AuditUnavailable } from '../errors/mandate-error.ts'
-import { type Database, isUnavailable } from '../store/database.ts'
+import { type Database, type Executor, isUnavailable } from '../store/database.ts'
 import type { AuditLog } from './audit-log.ts'
 import { type AuditEvent, type AuditEventInput, checkRecordable } from './event.ts'
+
+/**
+ * What an effect did: applied (with records to append right after its own, e.g. `mandate.exhausted`), or refused by
+ * its guard (the caller is rejected with `error`, nothing of it is written).
+ */
+export type EffectOutcome = { ok: true; events?: AuditEventInput[] } | { ok: false; error: Error }
+
+/**
+ * A conditional write that commits with its record, in the same transaction. It must not throw for a refusal (a failed
+ * statement aborts a PostgreSQL transaction for every record of the batch): it answers `{ok: false}` instead. `now` is
+ * the record's time.
+ */
+export type RecordEffect = (tx: Executor, now: Date) => Promise<EffectOutcome>
 
 interface Pending {
   input: AuditEventInput
   now: Date
+  effect?: RecordEffect | undefined
   resolve: (event: AuditEvent) => void
   reject: (error: unknown) => void
 }
@@ -30,14 +48,15 @@ export class AuditBatcher {
 
   /**
    * Records an event; resolves once it is committed. A failed commit rejects its caller, so no action is
-   * acknowledged without its durable record (fail closed).
+   * acknowledged without its durable record (fail closed). With `effect`, the record is written only if the effect
+   * applies, in the same transaction; a refused effect rejects with its error.
    * @example
    * await batcher.record({ type: 'token.issue', outcome: 'success', actors: [{ kind: 'agent', id: 'bot' }] })
    */
-  record(input: AuditEventInput): Promise<AuditEvent> {
+  record(input: AuditEventInput, effect?: RecordEffect): Promise<AuditEvent> {
     return new Promise((resolve, reject) => {
       checkRecordable(input)
-      this.queue.push({ input, now: new Date(this.now()), resolve, reject })
+      this.queue.push({ input, now: new Date(this.now()), effect, resolve, reject })
       if (!this.flushing) void this.flush()
     })
   }
@@ -63,8 +82,26 @@ export class AuditBatcher {
     this.flushing = false
   }
 
+  // Effects run in queue order, each just before its record is placed, so a record's position in the chain is its
+  // caller's place in the queue. Callers are answered only after the commit: a retried batch runs its effects again.
   private async commit(batch: Pending[]): Promise<void> {
-    const events = await this.database.transact((tx) => this.audit.appendMany(tx, batch))
-    for (const [i, pending] of batch.entries()) pending.resolve(events[i] as AuditEvent)
+    const outcome = await this.database.transact(async (tx) => {
+      const entries: Array<{ input: AuditEventInput; now: Date }> = []
+      const placed: Array<{ pending: Pending; at: number }> = []
+      const refused: Array<{ pending: Pending; error: Error }> = []
+      for (const pending of batch) {
+        const applied = pending.effect ? await pending.effect(tx, pending.now) : { ok: true as const }
+        if (!applied.ok) {
+          refused.push({ pending, error: applied.error })
+          continue
+        }
+        placed.push({ pending, at: entries.length })
+        entries.push({ input: pending.input, now: pending.now })
+        for (const extra of applied.events ?? []) entries.push({ input: extra, now: pending.now })
+      }
+      return { events: await this.audit.appendMany(tx, entries), placed, refused }
+    })
+    for (const { pending, at } of outcome.placed) pending.resolve(outcome.events[at] as AuditEvent)
+    for (const { pending, error } of outcome.refused) pending.reject(error)
   }
 }

@@ -210,6 +210,16 @@ export const ConfigSchema = Type.Object(
       }),
       { env: 'MANDATE_MAX_DELEGATION_DEPTH' },
     ),
+    mandateMaxLifetimeSeconds: option(
+      Type.Integer({
+        minimum: 60,
+        maximum: 31_622_400,
+        default: 7_776_000,
+        description:
+          'Longest a mandate may last: a grant whose `expires_at` is further away is refused (default 90 days).',
+      }),
+      { env: 'MANDATE_MANDATE_MAX_LIFETIME_SECONDS' },
+    ),
     decisionCacheSize: option(
       Type.Integer({
         minimum: 0,

@@ -151,6 +151,33 @@ export class ApprovalRequired extends OAuthError {
 }
 
 /**
+ * The mandate a delegation would be issued under refuses it: no budget left (`mandate_exhausted`), past its expiry
+ * (`mandate_expired`) or revoked (`mandate_revoked`). OAuth defines no code for these; 400 like the grant errors of
+ * RFC 6749 §5.2, with the mandate's id in `mandate_id` so the agent can tell its human which grant to renew.
+ */
+export abstract class MandateRefused extends OAuthError {
+  constructor(description: string, mandateId?: string) {
+    super(description)
+    if (mandateId) this.extra = { mandate_id: mandateId }
+  }
+}
+
+/** The mandate has no budget left for this request. */
+export class MandateExhausted extends MandateRefused {
+  readonly code = 'mandate_exhausted'
+}
+
+/** The mandate has expired. */
+export class MandateExpired extends MandateRefused {
+  readonly code = 'mandate_expired'
+}
+
+/** The mandate has been revoked. */
+export class MandateRevoked extends MandateRefused {
+  readonly code = 'mandate_revoked'
+}
+
+/**
  * Too many failed requests from this address (RFC 6585 §4): 429 with `Retry-After`. OAuth defines no code for it;
  * `temporarily_unavailable` tells clients to come back later.
  */

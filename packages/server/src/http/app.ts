@@ -14,6 +14,8 @@ import type { AdminTokens } from '../authn/admin-token.ts'
 import type { FailureLimiter } from '../authn/failure-limiter.ts'
 import { TooManyRequests, ValidationFailed } from '../errors/mandate-error.ts'
 import { InvalidRequest, RateLimited } from '../errors/oauth-error.ts'
+import type { Mandates } from '../mandates/mandates.ts'
+import type { AuthorizationEndpoint } from '../oauth/authorization-endpoint.ts'
 import type { IntrospectionEndpoint, RevocationEndpoint } from '../oauth/introspection-endpoint.ts'
 import { OAUTH_PATHS } from '../oauth/metadata.ts'
 import type { TokenEndpoint } from '../oauth/token-endpoint.ts'
@@ -28,9 +30,11 @@ import { registerAuditRoutes } from './admin/audit-routes.ts'
 import { requireAdmin } from './admin/auth.ts'
 import { registerDecisionRoutes } from './admin/decision-routes.ts'
 import { registerKeyRoutes } from './admin/keys-routes.ts'
+import { registerMandateRoutes } from './admin/mandate-routes.ts'
 import { registerRegistryRoutes } from './admin/registry-routes.ts'
 import { registerRevocationRoutes } from './admin/revocation-routes.ts'
 import { registerAdminSchemas } from './admin/schemas.ts'
+import { registerAuthorizationRoutes } from './authorization-routes.ts'
 import { registerAuthzenRoutes } from './authzen-routes.ts'
 import { handleError } from './errors.ts'
 import { registerHealth } from './health.ts'
@@ -63,9 +67,11 @@ export interface AppDeps {
   introspectionEndpoint: IntrospectionEndpoint
   revocationEndpoint: RevocationEndpoint
   revocations: Revocations
+  mandates: Mandates
   pdp: PolicyDecisionPoint
   accessTokens: AccessTokenAuthenticator
   directory: Directory
+  authorizationEndpoint: AuthorizationEndpoint
   /** Failed authentications per source address: a source over its budget is answered 429. */
   failures: FailureLimiter
   logger: FastifyServerOptions['loggerInstance']
@@ -116,7 +122,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     void reply.header('x-request-id', request.id)
   })
   answerWrongMethods(app, {
-    oauthPaths: new Set([OAUTH_PATHS.token, OAUTH_PATHS.introspection, OAUTH_PATHS.revocation]),
+    oauthPaths: new Set([
+      OAUTH_PATHS.token,
+      OAUTH_PATHS.introspection,
+      OAUTH_PATHS.revocation,
+      OAUTH_PATHS.par,
+    ]),
   })
 
   // Sources that keep failing to authenticate are answered 429 before any work, on every authenticated surface. The
@@ -178,12 +189,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swagger, openApiDocument(deps.version))
   new Metrics(() => deps.audit.status()).install(app)
   registerHealth(app, deps.database)
-  registerWellKnown(app, { issuer: deps.issuer, keyRing: deps.keyRing, tls: deps.tls !== undefined })
+  registerWellKnown(app, {
+    issuer: deps.issuer,
+    keyRing: deps.keyRing,
+    tls: deps.tls !== undefined,
+    detailsTypes: () => [
+      ...new Set([...deps.directory.resourceServers()].flatMap((rs) => rs.authorization_details_types)),
+    ],
+  })
   registerOAuthRoutes(app, {
     tokenEndpoint: deps.tokenEndpoint,
     introspectionEndpoint: deps.introspectionEndpoint,
     revocationEndpoint: deps.revocationEndpoint,
+    authorizationEndpoint: deps.authorizationEndpoint,
   })
+  registerAuthorizationRoutes(app, { authorizationEndpoint: deps.authorizationEndpoint })
   registerAuthzenRoutes(app, {
     pdp: deps.pdp,
     accessTokens: deps.accessTokens,
@@ -219,6 +239,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         checkpointSigner: deps.checkpointSigner,
       })
       registerRevocationRoutes(admin, deps.revocations)
+      registerMandateRoutes(admin, deps.mandates)
       registerDecisionRoutes(admin, { pdp: deps.pdp, directory: deps.directory })
     },
     { prefix: '/api/v1' },

@@ -4,8 +4,8 @@
 // the redirect URI and to the PKCE challenge.
 import { randomBytes } from 'node:crypto'
 import type { AuditLog } from '../audit/audit-log.ts'
-import { type AuthenticatedClient, authenticateActiveClient } from '../authn/client-authentication.ts'
 import type { ClientAuthContext } from '../authn/client-authentication.ts'
+import { type AuthenticatedClient, authenticateActiveClient } from '../authn/client-authentication.ts'
 import { AccessDenied, InvalidRequest, InvalidRequestUri, type OAuthError } from '../errors/oauth-error.ts'
 import type { ChangeContext } from '../registry/change.ts'
 import { type AuthorizationStore, secretHash } from '../store/authorization-store.ts'
@@ -125,7 +125,8 @@ export class AuthorizationEndpoint {
       this.deps.clientAuth,
     )
     // RFC 9126 §2.1: a pushed request must not itself point at a request_uri.
-    if (parsed.params.request_uri !== undefined) throw new InvalidRequest('request_uri is not allowed in a pushed request')
+    if (parsed.params.request_uri !== undefined)
+      throw new InvalidRequest('request_uri is not allowed in a pushed request')
     if (parsed.params.client_id !== undefined && parsed.params.client_id !== client.id)
       throw new InvalidRequest('client_id does not name the authenticated client')
     // Client authentication parameters are not part of the authorization request.
@@ -149,7 +150,12 @@ export class AuthorizationEndpoint {
   /** The request waiting for a decision under `ref`, or undefined when there is none (unknown, used or expired). */
   async pending(ref: string): Promise<AuthorizationRequest | undefined> {
     if (!/^[A-Za-z0-9_-]{43}$/.test(ref)) return undefined
-    const stored = await this.deps.store.peekRequest(this.deps.database.db, secretHash(ref), 'pending', this.deps.now())
+    const stored = await this.deps.store.peekRequest(
+      this.deps.database.db,
+      secretHash(ref),
+      'pending',
+      this.deps.now(),
+    )
     return stored ? (JSON.parse(stored.doc) as AuthorizationRequest) : undefined
   }
 
@@ -164,7 +170,12 @@ export class AuthorizationEndpoint {
     trace: Omit<ChangeContext, 'actor'> = {},
   ): Promise<string | undefined> {
     if (!/^[A-Za-z0-9_-]{43}$/.test(ref)) return undefined
-    const stored = await this.deps.store.takeRequest(this.deps.database.db, secretHash(ref), 'pending', this.deps.now())
+    const stored = await this.deps.store.takeRequest(
+      this.deps.database.db,
+      secretHash(ref),
+      'pending',
+      this.deps.now(),
+    )
     if (!stored) return undefined
     const request = JSON.parse(stored.doc) as AuthorizationRequest
     const by: ChangeContext = { actor: { kind: 'human', id: human }, ...trace }
@@ -203,7 +214,9 @@ export class AuthorizationEndpoint {
       by,
     )
     const code = randomBytes(32).toString('base64url')
-    const details = request.authorization_details?.filter((d) => narrowed.detailTypes.includes(String(d.type)))
+    const details = request.authorization_details?.filter((d) =>
+      narrowed.detailTypes.includes(String(d.type)),
+    )
     const grant: CodeGrant = {
       redirect_uri: request.redirect_uri,
       redirect_uri_sent: request.redirect_uri_sent,
@@ -236,14 +249,14 @@ export class AuthorizationEndpoint {
         new Date(nowMs),
       )
     })
-    return this.redirect(request.redirect_uri, { code, ...(request.state !== undefined ? { state: request.state } : {}) })
+    return this.redirect(request.redirect_uri, {
+      code,
+      ...(request.state !== undefined ? { state: request.state } : {}),
+    })
   }
 
   /** The redirect URL of an error (RFC 6749 §4.1.2.1) with `state` and `iss`. */
-  errorRedirect(
-    request: Pick<AuthorizationRequest, 'redirect_uri' | 'state'>,
-    error: OAuthError,
-  ): string {
+  errorRedirect(request: Pick<AuthorizationRequest, 'redirect_uri' | 'state'>, error: OAuthError): string {
     return this.redirect(request.redirect_uri, {
       error: error.code,
       error_description: error.message,
@@ -285,7 +298,10 @@ function narrow(
   const asked = [...new Set((request.authorization_details ?? []).map((d) => String(d.type)))]
   const detailTypes = asked.filter((t) => decision.detailTypes.includes(t))
   if (actions.length === 0 && detailTypes.length === 0) return undefined
-  const durationSeconds = Math.min(Math.max(60, Math.floor(decision.durationSeconds)), request.duration_seconds)
+  const durationSeconds = Math.min(
+    Math.max(60, Math.floor(decision.durationSeconds)),
+    request.duration_seconds,
+  )
   const maxCalls =
     request.max_calls === undefined
       ? decision.maxCalls
@@ -309,8 +325,9 @@ function traceOf(by: ChangeContext) {
 // At PAR, every refusal is a JSON error (RFC 9126 §2.3): there is no redirect.
 function asOAuth(error: unknown): unknown {
   if (error instanceof UnsafeAuthorizationRequest)
-    return error.code === 'invalid_request_uri' ? new InvalidRequestUri(error.message) : new InvalidRequest(error.message)
+    return error.code === 'invalid_request_uri'
+      ? new InvalidRequestUri(error.message)
+      : new InvalidRequest(error.message)
   if (error instanceof RedirectedError) return error.error
   return error
 }
-

@@ -12,6 +12,9 @@ import { parseAuthorizationDetails, parseScope, resolveTarget } from './target.t
 /** RFC 9126 §2.2: the URN prefix of a pushed request's reference. */
 export const REQUEST_URI_PREFIX = 'urn:ietf:params:oauth:request_uri:'
 
+/** A mandate asked without `duration` lasts a day (the human may shorten it). */
+export const DEFAULT_DURATION_SECONDS = 86_400
+
 /** A validated authorization request: what the consent page shows and the code is bound to. */
 export interface AuthorizationRequest {
   client_id: string
@@ -59,7 +62,7 @@ export class RedirectedError extends Error {
 export interface AuthorizationRequestContext {
   directory: Directory
   now: () => number
-  /** The longest mandate a request may ask for (seconds); also the default. */
+  /** The longest mandate a request may ask for (seconds). */
   maxDurationSeconds: number
 }
 
@@ -69,9 +72,10 @@ const REPEATABLE = new Set(['resource'])
 const S256_CHALLENGE = /^[A-Za-z0-9_-]{43}$/
 
 /** Step 1: single-valued parameters; repeats of single-valued ones, NUL and lone surrogates refused. */
-export function parseAuthorizationParams(
-  query: Readonly<Record<string, string | string[] | undefined>>,
-): { params: Record<string, string>; resources: string[] } {
+export function parseAuthorizationParams(query: Readonly<Record<string, string | string[] | undefined>>): {
+  params: Record<string, string>
+  resources: string[]
+} {
   const params: Record<string, string> = {}
   const resources: string[] = []
   for (const [name, value] of Object.entries(query)) {
@@ -96,7 +100,8 @@ export function findAuthorizingAgent(
 ): Stored<Agent> {
   if (!clientId) throw new UnsafeAuthorizationRequest('client_id is required')
   const client: Client | undefined = directory.client(clientId)
-  if (client?.kind !== 'agent') throw new UnsafeAuthorizationRequest('client_id names no agent', 'invalid_client')
+  if (client?.kind !== 'agent')
+    throw new UnsafeAuthorizationRequest('client_id names no agent', 'invalid_client')
   const agent = client.principal
   if (!agent.redirect_uris || agent.redirect_uris.length === 0)
     throw new UnsafeAuthorizationRequest(`agent ${clientId} has no registered redirect_uris`)
@@ -169,7 +174,9 @@ function checkRest(
     scope,
     resource_server: { id: target.id, audience: target.audience },
     ...(details ? { authorization_details: details } : {}),
-    duration_seconds: integerParam(params, 'duration', 60, ctx.maxDurationSeconds) ?? ctx.maxDurationSeconds,
+    duration_seconds:
+      integerParam(params, 'duration', 60, ctx.maxDurationSeconds) ??
+      Math.min(DEFAULT_DURATION_SECONDS, ctx.maxDurationSeconds),
     ...optional('max_calls', integerParam(params, 'max_calls', 1, 1_000_000_000)),
   }
 }
@@ -180,7 +187,9 @@ function checkPkce(params: Readonly<Record<string, string>>): void {
   if (params.code_challenge_method === undefined)
     throw new InvalidRequest('code_challenge_method is required; use S256')
   if (params.code_challenge_method !== 'S256')
-    throw new InvalidRequest(`code_challenge_method ${params.code_challenge_method} is not supported; use S256`)
+    throw new InvalidRequest(
+      `code_challenge_method ${params.code_challenge_method} is not supported; use S256`,
+    )
   if (!S256_CHALLENGE.test(params.code_challenge))
     throw new InvalidRequest('code_challenge must be 43 base64url characters (S256)')
 }

@@ -71,6 +71,7 @@ export class IntrospectionEndpoint {
       ...(claims.act ? { act: claims.act } : {}),
       ...(claims.cnf ? { cnf: claims.cnf } : {}),
       ...(claims.authorization_details ? { authorization_details: claims.authorization_details } : {}),
+      ...(claims.mandate_id ? { mandate_id: claims.mandate_id } : {}),
     }
   }
 

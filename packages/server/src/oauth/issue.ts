@@ -1,5 +1,6 @@
 // Issuing a token once a grant has decided what it carries: its lifetime (every cap at once), its binding, the signed
 // token, the response and the audit record. Every grant issues through here, so no grant can miss a cap or a binding.
+import type { RecordEffect } from '../audit/audit-batcher.ts'
 import type { ActorRef } from '../audit/event.ts'
 import type { AuthenticatedClient } from '../authn/client-authentication.ts'
 import { InvalidRequest } from '../errors/oauth-error.ts'
@@ -30,12 +31,14 @@ export interface AccessTokenIssue {
   notAfter?: number | undefined
   /** The binding of a sender-constrained subject token, proven by this request: the token keeps it. */
   inherited?: Confirmation | undefined
+  /** The mandate a delegated token is issued under: carried as `mandate_id`. */
+  mandateId?: string | undefined
+  /** The mandate's budget spend, committed with the issuance's record or refusing it. */
+  effect?: RecordEffect | undefined
   /** RFC 8693 §2.2.1: token exchange names the issued token's type. */
   issuedTokenType?: string | undefined
   /** Facts of the grant for the audit record. */
   auditDetails?: Record<string, unknown>
-  /** The mandate a delegated token is issued under: the token's `mandate_id` claim. */
-  mandateId?: string | undefined
 }
 
 /** What a grant decided a transaction token carries. */
@@ -58,6 +61,10 @@ export interface TransactionTokenIssue {
   txn?: string | undefined
   /** The binding of the sender-constrained token it is issued from, proven by this request: the token keeps it. */
   inherited?: Confirmation | undefined
+  /** The mandate it is issued under: carried as `mandate_id`. */
+  mandateId?: string | undefined
+  /** The mandate's budget spend, committed with the issuance's record or refusing it. */
+  effect?: RecordEffect | undefined
 }
 
 // The shortest of every cap, in whole seconds; a token that could not live at all is refused.
@@ -100,6 +107,7 @@ export function issueAccessToken(
     ...(issue.mandateId ? { mandate_id: issue.mandateId } : {}),
   })
   return {
+    effect: issue.effect,
     response: {
       access_token: minted.token,
       ...(issue.issuedTokenType ? { issued_token_type: issue.issuedTokenType } : {}),
@@ -120,6 +128,7 @@ export function issueAccessToken(
         jti: minted.jti,
         exp: minted.exp,
         client_auth: client.method,
+        ...(issue.mandateId ? { mandate_id: issue.mandateId } : {}),
         ...issue.auditDetails,
         ...(allowed.denied.length > 0 ? { denied_by_policy: allowed.denied } : {}),
       },
@@ -150,9 +159,11 @@ export function issueTransactionToken(ctx: GrantContext, issue: TransactionToken
     ...(issue.act ? { act: issue.act } : {}),
     ...(issue.inherited ? { cnf: issue.inherited } : {}),
     ...(issue.txn ? { txn: issue.txn } : {}),
+    ...(issue.mandateId ? { mandate_id: issue.mandateId } : {}),
     lifetimeSeconds,
   })
   return {
+    effect: issue.effect,
     // RFC 8693 §2.2.1: token_type N_A, for a token that is not an access token; no refresh token.
     response: {
       access_token: token,
@@ -174,6 +185,7 @@ export function issueTransactionToken(ctx: GrantContext, issue: TransactionToken
         txn: claims.txn,
         exp: claims.exp,
         client_auth: client.method,
+        ...(issue.mandateId ? { mandate_id: issue.mandateId } : {}),
         ...(issue.txn ? { replaces: true } : {}),
       },
     },

@@ -2,13 +2,16 @@
 // new refresh token of the same rotation family (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2), and revoking a whole family with
 // the access tokens it issued when a code or a refresh token is replayed.
 import { randomBytes, randomUUID } from 'node:crypto'
+import type { RecordEffect } from '../audit/audit-batcher.ts'
 import type { AuthenticatedClient } from '../authn/client-authentication.ts'
 import { InvalidGrant, InvalidRequest } from '../errors/oauth-error.ts'
 import { parseRfc3339 } from '../rfc3339.ts'
+import { secretHash } from '../store/authorization-store.ts'
 import type { Confirmation } from '../tokens/access-token.ts'
 import type { GrantContext, GrantResult, TokenRequest } from './grants/grant.ts'
 import { authorizeByPolicy } from './grants/grant.ts'
 import { issueAccessToken } from './issue.ts'
+import { coveringMandate, mandateFacts, spendOn } from './mandate.ts'
 
 /** The refresh token's prefix: recognisable in logs and secret scanners. */
 export const REFRESH_TOKEN_PREFIX = 'mnd_rt_'
@@ -36,38 +39,36 @@ export interface MandateIssue {
 }
 
 /**
- * The mandate a code or refresh token is bound to, as the grants need it: refused unless active and unexpired; the
- * token never carries more than it grants nor outlives it.
- */
-export async function activeMandate(
-  ctx: GrantContext,
-  id: string,
-): Promise<{ actions: string[]; expiresAt: number; detailTypes: string[] }> {
-  const mandate = await ctx.codeFlow.mandate(id)
-  if (!mandate) throw new InvalidGrant('the mandate this grant was issued under does not exist')
-  if (mandate.status !== 'active') throw new InvalidGrant(`mandate ${id} has been revoked`)
-  const expiresAt = Math.floor((parseRfc3339(mandate.expires_at) ?? 0) / 1000)
-  if (expiresAt <= Math.floor(ctx.now() / 1000)) throw new InvalidGrant(`mandate ${id} has expired`)
-  return { actions: mandate.actions, expiresAt, detailTypes: mandate.authorization_details_types ?? [] }
-}
-
-/**
  * Issues the delegated access token (`sub` the human, `act` the agent, `mandate_id`) and a new refresh token in the
- * family. Policies decide as for token exchange; the token carries only what the mandate still grants.
+ * family. The mandate must still cover it (active, unexpired, budget left: `mandate_*` errors otherwise), policies
+ * decide as for token exchange, and the token carries only what the mandate still grants. The budget spend and the new
+ * refresh token commit with the issuance's audit record, or neither does.
  */
 export async function issueUnderMandate(
   request: TokenRequest,
   ctx: GrantContext,
   issue: MandateIssue,
-): Promise<GrantResult & { refreshToken: string }> {
-  const mandate = await activeMandate(ctx, issue.mandateId)
+): Promise<GrantResult> {
   const binding = familyBinding(request, issue.grant)
   const target = ctx.directory.resourceServer(issue.grant.resource)
   if (!target) throw new InvalidGrant('the resource server of this grant is no longer registered')
+  const stored = await ctx.mandates.get(issue.mandateId).catch(() => undefined)
+  if (!stored) throw new InvalidGrant('the mandate this grant was issued under does not exist')
   const scopes = issue.grant.scope.filter(
-    (s) => mandate.actions.includes(s) && target.scopes.includes(s) && (issue.narrowTo?.includes(s) ?? true),
+    (s) => stored.actions.includes(s) && target.scopes.includes(s) && (issue.narrowTo?.includes(s) ?? true),
   )
-  const details = issue.grant.authorization_details?.filter((d) => mandate.detailTypes.includes(String(d.type)))
+  const details = issue.grant.authorization_details?.filter((d) =>
+    (stored.authorization_details_types ?? []).includes(String(d.type)),
+  )
+  const coverage = await coveringMandate(ctx, {
+    human: issue.human,
+    agent: issue.client.id,
+    actions: scopes,
+    resourceServer: target,
+    details: details ?? [],
+    mandateId: issue.mandateId,
+  })
+  const mandate = coverage.mandate
   if (scopes.length === 0 && (details ?? []).length === 0)
     throw new InvalidGrant('the mandate no longer grants anything this grant asked')
   const actors = [
@@ -82,7 +83,33 @@ export async function issueUnderMandate(
     resourceServer: target,
     scopes,
     details: details ?? [],
+    mandate: mandateFacts(mandate),
   })
+  const notAfter = Math.floor((parseRfc3339(mandate.expires_at) ?? 0) / 1000)
+  const refreshToken = `${REFRESH_TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`
+  const spend = spendOn(ctx, mandate, coverage.amount)
+  // The family keeps the DPoP key its first token was bound to.
+  const jkt = binding && 'jkt' in binding ? binding.jkt : request.dpopJkt
+  const nowMs = ctx.now()
+  let minted: { jti: string; exp: number } = { jti: '', exp: 0 }
+  const effect: RecordEffect = async (tx, at) => {
+    const spent = await spend(tx, at)
+    if (!spent.ok) return spent
+    await ctx.codeFlow.store.putRefresh(tx, {
+      hash: secretHash(refreshToken),
+      family_id: issue.familyId,
+      client_id: issue.client.id,
+      human_id: issue.human,
+      mandate_id: issue.mandateId,
+      doc: JSON.stringify({ ...issue.grant, ...(jkt !== undefined ? { jkt } : {}) }),
+      access_jti: minted.jti,
+      access_exp: minted.exp,
+      created_at: nowMs,
+      // A refresh token never outlives its mandate.
+      expires_at: notAfter * 1000,
+    })
+    return spent
+  }
   const result = issueAccessToken(request, ctx, {
     grantType: issue.grantType,
     client: issue.client,
@@ -93,34 +120,14 @@ export async function issueUnderMandate(
     detailsRequested: details !== undefined && details.length > 0,
     act: { sub: issue.client.id },
     actors,
-    notAfter: mandate.expiresAt,
+    notAfter,
     mandateId: issue.mandateId,
+    effect,
     inherited: binding,
-    auditDetails: { mandate_id: issue.mandateId, refresh_family: issue.familyId },
+    auditDetails: { refresh_family: issue.familyId },
   })
-  const refreshToken = `${REFRESH_TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`
-  const details_ = result.audit.details as { jti: string; exp: number }
-  const nowMs = ctx.now()
-  // The family keeps the DPoP key its first token was bound to.
-  const jkt = binding && 'jkt' in binding ? binding.jkt : request.dpopJkt
-  await ctx.codeFlow.store.putRefresh(ctx.codeFlow.database.db, {
-    hash: ctx.codeFlow.hash(refreshToken),
-    family_id: issue.familyId,
-    client_id: issue.client.id,
-    human_id: issue.human,
-    mandate_id: issue.mandateId,
-    doc: JSON.stringify({ ...issue.grant, ...(jkt !== undefined ? { jkt } : {}) }),
-    access_jti: details_.jti,
-    access_exp: details_.exp,
-    created_at: nowMs,
-    // A refresh token never outlives its mandate.
-    expires_at: mandate.expiresAt * 1000,
-  })
-  return {
-    ...result,
-    response: { ...result.response, refresh_token: refreshToken },
-    refreshToken,
-  }
+  minted = result.audit.details as { jti: string; exp: number }
+  return { ...result, response: { ...result.response, refresh_token: refreshToken } }
 }
 
 /** A new family id. */

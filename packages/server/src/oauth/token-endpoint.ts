@@ -104,7 +104,7 @@ export class TokenEndpoint {
       client = await this.authenticate(grant, request, input)
       if (client) checkClientLifecycle(client, this.deps.clientAuth)
       const result = await grant.handle(request, client, this.deps.grant)
-      await this.record({ ...result.audit, ...trace(input) })
+      await this.deps.recorder.record({ ...result.audit, ...trace(input) }, result.effect)
       return result.response
     } catch (error) {
       // A nonce challenge is a protocol round-trip (RFC 9449 §8), not a refusal worth a record.

@@ -52,12 +52,13 @@ export const MANDATE_ONLY_CONTEXT: readonly string[] = [
   'sponsor',
   'model_provider',
   'model_name',
+  'mandate',
 ]
 
 /**
  * The context of every decision (all optional: AuthZEN callers send what they know). Mandate sets `mode`,
- * `delegator`, `chain`, `depth`, `classification`, `sponsor`, `model_*`, `risk`, `time`, `client_ip` and
- * `resource_server` itself on the token path; `purpose` and `arguments` come with the request.
+ * `delegator`, `chain`, `depth`, `classification`, `sponsor`, `model_*`, `risk`, `time`, `client_ip`,
+ * `resource_server` and `mandate` (on delegated requests) itself on the token path; `purpose` and `arguments` come with the request.
  */
 export const MANDATE_CONTEXT: Attributes = {
   mode: optional(STRING),
@@ -79,6 +80,20 @@ export const MANDATE_CONTEXT: Attributes = {
   detail_actions: optional(setOf(STRING)),
   detail_locations: optional(setOf(STRING)),
   detail_identifier: optional(STRING),
+  // The mandate a delegated token is issued under: its limits and its use in the current budget period (sums in whole
+  // units, rounded down: Cedar has no fractions).
+  mandate: optional({
+    type: 'Record',
+    attributes: {
+      id: STRING,
+      expires_at: STRING,
+      period: STRING,
+      calls_used: LONG,
+      calls_limit: optional(LONG),
+      sum_used: LONG,
+      sum_limit: optional(LONG),
+    },
+  }),
 }
 
 /** The actions Mandate decides on its own paths, and what they apply to. */

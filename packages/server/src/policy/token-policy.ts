@@ -21,10 +21,23 @@ export interface TokenAuthorizationRequest {
   resourceServer: Stored<ResourceServer>
   scopes: readonly string[]
   details: ReadonlyArray<Record<string, unknown>>
+  /** The mandate a delegated request is issued under, as policies see it (`context.mandate`). */
+  mandate?: MandateFacts | undefined
   clientIp?: string | undefined
   purpose?: string | undefined
   requestId?: string | undefined
   traceparent?: string | undefined
+}
+
+/** A mandate as policies see it: its id, expiry, limits and use in the current budget period. */
+export interface MandateFacts {
+  id: string
+  expires_at: string
+  period: string
+  calls_used: number
+  calls_limit?: number | undefined
+  sum_used: number
+  sum_limit?: number | undefined
 }
 
 /** What policies allow of it. */
@@ -121,8 +134,10 @@ export function tokenFacts(request: {
   resourceServer?: { audience: string } | undefined
   clientIp?: string | undefined
   purpose?: string | undefined
+  mandate?: MandateFacts | undefined
 }): Record<string, CedarValueJson> {
   return {
+    ...(request.mandate ? { mandate: mandateFact(request.mandate) } : {}),
     mode: request.mode,
     chain: request.chain.map((a) => `${a.kind}:${a.id}`),
     depth: request.chain.filter((a) => a.kind === 'agent').length,
@@ -172,6 +187,19 @@ export function asTokenRequest(
     context: q.context,
     ...(q.delegator ? { also: [{ type: 'human', id: q.delegator }] } : {}),
     ...(facts ? { facts } : {}),
+  }
+}
+
+// Cedar's Long holds integers: sums are rounded down.
+function mandateFact(m: MandateFacts): CedarValueJson {
+  return {
+    id: m.id,
+    expires_at: m.expires_at,
+    period: m.period,
+    calls_used: m.calls_used,
+    ...(m.calls_limit !== undefined ? { calls_limit: m.calls_limit } : {}),
+    sum_used: Math.floor(m.sum_used),
+    ...(m.sum_limit !== undefined ? { sum_limit: Math.floor(m.sum_limit) } : {}),
   }
 }
 

@@ -14,7 +14,10 @@ const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]'])
  */
 export function redirectUriProblem(value: string): string | undefined {
   if (value.includes('#')) return 'must not contain a fragment'
-  if (/[\s\u0000-\u001f\u007f]/.test(value)) return 'must not contain spaces or control characters'
+  // Spaces and control characters (U+0000 to U+0020, U+007F) have no place in a URI and could hide a difference.
+  for (const char of value)
+    if ((char.codePointAt(0) ?? 0) <= 0x20 || char === '\u007f')
+      return 'must not contain spaces or control characters'
   let url: URL
   try {
     url = new URL(value)

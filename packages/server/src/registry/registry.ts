@@ -57,6 +57,11 @@ export interface RegistryOptions {
     tx: Executor,
     change: { kind: RegistryKind; id: string; doc: AnyDoc | undefined },
   ) => Promise<FieldError[]>
+  /**
+   * Called inside the write transaction when a human goes from active to inactive, after the agents they sponsor were
+   * suspended: what else ends with them (the mandates they gave) ends in the same transaction.
+   */
+  onHumanDeactivated?: (tx: Executor, humanId: string, ctx: ChangeContext) => Promise<unknown>
   /** Called after every committed change, e.g. to reload in-memory views of the registry. */
   onChange?: () => Promise<void>
 }
@@ -356,6 +361,12 @@ export class Registry {
       event,
     )
     await rules.afterWrite?.(rc, doc, previous, object)
+    if (
+      kind === 'Human' &&
+      (doc as Human).status === 'inactive' &&
+      (previous as Human | undefined)?.status === 'active'
+    )
+      await this.options.onHumanDeactivated?.(tx, doc.id, ctx)
     return {
       object: redact(object),
       change: current ? 'updated' : 'created',

@@ -55,7 +55,9 @@ export class AuthorizationStore {
       .where('used_at', 'is', null)
       .where('expires_at', '>', now)
       .executeTakeFirst()
-    return row ? { kind, clientId: row.client_id, doc: row.doc, expiresAt: Number(row.expires_at) } : undefined
+    return row
+      ? { kind, clientId: row.client_id, doc: row.doc, expiresAt: Number(row.expires_at) }
+      : undefined
   }
 
   /** Spends an unspent, unexpired request of this kind: answers it to the one caller that spends it. */
@@ -105,7 +107,11 @@ export class AuthorizationStore {
 
   /** Records the refresh family a code's redemption started. */
   async setCodeFamily(ex: Executor, hash: string, familyId: string): Promise<void> {
-    await ex.updateTable('authorization_codes').set({ family_id: familyId }).where('hash', '=', hash).execute()
+    await ex
+      .updateTable('authorization_codes')
+      .set({ family_id: familyId })
+      .where('hash', '=', hash)
+      .execute()
   }
 
   async putRefresh(ex: Executor, row: Omit<RefreshTokenRow, 'used_at' | 'revoked_at'>): Promise<void> {
@@ -147,7 +153,10 @@ export class AuthorizationStore {
   /** Deletes what has expired. */
   async purge(ex: Executor, now: number): Promise<void> {
     await ex.deleteFrom('authorization_requests').where('expires_at', '<=', now).execute()
-    await ex.deleteFrom('authorization_codes').where('expires_at', '<=', now - 86_400_000).execute()
+    await ex
+      .deleteFrom('authorization_codes')
+      .where('expires_at', '<=', now - 86_400_000)
+      .execute()
     await ex.deleteFrom('refresh_tokens').where('expires_at', '<=', now).execute()
   }
 }

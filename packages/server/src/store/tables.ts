@@ -136,6 +136,27 @@ export interface AuditHeadRow {
   epoch: number
 }
 
+/** A mandate: the document, and the columns lists filter on and the spend guard reads. */
+export interface MandateRow {
+  id: string
+  doc: string
+  human_id: string
+  agent_id: string
+  status: string
+  /** Epoch milliseconds. */
+  expires_at: number
+  created_at: string
+}
+
+/** A mandate's use in one budget period (`total`, or the period's first day, `YYYY-MM-DD`, UTC). */
+export interface MandateUsageRow {
+  mandate_id: string
+  period: string
+  calls: number
+  /** The sum of the budget's argument over the period's spends. */
+  amount: number
+}
+
 /** An authorization request, pushed (`par`) or waiting for consent (`pending`), by the SHA-256 of its reference. */
 export interface AuthorizationRequestRow {
   hash: string
@@ -200,6 +221,8 @@ export interface Tables {
   admin_tokens: AdminTokenRow
   audit_events: AuditEventRow
   audit_head: AuditHeadRow
+  mandates: MandateRow
+  mandate_usage: MandateUsageRow
   authorization_requests: AuthorizationRequestRow
   authorization_codes: AuthorizationCodeRow
   refresh_tokens: RefreshTokenRow

@@ -1,8 +1,9 @@
 // Durable revocations, honoured by every node sharing the store: one token by jti, every token of an agent or
-// workload, or every delegation a human gave. Recorded with their audit record in one transaction.
+// workload, every delegation a human gave, or every token issued under a mandate. Recorded with their audit record in
+// one transaction.
 import type { AuditLog } from '../audit/audit-log.ts'
 import type { ActorRef } from '../audit/event.ts'
-import type { Database } from '../store/database.ts'
+import type { Database, Executor } from '../store/database.ts'
 import type { MandateTokenClaims } from './token-verifier.ts'
 
 /** What can be revoked. */
@@ -10,6 +11,7 @@ export type RevocationTarget =
   | { kind: 'token'; jti: string; exp: number }
   | { kind: 'agent' | 'workload'; id: string }
   | { kind: 'human_delegations'; id: string }
+  | { kind: 'mandate'; id: string }
 
 function keyOf(target: RevocationTarget): string {
   switch (target.kind) {
@@ -17,6 +19,8 @@ function keyOf(target: RevocationTarget): string {
       return `jti:${target.jti}`
     case 'human_delegations':
       return `delegations:${target.id}`
+    case 'mandate':
+      return `mandate:${target.id}`
     default:
       return `principal:${target.kind}:${target.id}`
   }
@@ -37,6 +41,7 @@ function keysCovering(claims: MandateTokenClaims): string[] {
     act = inner
   }
   if (claims.act) keys.push(`delegations:${claims.sub}`)
+  if (typeof claims.mandate_id === 'string') keys.push(`mandate:${claims.mandate_id}`)
   if (!claims.act) keys.push(`principal:agent:${claims.sub}`, `principal:workload:${claims.sub}`)
   return [...new Set(keys)]
 }
@@ -67,15 +72,7 @@ export class Revocations {
       target.kind === 'token' ? target.exp * 1000 : now + this.options.maxTokenLifetimeSeconds * 1000
     const key = keyOf(target)
     await this.database.transact(async (tx) => {
-      await tx
-        .insertInto('revocations')
-        .values({ key, revoked_at: now, expires_at: expiresAt, reason: ctx.reason ?? null })
-        .onConflict((oc) =>
-          oc
-            .column('key')
-            .doUpdateSet({ revoked_at: now, expires_at: expiresAt, reason: ctx.reason ?? null }),
-        )
-        .execute()
+      await this.write(tx, key, now, expiresAt, ctx.reason)
       await this.audit.append(
         tx,
         {
@@ -94,6 +91,35 @@ export class Revocations {
         new Date(now),
       )
     })
+  }
+
+  /**
+   * Writes a revocation of every token `target` covers inside the caller's transaction, whose audit record (e.g.
+   * `mandate.revoke`) says why: for a change that revokes tokens as one of its effects.
+   */
+  async revokeIn(
+    tx: Executor,
+    target: Exclude<RevocationTarget, { kind: 'token' }>,
+    reason: string,
+  ): Promise<void> {
+    const now = this.now()
+    await this.write(tx, keyOf(target), now, now + this.options.maxTokenLifetimeSeconds * 1000, reason)
+  }
+
+  private async write(
+    tx: Executor,
+    key: string,
+    now: number,
+    expiresAt: number,
+    reason: string | undefined,
+  ): Promise<void> {
+    await tx
+      .insertInto('revocations')
+      .values({ key, revoked_at: now, expires_at: expiresAt, reason: reason ?? null })
+      .onConflict((oc) =>
+        oc.column('key').doUpdateSet({ revoked_at: now, expires_at: expiresAt, reason: reason ?? null }),
+      )
+      .execute()
   }
 
   /** Whether a revocation covers this token (read from the store, so every node answers the same at once). */

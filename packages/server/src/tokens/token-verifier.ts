@@ -17,6 +17,8 @@ export interface MandateTokenClaims extends JWTPayload {
   may_act?: { sub?: string }
   authorization_details?: Array<Record<string, unknown>>
   cnf?: Record<string, string>
+  /** The mandate a delegated token was issued under. */
+  mandate_id?: string
 }
 
 /** Why a token was not accepted. */

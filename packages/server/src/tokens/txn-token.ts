@@ -30,6 +30,8 @@ export interface TransactionTokenGrant {
   cnf?: Confirmation
   /** Set when replacing a transaction token: the transaction keeps its id. */
   txn?: string
+  /** The mandate it is issued under. */
+  mandate_id?: string
   lifetimeSeconds: number
 }
 
@@ -47,6 +49,7 @@ export interface TransactionTokenClaims {
   rctx?: Record<string, unknown>
   act?: ActClaim
   cnf?: Confirmation
+  mandate_id?: string
 }
 
 /**
@@ -74,6 +77,7 @@ export function mintTransactionToken(
     rctx: grant.rctx,
     ...(grant.act ? { act: grant.act } : {}),
     ...(grant.cnf ? { cnf: grant.cnf } : {}),
+    ...(grant.mandate_id ? { mandate_id: grant.mandate_id } : {}),
   }
   return { token: signJws(keyRing.signingKey(), TXN_TOKEN_TYP, { ...claims }), claims }
 }

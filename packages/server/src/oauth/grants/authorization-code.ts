@@ -2,6 +2,7 @@
 // to, with the PKCE verifier of its challenge, for a delegated access token under the mandate and a refresh token.
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { InvalidGrant, InvalidRequest, UnauthorizedClient } from '../../errors/oauth-error.ts'
+import { secretHash } from '../../store/authorization-store.ts'
 import type { CodeGrant } from '../authorization-endpoint.ts'
 import { issueUnderMandate, newFamily, revokeFamily } from '../refresh-family.ts'
 import { required } from '../target.ts'
@@ -19,11 +20,12 @@ export const authorizationCode: Grant = {
     const code = required(request.params, 'code')
     const verifier = request.params.code_verifier
     const { database, store } = ctx.codeFlow
-    const hash = ctx.codeFlow.hash(code)
+    const hash = secretHash(code)
     const row = await store.getCode(database.db, hash)
     // Every check before the code is spent: a replay with wrong parameters is refused without revoking anything (OAuth
     // 2.1 §4.1.3 and §7.5.3: else a stolen code would be a lever to revoke the victim's tokens).
-    if (!row || row.client_id !== client.id) throw new InvalidGrant('code is unknown or was issued to another client')
+    if (!row || row.client_id !== client.id)
+      throw new InvalidGrant('code is unknown or was issued to another client')
     const grant = JSON.parse(row.doc) as CodeGrant
     // RFC 9700 §4.8.2: no verifier, no token (and a code always has a challenge here: PKCE is required).
     if (verifier === undefined) throw new InvalidGrant('code_verifier is required (PKCE)')
@@ -47,7 +49,7 @@ export const authorizationCode: Grant = {
     }
     const familyId = newFamily()
     await store.setCodeFamily(database.db, hash, familyId)
-    const result = await issueUnderMandate(request, ctx, {
+    return issueUnderMandate(request, ctx, {
       grantType: 'authorization_code',
       client,
       human: row.human_id,
@@ -59,6 +61,5 @@ export const authorizationCode: Grant = {
       },
       familyId,
     })
-    return { response: result.response, audit: result.audit }
   },
 }

@@ -1,4 +1,5 @@
 // The shape every grant shares: what it reads from the request, what it needs, what it returns.
+import type { RecordEffect } from '../../audit/audit-batcher.ts'
 import type { AuditEventInput } from '../../audit/event.ts'
 import type { AuthenticatedClient, ClientAuthContext } from '../../authn/client-authentication.ts'
 import type { TrustedTokenVerifier } from '../../authn/trusted-token.ts'
@@ -8,16 +9,17 @@ import {
   InvalidRequest,
   InvalidScope,
 } from '../../errors/oauth-error.ts'
+import type { Mandates } from '../../mandates/mandates.ts'
 import type { TokenAuthorization, TokenAuthorizationRequest, TokenPolicy } from '../../policy/token-policy.ts'
 import type { Directory } from '../../registry/directory.ts'
 import { beyondCeiling } from '../../registry/gates.ts'
 import type { HumanIdentities } from '../../registry/human-identities.ts'
 import type { ResourceServer } from '../../registry/model.ts'
+import type { AuthorizationStore } from '../../store/authorization-store.ts'
+import type { Database } from '../../store/database.ts'
 import type { AccessTokenMinter } from '../../tokens/access-token.ts'
 import type { Revocations } from '../../tokens/revocations.ts'
 import type { TokenVerifier } from '../../tokens/token-verifier.ts'
-import type { AuthorizationStore } from '../../store/authorization-store.ts'
-import type { Database } from '../../store/database.ts'
 import type { TransactionTokenClaims, TransactionTokenGrant } from '../../tokens/txn-token.ts'
 
 /** A token request after parsing: single-valued parameters plus the repeatable ones. */
@@ -63,6 +65,8 @@ export interface GrantContext {
   clientAuth: ClientAuthContext
   /** The policy decisions every scope and authorization detail needs. */
   policy: Pick<TokenPolicy, 'authorize'>
+  /** Delegated exchanges need a mandate covering them; issuing spends its budget. */
+  mandates: Pick<Mandates, 'cover' | 'spender' | 'get'>
   /** The authorization code flow: codes, refresh token families, and the mandates they are bound to. */
   codeFlow: CodeFlowContext
   /** Transaction tokens: the trust domain, their lifetime, and minting with the ring's key. */
@@ -73,17 +77,10 @@ export interface GrantContext {
   }
 }
 
-/** What the authorization_code and refresh_token grants need. */
+/** What the authorization_code and refresh_token grants need: where codes and refresh token families are kept. */
 export interface CodeFlowContext {
   database: Database
   store: AuthorizationStore
-  /** The SHA-256 a code or refresh token is stored under. */
-  hash: (secret: string) => string
-  /** A mandate as it stands now (its status, expiry and what it grants), or undefined. */
-  mandate: (id: string) => Promise<
-    | { status: string; expires_at: string; actions: string[]; authorization_details_types?: string[] | undefined }
-    | undefined
-  >
 }
 
 /** The token endpoint's successful answer (RFC 6749 §5.1, RFC 8693 §2.2.1). */
@@ -102,6 +99,8 @@ export interface TokenResponse {
 export interface GrantResult {
   response: TokenResponse
   audit: AuditEventInput
+  /** A conditional write (a mandate's budget spend) that commits with the audit record, or refuses the issuance. */
+  effect?: RecordEffect | undefined
 }
 
 /** One grant type, in one file, registered in grants/index.ts. */

@@ -8,5 +8,8 @@ import { tokenExchange } from './token-exchange.ts'
 
 /** Registered grants, by `grant_type`. */
 export const grants: ReadonlyMap<string, Grant> = new Map(
-  [clientCredentials, tokenExchange, jwtBearer, authorizationCode, refreshToken].map((grant) => [grant.type, grant]),
+  [clientCredentials, tokenExchange, jwtBearer, authorizationCode, refreshToken].map((grant) => [
+    grant.type,
+    grant,
+  ]),
 )

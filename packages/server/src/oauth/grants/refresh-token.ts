@@ -2,7 +2,13 @@
 // one presented is spent (rotation). Presenting a spent one again revokes the whole family and the access tokens it
 // issued (§4.3.1, RFC 9700 §4.14.2). A refresh never carries more than the grant nor outlives the mandate.
 import { InvalidGrant, InvalidScope, UnauthorizedClient } from '../../errors/oauth-error.ts'
-import { issueUnderMandate, REFRESH_TOKEN_PREFIX, type RefreshGrant, revokeFamily } from '../refresh-family.ts'
+import { secretHash } from '../../store/authorization-store.ts'
+import {
+  issueUnderMandate,
+  REFRESH_TOKEN_PREFIX,
+  type RefreshGrant,
+  revokeFamily,
+} from '../refresh-family.ts'
 import { parseScope, required } from '../target.ts'
 import type { Grant } from './grant.ts'
 
@@ -15,7 +21,7 @@ export const refreshToken: Grant = {
     if (!token.startsWith(REFRESH_TOKEN_PREFIX) || token.length > 200)
       throw new InvalidGrant('refresh_token is not one this server issued')
     const { database, store } = ctx.codeFlow
-    const hash = ctx.codeFlow.hash(token)
+    const hash = secretHash(token)
     const row = await store.getRefresh(database.db, hash)
     if (!row || row.client_id !== client.id)
       throw new InvalidGrant('refresh_token is unknown or was issued to another client')
@@ -30,7 +36,7 @@ export const refreshToken: Grant = {
       await revokeFamily(ctx, row.family_id, 'refresh token replayed')
       throw new InvalidGrant('refresh_token has already been used; its family is revoked')
     }
-    const result = await issueUnderMandate(request, ctx, {
+    return issueUnderMandate(request, ctx, {
       grantType: 'refresh_token',
       client,
       human: row.human_id,
@@ -40,6 +46,5 @@ export const refreshToken: Grant = {
       narrowTo: asked.length > 0 ? asked : undefined,
       familyId: row.family_id,
     })
-    return { response: result.response, audit: result.audit }
   },
 }

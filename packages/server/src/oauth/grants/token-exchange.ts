@@ -12,6 +12,7 @@ import type { ActClaim, Confirmation } from '../../tokens/access-token.ts'
 import { type MandateTokenClaims, TokenRejected } from '../../tokens/token-verifier.ts'
 import { TXN_TOKEN_TYPE } from '../../tokens/txn-token.ts'
 import { issueAccessToken, issueTransactionToken } from '../issue.ts'
+import { coveringMandate, mandateFacts, spendOn } from '../mandate.ts'
 import { proveBinding } from '../sender-constraint.ts'
 import { parseAuthorizationDetails, parseScope, required, resolveTarget } from '../target.ts'
 import {
@@ -51,6 +52,8 @@ interface Subject {
   audience?: string
   /** The binding of a sender-constrained subject token, which this request proved: the new token keeps it. */
   binding?: Confirmation | undefined
+  /** For a Mandate subject token: the mandate it was issued under, which the new token keeps (with its limits). */
+  mandateId?: string | undefined
 }
 
 function scopesOf(claims: Record<string, unknown>): string[] {
@@ -120,7 +123,8 @@ async function verifySubject(
     checkMayAct(claims.may_act, actor.id)
     const binding = proveBinding(claims.cnf, request, 'subject_token')
     const human = await ctx.humans.resolve(issuer, claims, request)
-    return { human, chain: undefined, scopes: scopesOf(claims), exp: claims.exp, binding }
+    // The mandate, not a `scope` claim of the IdP's token, says what the agent may do for the human.
+    return { human, chain: undefined, scopes: [], exp: claims.exp, binding }
   } catch (error) {
     if (error instanceof ExternalTokenRejected || error instanceof HumanNotBound)
       throw new InvalidRequest(`subject_token is not acceptable: ${error.message}`)
@@ -145,7 +149,14 @@ function fromMandateToken(
       'subject_token was issued to another client, which did not allow this actor (may_act)',
     )
   const human = findHuman(ctx, claims.sub)
-  return { human, chain, scopes: scopesOf(claims), exp: claims.exp, audience: claims.aud }
+  return {
+    human,
+    chain,
+    scopes: scopesOf(claims),
+    exp: claims.exp,
+    audience: claims.aud,
+    mandateId: claims.mandate_id,
+  }
 }
 
 function checkMayAct(mayAct: unknown, actorId: string): void {
@@ -220,17 +231,45 @@ export const tokenExchange: Grant = {
     const target = resolveTarget(ctx.directory, [...new Set(resources)], requested)
     if (subject.audience !== undefined && subject.audience !== target.audience)
       throw new InvalidTarget('a delegated token cannot be exchanged for another resource')
-    // Scope narrows along the chain: request ∩ subject token ∩ the agent's ceiling, and never beyond any of them.
-    const scopes = requested.length > 0 ? requested : subject.scopes.filter((s) => target.scopes.includes(s))
-    if (scopes.length === 0)
-      throw new InvalidScope('scope is required: the subject token grants none for this resource')
-    const beyondSubject = scopes.filter((s) => !subject.scopes.includes(s))
-    if (beyondSubject.length > 0)
-      throw new InvalidScope(`beyond what the subject token grants: ${beyondSubject.join(' ')}`)
+    const details = parseAuthorizationDetails(request.params.authorization_details, target)
+    // The mandate that covers the request: the human's grant to this agent, or, for a token issued under a mandate,
+    // that same mandate. Without a requested scope, the mandate's actions on this resource (of a Mandate subject
+    // token: the token's) are asked.
+    const fromMandateToken = subject.chain !== undefined
+    const asked =
+      requested.length > 0
+        ? requested
+        : fromMandateToken
+          ? subject.scopes.filter((s) => target.scopes.includes(s))
+          : []
+    const coverage = await coveringMandate(ctx, {
+      human: subject.human.id,
+      agent: client.id,
+      actions: asked,
+      resourceServer: target,
+      details: details ?? [],
+      mandateId: fromMandateToken ? (subject.mandateId ?? '') : undefined,
+    })
+    const mandate = coverage.mandate
+    // Scope narrows along the chain: request ∩ mandate ∩ subject token ∩ the agent's ceiling ∩ policy.
+    const scopes =
+      asked.length > 0
+        ? asked
+        : mandate.actions.filter(
+            (s) => target.scopes.includes(s) && !beyondCeiling(actor.principal, [s], target).length,
+          )
+    if (scopes.length === 0 && (details ?? []).length === 0)
+      throw new InvalidScope(`scope is required: mandate ${mandate.id} grants none on ${target.audience}`)
+    if (fromMandateToken) {
+      const beyondSubject = scopes.filter((s) => !subject.scopes.includes(s))
+      if (beyondSubject.length > 0)
+        throw new InvalidScope(`beyond what the subject token grants: ${beyondSubject.join(' ')}`)
+    }
     const beyond = beyondCeiling(actor.principal, scopes, target)
     if (beyond.length > 0) throw new InvalidScope(`beyond the ceiling of ${client.id}: ${beyond.join(' ')}`)
-    const details = parseAuthorizationDetails(request.params.authorization_details, target)
     checkDetailsCeiling(client, details, target)
+    // Never beyond the mandate's expiry either.
+    const notAfter = Math.min(subject.exp, Math.floor(Date.parse(mandate.expires_at) / 1000))
 
     // Never longer than the subject token has left (issuance caps the lifetime; this refuses before policies run).
     if (subject.exp <= Math.floor(ctx.now() / 1000)) throw new InvalidRequest('subject_token has expired')
@@ -250,7 +289,9 @@ export const tokenExchange: Grant = {
       resourceServer: target,
       scopes,
       details: details ?? [],
+      mandate: mandateFacts(mandate),
     })
+    const effect = spendOn(ctx, mandate, coverage.amount)
     if (txnScope !== undefined) {
       if (!allowed.scopes.includes(txnScope)) throw new InvalidScope(`denied by policy: ${txnScope}`)
       return issueTransactionToken(ctx, {
@@ -259,7 +300,9 @@ export const tokenExchange: Grant = {
         scope: txnScope,
         act,
         actors,
-        notAfter: subject.exp,
+        mandateId: mandate.id,
+        effect,
+        notAfter,
         maxTtlSeconds: allowed.maxTtlSeconds,
         tctx,
         rctx: requestContext(request),
@@ -276,7 +319,9 @@ export const tokenExchange: Grant = {
       detailsRequested: details !== undefined,
       act,
       actors,
-      notAfter: subject.exp,
+      mandateId: mandate.id,
+      effect,
+      notAfter,
       inherited: subject.binding,
       issuedTokenType: TokenType.accessToken,
       auditDetails: { chain_depth: depth },

@@ -3,7 +3,13 @@
 // presented as the subject token can only be replaced by one for the same transaction, never widened or revived.
 import { findUnstorable } from '../../audit/storable.ts'
 import type { AuthenticatedClient } from '../../authn/client-authentication.ts'
-import { InvalidRequest, InvalidScope, InvalidTarget } from '../../errors/oauth-error.ts'
+import {
+  InvalidRequest,
+  InvalidScope,
+  InvalidTarget,
+  MandateExpired,
+  MandateRevoked,
+} from '../../errors/oauth-error.ts'
 import type { ActClaim } from '../../tokens/access-token.ts'
 import { TokenRejected } from '../../tokens/token-verifier.ts'
 import { TXN_TOKEN_TYPE } from '../../tokens/txn-token.ts'
@@ -93,6 +99,8 @@ export async function replaceTransactionToken(
     )
   // A transaction token issued from a sender-constrained token keeps its binding: replacing it needs the same proof.
   const inherited = proveBinding(original.cnf, request, 'subject_token')
+  // Issued under a mandate: replaced only while the mandate stands (its budget was spent for the transaction already).
+  if (original.mandate_id !== undefined) await checkMandateStands(ctx, original.mandate_id)
   return issueTransactionToken(ctx, {
     client,
     subject: original.sub,
@@ -107,5 +115,12 @@ export async function replaceTransactionToken(
     rctx: requestContext(request),
     txn: original.txn,
     inherited,
+    mandateId: original.mandate_id,
   })
+}
+
+async function checkMandateStands(ctx: GrantContext, id: string): Promise<void> {
+  const mandate = await ctx.mandates.get(id).catch(() => undefined)
+  if (!mandate || mandate.status === 'revoked') throw new MandateRevoked(`mandate ${id} has been revoked`, id)
+  if (Date.parse(mandate.expires_at) <= ctx.now()) throw new MandateExpired(`mandate ${id} has expired`, id)
 }

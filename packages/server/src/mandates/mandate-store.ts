@@ -1,0 +1,122 @@
+// Where mandates and their use are kept: one row per mandate (the document, plus the columns lists filter on and the
+// spend guard reads) and one row per mandate and budget period. Every method takes the executor it runs on, so that a
+// caller can put it inside its own write transaction.
+import { sql } from 'kysely'
+import type { Executor } from '../store/database.ts'
+import type { Mandate, MandateUse } from './model.ts'
+
+/** Filters of a mandate list. */
+export interface MandateQuery {
+  human?: string | undefined
+  agent?: string | undefined
+  status?: 'active' | 'revoked' | undefined
+  /** At most this many, newest first. */
+  limit?: number | undefined
+}
+
+/** What a guarded spend adds, and the limits it must stay within. */
+export interface Spend {
+  mandateId: string
+  period: string
+  amount: number
+  /** Epoch milliseconds: the mandate must not have expired by then. */
+  now: number
+  maxCalls?: number | undefined
+  maxAmount?: number | undefined
+}
+
+// Sums are floating point: a spend that reaches its limit exactly must not fail by a rounding error.
+const EPSILON = 1e-9
+
+/** Mandates and their use. */
+export class MandateStore {
+  async insert(ex: Executor, mandate: Mandate, expiresAtMs: number): Promise<void> {
+    await ex
+      .insertInto('mandates')
+      .values({
+        id: mandate.id,
+        doc: JSON.stringify(mandate),
+        human_id: mandate.human,
+        agent_id: mandate.agent,
+        status: mandate.status,
+        expires_at: expiresAtMs,
+        created_at: mandate.created_at,
+      })
+      .execute()
+  }
+
+  /** Rewrites the document and status (a revocation). */
+  async update(ex: Executor, mandate: Mandate): Promise<void> {
+    await ex
+      .updateTable('mandates')
+      .set({ doc: JSON.stringify(mandate), status: mandate.status })
+      .where('id', '=', mandate.id)
+      .execute()
+  }
+
+  async get(ex: Executor, id: string): Promise<Mandate | undefined> {
+    if (id.includes('\u0000')) return undefined
+    const row = await ex.selectFrom('mandates').select('doc').where('id', '=', id).executeTakeFirst()
+    return row ? (JSON.parse(row.doc) as Mandate) : undefined
+  }
+
+  /** Mandates matching every given filter, newest first. */
+  async list(ex: Executor, query: MandateQuery): Promise<Mandate[]> {
+    let q = ex.selectFrom('mandates').select('doc')
+    if (query.human !== undefined) q = q.where('human_id', '=', query.human)
+    if (query.agent !== undefined) q = q.where('agent_id', '=', query.agent)
+    if (query.status !== undefined) q = q.where('status', '=', query.status)
+    const rows = await q
+      .orderBy('created_at', 'desc')
+      .orderBy('id')
+      .limit(query.limit ?? 1000)
+      .execute()
+    return rows.map((row) => JSON.parse(row.doc) as Mandate)
+  }
+
+  /** The use in one period; zero when nothing was spent in it. */
+  async use(ex: Executor, mandateId: string, period: string): Promise<MandateUse> {
+    const row = await ex
+      .selectFrom('mandate_usage')
+      .select(['calls', 'amount'])
+      .where('mandate_id', '=', mandateId)
+      .where('period', '=', period)
+      .executeTakeFirst()
+    return { period, calls: Number(row?.calls ?? 0), sum: Number(row?.amount ?? 0) }
+  }
+
+  /**
+   * Spends one call and `amount` if, and only if, the mandate is still active and unexpired and the period's use stays
+   * within the limits: one guarded UPDATE, so that concurrent spends on any node never overrun (write transactions are
+   * serialized, and the guard is re-read inside each). Answers whether it was spent.
+   */
+  async spend(ex: Executor, spend: Spend): Promise<boolean> {
+    await ex
+      .insertInto('mandate_usage')
+      .values({ mandate_id: spend.mandateId, period: spend.period, calls: 0, amount: 0 })
+      .onConflict((oc) => oc.columns(['mandate_id', 'period']).doNothing())
+      .execute()
+    let q = ex
+      .updateTable('mandate_usage')
+      .set({
+        calls: sql<number>`calls + 1`,
+        amount: sql<number>`amount + ${spend.amount}`,
+      })
+      .where('mandate_id', '=', spend.mandateId)
+      .where('period', '=', spend.period)
+      .where(({ exists, selectFrom }) =>
+        exists(
+          selectFrom('mandates')
+            .select('id')
+            .where('id', '=', spend.mandateId)
+            .where('status', '=', 'active')
+            .where('expires_at', '>', spend.now),
+        ),
+      )
+    if (spend.maxCalls !== undefined) q = q.where(sql<boolean>`calls + 1 <= ${spend.maxCalls}`)
+    if (spend.maxAmount !== undefined)
+      q = q.where(sql<boolean>`amount + ${spend.amount} <= ${spend.maxAmount + EPSILON}`)
+    const result = await q.executeTakeFirst()
+    return Number(result.numUpdatedRows) === 1
+  }
+}

@@ -1,0 +1,422 @@
+// Mandates, the domain service: a human's grant of authority to an agent, with its limits, use and revocation. No HTTP
+// here; the admin API, the consent flow and the token endpoint call these methods.
+//
+// The interface other modules use:
+// - `grant(input, by)`: `input` is a MandateInput (model.ts: human, agent, actions, resource_servers, optional
+//   resource_patterns and authorization_details_types, expires_at, optional budget and windows, source `consent` or
+//   `admin`), i.e. a mandate without id, status and use; `by` is a ChangeContext (`{actor, requestId?, traceparent?}`,
+//   the actor as the audit record names it, e.g. `{kind: 'human', id}` for a consent). Validated here (schema, the
+//   agent's ceiling, the agent delegated or blended and active, the human active, the expiry within the maximum);
+//   answers the stored mandate with its use; throws ValidationFailed (fields) otherwise. Recorded as `mandate.grant`.
+// - `get(id)`, `list({human?, agent?, status?})`, `revoke(id, by, reason)`, `revokeGivenBy(humanId, by, reason)`.
+// - `cover(request)`: the active mandate of a human to an agent that covers a request, or why none does.
+// - `spender(mandate, amount)`: the guarded budget spend that commits with an issuance's audit record (AuditBatcher).
+import { randomBytes } from 'node:crypto'
+import type { AuditLog } from '../audit/audit-log.ts'
+import type { AuditEventInput } from '../audit/event.ts'
+import { findUnstorable } from '../audit/storable.ts'
+import { type FieldError, NotFound, ValidationFailed } from '../errors/mandate-error.ts'
+import { ceilingAllows } from '../registry/ceiling.ts'
+import type { ChangeContext } from '../registry/change.ts'
+import type { Directory } from '../registry/directory.ts'
+import { beyondCeiling } from '../registry/gates.ts'
+import type { ResourceServer, Stored } from '../registry/model.ts'
+import type { RegistryStores } from '../registry/stores.ts'
+import { validateAgainst } from '../registry/validate.ts'
+import { parseRfc3339 } from '../rfc3339.ts'
+import type { Database, Executor } from '../store/database.ts'
+import type { Revocations } from '../tokens/revocations.ts'
+import { amountOf, isTimeZone, periodOf, withinWindows } from './limits.ts'
+import type { MandateQuery, MandateStore } from './mandate-store.ts'
+import { type Mandate, MandateInput, type MandateRefusal, type MandateWithUse } from './model.ts'
+
+export interface MandatesOptions {
+  database: Database
+  store: MandateStore
+  audit: AuditLog
+  /** Humans and agents, read inside the write transaction (their status decides). */
+  stores: Pick<RegistryStores, 'humans' | 'agents'>
+  /** Registered resource servers. */
+  directory: Pick<Directory, 'resourceServer' | 'resourceServerById'>
+  /** Tokens issued under a revoked mandate are revoked with it. */
+  revocations: Pick<Revocations, 'revokeIn'>
+  /** The longest a mandate may last, in seconds. */
+  maxLifetimeSeconds: number
+  now?: () => number
+}
+
+/** A request a mandate must cover. */
+export interface CoverRequest {
+  human: string
+  agent: string
+  /** The actions (scopes) asked. */
+  actions: readonly string[]
+  resourceServer: Pick<ResourceServer, 'id' | 'audience'>
+  /** RFC 9396 authorization details of the request: their types must be granted, and they carry sum amounts. */
+  details: ReadonlyArray<Record<string, unknown>>
+  /** The resource the patterns are matched against; the resource server's audience when absent. */
+  resource?: string | undefined
+  /**
+   * Only this mandate may cover (a token issued under it is exchanged again): its agent may then be an agent acting
+   * under the mandate's agent, so the agent is not compared.
+   */
+  mandateId?: string | undefined
+}
+
+/** Why no mandate covers a request. `none`: no mandate grants it; `uncountable`: a sum budget cannot count it. */
+export type CoverCause = MandateRefusal | 'none' | 'outside_windows' | 'uncountable'
+
+/** The answer of `cover`. */
+export type Coverage =
+  | { covered: true; mandate: MandateWithUse; amount: number }
+  | { covered: false; cause: CoverCause; message: string; mandate?: MandateWithUse }
+
+/** The result of a guarded spend inside an audit batch: spent (with records to add), or why not. */
+export type SpendOutcome = { ok: true; events: AuditEventInput[] } | { ok: false; cause: MandateRefusal }
+
+const GRANTABLE = new Set(['delegated', 'blended'])
+
+/** Mandates: grants, revocations, coverage and budget spends. */
+export class Mandates {
+  private readonly now: () => number
+
+  constructor(private readonly options: MandatesOptions) {
+    this.now = options.now ?? Date.now
+  }
+
+  /**
+   * Grants a mandate from `input.human` to `input.agent` (see the file header). Recorded as `mandate.grant` in the
+   * same transaction.
+   * @example
+   * await mandates.grant({ human: 'alice', agent: 'assistant', actions: ['crm:read'], resource_servers: ['crm'], expires_at: '2027-01-01T00:00:00Z', source: 'admin' }, { actor: { kind: 'admin_token', id: 'ops' } })
+   */
+  async grant(input: unknown, by: ChangeContext): Promise<MandateWithUse> {
+    const unstorable = findUnstorable(input)
+    if (unstorable) throw new ValidationFailed([{ path: unstorable.path, message: unstorable.message }])
+    const doc = validateAgainst<MandateInput>(MandateInput, input)
+    const now = this.now()
+    const { fields, expiresAt, servers } = this.checkLimits(doc, now)
+    return this.options.database.transact(async (tx) => {
+      fields.push(...(await this.checkParties(tx, doc, servers)))
+      if (fields.length > 0) throw new ValidationFailed(fields, 'the mandate is invalid')
+      const mandate: Mandate = {
+        id: `mdt_${randomBytes(16).toString('base64url')}`,
+        human: doc.human,
+        agent: doc.agent,
+        actions: doc.actions,
+        resource_servers: servers.map((s) => s.id),
+        ...(doc.resource_patterns ? { resource_patterns: doc.resource_patterns } : {}),
+        ...(doc.authorization_details_types
+          ? { authorization_details_types: doc.authorization_details_types }
+          : {}),
+        expires_at: new Date(expiresAt).toISOString(),
+        ...(doc.budget ? { budget: doc.budget } : {}),
+        ...(doc.windows ? { windows: doc.windows } : {}),
+        source: doc.source,
+        status: 'active',
+        created_at: new Date(now).toISOString(),
+        created_by: `${by.actor.kind}:${by.actor.id}`,
+      }
+      await this.options.store.insert(tx, mandate, expiresAt)
+      await this.record(tx, 'mandate.grant', mandate, by, { after: mandate })
+      return { ...mandate, usage: await this.useOf(tx, mandate) }
+    })
+  }
+
+  /** The mandate with its use in the current period, or NotFound. */
+  async get(id: string): Promise<MandateWithUse> {
+    const db = this.options.database.db
+    const mandate = await this.options.store.get(db, id)
+    if (!mandate) throw new NotFound('Mandate', id)
+    return { ...mandate, usage: await this.useOf(db, mandate) }
+  }
+
+  /** Mandates matching every given filter, newest first, each with its use. */
+  async list(query: MandateQuery): Promise<MandateWithUse[]> {
+    const db = this.options.database.db
+    const mandates = await this.options.store.list(db, query)
+    return Promise.all(mandates.map(async (m) => ({ ...m, usage: await this.useOf(db, m) })))
+  }
+
+  /**
+   * Revokes a mandate: refused at once for new tokens on every node (its row is read on each exchange and in the
+   * spend guard), and every token issued under it is revoked (shared revocation store). Revoking a revoked mandate
+   * changes nothing. Recorded as `mandate.revoke`.
+   */
+  async revoke(id: string, by: ChangeContext, reason: string): Promise<MandateWithUse> {
+    return this.options.database.transact(async (tx) => {
+      const mandate = await this.options.store.get(tx, id)
+      if (!mandate) throw new NotFound('Mandate', id)
+      const revoked = mandate.status === 'revoked' ? mandate : await this.revokeIn(tx, mandate, by, reason)
+      return { ...revoked, usage: await this.useOf(tx, revoked) }
+    })
+  }
+
+  /** Revokes every active mandate `humanId` gave, in one transaction; answers their ids. */
+  async revokeGivenBy(humanId: string, by: ChangeContext, reason: string): Promise<string[]> {
+    return this.options.database.transact((tx) => this.revokeGivenByIn(tx, humanId, by, reason))
+  }
+
+  /** `revokeGivenBy` inside the caller's transaction (a human's deactivation). */
+  async revokeGivenByIn(tx: Executor, humanId: string, by: ChangeContext, reason: string): Promise<string[]> {
+    const active = await this.options.store.list(tx, { human: humanId, status: 'active', limit: 100_000 })
+    for (const mandate of active) await this.revokeIn(tx, mandate, by, reason)
+    return active.map((m) => m.id)
+  }
+
+  /**
+   * The active mandate of `request.human` to `request.agent` that covers the request now: its actions, resource
+   * server, authorization_details types and resource patterns, unexpired, inside a time window, with budget left
+   * (read, not spent: the spend is guarded again when the token is recorded). When none does, why: a mandate that
+   * would cover it but is revoked, expired or exhausted is named, so that the caller can say so.
+   */
+  async cover(request: CoverRequest): Promise<Coverage> {
+    const db = this.options.database.db
+    const now = this.now()
+    const candidates = request.mandateId
+      ? [await this.options.store.get(db, request.mandateId)].filter(
+          (m): m is Mandate => m !== undefined && m.human === request.human,
+        )
+      : await this.options.store.list(db, { human: request.human, agent: request.agent, limit: 1000 })
+    const granting = candidates.filter((m) => grants(m, request))
+    const what = describe(request)
+    if (granting.length === 0) return { covered: false, cause: 'none', message: `no mandate covers ${what}` }
+    let refusal: Extract<Coverage, { covered: false }> | undefined
+    const refuse = (cause: CoverCause, mandate: MandateWithUse, message: string) => {
+      // The most telling refusal wins: exhausted or outside a window before expired before revoked.
+      if (!refusal || RANK[cause] < RANK[refusal.cause]) refusal = { covered: false, cause, message, mandate }
+    }
+    for (const m of granting) {
+      const mandate = { ...m, usage: await this.useOf(db, m) }
+      if (m.status === 'revoked') {
+        refuse('mandate_revoked', mandate, `mandate ${m.id} has been revoked`)
+        continue
+      }
+      if ((parseRfc3339(m.expires_at) ?? 0) <= now) {
+        refuse('mandate_expired', mandate, `mandate ${m.id} has expired`)
+        continue
+      }
+      if (!withinWindows(m.windows, new Date(now))) {
+        refuse('outside_windows', mandate, `mandate ${m.id} may not be used at this time`)
+        continue
+      }
+      const amount = m.budget?.sum ? amountOf(m.budget.sum.argument, request.details) : 0
+      if (amount === undefined) {
+        refuse(
+          'uncountable',
+          mandate,
+          `mandate ${m.id} limits the sum of ${m.budget?.sum?.argument}: every authorization_details entry must carry it as a non-negative number`,
+        )
+        continue
+      }
+      if (overspends(m, mandate.usage, amount)) {
+        refuse('mandate_exhausted', mandate, `mandate ${m.id} has no budget left for this request`)
+        continue
+      }
+      return { covered: true, mandate, amount }
+    }
+    return refusal ?? { covered: false, cause: 'none', message: `no mandate covers ${what}` }
+  }
+
+  /**
+   * The guarded spend of one call and `amount` on `mandate`, to run inside the transaction that records the issuance
+   * (AuditBatcher): spent only while the mandate is active, unexpired and within its budget. When the spend uses the
+   * budget up, a `mandate.exhausted` record joins the issuance's.
+   */
+  spender(mandate: Mandate, amount: number): (tx: Executor, now: Date) => Promise<SpendOutcome> {
+    return async (tx, at) => {
+      const period = periodOf(mandate.budget?.period ?? 'total', at)
+      const spent = await this.options.store.spend(tx, {
+        mandateId: mandate.id,
+        period,
+        amount,
+        now: at.getTime(),
+        maxCalls: mandate.budget?.calls,
+        maxAmount: mandate.budget?.sum?.limit,
+      })
+      if (!spent) return { ok: false, cause: await this.whyNotSpent(tx, mandate.id, at.getTime()) }
+      if (!mandate.budget) return { ok: true, events: [] }
+      const use = await this.options.store.use(tx, mandate.id, period)
+      const { calls, sum } = mandate.budget
+      const exhausted =
+        (calls !== undefined && use.calls >= calls) || (sum !== undefined && use.sum >= sum.limit - 1e-9)
+      if (!exhausted) return { ok: true, events: [] }
+      return {
+        ok: true,
+        events: [
+          {
+            type: 'mandate.exhausted',
+            outcome: 'success',
+            actors: [{ kind: 'system', id: 'mandate-budget' }],
+            subjects: [`human:${mandate.human}`, `agent:${mandate.agent}`, `mandate:${mandate.id}`],
+            resource: `mandate:${mandate.id}`,
+            details: { period, calls: use.calls, sum: use.sum, budget: mandate.budget },
+          },
+        ],
+      }
+    }
+  }
+
+  private async whyNotSpent(tx: Executor, id: string, now: number): Promise<MandateRefusal> {
+    const mandate = await this.options.store.get(tx, id)
+    if (!mandate || mandate.status === 'revoked') return 'mandate_revoked'
+    if ((parseRfc3339(mandate.expires_at) ?? 0) <= now) return 'mandate_expired'
+    return 'mandate_exhausted'
+  }
+
+  private async revokeIn(
+    tx: Executor,
+    mandate: Mandate,
+    by: ChangeContext,
+    reason: string,
+  ): Promise<Mandate> {
+    const revoked: Mandate = {
+      ...mandate,
+      status: 'revoked',
+      revoked_at: new Date(this.now()).toISOString(),
+      revoked_by: `${by.actor.kind}:${by.actor.id}`,
+      revoked_reason: reason,
+    }
+    await this.options.store.update(tx, revoked)
+    await this.options.revocations.revokeIn(tx, { kind: 'mandate', id: mandate.id }, reason)
+    await this.record(tx, 'mandate.revoke', revoked, by, { reason }, reason)
+    return revoked
+  }
+
+  private useOf(ex: Executor, mandate: Mandate) {
+    return this.options.store.use(
+      ex,
+      mandate.id,
+      periodOf(mandate.budget?.period ?? 'total', new Date(this.now())),
+    )
+  }
+
+  // What can be checked without the registry's current state: expiry, budget, windows, resource servers.
+  private checkLimits(doc: MandateInput, now: number) {
+    const fields: FieldError[] = []
+    const expiresAt = parseRfc3339(doc.expires_at) ?? Number.NaN
+    if (!(expiresAt > now)) fields.push({ path: '/expires_at', message: 'must be in the future' })
+    else if (expiresAt > now + this.options.maxLifetimeSeconds * 1000)
+      fields.push({
+        path: '/expires_at',
+        message: `must be at most ${this.options.maxLifetimeSeconds} seconds away (mandateMaxLifetimeSeconds)`,
+      })
+    if (doc.budget && doc.budget.calls === undefined && doc.budget.sum === undefined)
+      fields.push({ path: '/budget', message: 'must limit calls, a sum, or both' })
+    for (const [i, window] of (doc.windows ?? []).entries()) {
+      if (!isTimeZone(window.time_zone))
+        fields.push({ path: `/windows/${i}/time_zone`, message: 'is not an IANA time zone' })
+      if (window.start >= window.end)
+        fields.push({ path: `/windows/${i}/end`, message: 'must be after start' })
+    }
+    const servers: Stored<ResourceServer>[] = []
+    for (const [i, name] of doc.resource_servers.entries()) {
+      const server =
+        this.options.directory.resourceServerById(name) ?? this.options.directory.resourceServer(name)
+      if (!server)
+        fields.push({ path: `/resource_servers/${i}`, message: `names no resource server (${name})` })
+      else servers.push(server)
+    }
+    return { fields, expiresAt, servers }
+  }
+
+  // The human and the agent as they are now, inside the write: both active, the agent delegated or blended, and every
+  // action and authorization_details type offered by a granted resource server within the agent's ceiling there.
+  private async checkParties(
+    tx: Executor,
+    doc: MandateInput,
+    servers: Stored<ResourceServer>[],
+  ): Promise<FieldError[]> {
+    const fields: FieldError[] = []
+    const human = await this.options.stores.humans.get(tx, doc.human)
+    if (!human) fields.push({ path: '/human', message: `names no human (${doc.human})` })
+    else if (human.status !== 'active') fields.push({ path: '/human', message: `${doc.human} is not active` })
+    const agent = await this.options.stores.agents.get(tx, doc.agent)
+    if (!agent) return [...fields, { path: '/agent', message: `names no agent (${doc.agent})` }]
+    if (agent.status !== 'active') fields.push({ path: '/agent', message: `${doc.agent} is ${agent.status}` })
+    if (!GRANTABLE.has(agent.classification))
+      fields.push({
+        path: '/agent',
+        message: `${doc.agent} is ${agent.classification}: only delegated and blended agents act for a human`,
+      })
+    const within = (
+      list: 'actions' | 'authorization_details_types',
+      offered: 'scopes' | 'authorization_details_types',
+    ) =>
+      (doc[list] ?? []).forEach((action, i) => {
+        const on = servers.filter((s) => s[offered].includes(action))
+        if (on.length === 0)
+          fields.push({
+            path: `/${list}/${i}`,
+            message: `${action} is offered by none of the resource servers`,
+          })
+        else if (on.every((s) => beyondCeiling(agent, [action], s).length > 0))
+          fields.push({ path: `/${list}/${i}`, message: `${action} is beyond the ceiling of ${doc.agent}` })
+      })
+    within('actions', 'scopes')
+    within('authorization_details_types', 'authorization_details_types')
+    return fields
+  }
+
+  private async record(
+    tx: Executor,
+    type: string,
+    mandate: Mandate,
+    by: ChangeContext,
+    details: Record<string, unknown>,
+    reason?: string,
+  ): Promise<void> {
+    await this.options.audit.append(
+      tx,
+      {
+        type,
+        outcome: 'success',
+        actors: [by.actor],
+        subjects: [`human:${mandate.human}`, `agent:${mandate.agent}`, `mandate:${mandate.id}`],
+        action: type,
+        resource: `mandate:${mandate.id}`,
+        ...(reason ? { reason } : {}),
+        ...(by.requestId ? { requestId: by.requestId } : {}),
+        ...(by.traceparent ? { traceparent: by.traceparent } : {}),
+        details,
+      },
+      new Date(this.now()),
+    )
+  }
+}
+
+const RANK: Record<CoverCause, number> = {
+  uncountable: 0,
+  mandate_exhausted: 1,
+  outside_windows: 2,
+  mandate_expired: 3,
+  mandate_revoked: 4,
+  none: 5,
+}
+
+// Whether the mandate, whatever its state, grants what the request asks: every action, the resource server, every
+// authorization_details type and the resource.
+function grants(mandate: Mandate, request: CoverRequest): boolean {
+  if (!request.mandateId && mandate.agent !== request.agent) return false
+  if (!mandate.resource_servers.includes(request.resourceServer.id)) return false
+  if (!request.actions.every((a) => mandate.actions.includes(a))) return false
+  const types = mandate.authorization_details_types ?? []
+  if (!request.details.every((d) => typeof d.type === 'string' && types.includes(d.type))) return false
+  if (mandate.resource_patterns) {
+    const resource = request.resource ?? request.resourceServer.audience
+    if (!ceilingAllows([{ action: '*', resources: mandate.resource_patterns }], '*', resource)) return false
+  }
+  return true
+}
+
+function overspends(mandate: Mandate, use: { calls: number; sum: number }, amount: number): boolean {
+  const budget = mandate.budget
+  if (!budget) return false
+  if (budget.calls !== undefined && use.calls + 1 > budget.calls) return true
+  return budget.sum !== undefined && use.sum + amount > budget.sum.limit + 1e-9
+}
+
+function describe(request: CoverRequest): string {
+  const asked = [...request.actions, ...request.details.map((d) => String(d.type))]
+  return `${asked.join(' ') || 'this request'} on ${request.resourceServer.audience} for ${request.human} by ${request.agent}`
+}

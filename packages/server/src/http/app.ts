@@ -146,6 +146,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   })
   // What is recorded must be storable exactly as it is hashed: refuse NUL and lone surrogates in every input.
   app.addHook('preValidation', async (request) => {
+    // The authorization endpoint checks its own parameters: its refusals are pages or redirects, not JSON.
+    if (requestPath(request.url) === OAUTH_PATHS.authorization) return
     for (const [part, value] of [
       ['params', request.params],
       ['querystring', request.query],

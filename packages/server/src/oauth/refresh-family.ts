@@ -33,6 +33,11 @@ export interface MandateIssue {
   human: string
   mandateId: string
   grant: RefreshGrant
+  /**
+   * Spends the code or refresh token presented, once every check has passed (a refused request spends nothing);
+   * throws when it was spent already, after revoking the family.
+   */
+  claim: () => Promise<void>
   /** A refresh may ask for less than the grant: this access token carries only these scopes. */
   narrowTo?: string[] | undefined
   familyId: string
@@ -86,6 +91,7 @@ export async function issueUnderMandate(
     mandate: mandateFacts(mandate),
   })
   const notAfter = Math.floor((parseRfc3339(mandate.expires_at) ?? 0) / 1000)
+  await issue.claim()
   const refreshToken = `${REFRESH_TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`
   const spend = spendOn(ctx, mandate, coverage.amount)
   // The family keeps the DPoP key its first token was bound to.
@@ -93,6 +99,12 @@ export async function issueUnderMandate(
   const nowMs = ctx.now()
   let minted: { jti: string; exp: number } = { jti: '', exp: 0 }
   const effect: RecordEffect = async (tx, at) => {
+    // The family first: a replay that revoked it meanwhile refuses this issuance (and spends no budget).
+    if (!(await ctx.codeFlow.store.openFamily(tx, issue.familyId)))
+      return {
+        ok: false,
+        error: new InvalidGrant('this grant has been revoked: a code or refresh token was replayed'),
+      }
     const spent = await spend(tx, at)
     if (!spent.ok) return spent
     await ctx.codeFlow.store.putRefresh(tx, {
@@ -140,7 +152,8 @@ export function newFamily(): string {
  * recorded. Used when a spent code or refresh token is presented again (OAuth 2.1 §4.1.3, §4.3.1).
  */
 export async function revokeFamily(ctx: GrantContext, familyId: string, reason: string): Promise<void> {
-  const rows = await ctx.codeFlow.store.revokeFamily(ctx.codeFlow.database.db, familyId, ctx.now())
+  const { database, store } = ctx.codeFlow
+  const rows = await database.transact((tx) => store.revokeFamily(tx, familyId, ctx.now()))
   for (const row of rows)
     if (row.access_exp * 1000 > ctx.now())
       await ctx.revocations.revoke(
@@ -149,11 +162,18 @@ export async function revokeFamily(ctx: GrantContext, familyId: string, reason: 
       )
 }
 
+/**
+ * RFC 9449 §5: a family whose first token was DPoP-bound stays bound to that key: checked before anything is spent.
+ */
+export function checkFamilyKey(request: TokenRequest, grant: RefreshGrant): void {
+  if (grant.jkt !== undefined && request.dpopJkt !== grant.jkt)
+    throw new InvalidRequest('this refresh token is bound to a DPoP key: send a proof signed with it')
+}
+
 // RFC 9449 §5: a family whose first token was DPoP-bound stays bound to that key; otherwise the request's own proof
 // (or certificate) binds the new token, as for any grant.
 function familyBinding(request: TokenRequest, grant: RefreshGrant): Confirmation | undefined {
   if (grant.jkt === undefined) return undefined
-  if (request.dpopJkt !== grant.jkt)
-    throw new InvalidRequest('this refresh token is bound to a DPoP key: send a proof signed with it')
+  checkFamilyKey(request, grant)
   return { jkt: grant.jkt }
 }

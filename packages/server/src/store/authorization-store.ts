@@ -94,24 +94,36 @@ export class AuthorizationStore {
     return row ? { ...row, expires_at: Number(row.expires_at) } : undefined
   }
 
-  /** Spends a code; `first` is false when it had been spent already. */
-  async spendCode(ex: Executor, hash: string, now: number): Promise<boolean> {
+  /**
+   * Spends a code and names the refresh family its redemption starts, in one statement (a replay always finds the
+   * family); false when it had been spent already.
+   */
+  async spendCode(ex: Executor, hash: string, now: number, familyId: string): Promise<boolean> {
     const result = await ex
       .updateTable('authorization_codes')
-      .set({ used_at: now })
+      .set({ used_at: now, family_id: familyId })
       .where('hash', '=', hash)
       .where('used_at', 'is', null)
       .executeTakeFirst()
     return Number(result.numUpdatedRows) === 1
   }
 
-  /** Records the refresh family a code's redemption started. */
-  async setCodeFamily(ex: Executor, hash: string, familyId: string): Promise<void> {
+  /**
+   * Opens a family for a new refresh token, in the issuance's transaction: false when it has been revoked (a replay of
+   * its code or of one of its refresh tokens got there first).
+   */
+  async openFamily(ex: Executor, familyId: string): Promise<boolean> {
     await ex
-      .updateTable('authorization_codes')
-      .set({ family_id: familyId })
-      .where('hash', '=', hash)
+      .insertInto('refresh_families')
+      .values({ id: familyId, revoked_at: null })
+      .onConflict((oc) => oc.column('id').doNothing())
       .execute()
+    const row = await ex
+      .selectFrom('refresh_families')
+      .select('revoked_at')
+      .where('id', '=', familyId)
+      .executeTakeFirst()
+    return row !== undefined && row.revoked_at === null
   }
 
   async putRefresh(ex: Executor, row: Omit<RefreshTokenRow, 'used_at' | 'revoked_at'>): Promise<void> {
@@ -138,8 +150,17 @@ export class AuthorizationStore {
     return Number(result.numUpdatedRows) === 1
   }
 
-  /** Revokes every refresh token of a family; answers the family's rows (their access tokens are revoked too). */
+  /**
+   * Revokes a family (written first if no token of it was issued yet) and every refresh token of it; answers the
+   * family's rows, whose access tokens are to be revoked too. Run it in a write transaction: an issuance into the
+   * family then commits either before (and its row is answered here) or after (and openFamily refuses it).
+   */
   async revokeFamily(ex: Executor, familyId: string, now: number): Promise<RefreshTokenRow[]> {
+    await ex
+      .insertInto('refresh_families')
+      .values({ id: familyId, revoked_at: now })
+      .onConflict((oc) => oc.column('id').doUpdateSet({ revoked_at: now }))
+      .execute()
     await ex
       .updateTable('refresh_tokens')
       .set({ revoked_at: now })

@@ -180,6 +180,12 @@ export interface AuthorizationCodeRow {
   family_id: string | null
 }
 
+/** A refresh token family; revoked as a whole. */
+export interface RefreshFamilyRow {
+  id: string
+  revoked_at: number | null
+}
+
 /** A refresh token, by its SHA-256, in its rotation family. */
 export interface RefreshTokenRow {
   hash: string
@@ -225,6 +231,7 @@ export interface Tables {
   mandate_usage: MandateUsageRow
   authorization_requests: AuthorizationRequestRow
   authorization_codes: AuthorizationCodeRow
+  refresh_families: RefreshFamilyRow
   refresh_tokens: RefreshTokenRow
   meta: MetaRow
 }

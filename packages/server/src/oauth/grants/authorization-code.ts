@@ -41,14 +41,18 @@ export const authorizationCode: Grant = {
     if (redirectUri !== undefined && redirectUri !== grant.redirect_uri)
       throw new InvalidGrant('redirect_uri differs from the authorization request')
     if (row.expires_at <= ctx.now()) throw new InvalidGrant('code has expired')
-    if (!(await store.spendCode(database.db, hash, ctx.now()))) {
-      // OAuth 2.1 §4.1.3: a second valid redemption is refused and what the first one issued is revoked.
+    // OAuth 2.1 §4.1.3: a second valid redemption is refused and what the first one issued is revoked.
+    const replayed = async () => {
       const spent = await store.getCode(database.db, hash)
       if (spent?.family_id) await revokeFamily(ctx, spent.family_id, 'authorization code replayed')
-      throw new InvalidGrant('code has already been used; the tokens issued for it are revoked')
+      return new InvalidGrant('code has already been used; the tokens issued for it are revoked')
     }
+    if (row.used_at !== null) throw await replayed()
     const familyId = newFamily()
-    await store.setCodeFamily(database.db, hash, familyId)
+    const claim = async () => {
+      if (await store.spendCode(database.db, hash, ctx.now(), familyId)) return
+      throw await replayed()
+    }
     return issueUnderMandate(request, ctx, {
       grantType: 'authorization_code',
       client,
@@ -60,6 +64,7 @@ export const authorizationCode: Grant = {
         ...(grant.authorization_details ? { authorization_details: grant.authorization_details } : {}),
       },
       familyId,
+      claim,
     })
   },
 }

@@ -4,6 +4,7 @@
 import { InvalidGrant, InvalidScope, UnauthorizedClient } from '../../errors/oauth-error.ts'
 import { secretHash } from '../../store/authorization-store.ts'
 import {
+  checkFamilyKey,
   issueUnderMandate,
   REFRESH_TOKEN_PREFIX,
   type RefreshGrant,
@@ -32,9 +33,15 @@ export const refreshToken: Grant = {
     const asked = parseScope(request.params.scope)
     const beyond = asked.filter((s) => !grant.scope.includes(s))
     if (beyond.length > 0) throw new InvalidScope(`beyond the original grant: ${beyond.join(' ')}`)
-    if (!(await store.spendRefresh(database.db, hash, ctx.now()))) {
+    checkFamilyKey(request, grant)
+    const replayed = async () => {
       await revokeFamily(ctx, row.family_id, 'refresh token replayed')
-      throw new InvalidGrant('refresh_token has already been used; its family is revoked')
+      return new InvalidGrant('refresh_token has already been used; its family is revoked')
+    }
+    if (row.used_at !== null) throw await replayed()
+    const claim = async () => {
+      if (await store.spendRefresh(database.db, hash, ctx.now())) return
+      throw await replayed()
     }
     return issueUnderMandate(request, ctx, {
       grantType: 'refresh_token',
@@ -45,6 +52,7 @@ export const refreshToken: Grant = {
       grant,
       narrowTo: asked.length > 0 ? asked : undefined,
       familyId: row.family_id,
+      claim,
     })
   },
 }

@@ -38,6 +38,14 @@ export async function up(db: Kysely<any>): Promise<void> {
     .column('expires_at')
     .execute()
 
+  // A rotation family: revoked as a whole. Its row may be written by the revocation first (a replay racing the
+  // redemption that starts the family), so issuing into a family checks it here, in the issuance's transaction.
+  await db.schema
+    .createTable('refresh_families')
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('revoked_at', 'bigint')
+    .execute()
+
   await db.schema
     .createTable('refresh_tokens')
     .addColumn('hash', 'text', (c) => c.primaryKey())

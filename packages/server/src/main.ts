@@ -1,6 +1,6 @@
 // Wiring only: configuration -> store -> keys -> registry -> HTTP. Every dependency is passed explicitly.
 
-import { readFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import pino, { type Logger } from 'pino'
@@ -16,6 +16,9 @@ import { TrustedTokenVerifier } from './authn/trusted-token.ts'
 import { ConfigError, defaultIssuer } from './config/load.ts'
 import type { Config } from './config/schema.ts'
 import { buildApp } from './http/app.ts'
+import type { DevIdp } from './login/dev-idp.ts'
+import { RelyingParty } from './login/relying-party.ts'
+import { Sessions } from './login/sessions.ts'
 import { MandateStore } from './mandates/mandate-store.ts'
 import { Mandates } from './mandates/mandates.ts'
 import { AuthorizationEndpoint } from './oauth/authorization-endpoint.ts'
@@ -26,7 +29,7 @@ import { CedarWasmEvaluator } from './policy/evaluator.ts'
 import { PolicyDecisionPoint } from './policy/pdp.ts'
 import { PolicyCheck, type PolicyRelevantChange } from './policy/policy-check.ts'
 import { TokenPolicy } from './policy/token-policy.ts'
-import { seedDemoData } from './registry/demo.ts'
+import { DEMO_AGENT, demoAgentKey, seedDemoData } from './registry/demo.ts'
 import { Directory } from './registry/directory.ts'
 import { HumanIdentities } from './registry/human-identities.ts'
 import { JwksFetcher } from './registry/jwks-fetcher.ts'
@@ -36,6 +39,7 @@ import { createRegistryStores } from './registry/stores.ts'
 import { AdminTokenStore } from './store/admin-token-store.ts'
 import { AuthorizationStore } from './store/authorization-store.ts'
 import { type Database, openDatabase, storeLocation } from './store/database.ts'
+import { SessionStore } from './store/session-store.ts'
 import { SigningKeyStore } from './store/signing-key-store.ts'
 import { AccessTokenMinter } from './tokens/access-token.ts'
 import { DpopNonces } from './tokens/dpop.ts'
@@ -78,6 +82,10 @@ export interface Core {
   checkpoints: { signer: CheckpointSigner; sink: CheckpointSink }
   /** Failed authentications per source address, for 429 answers. */
   failures: FailureLimiter
+  /** Browser sessions of logged-in humans. */
+  sessions: Sessions
+  /** Human login at the IdPs (OpenID Connect relying party). */
+  relyingParty: RelyingParty
   close(): Promise<void>
 }
 
@@ -89,6 +97,20 @@ export interface MandateNode extends Core {
   bootstrapToken?: string
   /** Number of demo documents seeded on this start (0 when none). */
   seeded: number
+  /** The development IdP, when it runs on this node (MANDATE_DEV_IDP). */
+  devIdp(): DevIdp | undefined
+  /** Set when demo data was seeded: the file holding the demo agent's private key (mode 0600). */
+  demoAgentKeyFile?: string
+}
+
+// The demo agent's private key, next to the data so that the tour can use it; never printed.
+function writeDemoAgentKey(config: Config, masterKey: MasterKey): string {
+  const dir = resolve(config.dataDir)
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  const file = join(dir, DEMO_AGENT.file)
+  writeFileSync(file, `${JSON.stringify(demoAgentKey(masterKey).privateJwk)}\n`, { mode: 0o600 })
+  chmodSync(file, 0o600)
+  return file
 }
 
 /** Opens the store, migrates it, checks the master key and loads the key ring: everything but HTTP. */
@@ -234,6 +256,24 @@ export async function openCore(
       iatWindowSeconds: 60 + config.clockSkewSeconds,
       nonces: config.dpopRequireNonce ? new DpopNonces(resolved.key.derive('dpop-nonce')) : undefined,
     }
+    const humans = new HumanIdentities({ directory, registry })
+    const sessions = new Sessions({
+      database,
+      store: new SessionStore(),
+      audit,
+      csrfKey: resolved.key.derive('session-csrf'),
+      idleSeconds: config.sessionIdleSeconds,
+      maxSeconds: config.sessionMaxSeconds,
+      now,
+    })
+    const relyingParty = new RelyingParty({
+      registry,
+      directory,
+      humans,
+      masterKey: resolved.key,
+      redirectUri: () => `${config.issuer.replace(/\/$/, '')}/login/callback`,
+      now,
+    })
     const tokenEndpoint = new TokenEndpoint({
       dpop: { ...dpop, url: () => endpointUrls(config.issuer).token },
       recorder,
@@ -242,7 +282,7 @@ export async function openCore(
       now,
       grant: {
         directory,
-        humans: new HumanIdentities({ directory, registry }),
+        humans,
         minter: new AccessTokenMinter(keyRing, () => config.issuer, now),
         issuer: () => config.issuer,
         verifier,
@@ -296,6 +336,8 @@ export async function openCore(
       accessTokens: new AccessTokenAuthenticator({ verifier, revocations, dpop }),
       checkpoints,
       failures,
+      sessions,
+      relyingParty,
       close: async () => {
         await refusals.flush()
         await database.close()
@@ -363,7 +405,6 @@ export async function startNode(
     const seedWanted =
       config.demoData === 'on' || (config.demoData === 'auto' && core.database.dialect === 'sqlite')
     const empty = (await core.registry.list('Human', { limit: 1 })).length === 0
-    const seeded = bootstrap && seedWanted && empty ? await seedDemoData(core.registry, core.masterKey) : 0
     // Emails are unique (ignoring case) since 0005-human-identities; older data may hold duplicates to resolve.
     for (const shared of await core.registry.sharedEmails())
       logger.warn(
@@ -371,6 +412,19 @@ export async function startNode(
         'several humans have this email: none of them is matched by email at login, and the email cannot be given to another human; change or remove it on all but one',
       )
     const tls = readTls(config)
+    // The development IdP runs by choice, or by default only for an embedded store on a loopback address.
+    const loopback = ['127.0.0.1', '::1', 'localhost'].includes(config.host)
+    const devIdpWanted =
+      config.devIdp === 'on' || (config.devIdp === 'auto' && core.database.dialect === 'sqlite' && loopback)
+    // Loaded only when it runs: oidc-provider is not needed (nor its start-up notices wanted) otherwise.
+    const DevIdpClass = devIdpWanted ? (await import('./login/dev-idp.ts')).DevIdp : undefined
+    let built: DevIdp | undefined
+    const devIdp = DevIdpClass
+      ? () => {
+          built ??= new DevIdpClass({ nodeIssuer: config.issuer, masterKey: core.masterKey })
+          return built
+        }
+      : undefined
     const app = await buildApp({
       tls,
       trustProxy: config.trustProxy,
@@ -394,6 +448,10 @@ export async function startNode(
       failures: core.failures,
       logger,
       version: VERSION,
+      sessions: core.sessions,
+      relyingParty: core.relyingParty,
+      sessionMaxSeconds: config.sessionMaxSeconds,
+      devIdp,
     })
     // Fastify logs a raw "Server listening" line on listen; the CLI's banner says it for people and `mandate serve`
     // logs `node started` for collectors, so the line is left out.
@@ -408,6 +466,18 @@ export async function startNode(
     // With port 0 and the default issuer, name the port actually bound.
     if (config.port === 0 && config.issuer === defaultIssuer(config.host, 0, tls !== undefined))
       config.issuer = url
+    // Seeded once the issuer is known: the demo IdP (the development IdP) lives under it.
+    let seeded = 0
+    let demoAgentKeyFile: string | undefined
+    try {
+      if (bootstrap && seedWanted && empty) {
+        seeded = await seedDemoData(core.registry, core.masterKey, config.issuer)
+        demoAgentKeyFile = writeDemoAgentKey(config, core.masterKey)
+      }
+    } catch (error) {
+      await app.close()
+      throw error
+    }
     // Other nodes may rotate: reload the ring well within the propagation delay, and rotate on schedule.
     const reload = setInterval(() => {
       core.keyRing
@@ -421,6 +491,7 @@ export async function startNode(
     const purge = setInterval(() => {
       core.replay.purge().catch((err) => logger.error({ err }, 'replay cache purge failed'))
       core.revocations.purge().catch((err) => logger.error({ err }, 'revocation purge failed'))
+      core.sessions.purge().catch((err) => logger.error({ err }, 'session purge failed'))
     }, 60_000)
     purge.unref()
     return {
@@ -429,6 +500,8 @@ export async function startNode(
       url,
       ...(bootstrap && !config.bootstrapToken ? { bootstrapToken: bootstrap.token } : {}),
       seeded,
+      ...(demoAgentKeyFile ? { demoAgentKeyFile } : {}),
+      devIdp: () => devIdp?.(),
       close: async () => {
         clearInterval(reload)
         clearInterval(purge)

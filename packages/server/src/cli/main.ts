@@ -145,6 +145,10 @@ function printBanner(url: string, cfg: Config, node: Awaited<ReturnType<typeof s
     lines.push(
       `  seeded ${node.seeded} demo documents (resource servers, humans, a demo IdP, a workload, agents of each classification, starter policies)`,
     )
+  if (node.demoAgentKeyFile)
+    lines.push(`  demo agent support-bot: its private key is in ${node.demoAgentKeyFile} (mode 0600)`)
+  if (node.devIdp())
+    lines.push(`  development IdP (not for production): log in as a demo human at ${url}/login`)
   if (node.bootstrapToken) {
     lines.push(
       '',

@@ -147,6 +147,32 @@ export const ConfigSchema = Type.Object(
       }),
       { env: 'MANDATE_DEMO_DATA' },
     ),
+    devIdp: option(
+      Type.Union([Type.Literal('auto'), Type.Literal('on'), Type.Literal('off')], {
+        default: 'auto',
+        description:
+          'Run the bundled development IdP (OpenID Connect, at `{issuer}/dev-idp`) that signs in the demo humans without a password. `auto` runs it only with the embedded SQLite store on a loopback address. For development and demos only: never `on` in production.',
+      }),
+      { env: 'MANDATE_DEV_IDP' },
+    ),
+    sessionIdleSeconds: option(
+      Type.Integer({
+        minimum: 60,
+        maximum: 86400,
+        default: 1800,
+        description: 'A browser session unused for this long ends; the human logs in again.',
+      }),
+      { env: 'MANDATE_SESSION_IDLE_SECONDS' },
+    ),
+    sessionMaxSeconds: option(
+      Type.Integer({
+        minimum: 60,
+        maximum: 604800,
+        default: 43200,
+        description: 'A browser session ends this long after login, however much it is used.',
+      }),
+      { env: 'MANDATE_SESSION_MAX_SECONDS' },
+    ),
     signingAlg: option(
       Type.Union([Type.Literal('ES256'), Type.Literal('EdDSA'), Type.Literal('RS256')], {
         default: 'ES256',

@@ -14,6 +14,9 @@ import type { AdminTokens } from '../authn/admin-token.ts'
 import type { FailureLimiter } from '../authn/failure-limiter.ts'
 import { TooManyRequests, ValidationFailed } from '../errors/mandate-error.ts'
 import { InvalidRequest, RateLimited } from '../errors/oauth-error.ts'
+import type { DevIdp } from '../login/dev-idp.ts'
+import type { RelyingParty } from '../login/relying-party.ts'
+import type { Sessions } from '../login/sessions.ts'
 import type { Mandates } from '../mandates/mandates.ts'
 import type { AuthorizationEndpoint } from '../oauth/authorization-endpoint.ts'
 import type { IntrospectionEndpoint, RevocationEndpoint } from '../oauth/introspection-endpoint.ts'
@@ -45,6 +48,10 @@ import { registerOAuthRoutes } from './oauth-routes.ts'
 import { openApiDocument } from './openapi.ts'
 import { RequestLog } from './request-log.ts'
 import { requestPath } from './request-path.ts'
+import { registerConsentRoutes } from './web/consent-routes.ts'
+import { registerDevIdpRoutes } from './web/dev-idp-routes.ts'
+import { registerLoginRoutes } from './web/login-routes.ts'
+import { WebSessions } from './web/session.ts'
 import { registerWellKnown } from './well-known.ts'
 
 /** What the HTTP layer needs from the node. */
@@ -76,6 +83,12 @@ export interface AppDeps {
   failures: FailureLimiter
   logger: FastifyServerOptions['loggerInstance']
   version: string
+  /** Browser sessions and human login (the pages). */
+  sessions: Sessions
+  relyingParty: RelyingParty
+  sessionMaxSeconds: number
+  /** The development IdP, when it runs (built on first use). */
+  devIdp?: (() => DevIdp) | undefined
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
@@ -230,6 +243,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   })
   app.get('/api/docs/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+  // The pages: login, logout and the home page; other pages take `web` for their sessions and CSRF checks.
+  const web = new WebSessions({ sessions: deps.sessions, directory: deps.directory, issuer: deps.issuer })
+  registerLoginRoutes(app, {
+    web,
+    sessions: deps.sessions,
+    rp: deps.relyingParty,
+    issuer: deps.issuer,
+    maxSeconds: deps.sessionMaxSeconds,
+  })
+  if (deps.devIdp) registerDevIdpRoutes(app, deps.devIdp)
+  registerConsentRoutes(app, {
+    web,
+    authorizationEndpoint: deps.authorizationEndpoint,
+    directory: deps.directory,
+  })
   await app.register(
     async (admin) => {
       requireAdmin(admin, deps.adminTokens)

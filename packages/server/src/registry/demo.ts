@@ -1,40 +1,90 @@
-// Demo data for the embedded quickstart: resource servers, two humans, a group, a demo company IdP, a trusted workload
-// issuer, a workload, one agent of each classification (plus a sub-agent) and the starter policies, written through
-// the registry like any admin change. The demo IdP's key derives from the master key, so that `mandate demo idp-token`
-// can sign a user's login token for the delegation walk-through without any other secret.
+// Demo data for the embedded quickstart: resource servers, two humans, a group, the demo company IdP (the bundled
+// development IdP at `{issuer}/dev-idp`, which humans log in with), a trusted workload issuer, a workload, one agent of
+// each classification (plus a sub-agent) and the starter policies, written through the registry like any admin
+// change. The demo IdP's signing key and client secret derive from the master key, so that the development IdP, every
+// node and `mandate demo idp-token` (which signs a user's login token for the delegation walk-through) agree without
+// any other secret.
 import { createECDH, createHash, createPrivateKey, type KeyObject } from 'node:crypto'
 import { SignJWT } from 'jose'
 import type { MasterKey } from '../tokens/master-key.ts'
 import { AGENTS_POLICIES, CARE_POLICIES } from './demo-policies.ts'
+import { loginSecretContext } from './identity-rules.ts'
 import type { Human, RegistryKind } from './model.ts'
 import type { Registry } from './registry.ts'
 
-/** The demo company IdP: a TrustedIssuer of type human_idp that matches humans by verified email. */
-export const DEMO_IDP = { id: 'demo-idp', issuer: 'https://login.example.com', kid: 'demo-idp-1' } as const
+/**
+ * The demo company IdP: a TrustedIssuer of type human_idp that matches humans by verified email, served by the
+ * bundled development IdP at `path` under the node's issuer.
+ */
+export const DEMO_IDP = { id: 'demo-idp', path: '/dev-idp', kid: 'demo-idp-1' } as const
 
-/** The demo IdP's signing key (ES256), derived from the master key: the same on every start and every node. */
-export function demoIdpKey(masterKey: MasterKey): {
-  privateKey: KeyObject
-  publicJwk: Record<string, string>
-} {
+/** The development IdP's issuer under a node's issuer. */
+export function devIdpIssuer(nodeIssuer: string): string {
+  return `${nodeIssuer.replace(/\/$/, '')}${DEMO_IDP.path}`
+}
+
+/** The client id Mandate uses at the development IdP. */
+export const DEV_IDP_CLIENT_ID = 'mandate'
+
+/** The development IdP's client secret for Mandate (derived from the master key, so every node knows it). */
+export function devIdpClientSecret(masterKey: MasterKey): string {
+  return masterKey.derive('dev-idp-client-secret').toString('base64url')
+}
+
+/** The demo agent with a key (private_key_jwt): support-bot acts for humans, its key file is next to the data. */
+export const DEMO_AGENT = { id: 'support-bot', kid: 'demo-agent-1', file: 'demo-agent.jwk' } as const
+
+// A P-256 key from 32 HKDF bytes of the master key: the same on every start and every node.
+function derivedEcKey(masterKey: MasterKey, label: string, kid: string) {
   const ecdh = createECDH('prime256v1')
   // 32 HKDF bytes are a valid P-256 scalar but with negligible probability (below 2^-32); setPrivateKey checks.
-  ecdh.setPrivateKey(masterKey.derive('demo-idp-signing-key'))
+  ecdh.setPrivateKey(masterKey.derive(label))
   const point = ecdh.getPublicKey()
   const publicJwk = {
     kty: 'EC',
     crv: 'P-256',
     x: point.subarray(1, 33).toString('base64url'),
     y: point.subarray(33, 65).toString('base64url'),
-    kid: DEMO_IDP.kid,
+    kid,
     alg: 'ES256',
     use: 'sig',
   }
-  const privateKey = createPrivateKey({
-    key: { ...publicJwk, d: ecdh.getPrivateKey().toString('base64url') },
-    format: 'jwk',
-  })
-  return { privateKey, publicJwk }
+  return { publicJwk, privateJwk: { ...publicJwk, d: ecdh.getPrivateKey().toString('base64url') } }
+}
+
+/** The demo agent's key pair (ES256): its public JWK is registered, its private JWK written to DEMO_AGENT.file. */
+export function demoAgentKey(masterKey: MasterKey): {
+  publicJwk: Record<string, string>
+  privateJwk: Record<string, string>
+} {
+  return derivedEcKey(masterKey, 'demo-agent-key', DEMO_AGENT.kid)
+}
+
+/** An account of the development IdP. */
+export interface DevIdpAccount {
+  sub: string
+  email: string
+  name: string
+  groups: string[]
+}
+
+/**
+ * The development IdP's accounts: Alice and Bob (registered humans) and Carol, whom Mandate does not know (her login is
+ * refused). Their `groups` claim maps to Mandate groups through the demo IdP's `group_map`.
+ */
+export const DEV_IDP_ACCOUNTS: readonly DevIdpAccount[] = [
+  { sub: 'u-1001', email: 'alice@example.com', name: 'Alice Ng', groups: ['support-staff'] },
+  { sub: 'u-1002', email: 'bob@example.com', name: 'Bob Okafor', groups: ['risk-analysts'] },
+  { sub: 'u-1003', email: 'carol@example.com', name: 'Carol Diaz', groups: ['support-staff'] },
+]
+
+/** The demo IdP's signing key (ES256), derived from the master key: the same on every start and every node. */
+export function demoIdpKey(masterKey: MasterKey): {
+  privateKey: KeyObject
+  publicJwk: Record<string, string>
+} {
+  const { publicJwk, privateJwk } = derivedEcKey(masterKey, 'demo-idp-signing-key', DEMO_IDP.kid)
+  return { privateKey: createPrivateKey({ key: privateJwk, format: 'jwk' }), publicJwk }
 }
 
 /**
@@ -45,9 +95,9 @@ export function demoIdpKey(masterKey: MasterKey): {
 export function signDemoIdpToken(
   key: KeyObject,
   human: Human,
-  options: { audience: string; scope: string; lifetimeSeconds: number; now: number },
+  options: { issuer: string; audience: string; scope: string; lifetimeSeconds: number; now: number },
 ): Promise<string> {
-  const bound = human.identities?.find((i) => i.issuer === DEMO_IDP.issuer)?.subject
+  const bound = human.identities?.find((i) => i.issuer === options.issuer)?.subject
   const subject = bound ?? `u-${createHash('sha256').update(human.id).digest('hex').slice(0, 12)}`
   const iat = Math.floor(options.now / 1000)
   return new SignJWT({
@@ -56,7 +106,7 @@ export function signDemoIdpToken(
     scope: options.scope,
   })
     .setProtectedHeader({ alg: 'ES256', kid: DEMO_IDP.kid, typ: 'JWT' })
-    .setIssuer(DEMO_IDP.issuer)
+    .setIssuer(options.issuer)
     .setSubject(subject)
     .setAudience(options.audience)
     .setIssuedAt(iat)
@@ -65,18 +115,30 @@ export function signDemoIdpToken(
 }
 
 const documents = (
+  idpIssuer: string,
   idpJwk: Record<string, string>,
+  sealedClientSecret: string,
+  agentJwk: Record<string, string>,
 ): Array<{ kind: RegistryKind; doc: Record<string, unknown> }> => [
   {
     kind: 'TrustedIssuer',
     doc: {
       id: DEMO_IDP.id,
-      issuer: DEMO_IDP.issuer,
+      issuer: idpIssuer,
       type: 'human_idp',
       jwks: { keys: [idpJwk] },
       match_email: true,
+      login: {
+        client_id: DEV_IDP_CLIENT_ID,
+        client_auth: 'client_secret_basic',
+        client_secret_sealed: sealedClientSecret,
+        scopes: ['openid', 'email', 'profile'],
+        groups_claim: 'groups',
+        group_map: { 'support-staff': 'support-team' },
+        account_enabled_claim: 'account_enabled',
+      },
       description:
-        'The demo company IdP: `mandate demo idp-token` signs its login tokens with a key derived from the master key. Delete it (and the bindings to it) outside a demo.',
+        'The development IdP (demo company IdP). Humans log in with it at /login; `mandate demo idp-token` signs its login tokens with the same key, derived from the master key. Delete it (and the bindings to it) outside a demo.',
     },
   },
   {
@@ -132,7 +194,7 @@ const documents = (
       email: 'alice@example.com',
       name: 'Alice Ng',
       // Alice is bound to her demo IdP account; Bob is bound on his first login, by his verified email.
-      identities: [{ issuer: DEMO_IDP.issuer, subject: 'u-1001' }],
+      identities: [{ issuer: idpIssuer, subject: 'u-1001' }],
       attributes: { department: 'support' },
     },
   },
@@ -173,11 +235,13 @@ const documents = (
   {
     kind: 'Agent',
     doc: {
-      id: 'support-bot',
+      id: DEMO_AGENT.id,
       name: 'Support chatbot',
       sponsor: 'alice@example.com',
       classification: 'delegated',
       ceiling: ['crm:read', 'crm:write'],
+      // Its private key is written next to the data (DEMO_AGENT.file), for the tour and `AgentClient.fromEnv()`.
+      credentials: [{ type: 'jwks', jwks: { keys: [agentJwk] } }],
     },
   },
   {
@@ -237,9 +301,22 @@ const documents = (
   },
 ]
 
-/** Seeds the demo documents in one audited apply; answers how many. */
-export async function seedDemoData(registry: Registry, masterKey: MasterKey): Promise<number> {
-  const seed = documents(demoIdpKey(masterKey).publicJwk).map(({ kind, doc }) => ({ kind, ...doc }))
+/** Seeds the demo documents in one audited apply, for the node at `nodeIssuer`; answers how many. */
+export async function seedDemoData(
+  registry: Registry,
+  masterKey: MasterKey,
+  nodeIssuer: string,
+): Promise<number> {
+  const sealed = masterKey.seal(devIdpClientSecret(masterKey), loginSecretContext(DEMO_IDP.id))
+  const seed = documents(
+    devIdpIssuer(nodeIssuer),
+    demoIdpKey(masterKey).publicJwk,
+    sealed,
+    demoAgentKey(masterKey).publicJwk,
+  ).map(({ kind, doc }) => ({
+    kind,
+    ...doc,
+  }))
   await registry.apply(seed, { actor: { kind: 'system', id: 'demo-seed' } })
   return seed.length
 }

@@ -70,6 +70,11 @@ export function mayBindByEmail(human: Human, identity: HumanIdentity, email: str
   )
 }
 
+/** The master-key sealing context of a TrustedIssuer's login client secret or private key. */
+export function loginSecretContext(issuerId: string): string {
+  return `trusted_issuer_login:${issuerId}`
+}
+
 /** Checks a trusted issuer before it is written. */
 export async function prepareTrustedIssuer(
   rc: RuleContext,
@@ -91,6 +96,16 @@ export async function prepareTrustedIssuer(
   }
   if (doc.match_email !== undefined && doc.type !== 'human_idp')
     fields.push({ path: '/match_email', message: 'applies only to issuers of type human_idp' })
+  if (doc.login !== undefined) {
+    if (doc.type !== 'human_idp')
+      fields.push({ path: '/login', message: 'applies only to issuers of type human_idp' })
+    const needs = doc.login.client_auth === 'private_key_jwt' ? 'private_jwk_sealed' : 'client_secret_sealed'
+    if (doc.login[needs] === undefined)
+      fields.push({
+        path: `/login/${needs}`,
+        message: `is required with client_auth ${doc.login.client_auth}`,
+      })
+  }
   if (fields.length > 0) throw new ValidationFailed(fields)
   const sameIssuer = await rc.stores.trustedIssuers.list(rc.tx, { filters: { issuer: doc.issuer }, limit: 2 })
   if (sameIssuer.some((t) => t.id !== doc.id))

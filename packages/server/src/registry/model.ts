@@ -301,6 +301,70 @@ export const TrustedIssuerDoc = Type.Object(
           '`human_idp` only (default false): a token whose subject is bound to no human may name one by its email, when it carries `email_verified: true` and exactly one human has that email (ignoring case) and no binding at this issuer yet; the subject is then bound to that human.',
       }),
     ),
+    login: Type.Optional(
+      Type.Object(
+        {
+          client_id: Type.String({ minLength: 1, maxLength: 1024, pattern: '^[^\\x00-\\x1f\\x7f]+$' }),
+          client_auth: Type.Union(
+            [
+              Type.Literal('client_secret_basic'),
+              Type.Literal('client_secret_post'),
+              Type.Literal('private_key_jwt'),
+            ],
+            {
+              default: 'client_secret_basic',
+              description: 'How Mandate authenticates to the IdP token endpoint.',
+            },
+          ),
+          client_secret_sealed: Type.Optional(
+            Type.String({
+              maxLength: 4096,
+              description:
+                'The client secret sealed with the master key (`mandate idp seal-secret <issuer-id>`), for the client_secret methods.',
+            }),
+          ),
+          private_jwk_sealed: Type.Optional(
+            Type.String({
+              maxLength: 16384,
+              description:
+                'The private JWK (with `alg` and `kid`) sealed with the master key (`mandate idp seal-secret <issuer-id>`), for private_key_jwt.',
+            }),
+          ),
+          scopes: Type.Array(Type.String({ pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]{1,128}$' }), {
+            maxItems: 50,
+            default: ['openid', 'email', 'profile'],
+            description: 'Scopes asked at login; `openid` is always asked.',
+          }),
+          groups_claim: Type.Optional(
+            Type.String({
+              minLength: 1,
+              maxLength: 200,
+              description: 'The ID token claim that lists the groups of the user (e.g. `groups`).',
+            }),
+          ),
+          group_map: Type.Optional(
+            Type.Record(Type.String({ minLength: 1, maxLength: 1024 }), Id, {
+              maxProperties: 500,
+              description:
+                'IdP group name -> Mandate group id. At each login, the human is made a member of the mapped groups the IdP lists and removed from the mapped groups it does not; other groups are left alone.',
+            }),
+          ),
+          account_enabled_claim: Type.Optional(
+            Type.String({
+              minLength: 1,
+              maxLength: 200,
+              description:
+                'An ID token claim that the IdP sets to `false` for a disabled account: a login carrying it deactivates the human (revoking their mandates, suspending the agents they sponsor) and is refused.',
+            }),
+          ),
+        },
+        {
+          additionalProperties: false,
+          description:
+            '`human_idp` only: the OpenID Connect client with which humans log in to Mandate through this IdP (authorization code, PKCE S256, state, nonce). `issuer` must serve OpenID discovery.',
+        },
+      ),
+    ),
     description: Type.Optional(Type.String({ maxLength: 2000 })),
   },
   { additionalProperties: false },

@@ -18,6 +18,7 @@ import * as m0003 from './migrations/0003-policies.ts'
 import * as m0004 from './migrations/0004-audit-integrity.ts'
 import * as m0005 from './migrations/0005-human-identities.ts'
 import * as m0006 from './migrations/0006-mandates.ts'
+import * as m0007 from './migrations/0007-sessions.ts'
 import * as m0008 from './migrations/0008-authorization-codes.ts'
 import type { Tables } from './tables.ts'
 
@@ -29,6 +30,7 @@ const migrations: Record<string, Migration> = {
   '0004-audit-integrity': m0004,
   '0005-human-identities': m0005,
   '0006-mandates': m0006,
+  '0007-sessions': m0007,
   '0008-authorization-codes': m0008,
 }
 

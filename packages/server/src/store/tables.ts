@@ -208,6 +208,18 @@ export interface MetaRow {
 }
 
 /** The whole database, for Kysely. */
+/** A browser session: the SHA-256 of its id, whose human it is and when it ends (ISO-8601 UTC). */
+export interface BrowserSessionRow {
+  id_hash: string
+  human_id: string
+  /** The TrustedIssuer (its registry id) the human logged in through, for logout at that IdP. */
+  issuer_id: string
+  created_at: string
+  last_seen_at: string
+  /** The absolute end; the idle end is `last_seen_at` plus the idle timeout. */
+  expires_at: string
+}
+
 export interface Tables {
   humans: HumanRow
   human_identities: HumanIdentityRow
@@ -234,4 +246,5 @@ export interface Tables {
   refresh_families: RefreshFamilyRow
   refresh_tokens: RefreshTokenRow
   meta: MetaRow
+  browser_sessions: BrowserSessionRow
 }

@@ -122,7 +122,7 @@ describe('mandate serve on a new embedded store without a master key', () => {
     assert.equal((await exchange('bob@example.com')).sub, 'bob@example.com')
     assert.equal(
       (await call('GET', '/api/v1/humans/bob@example.com')).json.identities[0].issuer,
-      'https://login.example.com',
+      `${url}/dev-idp`,
     )
   })
 

@@ -491,6 +491,9 @@ export async function startNode(
     const purge = setInterval(() => {
       core.replay.purge().catch((err) => logger.error({ err }, 'replay cache purge failed'))
       core.revocations.purge().catch((err) => logger.error({ err }, 'revocation purge failed'))
+      core.authorizationEndpoint
+        .purge()
+        .catch((err) => logger.error({ err }, 'authorization code purge failed'))
       core.sessions.purge().catch((err) => logger.error({ err }, 'session purge failed'))
     }, 60_000)
     purge.unref()

@@ -255,6 +255,11 @@ export class AuthorizationEndpoint {
     })
   }
 
+  /** Deletes expired requests, codes (a day after expiry: a late replay still revokes) and refresh tokens. */
+  async purge(): Promise<void> {
+    await this.deps.store.purge(this.deps.database.db, this.deps.now())
+  }
+
   /** The redirect URL of an error (RFC 6749 §4.1.2.1) with `state` and `iss`. */
   errorRedirect(request: Pick<AuthorizationRequest, 'redirect_uri' | 'state'>, error: OAuthError): string {
     return this.redirect(request.redirect_uri, {

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { decodeJwt } from 'jose'
-import { storeKinds, type TestStore } from '../support/harness.ts'
+import { startTestNode, storeKinds, type TestStore } from '../support/harness.ts'
 import { type ConsentFixture, REDIRECT, startConsentFixture } from './consent-fixture.ts'
 import { dpopKey, dpopProof } from './oauth-fixture.ts'
 
@@ -320,6 +320,46 @@ for (const kind of storeKinds) {
       assert.equal(ok.status, 200, JSON.stringify(ok.json))
       assert.equal(ok.json.token_type, 'DPoP')
       assert.deepEqual((decodeJwt(String(ok.json.access_token)) as { cnf?: unknown }).cnf, claims.cnf)
+    })
+
+    it('a second node: a code from one node redeems once on another, and a replay on the first revokes it', async () => {
+      const second = await startTestNode(store, {
+        masterKey: f.node.config.masterKey,
+        bootstrapToken: f.node.config.bootstrapToken,
+        issuer: f.issuer,
+      })
+      try {
+        const { code, verifier } = await codeFor()
+        const onSecond = await fetch(`${second.node.url}/oauth/token`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', ...scribe() },
+          body: new URLSearchParams({
+            grant_type: 'authorization_code',
+            code,
+            code_verifier: verifier,
+            redirect_uri: REDIRECT,
+          }),
+        })
+        const tokens = (await onSecond.json()) as Record<string, unknown>
+        assert.equal(onSecond.status, 200, JSON.stringify(tokens))
+        const replay = await redeem(code, verifier)
+        assert.equal(replay.json.error, 'invalid_grant')
+        assert.deepEqual(await introspect(String(tokens.access_token)), { active: false })
+        // A request pushed to one node is used once at the other.
+        const pushed = await f.par(f.request().params, scribe())
+        const used = await fetch(
+          `${second.node.url}/oauth/authorize?${new URLSearchParams({ client_id: 'scribe', request_uri: String(pushed.json.request_uri) })}`,
+          { redirect: 'manual' },
+        )
+        assert.equal(used.status, 303)
+        const reused = await f.authorize({
+          client_id: 'scribe',
+          request_uri: String(pushed.json.request_uri),
+        })
+        assert.equal(reused.status, 400)
+      } finally {
+        await second.close()
+      }
     })
   })
 }

@@ -73,9 +73,13 @@ export class DevIdp {
   private readonly provider: Provider
   private readonly disabled = new Set<string>()
 
-  constructor(options: { nodeIssuer: string; masterKey: MasterKey }) {
+  /**
+   * `nodeIssuer` is the node whose users it signs in (its client); the IdP lives at `{origin}/dev-idp`, where `origin`
+   * is the node's issuer unless given (a second IdP on a port of its own, in tests).
+   */
+  constructor(options: { nodeIssuer: string; masterKey: MasterKey; origin?: string }) {
     const base = options.nodeIssuer.replace(/\/$/, '')
-    this.issuer = devIdpIssuer(base)
+    this.issuer = devIdpIssuer(options.origin ?? base)
     const { privateKey } = demoIdpKey(options.masterKey)
     const jwk = { ...privateKey.export({ format: 'jwk' }), kid: DEMO_IDP.kid, alg: 'ES256', use: 'sig' }
     this.provider = new Provider(this.issuer, {

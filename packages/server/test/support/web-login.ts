@@ -5,6 +5,8 @@ import assert from 'node:assert/strict'
 /** Cookies by name, for one loopback origin (the node and its development IdP share it). */
 export class CookieJar {
   readonly cookies = new Map<string, string>()
+  /** The last Set-Cookie line for each name, attributes included. */
+  readonly lines = new Map<string, string>()
 
   header(): string {
     return [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ')
@@ -17,6 +19,7 @@ export class CookieJar {
       const eq = pair.indexOf('=')
       const name = pair.slice(0, eq).trim()
       const value = pair.slice(eq + 1).trim()
+      this.lines.set(name, line)
       const gone =
         attributes.some((a) => /^\s*max-age=0\s*$/i.test(a)) || /expires=Thu, 01 Jan 1970/i.test(line)
       if (gone || value === '') this.cookies.delete(name)
@@ -38,7 +41,7 @@ export async function send(
     body = new URLSearchParams(init.form).toString()
   }
   const response = await fetch(url, {
-    method: init.method ?? (body ? 'POST' : 'GET'),
+    method: init.method ?? (init.form ? 'POST' : 'GET'),
     headers,
     redirect: 'manual',
     ...(body !== undefined ? { body } : {}),

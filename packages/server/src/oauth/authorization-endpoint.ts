@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto'
 import type { AuditLog } from '../audit/audit-log.ts'
 import type { ClientAuthContext } from '../authn/client-authentication.ts'
 import { type AuthenticatedClient, authenticateActiveClient } from '../authn/client-authentication.ts'
+import { ValidationFailed } from '../errors/mandate-error.ts'
 import { AccessDenied, InvalidRequest, InvalidRequestUri, type OAuthError } from '../errors/oauth-error.ts'
 import type { ChangeContext } from '../registry/change.ts'
 import { type AuthorizationStore, secretHash } from '../store/authorization-store.ts'
@@ -200,19 +201,38 @@ export class AuthorizationEndpoint {
     const narrowed = narrow(request, decision)
     if (!narrowed) return this.errorRedirect(request, new AccessDenied('the human approved nothing'))
     const nowMs = this.deps.now()
-    const mandate = await this.deps.mandates.grant(
-      {
-        human,
-        agent: request.client_id,
-        actions: narrowed.actions,
-        resource_servers: [request.resource_server.id],
-        ...(narrowed.detailTypes.length > 0 ? { authorization_details_types: narrowed.detailTypes } : {}),
-        expires_at: new Date(nowMs + narrowed.durationSeconds * 1000).toISOString(),
-        ...(narrowed.maxCalls !== undefined ? { budget: { calls: narrowed.maxCalls, period: 'total' } } : {}),
-        source: 'consent',
-      },
-      by,
-    )
+    let mandate: { id: string }
+    try {
+      mandate = await this.deps.mandates.grant(
+        {
+          human,
+          agent: request.client_id,
+          actions: narrowed.actions,
+          resource_servers: [request.resource_server.id],
+          ...(narrowed.detailTypes.length > 0 ? { authorization_details_types: narrowed.detailTypes } : {}),
+          expires_at: new Date(nowMs + narrowed.durationSeconds * 1000).toISOString(),
+          ...(narrowed.maxCalls !== undefined
+            ? { budget: { calls: narrowed.maxCalls, period: 'total' } }
+            : {}),
+          source: 'consent',
+        },
+        by,
+      )
+    } catch (error) {
+      // The registry changed since the request was checked (the agent stopped, the human left, a ceiling shrank): the
+      // agent is told, as for any refusal, and nothing is granted.
+      if (error instanceof ValidationFailed)
+        return this.errorRedirect(
+          request,
+          new InvalidRequest(
+            `the mandate cannot be granted: ${error.fields.map((f) => `${f.path} ${f.message}`).join('; ')}`.slice(
+              0,
+              500,
+            ),
+          ),
+        )
+      throw error
+    }
     const code = randomBytes(32).toString('base64url')
     const details = request.authorization_details?.filter((d) =>
       narrowed.detailTypes.includes(String(d.type)),

@@ -361,5 +361,37 @@ for (const kind of storeKinds) {
         await second.close()
       }
     })
+
+    it('an agent suspended before the human decides: the decision answers invalid_request and grants nothing', async () => {
+      const quill = await f.node.call('PUT', '/api/v1/agents/quill', {
+        body: {
+          sponsor: 'alice@example.com',
+          classification: 'delegated',
+          ceiling: ['tickets:read'],
+          redirect_uris: [REDIRECT],
+          credentials: [{ type: 'client_secret' }],
+        },
+      })
+      assert.equal(quill.status, 201, quill.text)
+      const res = await f.authorize(f.request({ client_id: 'quill', scope: 'tickets:read' }).params)
+      const ref = new URL(res.location as string, f.issuer).searchParams.get('request') as string
+      const suspended = await f.node.call('PATCH', '/api/v1/agents/quill', {
+        body: { status: 'suspended' },
+        headers: { 'content-type': 'application/merge-patch+json' },
+      })
+      assert.equal(suspended.status, 200, suspended.text)
+      const target = await f.node.node.authorizationEndpoint.decide(ref, 'alice@example.com', {
+        approve: true,
+        actions: ['tickets:read'],
+        detailTypes: [],
+        durationSeconds: 600,
+      })
+      const params = new URL(target as string).searchParams
+      assert.equal(params.get('error'), 'invalid_request')
+      assert.equal(params.get('iss'), f.issuer)
+      assert.equal(params.get('code'), null)
+      const mandates = await f.node.call('GET', '/api/v1/mandates?agent=quill')
+      assert.deepEqual(mandates.json.items ?? mandates.json, [])
+    })
   })
 }

@@ -97,6 +97,47 @@ export interface AuditCheckpoint {
   signature: string
 }
 
+/** What a mandate grants: a human's authority given to an agent (the node's MandateInput). */
+export interface MandateGrant {
+  /** Registry id of the human who grants. */
+  human: string
+  /** The agent (delegated or blended) that may act for them. */
+  agent: string
+  /** Scopes the agent may ask for on the human's behalf. */
+  actions: string[]
+  /** Registered resource servers, by id or audience. */
+  resource_servers: string[]
+  /** Resources (audiences) the mandate is limited to; `*` matches any run of characters. */
+  resource_patterns?: string[]
+  /** RFC 9396 authorization_details types the agent may ask for. */
+  authorization_details_types?: string[]
+  /** RFC 3339; at most the node's `mandateMaxLifetimeSeconds` away. */
+  expires_at: string
+  /** Limits: a number of tokens and/or a sum of a numeric authorization_details field, in total or per UTC period. */
+  budget?: {
+    calls?: number
+    sum?: { argument: string; limit: number }
+    period?: 'total' | 'day' | 'week' | 'month'
+  }
+  /** When it may be used: weekdays (`mon`..`sun`), `HH:MM` start and end, an IANA time zone. */
+  windows?: Array<{ days: string[]; start: string; end: string; time_zone: string }>
+  /** `admin` (default) or `consent`. */
+  source?: 'admin' | 'consent'
+}
+
+/** A stored mandate with its state and its use in the current budget period. */
+export interface Mandate extends MandateGrant {
+  /** `mdt_` and 128 random bits. */
+  id: string
+  status: 'active' | 'revoked'
+  created_at: string
+  created_by: string
+  revoked_at?: string
+  revoked_by?: string
+  revoked_reason?: string
+  usage: { period: string; calls: number; sum: number }
+}
+
 export interface AdminClientOptions {
   /** Base URL of a node, e.g. `http://127.0.0.1:7400`. */
   baseUrl: string
@@ -234,6 +275,32 @@ export class AdminClient {
       | { target: 'token'; jti: string; exp: number; reason?: string },
   ): Promise<{ revoked: unknown }> {
     return this.request('POST', '/api/v1/revocations', target)
+  }
+
+  /**
+   * Grants a mandate: the agent may then exchange the human's tokens for what it covers, within its limits.
+   * @example
+   * await admin.grantMandate({ human: 'alice@example.com', agent: 'inbox-helper', actions: ['crm:read'], resource_servers: ['crm'], expires_at: '2027-01-01T00:00:00Z', budget: { calls: 100, period: 'day' } })
+   */
+  grantMandate(grant: MandateGrant): Promise<Mandate> {
+    return this.request('POST', '/api/v1/mandates', grant)
+  }
+
+  /** Reads one mandate with its use. */
+  getMandate(id: string): Promise<Mandate> {
+    return this.request('GET', `/api/v1/mandates/${encodeURIComponent(id)}`)
+  }
+
+  /** Mandates, newest first, filtered by the human who gave them, the agent, or their status. */
+  listMandates(
+    filters: { human?: string; agent?: string; status?: 'active' | 'revoked'; limit?: number } = {},
+  ): Promise<{ items: Mandate[] }> {
+    return this.request('GET', `/api/v1/mandates${toQuery(filters)}`)
+  }
+
+  /** Revokes a mandate: new tokens are refused at once, and tokens issued under it become inactive, on every node. */
+  revokeMandate(id: string, reason?: string): Promise<Mandate> {
+    return this.request('POST', `/api/v1/mandates/${encodeURIComponent(id)}/revoke`, reason ? { reason } : {})
   }
 
   /** Iterates over audit events in order, with optional filters. */

@@ -11,6 +11,8 @@ export {
   type ChangeResult,
   type ExplainRequest,
   type Explanation,
+  type Mandate,
+  type MandateGrant,
   type RegistryObject,
 } from './admin-client.js'
 export {

@@ -32,7 +32,8 @@ export interface AuthzenDecision {
 }
 
 /**
- * Decides one evaluation; the decision point records it.
+ * Decides one evaluation; the decision point records it. `facts` are context attributes Mandate set itself (the
+ * mandate a request names).
  * @example
  * await evaluate(pdp, { subject: { type: 'agent', id: 'fraud-watch' }, action: { name: 'payments:read' }, resource: { type: 'resource_server', id: 'risk' }, context: { mode: 'autonomous' } }, audit)
  * // { decision: true, context: { determining_policies: ['agents/autonomous.own-authority'] } }
@@ -41,8 +42,10 @@ export async function evaluate(
   pdp: PolicyDecisionPoint,
   request: AuthzenEvaluation,
   audit: DecisionAudit,
+  facts?: DecisionRequest['facts'],
 ): Promise<AuthzenDecision> {
-  return toAuthzenDecision(await callerErrors(() => pdp.decide(toDecisionRequest(request), audit)))
+  const question = { ...toDecisionRequest(request), ...(facts ? { facts } : {}) }
+  return toAuthzenDecision(await callerErrors(() => pdp.decide(question, audit)))
 }
 
 /** An AuthZEN evaluation as the decision point's question. */

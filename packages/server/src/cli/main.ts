@@ -24,6 +24,7 @@ import { registerDemoCommands } from './demo-commands.ts'
 import { type Document, documentKinds, orderDocuments, parseDocuments, resolveKind } from './documents.ts'
 import { readText } from './files.ts'
 import { registerIdpCommands } from './idp-commands.ts'
+import { registerMandateCommands } from './mandate-commands.ts'
 import { CliFailure, ExitCode, print, report } from './output.ts'
 import { registerPolicyCommands } from './policy-commands.ts'
 import { openExistingStore } from './store-access.ts'
@@ -261,6 +262,7 @@ program
   })
 
 registerPolicyCommands(program, { json: () => globals().json ?? false, admin })
+registerMandateCommands(program, { json: () => globals().json ?? false, admin })
 registerDemoCommands(program, { json: () => globals().json ?? false, config: () => config() })
 registerIdpCommands(program, { json: () => globals().json ?? false, config: () => config() })
 

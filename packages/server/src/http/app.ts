@@ -51,6 +51,7 @@ import { requestPath } from './request-path.ts'
 import { registerConsentRoutes } from './web/consent-routes.ts'
 import { registerDevIdpRoutes } from './web/dev-idp-routes.ts'
 import { registerLoginRoutes } from './web/login-routes.ts'
+import { registerMyMandatesRoutes } from './web/my-mandates-routes.ts'
 import { WebSessions } from './web/session.ts'
 import { registerWellKnown } from './well-known.ts'
 
@@ -224,6 +225,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     accessTokens: deps.accessTokens,
     adminTokens: deps.adminTokens,
     directory: deps.directory,
+    mandates: deps.mandates,
     issuer: deps.issuer,
   })
   // The admin API's documentation: Swagger UI at /api/docs, served from the package (no network needed), and the
@@ -256,6 +258,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerConsentRoutes(app, {
     web,
     authorizationEndpoint: deps.authorizationEndpoint,
+    directory: deps.directory,
+  })
+  registerMyMandatesRoutes(app, {
+    web,
+    mandates: deps.mandates,
+    audit: deps.audit,
+    database: deps.database,
     directory: deps.directory,
   })
   await app.register(

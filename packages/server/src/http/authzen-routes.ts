@@ -8,8 +8,10 @@ import type { AccessTokenAuthenticator } from '../authn/access-token.ts'
 import type { AdminTokens } from '../authn/admin-token.ts'
 import { evaluate } from '../authzen/evaluation.ts'
 import { evaluateAll } from '../authzen/evaluations.ts'
+import { withNamedMandate } from '../authzen/mandate-context.ts'
 import { search } from '../authzen/search.ts'
 import { OAuthError, toOAuthErrorResponse } from '../errors/oauth-error.ts'
+import type { Mandates } from '../mandates/mandates.ts'
 import type { DecisionAudit, PolicyDecisionPoint } from '../policy/pdp.ts'
 import type { Directory } from '../registry/directory.ts'
 import { validTraceparent } from './admin/auth.ts'
@@ -109,6 +111,8 @@ export interface AuthzenDeps {
   accessTokens: AccessTokenAuthenticator
   adminTokens: AdminTokens
   directory: Directory
+  /** Mandates an evaluation names (`context.mandate_id`), for `context.mandate`. */
+  mandates: Pick<Mandates, 'get'>
   issuer: () => string
 }
 
@@ -152,8 +156,17 @@ export function registerAuthzenRoutes(app: FastifyInstance, deps: AuthzenDeps): 
     })
 
     // Unknown fields are ignored (AuthZEN §12.1.1); `kind` is set after the body so that none can choose the search.
-    api.post(AUTHZEN_PATHS.evaluation, { schema: { body: EvaluationRequest, hide: true } }, (request) =>
-      evaluate(deps.pdp, request.body as Static<typeof EvaluationRequest>, audit(request)),
+    api.post(
+      AUTHZEN_PATHS.evaluation,
+      { schema: { body: EvaluationRequest, hide: true } },
+      async (request) => {
+        const named = await withNamedMandate(
+          deps.mandates,
+          request.body as Static<typeof EvaluationRequest>,
+          Date.now(),
+        )
+        return evaluate(deps.pdp, named.request, audit(request), named.facts)
+      },
     )
     api.post(AUTHZEN_PATHS.evaluations, { schema: { body: EvaluationsRequest, hide: true } }, (request) =>
       evaluateAll(deps.pdp, request.body as Static<typeof EvaluationsRequest>, audit(request)),

@@ -19,6 +19,10 @@ const TAGS: Array<{ name: string; description: string }> = [
   { name: 'keys', description: 'The signing key ring.' },
   { name: 'audit', description: 'The hash-chained audit log.' },
   { name: 'revocations', description: 'Revoking tokens on every node at once.' },
+  {
+    name: 'mandates',
+    description: "Humans' grants to agents: actions, resources, expiry, budgets, time windows.",
+  },
   { name: 'decisions', description: 'How the policies decide a request.' },
 ]
 

@@ -190,8 +190,8 @@ export function asTokenRequest(
   }
 }
 
-// Cedar's Long holds integers: sums are rounded down.
-function mandateFact(m: MandateFacts): CedarValueJson {
+/** A mandate as Cedar's `context.mandate` record; Cedar's Long holds integers, so sums are rounded down. */
+export function mandateFact(m: MandateFacts): CedarValueJson {
   return {
     id: m.id,
     expires_at: m.expires_at,

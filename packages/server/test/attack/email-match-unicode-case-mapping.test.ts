@@ -6,7 +6,14 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { SignJWT } from 'jose'
-import { ecKeyPair, IDP, type OAuthFixture, RESOURCE, startOAuthFixture } from '../oauth/oauth-fixture.ts'
+import {
+  ecKeyPair,
+  grantMandate,
+  IDP,
+  type OAuthFixture,
+  RESOURCE,
+  startOAuthFixture,
+} from '../oauth/oauth-fixture.ts'
 import { storeKinds, type TestStore } from '../support/harness.ts'
 
 const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
@@ -21,7 +28,7 @@ for (const kind of storeKinds) {
 
     const loginToken = (claims: Record<string, unknown>) => {
       const now = Math.floor(Date.now() / 1000)
-      return new SignJWT({ aud: f.issuer, scope: 'tickets:read', iat: now, exp: now + 600, ...claims })
+      return new SignJWT({ aud: f.issuer, iat: now, exp: now + 600, ...claims })
         .setProtectedHeader({ alg: 'ES256', kid: corpKey.publicJwk.kid })
         .setIssuer(IDP)
         .sign(corpKey.privateKey)
@@ -40,6 +47,8 @@ for (const kind of storeKinds) {
         const res = await f.node.call('PUT', path, { body })
         assert.ok(res.status < 300, `${path}: ${res.status} ${res.text}`)
       }
+      // A mandate each, so that only who the token names can stop the exchange.
+      for (const human of ['kate']) await grantMandate(f.node, 'helper', ['tickets:read'], { human })
     })
     after(async () => {
       await f?.close()

@@ -39,4 +39,52 @@ describe('AuditBatcher', () => {
       dir.drop()
     }
   })
+
+  it('a record whose effect is refused leaves its batch alone: it and its effect are not written, the others commit in order', async () => {
+    const dir = tempDir()
+    const database = await openDatabase({ dialect: 'sqlite', file: join(dir.path, 'mandate.db') })
+    try {
+      await database.migrate()
+      const audit = new AuditLog(randomBytes(32))
+      await audit.initialize(database.db)
+      const batcher = new AuditBatcher(database, audit)
+      const actors = [{ kind: 'system' as const, id: 't' }]
+      // Each effect writes a meta row; odd ones are refused by their guard and must leave nothing behind.
+      const results = await Promise.allSettled(
+        Array.from({ length: 6 }, (_, i) =>
+          batcher.record({ type: 'test.effect', outcome: 'success', actors, details: { i } }, async (tx) => {
+            if (i % 2 === 1) return { ok: false, error: new Error(`refused ${i}`) }
+            await tx
+              .insertInto('meta')
+              .values({ key: `effect-${i}`, value: 'x' })
+              .execute()
+            return {
+              ok: true,
+              events: [{ type: 'test.extra', outcome: 'success', actors, details: { i } }],
+            }
+          }),
+        ),
+      )
+      assert.deepEqual(
+        results.map((r) => r.status),
+        ['fulfilled', 'rejected', 'fulfilled', 'rejected', 'fulfilled', 'rejected'],
+      )
+      assert.match(String((results[1] as PromiseRejectedResult).reason), /refused 1/)
+      const events = await audit.read(database.db, { limit: 20 })
+      assert.deepEqual(
+        events.map((e) => `${e.type}:${(e.details as { i: number }).i}`),
+        ['test.effect:0', 'test.extra:0', 'test.effect:2', 'test.extra:2', 'test.effect:4', 'test.extra:4'],
+      )
+      const keys = (
+        await database.db.selectFrom('meta').select('key').where('key', 'like', 'effect-%').execute()
+      )
+        .map((r) => r.key)
+        .sort()
+      assert.deepEqual(keys, ['effect-0', 'effect-2', 'effect-4'])
+      assert.equal((await audit.verify(database.db)).ok, true)
+    } finally {
+      await database.close()
+      dir.drop()
+    }
+  })
 })

@@ -1,5 +1,5 @@
 // The demo data's agent with a key (issue 9, item 8): seeding writes support-bot's private key next to the data, mode
-// 0600, and the SDK's AgentClient.fromEnv() authenticates with it (private_key_jwt) to act for Alice.
+// 0600, and the SDK's AgentClient.fromEnv() authenticates with it (private_key_jwt) to act for Alice under her mandate.
 import assert from 'node:assert/strict'
 import { readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
@@ -35,12 +35,22 @@ describe('the demo agent key', () => {
     assert.equal(registered.d, undefined)
   })
 
-  it('lets AgentClient.fromEnv() act for Alice as support-bot (private_key_jwt)', async () => {
+  it('lets AgentClient.fromEnv() act for Alice as support-bot (private_key_jwt), under a mandate she gave it', async () => {
     const agent = AgentClient.fromEnv({
       MANDATE_URL: t.node.url,
       MANDATE_CLIENT_ID: DEMO_AGENT.id,
       MANDATE_PRIVATE_KEY_FILE: String(t.node.demoAgentKeyFile),
     })
+    const granted = await t.call('POST', '/api/v1/mandates', {
+      body: {
+        human: 'alice@example.com',
+        agent: DEMO_AGENT.id,
+        actions: ['crm:read'],
+        resource_servers: ['crm'],
+        expires_at: new Date(Date.now() + 3600_000).toISOString(),
+      },
+    })
+    assert.equal(granted.status, 201, granted.text)
     const alice = await t.call('GET', '/api/v1/humans/alice@example.com')
     const subjectToken = await signDemoIdpToken(demoIdpKey(t.node.masterKey).privateKey, alice.json, {
       issuer: devIdpIssuer(t.node.url),

@@ -91,6 +91,29 @@ describe('mandate serve on a new embedded store without a master key', () => {
     })
     assert.equal(helper.status, 201, JSON.stringify(helper.json))
     const secret = String(helper.json.issued_secrets[0].client_secret)
+    // Each human's mandate for the agent, granted with the CLI: the IdP token alone grants nothing.
+    for (const human of ['alice@example.com', 'bob@example.com']) {
+      const granted = await runCli(
+        [
+          '--json',
+          'mandates',
+          'grant',
+          '--human',
+          human,
+          '--agent',
+          'inbox-helper',
+          '--actions',
+          'crm:read',
+          '--resource-servers',
+          'https://crm.example.com/',
+          '--expires',
+          '8h',
+        ],
+        { env: cliEnv({ MANDATE_URL: url, MANDATE_TOKEN: token }) },
+      )
+      assert.equal(granted.code, 0, granted.stderr)
+      assert.match(JSON.parse(granted.stdout).id, /^mdt_/)
+    }
     const exchange = async (human: string) => {
       const minted = await runCli(['demo', 'idp-token', human, '--scope', 'crm:read', '--audience', url], {
         env: serveEnv(dir.path),

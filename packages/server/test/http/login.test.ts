@@ -85,7 +85,8 @@ for (const kind of storeKinds) {
       const post = (form: Record<string, string>, headers: Record<string, string>) =>
         send(jar, `${t.node.url}/logout`, { form, headers })
       assert.equal((await post({}, origin)).status, 403)
-      assert.equal((await post({ csrf_token: `${token.slice(0, -1)}A` }, origin)).status, 403)
+      const wrong = `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`
+      assert.equal((await post({ csrf_token: wrong }, origin)).status, 403)
       assert.equal((await post({ csrf_token: 'x' }, origin)).status, 403)
       assert.equal((await post({ csrf_token: token }, { origin: 'https://evil.example' })).status, 403)
       assert.equal((await post({ csrf_token: token }, { origin: 'null' })).status, 403)
@@ -209,6 +210,16 @@ for (const kind of storeKinds) {
       const open = new CookieJar()
       await loginAtDevIdp(open, t.node.url, 'u-1002')
       assert.match(await home(open), /Hello, Bob/)
+      const mandate = await t.call('POST', '/api/v1/mandates', {
+        body: {
+          human: 'bob@example.com',
+          agent: 'support-bot',
+          actions: ['crm:read'],
+          resource_servers: ['crm'],
+          expires_at: new Date(Date.now() + 3600_000).toISOString(),
+        },
+      })
+      assert.equal(mandate.status, 201, mandate.text)
       const idp = t.node.devIdp()
       assert.ok(idp)
       idp.setDisabled('u-1002', true)
@@ -222,6 +233,10 @@ for (const kind of storeKinds) {
       const bob = await t.call('GET', '/api/v1/humans/bob@example.com')
       assert.equal(bob.json.status, 'inactive')
       assert.match(await home(open), /Log in/, 'the open session ends with the human')
+      // The registry's status change cascades: the mandates Bob gave are revoked, the agents he sponsors suspended.
+      const after = await t.call('GET', `/api/v1/mandates/${mandate.json.id}`)
+      assert.equal(after.json.status, 'revoked')
+      assert.equal((await t.call('GET', '/api/v1/agents/fraud-watch')).json.status, 'suspended')
       const again = await loginAtDevIdp(new CookieJar(), t.node.url, 'u-1002')
       assert.equal(again.status, 403, 'an inactive human cannot log in even once the IdP enables the account')
       const deactivation = (await events('admin.human.')).find(

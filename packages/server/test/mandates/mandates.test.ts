@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { decodeJwt } from 'jose'
+import { deactivateHuman } from '../../src/mandates/lifecycle.ts'
 import {
   ecKeyPair,
   IDP,
@@ -42,7 +43,7 @@ async function setUp(f: OAuthFixture, idpKey: ReturnType<typeof ecKeyPair>): Pro
   })
   await put(`/api/v1/humans/${HUMAN}`, { email: HUMAN, identities: [{ issuer: IDP, subject: IDP_SUBJECT }] })
   const secrets: Record<string, string> = {}
-  for (const id of ['assistant', 'spender', 'payer', 'racer']) {
+  for (const id of ['assistant', 'spender', 'payer', 'racer', 'chained', 'policed']) {
     const res = await put(`/api/v1/agents/${id}`, {
       sponsor: HUMAN,
       classification: 'delegated',
@@ -51,6 +52,14 @@ async function setUp(f: OAuthFixture, idpKey: ReturnType<typeof ecKeyPair>): Pro
     })
     secrets[id] = res.issued_secrets[0].client_secret
   }
+  const sub = await put('/api/v1/agents/chained-sub', {
+    sponsor: HUMAN,
+    classification: 'delegated',
+    parent: 'chained',
+    ceiling: ['tickets:read'],
+    credentials: [{ type: 'client_secret' }],
+  })
+  secrets['chained-sub'] = sub.issued_secrets[0].client_secret
   return secrets
 }
 
@@ -240,6 +249,40 @@ for (const kind of storeKinds) {
       assert.equal((await f.node.call('GET', '/api/v1/mandates/mdt_nothing')).status, 404)
     })
 
+    it('a mandate is used only inside its time windows (weekdays, times, IANA time zone)', async () => {
+      const days = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat']
+      const today = days[new Date().getUTCDay()] as string
+      const window = (d: string[]) => [{ days: d, start: '00:00', end: '24:00', time_zone: 'UTC' }]
+      await f.node
+        .call('PUT', '/api/v1/agents/weekender', {
+          body: {
+            sponsor: HUMAN,
+            classification: 'delegated',
+            ceiling: ['tickets:read'],
+            credentials: [{ type: 'client_secret' }],
+          },
+        })
+        .then((res) => {
+          secrets.weekender = res.json.issued_secrets[0].client_secret
+        })
+      await grant(mandateBody('weekender', { windows: window(days.filter((d) => d !== today)) }))
+      const outside = await exchange('weekender', { scope: 'tickets:read' })
+      assert.equal(outside.json.error, 'invalid_request')
+      assert.match(String(outside.json.error_description), /may not be used at this time/)
+      await grant(mandateBody('weekender', { windows: window([today]) }))
+      assert.equal((await exchange('weekender', { scope: 'tickets:read' })).status, 200)
+      const bad = await f.node.call('POST', '/api/v1/mandates', {
+        body: mandateBody('weekender', {
+          windows: [{ days: ['mon'], start: '10:00', end: '09:00', time_zone: 'Mars/Olympus' }],
+        }),
+      })
+      assert.equal(bad.status, 400)
+      assert.deepEqual(bad.json.fields.map((x: { path: string }) => x.path).sort(), [
+        '/windows/0/end',
+        '/windows/0/time_zone',
+      ])
+    })
+
     it('refuses an expired mandate (mandate_expired)', async () => {
       await f.node
         .call('PUT', '/api/v1/agents/sleeper', {
@@ -257,6 +300,125 @@ for (const kind of storeKinds) {
       await new Promise((resolve) => setTimeout(resolve, 2000))
       const res = await exchange('sleeper', { scope: 'tickets:read' })
       assert.equal(res.json.error, 'mandate_expired')
+    })
+
+    it('RFC 8693 §4.1: a sub-agent exchanging a token issued under a mandate keeps that mandate and spends its budget', async () => {
+      const mandate = await grant(mandateBody('chained', { budget: { calls: 2 } }))
+      const parent = await exchange('chained', { scope: 'tickets:read' })
+      assert.equal(parent.status, 200, JSON.stringify(parent.json))
+      const child = await exchange('chained-sub', {
+        subject_token: String(parent.json.access_token),
+        subject_token_type: ACCESS_TOKEN_TYPE,
+        scope: 'tickets:read',
+      })
+      assert.equal(child.status, 200, JSON.stringify(child.json))
+      const claims = decodeJwt(String(child.json.access_token))
+      assert.equal(claims.mandate_id, mandate.id)
+      assert.deepEqual(claims.act, { sub: 'chained-sub', act: { sub: 'chained' } })
+      const again = await exchange('chained-sub', {
+        subject_token: String(parent.json.access_token),
+        subject_token_type: ACCESS_TOKEN_TYPE,
+        scope: 'tickets:read',
+      })
+      assert.equal(again.json.error, 'mandate_exhausted', 'the sub-agent spends the same budget')
+    })
+
+    it('transaction tokens under a mandate carry mandate_id and spend its budget', async () => {
+      const mandate = await grant(mandateBody('chained', { budget: { calls: 1 } }))
+      // The older mandate of this agent is used up; this one covers the request.
+      const txn = await exchange('chained', {
+        requested_token_type: 'urn:ietf:params:oauth:token-type:txn_token',
+        audience: f.issuer,
+        scope: 'tickets:read',
+      })
+      assert.equal(txn.status, 200, JSON.stringify(txn.json))
+      assert.equal(decodeJwt(String(txn.json.access_token)).mandate_id, mandate.id)
+      const used = await f.node.call('GET', `/api/v1/mandates/${mandate.id}`)
+      assert.equal(used.json.usage.calls, 1)
+    })
+
+    it('policies see the mandate and its use in context.mandate', async () => {
+      const put = await f.node.call('PUT', '/api/v1/policies/mandate-use', {
+        body: {
+          policies:
+            '@id("once") forbid (principal == agent::"policed", action, resource) when { context has mandate && context.mandate.calls_used >= 1 && context.mandate has calls_limit && context.mandate.calls_limit == 5 };',
+        },
+      })
+      assert.ok(put.status < 300, put.text)
+      await grant(mandateBody('policed', { budget: { calls: 5, period: 'day' } }))
+      assert.equal((await exchange('policed', { scope: 'tickets:read' })).status, 200)
+      const denied = await exchange('policed', { scope: 'tickets:read' })
+      assert.equal(denied.json.error, 'invalid_scope')
+      assert.match(String(denied.json.error_description), /denied by policy/)
+      await f.node.call('DELETE', '/api/v1/policies/mandate-use')
+    })
+
+    it('AuthZEN: an evaluation naming a mandate (context.mandate_id) is decided with context.mandate; a mandate that does not stand is a 400', async () => {
+      await f.node
+        .call('PUT', '/api/v1/agents/pep-checked', {
+          body: {
+            sponsor: HUMAN,
+            classification: 'delegated',
+            ceiling: ['tickets:read'],
+            credentials: [{ type: 'client_secret' }],
+          },
+        })
+        .then((res) => {
+          secrets['pep-checked'] = res.json.issued_secrets[0].client_secret
+        })
+      const mandate = await grant(mandateBody('pep-checked', { budget: { calls: 5 } }))
+      assert.equal((await exchange('pep-checked', { scope: 'tickets:read' })).status, 200)
+      const policy = await f.node.call('PUT', '/api/v1/policies/mandate-authzen', {
+        body: {
+          policies:
+            '@id("used") forbid (principal == agent::"pep-checked", action, resource) when { context has mandate && context.mandate.calls_used >= 1 };',
+        },
+      })
+      assert.ok(policy.status < 300, policy.text)
+      const evaluate = (context: Record<string, unknown>) =>
+        f.node.call('POST', '/access/v1/evaluation', {
+          body: {
+            subject: { type: 'agent', id: 'pep-checked' },
+            action: { name: 'tickets:read' },
+            resource: { type: 'resource_server', id: 'tickets' },
+            context,
+          },
+        })
+      try {
+        assert.equal((await evaluate({})).json.decision, true)
+        const named = await evaluate({ mandate_id: mandate.id })
+        assert.equal(named.status, 200, named.text)
+        assert.equal(named.json.decision, false, 'the policy saw the mandate and its use')
+        // A caller cannot hand in a mandate of its own making.
+        const forged = await evaluate({
+          mandate: { id: 'x', calls_used: 0, sum_used: 0, period: 'total', expires_at: 'x' },
+        })
+        assert.equal(forged.json.decision, true)
+        assert.equal((await evaluate({ mandate_id: 'mdt_unknown' })).status, 400)
+        const other = await grant(mandateBody('assistant'))
+        assert.equal((await evaluate({ mandate_id: other.id })).status, 400)
+        await f.node.call('POST', `/api/v1/mandates/${mandate.id}/revoke`, { body: {} })
+        const revoked = await evaluate({ mandate_id: mandate.id })
+        assert.equal(revoked.status, 400)
+        assert.match(revoked.text, /has been revoked/)
+      } finally {
+        await f.node.call('DELETE', '/api/v1/policies/mandate-authzen')
+      }
+    })
+
+    it('deactivateHuman (the IdP reports the account disabled) revokes the mandates and suspends sponsored agents', async () => {
+      await f.node.call('PUT', '/api/v1/humans/dave@example.com', { body: { email: 'dave@example.com' } })
+      await f.node.call('PUT', '/api/v1/agents/daves-bot', {
+        body: { sponsor: 'dave@example.com', classification: 'delegated', ceiling: ['tickets:read'] },
+      })
+      const mandate = await grant({ ...mandateBody('assistant'), human: 'dave@example.com' })
+      const actor = { kind: 'system' as const, id: 'trusted_issuer:idp' }
+      assert.equal(await deactivateHuman(f.node.node.registry, 'dave@example.com', { actor }), true)
+      assert.equal(await deactivateHuman(f.node.node.registry, 'dave@example.com', { actor }), false)
+      const revoked = (await f.node.call('GET', `/api/v1/mandates/${mandate.id}`)).json
+      assert.equal(revoked.status, 'revoked')
+      assert.equal(revoked.revoked_by, 'system:trusted_issuer:idp')
+      assert.equal((await f.node.call('GET', '/api/v1/agents/daves-bot')).json.status, 'suspended')
     })
 
     it('deactivating a human revokes every mandate they gave and suspends the agents they sponsor, audited', async () => {
@@ -354,9 +516,19 @@ describe('mandates on two PostgreSQL nodes', () => {
       return (await res.json()) as Record<string, unknown>
     }
     assert.equal((await introspect(second.node.url)).active, true)
+    // Mandate's own resource endpoints (AuthZEN, the gateway) check tokens with the node's authenticator.
+    const presented = {
+      authorization: `Bearer ${String(issued.json.access_token)}`,
+      dpop: [],
+      method: 'POST',
+      url: `${second.node.url}/access/v1/evaluation`,
+    }
+    const caller = await second.node.accessTokens.authenticate(presented, RESOURCE)
+    assert.equal(caller.claims.mandate_id, created.json.id)
     const revoked = await f.node.call('POST', `/api/v1/mandates/${created.json.id}/revoke`, { body: {} })
     assert.equal(revoked.status, 200)
     assert.deepEqual(await introspect(second.node.url), { active: false })
+    await assert.rejects(second.node.accessTokens.authenticate(presented, RESOURCE), /revoked/)
     assert.equal((await exchangeAt(second.node.url, 'assistant')).json.error, 'mandate_revoked')
   })
 })

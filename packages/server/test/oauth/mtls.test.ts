@@ -217,6 +217,14 @@ describe('mutual TLS (RFC 8705)', () => {
       const issued = (res.json as { issued_secrets?: Array<{ client_secret: string }> }).issued_secrets
       if (path.endsWith('/self-assistant-sub') && issued?.[0]) subSecret = issued[0].client_secret
     }
+    const mandate = await admin('POST', '/api/v1/mandates', {
+      human: 'alice@example.com',
+      agent: 'self-assistant',
+      actions: ['tickets:read'],
+      resource_servers: ['tickets'],
+      expires_at: new Date(Date.now() + 3600_000).toISOString(),
+    })
+    assert.equal(mandate.status, 201, JSON.stringify(mandate.json))
   })
   after(async () => {
     await node.close()

@@ -132,13 +132,36 @@ export function signHumanToken(
     sub: IDP_SUBJECT,
     email: 'alice@example.com',
     aud: audience,
-    scope: 'tickets:read tickets:write',
     iat: now,
     exp: now + 600,
     ...claims,
   })
     .setProtectedHeader({ alg: 'ES256', kid: key.publicJwk.kid, typ: 'JWT' })
     .sign(key.privateKey)
+}
+
+/**
+ * Grants a mandate from a human (alice by default) to an agent through the admin API: delegated exchanges need one.
+ * `actions` on the `tickets` resource server by default, for an hour; anything else through `extra`.
+ */
+export async function grantMandate(
+  node: TestNode,
+  agent: string,
+  actions: string[],
+  extra: Record<string, unknown> = {},
+): Promise<string> {
+  const res = await node.call('POST', '/api/v1/mandates', {
+    body: {
+      human: 'alice@example.com',
+      agent,
+      actions,
+      resource_servers: ['tickets'],
+      expires_at: new Date(Date.now() + 3600_000).toISOString(),
+      ...extra,
+    },
+  })
+  if (res.status !== 201) throw new Error(`mandate for ${agent}: ${res.status} ${res.text}`)
+  return res.json.id
 }
 
 /** A Kubernetes-style projected service-account token for the `deployer` service account. */

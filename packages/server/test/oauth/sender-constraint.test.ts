@@ -9,6 +9,7 @@ import {
   dpopKey,
   dpopProof,
   ecKeyPair,
+  grantMandate,
   IDP,
   IDP_SUBJECT,
   type OAuthFixture,
@@ -95,6 +96,8 @@ describe('sender constraint through token exchange (RFC 9449, RFC 8693)', () => 
       credentials: [{ type: 'client_secret' }],
     })
     secrets['helper-sub'] = sub.issued_secrets[0].client_secret
+    await grantMandate(f.node, 'helper', ['tickets:read'])
+    await grantMandate(f.node, 'secret-bot', ['tickets:read'])
   })
   after(async () => {
     await f.close()

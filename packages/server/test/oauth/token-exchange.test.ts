@@ -7,6 +7,7 @@ import * as client from 'openid-client'
 import { storeKinds, type TestStore } from '../support/harness.ts'
 import {
   ecKeyPair,
+  grantMandate,
   IDP,
   IDP_SUBJECT,
   type OAuthFixture,
@@ -84,6 +85,9 @@ for (const kind of storeKinds) {
         })
         secrets[id] = res.issued_secrets[0].client_secret
       }
+      // Alice's mandates: what each agent may do for her (the IdP token's own `scope` claim grants nothing).
+      await grantMandate(f.node, 'assistant', ['tickets:read', 'tickets:write'])
+      await grantMandate(f.node, 'narrow', ['tickets:read'])
     })
     after(async () => {
       await f.close()
@@ -182,14 +186,15 @@ for (const kind of storeKinds) {
       )
     })
 
-    it('RFC 8693 §2.2.2: scope beyond the subject token or the ceiling is invalid_scope', async () => {
+    it('RFC 8693 §2.2.2: scope beyond the mandate or the ceiling is invalid_scope; no scope asks for what the mandate grants', async () => {
+      // Within the ceiling, and claimed by the IdP token, but granted by no mandate.
       await refused(
         'assistant',
         {
-          subject_token: await humanToken({ scope: 'tickets:read' }),
+          subject_token: await humanToken({ scope: 'docs:read' }),
           subject_token_type: JWT_TYPE,
-          resource: RESOURCE,
-          scope: 'tickets:write',
+          resource: OTHER_RESOURCE,
+          scope: 'docs:read',
         },
         'invalid_scope',
       )
@@ -203,15 +208,12 @@ for (const kind of storeKinds) {
         },
         'invalid_scope',
       )
-      await refused(
-        'assistant',
-        {
-          subject_token: await humanToken({ scope: undefined }),
-          subject_token_type: JWT_TYPE,
-          resource: RESOURCE,
-        },
-        'invalid_scope',
-      )
+      const implied = await exchange('assistant', {
+        subject_token: await humanToken({ scope: undefined }),
+        subject_token_type: JWT_TYPE,
+        resource: RESOURCE,
+      })
+      assert.equal(implied.json.scope, 'tickets:read tickets:write', JSON.stringify(implied.json))
     })
 
     it('RFC 8693 §2.2.2: an unregistered resource is invalid_target', async () => {

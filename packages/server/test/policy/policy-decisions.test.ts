@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test'
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose'
 import {
   ecKeyPair,
+  grantMandate,
   IDP,
   IDP_SUBJECT,
   type OAuthFixture,
@@ -75,6 +76,7 @@ for (const kind of storeKinds) {
         })
         assert.ok(patch.status < 300, patch.text)
       }
+      await grantMandate(f.node, 'helper', ['tickets:read', 'tickets:write'])
     })
     after(async () => {
       await f.close()

@@ -4,7 +4,14 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { createRemoteJWKSet, jwtVerify, SignJWT } from 'jose'
-import { ecKeyPair, IDP, type OAuthFixture, RESOURCE, startOAuthFixture } from '../oauth/oauth-fixture.ts'
+import {
+  ecKeyPair,
+  grantMandate,
+  IDP,
+  type OAuthFixture,
+  RESOURCE,
+  startOAuthFixture,
+} from '../oauth/oauth-fixture.ts'
 import { storeKinds, type TestStore } from '../support/harness.ts'
 
 const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
@@ -22,7 +29,7 @@ for (const kind of storeKinds) {
     /** A login token of an IdP, for this node. */
     const idpToken = (issuer: string, key: ReturnType<typeof ecKeyPair>, claims: Record<string, unknown>) => {
       const now = Math.floor(Date.now() / 1000)
-      return new SignJWT({ aud: f.issuer, scope: 'tickets:read', iat: now, exp: now + 600, ...claims })
+      return new SignJWT({ aud: f.issuer, iat: now, exp: now + 600, ...claims })
         .setProtectedHeader({ alg: 'ES256', kid: key.publicJwk.kid })
         .setIssuer(issuer)
         .sign(key.privateKey)
@@ -81,6 +88,9 @@ for (const kind of storeKinds) {
       for (const id of ['carol', 'dave', 'erin', 'frank', 'gina'])
         await put(`/api/v1/humans/${id}@example.com`, { email: `${id}@example.com` })
       await put('/api/v1/humans/heidi@example.com', { email: 'heidi@example.com', status: 'inactive' })
+      // Each active human's mandate for the helper: the exchanges below test who the token names, not what it grants.
+      for (const id of ['alice', 'carol', 'dave', 'erin', 'frank', 'gina'])
+        await grantMandate(f.node, 'helper', ['tickets:read'], { human: `${id}@example.com` })
     })
     after(async () => {
       await f.close()

@@ -15,6 +15,7 @@ import { calculateJwkThumbprint, createRemoteJWKSet, decodeProtectedHeader, type
 import { verifyDpopProof } from '../../src/tokens/dpop.ts'
 import {
   ecKeyPair,
+  grantMandate,
   IDP,
   IDP_SUBJECT,
   type OAuthFixture,
@@ -136,6 +137,7 @@ describe('@mandate/sdk AgentClient', () => {
       ceiling: ['tickets:read'],
       credentials: [{ type: 'jwks', jwks: { keys: [subKey.publicJwk] } }],
     })
+    await grantMandate(f.node, 'helper', ['tickets:read'])
     // Federation: a Kubernetes cluster and a workload bound to one of its service accounts.
     await registerDeployer(f.node, platformKey)
   })

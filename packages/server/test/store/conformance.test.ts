@@ -9,6 +9,8 @@ import { type Kysely, Migrator } from 'kysely'
 import { AuditBatcher } from '../../src/audit/audit-batcher.ts'
 import { AuditLog } from '../../src/audit/audit-log.ts'
 import { Conflict } from '../../src/errors/mandate-error.ts'
+import { MandateStore } from '../../src/mandates/mandate-store.ts'
+import type { Mandate } from '../../src/mandates/model.ts'
 import type { Agent, Human } from '../../src/registry/model.ts'
 import { createRegistryStores } from '../../src/registry/stores.ts'
 import { AdminTokenStore } from '../../src/store/admin-token-store.ts'
@@ -463,6 +465,55 @@ for (const kind of storeKinds) {
       assert.equal(await tokens.count(database.db), 2)
     })
 
+    it('spends a mandate budget with one guarded update: concurrent spends through group commit never overrun it', async () => {
+      const mandates = new MandateStore()
+      const mandate: Mandate = {
+        id: `mdt_${randomBytes(16).toString('base64url')}`,
+        human: 'alice@example.com',
+        agent: 'a1',
+        actions: ['crm:read'],
+        resource_servers: ['crm'],
+        expires_at: new Date(Date.now() + 3600_000).toISOString(),
+        budget: { calls: 4, sum: { argument: 'amount', limit: 10 }, period: 'total' },
+        source: 'admin',
+        status: 'active',
+        created_at: now(),
+        created_by: 'system:test',
+      }
+      await database.transact((tx) => mandates.insert(tx, mandate, Date.now() + 3600_000))
+      const batcher = new AuditBatcher(database, audit)
+      const spend = (amount: number) =>
+        batcher.record(
+          { type: 'test.spend', outcome: 'success', actors: [{ kind: 'system', id: 't' }] },
+          async (tx) =>
+            (await mandates.spend(tx, {
+              mandateId: mandate.id,
+              period: 'total',
+              amount,
+              now: Date.now(),
+              maxCalls: 4,
+              maxAmount: 10,
+            }))
+              ? { ok: true }
+              : { ok: false, error: new Error('exhausted') },
+        )
+      const results = await Promise.allSettled(Array.from({ length: 12 }, () => spend(2)))
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 4)
+      assert.deepEqual(await mandates.use(database.db, mandate.id, 'total'), {
+        period: 'total',
+        calls: 4,
+        sum: 8,
+      })
+      // The sum limit holds too, exactly up to it; a revoked mandate spends nothing.
+      const exact = { mandateId: mandate.id, period: 'total', now: Date.now(), maxAmount: 10 }
+      assert.equal(await database.transact((tx) => mandates.spend(tx, { ...exact, amount: 2.5 })), false)
+      assert.equal(await database.transact((tx) => mandates.spend(tx, { ...exact, amount: 2 })), true)
+      await database.transact((tx) => mandates.update(tx, { ...mandate, status: 'revoked' }))
+      assert.equal(
+        await database.transact((tx) => mandates.spend(tx, { ...exact, amount: 0, maxAmount: 100 })),
+        false,
+      )
+    })
     it('answers ping while open', async () => {
       assert.equal(await database.ping(), true)
     })
@@ -527,7 +578,11 @@ for (const kind of storeKinds) {
         ])
         .execute()
 
-      assert.deepEqual(await database.migrate(), ['0004-audit-integrity', '0005-human-identities'])
+      assert.deepEqual(await database.migrate(), [
+        '0004-audit-integrity',
+        '0005-human-identities',
+        '0006-mandates',
+      ])
       assert.deepEqual(await stores.humans.sharedEmails(database.db), [
         { email: 'pat@example.com', humans: ['pat', 'patricia'] },
       ])

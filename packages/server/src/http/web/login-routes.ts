@@ -46,7 +46,8 @@ export function registerLoginRoutes(
       return sendPage(reply, {
         title: `Hello, ${current.name}`,
         who: { name: current.name, csrfField: deps.web.csrfField(current) },
-        body: html`<p>You are logged in as <strong>${current.human.id}</strong>.</p>`,
+        body: html`<p>You are logged in as <strong>${current.human.id}</strong>.</p>
+<ul><li><a href="/me/mandates">My mandates</a>: what you let agents do for you, and how much of it they used</li></ul>`,
       })
     })
 

@@ -236,6 +236,8 @@ export const tokenExchange: Grant = {
     // that same mandate. Without a requested scope, the mandate's actions on this resource (of a Mandate subject
     // token: the token's) are asked.
     const fromMandateToken = subject.chain !== undefined
+    if (fromMandateToken && subject.mandateId === undefined)
+      throw new InvalidScope('no mandate covers this request: the subject token was issued under none')
     const asked =
       requested.length > 0
         ? requested
@@ -248,7 +250,7 @@ export const tokenExchange: Grant = {
       actions: asked,
       resourceServer: target,
       details: details ?? [],
-      mandateId: fromMandateToken ? (subject.mandateId ?? '') : undefined,
+      mandateId: subject.mandateId,
     })
     const mandate = coverage.mandate
     // Scope narrows along the chain: request ∩ mandate ∩ subject token ∩ the agent's ceiling ∩ policy.

@@ -578,10 +578,10 @@ for (const kind of storeKinds) {
         ])
         .execute()
 
-      assert.deepEqual(await database.migrate(), [
+      // The two this test is about, then whatever later migrations exist.
+      assert.deepEqual((await database.migrate()).slice(0, 2), [
         '0004-audit-integrity',
         '0005-human-identities',
-        '0006-mandates',
       ])
       assert.deepEqual(await stores.humans.sharedEmails(database.db), [
         { email: 'pat@example.com', humans: ['pat', 'patricia'] },

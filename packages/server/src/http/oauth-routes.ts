@@ -98,6 +98,7 @@ export function registerOAuthRoutes(
       const pushed = await deps.authorizationEndpoint.push({
         form,
         authorization: request.headers.authorization,
+        certificate: clientCertificate(request),
       })
       void reply.headers(NO_STORE).status(201)
       return pushed

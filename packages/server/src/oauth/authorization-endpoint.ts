@@ -4,7 +4,7 @@
 // the redirect URI and to the PKCE challenge.
 import { randomBytes } from 'node:crypto'
 import type { AuditLog } from '../audit/audit-log.ts'
-import type { ClientAuthContext } from '../authn/client-authentication.ts'
+import type { ClientAuthContext, ClientCertificate } from '../authn/client-authentication.ts'
 import { type AuthenticatedClient, authenticateActiveClient } from '../authn/client-authentication.ts'
 import { ValidationFailed } from '../errors/mandate-error.ts'
 import { AccessDenied, InvalidRequest, InvalidRequestUri, type OAuthError } from '../errors/oauth-error.ts'
@@ -114,6 +114,8 @@ export class AuthorizationEndpoint {
   async push(input: {
     form: Readonly<Record<string, string | string[] | undefined>>
     authorization?: string | undefined
+    /** RFC 8705: the TLS client certificate, for agents that authenticate with it. */
+    certificate?: ClientCertificate | undefined
   }): Promise<{ request_uri: string; expires_in: number }> {
     let parsed: ReturnType<typeof parseAuthorizationParams>
     try {
@@ -122,7 +124,7 @@ export class AuthorizationEndpoint {
       throw asOAuth(error)
     }
     const client: AuthenticatedClient = await authenticateActiveClient(
-      { params: parsed.params, authorization: input.authorization },
+      { params: parsed.params, authorization: input.authorization, certificate: input.certificate },
       this.deps.clientAuth,
     )
     // RFC 9126 §2.1: a pushed request must not itself point at a request_uri.

@@ -4,8 +4,15 @@
 // revocation of its tokens.
 
 import { createHash, randomUUID } from 'node:crypto'
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose'
+import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose'
 import { agentOptionsFromEnv } from './agent-env.js'
+import {
+  type AuthorizationRequestOptions,
+  codeFromRedirect,
+  newPkce,
+  newState,
+  type PendingAuthorization,
+} from './consent.js'
 import {
   isJwk,
   type Jwk,
@@ -279,6 +286,13 @@ export interface AccessToken {
   readonly authorizationDetails?: readonly AuthorizationDetail[]
   /** Token exchange only: the type of the issued token (RFC 8693 §2.2.1). */
   readonly issuedTokenType?: string
+  /**
+   * Authorization code and refresh grants only: the refresh token (OAuth 2.1 §4.3). It is rotated on every use: keep
+   * the newest and forget the one used; presenting a used one again revokes every token of the consent.
+   */
+  readonly refreshToken?: string
+  /** A delegated token's mandate (its `mandate_id` claim): the human's grant it is issued under. */
+  readonly mandateId?: string
 }
 
 /**
@@ -332,6 +346,8 @@ const CIBA = 'urn:openid:params:grant-type:ciba'
 // CIBA §7.3: a client with no interval from the node polls every 5 s; §11: slow_down adds 5 s for good.
 const DEFAULT_INTERVAL_SECONDS = 5
 const SLOW_DOWN_SECONDS = 5
+const AUTHORIZATION_CODE = 'authorization_code'
+const REFRESH_TOKEN = 'refresh_token'
 const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
 // RFC 7523 §3: short-lived; the node remembers each jti until exp, so a short life keeps its replay cache small.
 const ASSERTION_LIFETIME_SECONDS = 60
@@ -347,6 +363,8 @@ interface Metadata {
   introspectionEndpoint: string | undefined
   revocationEndpoint: string | undefined
   backchannelEndpoint: string | undefined
+  authorizationEndpoint: string | undefined
+  parEndpoint: string | undefined
 }
 
 interface DpopKey {
@@ -612,6 +630,110 @@ export class AgentClient {
   }
 
   /**
+   * Starts a consent (OAuth 2.1 §4.1 with PAR, RFC 9126): pushes the authorization request, authenticated as at the
+   * token endpoint, with a fresh PKCE S256 challenge and state, and answers the URL to send the human to. Keep the
+   * answer (server-side, for this human) for `redeemAuthorization`.
+   * @example
+   * const pending = await agent.authorizationUrl({
+   *   redirectUri: 'https://agent.example.com/callback',
+   *   resource: 'https://tickets.example.com/',
+   *   scope: 'tickets:read',
+   *   maxCalls: 20,
+   * })
+   * response.redirect(pending.url)
+   */
+  async authorizationUrl(options: AuthorizationRequestOptions): Promise<PendingAuthorization> {
+    if (!isObject(options) || typeof options.redirectUri !== 'string')
+      throw new TypeError('redirectUri must be a string')
+    const target = targetParams(options)
+    const metadata = await this.#discover()
+    if (!metadata.authorizationEndpoint || !metadata.parEndpoint)
+      throw invalidResponse(`${metadata.issuer} has no authorization endpoint with PAR`, 200)
+    const pkce = newPkce()
+    const state = newState()
+    const params: Record<string, string> = {
+      response_type: 'code',
+      client_id: this.clientId,
+      redirect_uri: options.redirectUri,
+      state,
+      code_challenge: pkce.challenge,
+      code_challenge_method: 'S256',
+      ...target.params,
+    }
+    for (const [name, value] of [
+      ['duration', options.durationSeconds],
+      ['max_calls', options.maxCalls],
+    ] as const) {
+      if (value === undefined) continue
+      if (!Number.isInteger(value) || value < 1) throw new TypeError(`${name} must be a positive integer`)
+      params[name] = String(value)
+    }
+    const requestedAt = Date.now()
+    const { response, redact } = await this.#postAuthenticated(metadata, metadata.parEndpoint, params, [])
+    if (response.status !== 201) throw errorFrom(response, redact)
+    const body = response.json
+    const requestUri = isObject(body) ? body.request_uri : undefined
+    const expiresIn = isObject(body) ? body.expires_in : undefined
+    if (typeof requestUri !== 'string' || typeof expiresIn !== 'number')
+      throw invalidResponse('the PAR response has no request_uri and expires_in', response.status)
+    const url = new URL(metadata.authorizationEndpoint)
+    url.searchParams.set('client_id', this.clientId)
+    url.searchParams.set('request_uri', requestUri)
+    return Object.freeze({
+      url: url.toString(),
+      issuer: metadata.issuer,
+      redirectUri: options.redirectUri,
+      state,
+      codeVerifier: pkce.verifier,
+      expiresAt: requestedAt + expiresIn * 1000,
+    })
+  }
+
+  /**
+   * Finishes a consent: checks the redirect (RFC 9207 `iss`, then `state`; a denial is MandateOAuthError
+   * `access_denied`) and redeems the code with the PKCE verifier. Answers a delegated token (`sub` the human, `act`
+   * this agent) with its `refreshToken` and `mandateId`.
+   * @example
+   * const token = await agent.redeemAuthorization(request.url, pending)
+   * store(token.refreshToken)
+   */
+  async redeemAuthorization(callback: string | URL, pending: PendingAuthorization): Promise<AccessToken> {
+    const code = codeFromRedirect(callback, pending)
+    return this.#requestToken(
+      {
+        grant_type: AUTHORIZATION_CODE,
+        code,
+        code_verifier: pending.codeVerifier,
+        redirect_uri: pending.redirectUri,
+      },
+      [code, pending.codeVerifier],
+      '',
+    )
+  }
+
+  /**
+   * A new delegated token from a refresh token (OAuth 2.1 §4.3). The refresh token is rotated: the answer carries the
+   * new one, which replaces the one given (that one is spent; presenting it again revokes the consent's tokens). A
+   * `scope` narrower than the consent's may be asked for this access token.
+   * @example
+   * const next = await agent.refresh(stored)
+   * store(next.refreshToken)
+   */
+  async refresh(
+    refreshToken: string,
+    options: { scope?: string | readonly string[] } = {},
+  ): Promise<AccessToken> {
+    if (typeof refreshToken !== 'string' || refreshToken.length === 0)
+      throw new TypeError('refreshToken must be a non-empty string')
+    const scope = options.scope === undefined ? undefined : normalizeScope(options.scope).join(' ')
+    return this.#requestToken(
+      { grant_type: REFRESH_TOKEN, refresh_token: refreshToken, ...(scope ? { scope } : {}) },
+      [refreshToken],
+      scope ?? '',
+    )
+  }
+
+  /**
    * Calls a resource server with a token: `Authorization: <tokenType> <token>` and, for a DPoP-bound token, a fresh
    * `DPoP` proof. When the server asks for a DPoP nonce (401 `use_dpop_nonce` with `DPoP-Nonce`, RFC 9449 §9) the call
    * is sent once more with it, and the nonce is kept for that server's next calls; when it answers 401 `invalid_token`
@@ -852,7 +974,15 @@ export class AgentClient {
   #tokenFrom(response: JsonResponse, requestedAt: number, requestedScope: string): AccessToken {
     const body = response.json
     if (!isObject(body)) throw invalidResponse('the token response is not a JSON object', response.status)
-    const { access_token, token_type, expires_in, scope, authorization_details, issued_token_type } = body
+    const {
+      access_token,
+      token_type,
+      expires_in,
+      scope,
+      authorization_details,
+      issued_token_type,
+      refresh_token,
+    } = body
     if (typeof access_token !== 'string' || access_token.length === 0)
       throw invalidResponse('the token response has no access_token', response.status)
     // RFC 6749 §7.1: the token type is case-insensitive.
@@ -880,6 +1010,10 @@ export class AgentClient {
         ? {}
         : { authorizationDetails: authorization_details as AuthorizationDetail[] }),
       ...(typeof issued_token_type === 'string' ? { issuedTokenType: issued_token_type } : {}),
+      ...(typeof refresh_token === 'string' && refresh_token.length > 0
+        ? { refreshToken: refresh_token }
+        : {}),
+      ...mandateOf(access_token),
     })
   }
 
@@ -972,6 +1106,16 @@ export class AgentClient {
   }
 }
 
+// The `mandate_id` claim of a JWT access token, read without verification (the client only reports it).
+function mandateOf(token: string): { mandateId?: string } {
+  try {
+    const id = decodeJwt(token).mandate_id
+    return typeof id === 'string' ? { mandateId: id } : {}
+  } catch {
+    return {}
+  }
+}
+
 function checkTokenEndpoint(metadata: AuthorizationServerMetadata): Metadata {
   if (!metadata.tokenEndpoint)
     throw invalidResponse(`the metadata of ${metadata.issuer} has no token_endpoint`, 200)
@@ -981,6 +1125,8 @@ function checkTokenEndpoint(metadata: AuthorizationServerMetadata): Metadata {
     introspectionEndpoint: metadata.introspectionEndpoint,
     revocationEndpoint: metadata.revocationEndpoint,
     backchannelEndpoint: metadata.backchannelAuthenticationEndpoint,
+    authorizationEndpoint: metadata.authorizationEndpoint,
+    parEndpoint: metadata.pushedAuthorizationRequestEndpoint,
   }
 }
 

@@ -38,6 +38,7 @@ export {
 } from './agent-client.js'
 export { AGENT_ENV } from './agent-env.js'
 export { ASYMMETRIC_ALGORITHMS } from './algorithms.js'
+export type { AuthorizationRequestOptions, PendingAuthorization } from './consent.js'
 export { type ErrorCode, type FieldError, MandateApiError } from './errors.js'
 export type { Jwk, PrivateKeyInput } from './keys.js'
 export { MandateOAuthError, type OAuthErrorCode } from './oauth-errors.js'

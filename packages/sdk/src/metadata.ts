@@ -9,6 +9,10 @@ export interface AuthorizationServerMetadata {
   jwksUri: string | undefined
   introspectionEndpoint: string | undefined
   revocationEndpoint: string | undefined
+  /** OAuth 2.1 §3.1: where the human is sent to consent. */
+  authorizationEndpoint: string | undefined
+  /** RFC 9126 §5: where authorization requests are pushed. */
+  pushedAuthorizationRequestEndpoint: string | undefined
   /** OpenID CIBA Core 1.0 §4: where backchannel authentication (approval) requests go. */
   backchannelAuthenticationEndpoint: string | undefined
 }
@@ -49,6 +53,8 @@ export async function discoverMetadata(
     jwksUri: endpoint('jwks_uri'),
     introspectionEndpoint: endpoint('introspection_endpoint'),
     revocationEndpoint: endpoint('revocation_endpoint'),
+    authorizationEndpoint: endpoint('authorization_endpoint'),
+    pushedAuthorizationRequestEndpoint: endpoint('pushed_authorization_request_endpoint'),
     backchannelAuthenticationEndpoint: endpoint('backchannel_authentication_endpoint'),
   }
 }

@@ -19,6 +19,10 @@ export type OAuthErrorCode =
   | 'use_dpop_nonce'
   | 'unsupported_token_type'
   | 'access_denied'
+  /** RFC 6749 §4.1.2.1: the authorization endpoint serves only `response_type=code`. */
+  | 'unsupported_response_type'
+  /** RFC 9126 §2.2: a pushed authorization request's `request_uri` is unknown, expired, used or another client's. */
+  | 'invalid_request_uri'
   /** A policy requires a human's approval first; the error carries `approval_id` and `approver`. */
   | 'approval_required'
   /** CIBA §11: the approval is not decided yet; poll again after the interval. */
@@ -61,6 +65,8 @@ const WIRE_CODES: ReadonlySet<string> = new Set<OAuthErrorCode>([
   'use_dpop_nonce',
   'unsupported_token_type',
   'access_denied',
+  'unsupported_response_type',
+  'invalid_request_uri',
   'approval_required',
   'authorization_pending',
   'slow_down',

@@ -24,6 +24,7 @@ import { RelyingParty } from './login/relying-party.ts'
 import { Sessions } from './login/sessions.ts'
 import { MandateStore } from './mandates/mandate-store.ts'
 import { Mandates } from './mandates/mandates.ts'
+import { AuthorizationEndpoint } from './oauth/authorization-endpoint.ts'
 import { BackchannelEndpoint } from './oauth/backchannel-endpoint.ts'
 import { IntrospectionEndpoint, RevocationEndpoint } from './oauth/introspection-endpoint.ts'
 import { assertionAudiences, endpointUrls } from './oauth/metadata.ts'
@@ -40,6 +41,7 @@ import { KeySets } from './registry/key-sets.ts'
 import { Registry } from './registry/registry.ts'
 import { createRegistryStores } from './registry/stores.ts'
 import { AdminTokenStore } from './store/admin-token-store.ts'
+import { AuthorizationStore } from './store/authorization-store.ts'
 import { type Database, openDatabase, storeLocation } from './store/database.ts'
 import { SessionStore } from './store/session-store.ts'
 import { SigningKeyStore } from './store/signing-key-store.ts'
@@ -70,6 +72,8 @@ export interface Core {
   replay: ReplayCache
   revocations: Revocations
   tokenEndpoint: TokenEndpoint
+  /** The authorization endpoint, PAR and the consent decision. */
+  authorizationEndpoint: AuthorizationEndpoint
   introspectionEndpoint: IntrospectionEndpoint
   revocationEndpoint: RevocationEndpoint
   /** CIBA backchannel authentication (poll mode). */
@@ -265,6 +269,7 @@ export async function openCore(
       maxLifetimeSeconds: config.mandateMaxLifetimeSeconds,
       now,
     })
+    const authorizationStore = new AuthorizationStore()
     const registry = new Registry({
       database,
       stores,
@@ -326,6 +331,7 @@ export async function openCore(
         approvalTokenLifetimeSeconds: config.approvalTokenLifetimeSeconds,
         pollIntervalSeconds: config.approvalPollIntervalSeconds,
         mandates,
+        codeFlow: { database, store: authorizationStore },
         txn: {
           trustDomain: () => config.trustDomain ?? config.issuer,
           lifetimeSeconds: config.txnTokenLifetimeSeconds,
@@ -334,9 +340,21 @@ export async function openCore(
       },
       clientAuth,
     })
+    const authorizationEndpoint = new AuthorizationEndpoint({
+      database,
+      store: authorizationStore,
+      audit,
+      mandates,
+      clientAuth,
+      directory,
+      issuer: () => config.issuer,
+      maxDurationSeconds: config.mandateMaxLifetimeSeconds,
+      now,
+    })
     return {
       config,
       database,
+      authorizationEndpoint,
       pdp,
       masterKey: resolved.key,
       masterKeySource: { source: resolved.source, file: resolved.file },
@@ -476,6 +494,7 @@ export async function startNode(
       pdp: core.pdp,
       accessTokens: core.accessTokens,
       directory: core.directory,
+      authorizationEndpoint: core.authorizationEndpoint,
       failures: core.failures,
       logger,
       version: VERSION,
@@ -522,6 +541,9 @@ export async function startNode(
     const purge = setInterval(() => {
       core.replay.purge().catch((err) => logger.error({ err }, 'replay cache purge failed'))
       core.revocations.purge().catch((err) => logger.error({ err }, 'revocation purge failed'))
+      core.authorizationEndpoint
+        .purge()
+        .catch((err) => logger.error({ err }, 'authorization code purge failed'))
       core.sessions.purge().catch((err) => logger.error({ err }, 'session purge failed'))
     }, 60_000)
     purge.unref()

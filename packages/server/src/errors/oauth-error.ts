@@ -127,6 +127,16 @@ export class AccessDenied extends OAuthError {
   override readonly status = 403
 }
 
+/** RFC 6749 §4.1.2.1: the authorization endpoint serves only `response_type=code` (OAuth 2.1 §4.1.1). */
+export class UnsupportedResponseType extends OAuthError {
+  readonly code = 'unsupported_response_type'
+}
+
+/** RFC 9126 §2.2, §4: the `request_uri` is unknown, expired, already used, or pushed by another client. */
+export class InvalidRequestUri extends OAuthError {
+  readonly code = 'invalid_request_uri'
+}
+
 /**
  * A policy requires a human's approval first. The body carries `approval_id` (the stored approval request, redeemed
  * once approved at the token endpoint with the CIBA grant and `auth_req_id` = this id), `approver` (`sponsor`,

@@ -19,6 +19,7 @@ import type { DevIdp } from '../login/dev-idp.ts'
 import type { RelyingParty } from '../login/relying-party.ts'
 import type { Sessions } from '../login/sessions.ts'
 import type { Mandates } from '../mandates/mandates.ts'
+import type { AuthorizationEndpoint } from '../oauth/authorization-endpoint.ts'
 import type { BackchannelEndpoint } from '../oauth/backchannel-endpoint.ts'
 import type { IntrospectionEndpoint, RevocationEndpoint } from '../oauth/introspection-endpoint.ts'
 import { OAUTH_PATHS } from '../oauth/metadata.ts'
@@ -39,6 +40,7 @@ import { registerMandateRoutes } from './admin/mandate-routes.ts'
 import { registerRegistryRoutes } from './admin/registry-routes.ts'
 import { registerRevocationRoutes } from './admin/revocation-routes.ts'
 import { registerAdminSchemas } from './admin/schemas.ts'
+import { registerAuthorizationRoutes } from './authorization-routes.ts'
 import { registerAuthzenRoutes } from './authzen-routes.ts'
 import { handleError } from './errors.ts'
 import { registerHealth } from './health.ts'
@@ -50,6 +52,7 @@ import { openApiDocument } from './openapi.ts'
 import { RequestLog } from './request-log.ts'
 import { requestPath } from './request-path.ts'
 import { registerApprovalPages } from './web/approval-routes.ts'
+import { registerConsentRoutes } from './web/consent-routes.ts'
 import { registerDevIdpRoutes } from './web/dev-idp-routes.ts'
 import { registerLoginRoutes } from './web/login-routes.ts'
 import { registerMyMandatesRoutes } from './web/my-mandates-routes.ts'
@@ -84,6 +87,7 @@ export interface AppDeps {
   pdp: PolicyDecisionPoint
   accessTokens: AccessTokenAuthenticator
   directory: Directory
+  authorizationEndpoint: AuthorizationEndpoint
   /** Failed authentications per source address: a source over its budget is answered 429. */
   failures: FailureLimiter
   logger: FastifyServerOptions['loggerInstance']
@@ -144,6 +148,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       OAUTH_PATHS.token,
       OAUTH_PATHS.introspection,
       OAUTH_PATHS.revocation,
+      OAUTH_PATHS.par,
       OAUTH_PATHS.backchannel,
     ]),
   })
@@ -164,6 +169,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   })
   // What is recorded must be storable exactly as it is hashed: refuse NUL and lone surrogates in every input.
   app.addHook('preValidation', async (request) => {
+    // The authorization endpoint checks its own parameters: its refusals are pages or redirects, not JSON.
+    if (requestPath(request.url) === OAUTH_PATHS.authorization) return
     for (const [part, value] of [
       ['params', request.params],
       ['querystring', request.query],
@@ -207,13 +214,22 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swagger, openApiDocument(deps.version))
   new Metrics(() => deps.audit.status()).install(app)
   registerHealth(app, deps.database)
-  registerWellKnown(app, { issuer: deps.issuer, keyRing: deps.keyRing, tls: deps.tls !== undefined })
+  registerWellKnown(app, {
+    issuer: deps.issuer,
+    keyRing: deps.keyRing,
+    tls: deps.tls !== undefined,
+    detailsTypes: () => [
+      ...new Set([...deps.directory.resourceServers()].flatMap((rs) => rs.authorization_details_types)),
+    ],
+  })
   registerOAuthRoutes(app, {
     tokenEndpoint: deps.tokenEndpoint,
     introspectionEndpoint: deps.introspectionEndpoint,
     revocationEndpoint: deps.revocationEndpoint,
+    authorizationEndpoint: deps.authorizationEndpoint,
     backchannelEndpoint: deps.backchannelEndpoint,
   })
+  registerAuthorizationRoutes(app, { authorizationEndpoint: deps.authorizationEndpoint })
   registerAuthzenRoutes(app, {
     pdp: deps.pdp,
     accessTokens: deps.accessTokens,
@@ -249,6 +265,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     maxSeconds: deps.sessionMaxSeconds,
   })
   if (deps.devIdp) registerDevIdpRoutes(app, deps.devIdp)
+  registerConsentRoutes(app, {
+    web,
+    authorizationEndpoint: deps.authorizationEndpoint,
+    directory: deps.directory,
+  })
   registerApprovalPages(app, { web, approvals: deps.approvals, directory: deps.directory })
   registerMyMandatesRoutes(app, {
     web,

@@ -11,6 +11,7 @@ import {
   TemporarilyUnavailable,
   toOAuthErrorResponse,
 } from '../errors/oauth-error.ts'
+import type { AuthorizationEndpoint } from '../oauth/authorization-endpoint.ts'
 import type { BackchannelEndpoint } from '../oauth/backchannel-endpoint.ts'
 import type { IntrospectionEndpoint, RevocationEndpoint } from '../oauth/introspection-endpoint.ts'
 import { OAUTH_PATHS } from '../oauth/metadata.ts'
@@ -64,6 +65,7 @@ export function registerOAuthRoutes(
     introspectionEndpoint: IntrospectionEndpoint
     revocationEndpoint: RevocationEndpoint
     backchannelEndpoint: BackchannelEndpoint
+    authorizationEndpoint: AuthorizationEndpoint
   },
 ): void {
   void app.register(async (oauth) => {
@@ -105,6 +107,18 @@ export function registerOAuthRoutes(
       })
       void reply.headers(NO_STORE)
       return response
+    })
+
+    // RFC 9126 §2: 201 with the request_uri, client authenticated as at the token endpoint.
+    oauth.post(OAUTH_PATHS.par, { schema: { hide: true } }, async (request, reply) => {
+      const form = (request.body ?? {}) as Record<string, string | string[] | undefined>
+      const pushed = await deps.authorizationEndpoint.push({
+        form,
+        authorization: request.headers.authorization,
+        certificate: clientCertificate(request),
+      })
+      void reply.headers(NO_STORE).status(201)
+      return pushed
     })
 
     oauth.post(OAUTH_PATHS.introspection, { schema: { hide: true } }, async (request, reply) => {

@@ -6,6 +6,8 @@ import { grants } from './grants/index.ts'
 
 /** Paths of the OAuth endpoints, relative to the issuer. */
 export const OAUTH_PATHS = {
+  authorization: '/oauth/authorize',
+  par: '/oauth/par',
   token: '/oauth/token',
   introspection: '/oauth/introspect',
   revocation: '/oauth/revoke',
@@ -18,6 +20,8 @@ export const OAUTH_PATHS = {
 export function endpointUrls(issuer: string): Record<keyof typeof OAUTH_PATHS, string> {
   const base = issuer.replace(/\/$/, '')
   return {
+    authorization: `${base}${OAUTH_PATHS.authorization}`,
+    par: `${base}${OAUTH_PATHS.par}`,
     token: `${base}${OAUTH_PATHS.token}`,
     introspection: `${base}${OAUTH_PATHS.introspection}`,
     revocation: `${base}${OAUTH_PATHS.revocation}`,
@@ -26,16 +30,19 @@ export function endpointUrls(issuer: string): Record<keyof typeof OAUTH_PATHS, s
   }
 }
 
-/** The audiences a client assertion may name (RFC 7523 §3): the issuer, with or without a trailing slash, or the token endpoint. */
+/**
+ * The audiences a client assertion may name (RFC 7523 §3): the issuer, with or without a trailing slash, the token
+ * endpoint, or the PAR endpoint (RFC 9126 §2: the AS must accept its issuer, token endpoint or PAR endpoint URL).
+ */
 export function assertionAudiences(issuer: string): string[] {
   const bare = issuer.replace(/\/$/, '')
-  return [bare, `${bare}/`, endpointUrls(issuer).token]
+  return [bare, `${bare}/`, endpointUrls(issuer).token, endpointUrls(issuer).par]
 }
 
 /** The metadata document (RFC 8414 §2). */
 export function authorizationServerMetadata(
   issuer: string,
-  options: { tls: boolean },
+  options: { tls: boolean; authorizationDetailsTypes?: readonly string[] },
 ): Record<string, unknown> {
   const urls = endpointUrls(issuer)
   const methods = clientAuthMethods
@@ -45,9 +52,17 @@ export function authorizationServerMetadata(
     issuer,
     token_endpoint: urls.token,
     jwks_uri: urls.jwks,
+    authorization_endpoint: urls.authorization,
     grant_types_supported: [...grants.keys()],
-    // No authorization endpoint is served yet, so no response type is supported.
-    response_types_supported: [],
+    // OAuth 2.1 §4.1: the code flow only; PKCE with S256 only (-16 §4.1.1 prohibits plain).
+    response_types_supported: ['code'],
+    response_modes_supported: ['query'],
+    code_challenge_methods_supported: ['S256'],
+    // RFC 9207 §3: every authorization response carries iss.
+    authorization_response_iss_parameter_supported: true,
+    // RFC 9126 §5: pushed requests, authenticated as at the token endpoint.
+    pushed_authorization_request_endpoint: urls.par,
+    require_pushed_authorization_requests: false,
     token_endpoint_auth_methods_supported: methods,
     token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
     dpop_signing_alg_values_supported: DPOP_ALGORITHMS,
@@ -57,6 +72,10 @@ export function authorizationServerMetadata(
     introspection_endpoint_auth_methods_supported: methods,
     revocation_endpoint: urls.revocation,
     revocation_endpoint_auth_methods_supported: methods,
+    // RFC 9396 §10: the types the registered resource servers accept.
+    ...(options.authorizationDetailsTypes && options.authorizationDetailsTypes.length > 0
+      ? { authorization_details_types_supported: options.authorizationDetailsTypes }
+      : {}),
     // CIBA §4: poll mode only; plain (unsigned) requests; no user codes.
     backchannel_authentication_endpoint: urls.backchannel,
     backchannel_token_delivery_modes_supported: ['poll'],

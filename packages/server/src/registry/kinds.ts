@@ -7,6 +7,7 @@ import type { KindRules, RuleContext } from './change.ts'
 import { type IssuedSecret, prepareCredentials } from './credentials.ts'
 import { prepareHuman, prepareTrustedIssuer, refuseIfRelied } from './identity-rules.ts'
 import type { Agent, Group, RegistryKind, ResourceServer, TrustedIssuer, Workload } from './model.ts'
+import { checkRedirectUris } from './redirect-uris.ts'
 
 /** The rules of every kind. */
 export const kindRules: { [K in RegistryKind]: KindRules<K> } = {
@@ -47,7 +48,7 @@ export const kindRules: { [K in RegistryKind]: KindRules<K> } = {
     store: (s) => s.agents,
     prepare: async (rc, input, previous) => {
       const { doc, fields } = await checkAgentTree(rc, input, previous)
-      return preparePrincipal(rc, doc, previous, fields)
+      return preparePrincipal(rc, doc, previous, [...fields, ...checkRedirectUris(doc.redirect_uris)])
     },
     afterWrite: (rc, doc, previous) => cascadeFromAgent(rc, doc, previous),
     remove: {

@@ -248,6 +248,15 @@ export const AgentDoc = Type.Object(
     parent: Type.Optional(
       Type.String({ minLength: 1, maxLength: 128, description: 'Id of the parent agent, for sub-agents.' }),
     ),
+    redirect_uris: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 2048 }), {
+        minItems: 1,
+        maxItems: 20,
+        uniqueItems: true,
+        description:
+          'Where the authorization endpoint may send the human back (OAuth 2.1 §2.3.1): https, or http on a loopback IP (127.0.0.1 or [::1], any port), no fragment; matched exactly.',
+      }),
+    ),
     credentials: Credentials,
     attributes: Type.Optional(Attributes),
   },

@@ -19,6 +19,7 @@ import * as m0004 from './migrations/0004-audit-integrity.ts'
 import * as m0005 from './migrations/0005-human-identities.ts'
 import * as m0006 from './migrations/0006-mandates.ts'
 import * as m0007 from './migrations/0007-sessions.ts'
+import * as m0008 from './migrations/0008-authorization-codes.ts'
 import * as m0009 from './migrations/0009-approvals.ts'
 import type { Tables } from './tables.ts'
 
@@ -31,6 +32,7 @@ const migrations: Record<string, Migration> = {
   '0005-human-identities': m0005,
   '0006-mandates': m0006,
   '0007-sessions': m0007,
+  '0008-authorization-codes': m0008,
   '0009-approvals': m0009,
 }
 

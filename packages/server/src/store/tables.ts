@@ -184,6 +184,51 @@ export interface MandateUsageRow {
   amount: number
 }
 
+/** An authorization request, pushed (`par`) or waiting for consent (`pending`), by the SHA-256 of its reference. */
+export interface AuthorizationRequestRow {
+  hash: string
+  kind: string
+  client_id: string
+  doc: string
+  /** Epoch milliseconds. */
+  expires_at: number
+  used_at: number | null
+}
+
+/** An authorization code, by its SHA-256. */
+export interface AuthorizationCodeRow {
+  hash: string
+  client_id: string
+  human_id: string
+  mandate_id: string
+  doc: string
+  expires_at: number
+  used_at: number | null
+  family_id: string | null
+}
+
+/** A refresh token family; revoked as a whole. */
+export interface RefreshFamilyRow {
+  id: string
+  revoked_at: number | null
+}
+
+/** A refresh token, by its SHA-256, in its rotation family. */
+export interface RefreshTokenRow {
+  hash: string
+  family_id: string
+  client_id: string
+  human_id: string
+  mandate_id: string
+  doc: string
+  access_jti: string
+  access_exp: number
+  created_at: number
+  expires_at: number
+  used_at: number | null
+  revoked_at: number | null
+}
+
 export interface MetaRow {
   key: string
   value: string
@@ -224,6 +269,10 @@ export interface Tables {
   approvals: ApprovalRow
   mandates: MandateRow
   mandate_usage: MandateUsageRow
+  authorization_requests: AuthorizationRequestRow
+  authorization_codes: AuthorizationCodeRow
+  refresh_families: RefreshFamilyRow
+  refresh_tokens: RefreshTokenRow
   meta: MetaRow
   browser_sessions: BrowserSessionRow
 }

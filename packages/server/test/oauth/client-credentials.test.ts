@@ -39,6 +39,8 @@ for (const kind of storeKinds) {
         'client_credentials',
         'urn:ietf:params:oauth:grant-type:token-exchange',
         'urn:ietf:params:oauth:grant-type:jwt-bearer',
+        'authorization_code',
+        'refresh_token',
         'urn:openid:params:grant-type:ciba',
       ])
       assert.deepEqual(metadata.token_endpoint_auth_methods_supported.sort(), [

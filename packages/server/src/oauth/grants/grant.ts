@@ -17,6 +17,8 @@ import type { Directory } from '../../registry/directory.ts'
 import { beyondCeiling } from '../../registry/gates.ts'
 import type { HumanIdentities } from '../../registry/human-identities.ts'
 import type { ResourceServer } from '../../registry/model.ts'
+import type { AuthorizationStore } from '../../store/authorization-store.ts'
+import type { Database } from '../../store/database.ts'
 import type { AccessTokenMinter } from '../../tokens/access-token.ts'
 import type { Revocations } from '../../tokens/revocations.ts'
 import type { TokenVerifier } from '../../tokens/token-verifier.ts'
@@ -73,12 +75,20 @@ export interface GrantContext {
   pollIntervalSeconds: number
   /** Delegated exchanges need a mandate covering them; issuing spends its budget. */
   mandates: Pick<Mandates, 'cover' | 'spender' | 'get'>
+  /** The authorization code flow: codes, refresh token families, and the mandates they are bound to. */
+  codeFlow: CodeFlowContext
   /** Transaction tokens: the trust domain, their lifetime, and minting with the ring's key. */
   txn: {
     trustDomain: () => string
     lifetimeSeconds: number
     mint: (grant: TransactionTokenGrant) => { token: string; claims: TransactionTokenClaims }
   }
+}
+
+/** What the authorization_code and refresh_token grants need: where codes and refresh token families are kept. */
+export interface CodeFlowContext {
+  database: Database
+  store: AuthorizationStore
 }
 
 /** The token endpoint's successful answer (RFC 6749 §5.1, RFC 8693 §2.2.1). */
@@ -89,6 +99,8 @@ export interface TokenResponse {
   scope?: string
   issued_token_type?: string
   authorization_details?: Array<Record<string, unknown>>
+  /** OAuth 2.1 §4.3: issued with delegated tokens of the code flow, rotated on every use. */
+  refresh_token?: string
 }
 
 /** A grant's result: the response and the audit record that must be durable before it is sent. */

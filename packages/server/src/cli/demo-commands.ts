@@ -5,19 +5,22 @@ import type { Command } from 'commander'
 import type { Config } from '../config/schema.ts'
 import { MandateError } from '../errors/mandate-error.ts'
 import { DEMO_IDP, demoIdpKey, signDemoIdpToken } from '../registry/demo.ts'
+import { registerDemoConsentCommands } from './demo-consent.ts'
 import { CliFailure, ExitCode, print } from './output.ts'
 import { openExistingStore } from './store-access.ts'
 
 interface Helpers {
   json: () => boolean
   config: () => Config
+  /** The node the agent commands talk to (MANDATE_URL or --url). */
+  url: () => string
 }
 
 /** Registers `mandate demo ...`. */
 export function registerDemoCommands(program: Command, helpers: Helpers): void {
-  program
-    .command('demo')
-    .description('helpers for the demo data')
+  const demo = program.command('demo').description('helpers for the demo data')
+  registerDemoConsentCommands(demo, helpers)
+  demo
     .command('idp-token')
     .description(
       'sign a login token of the demo company IdP for a registered human, as the subject_token of a token exchange (store access needed, like admin token)',

@@ -265,7 +265,11 @@ program
 registerPolicyCommands(program, { json: () => globals().json ?? false, admin })
 registerApprovalCommands(program, { json: () => globals().json ?? false, admin })
 registerMandateCommands(program, { json: () => globals().json ?? false, admin })
-registerDemoCommands(program, { json: () => globals().json ?? false, config: () => config() })
+registerDemoCommands(program, {
+  json: () => globals().json ?? false,
+  config: () => config(),
+  url: () => globals().url ?? DEFAULT_URL,
+})
 registerIdpCommands(program, { json: () => globals().json ?? false, config: () => config() })
 
 program

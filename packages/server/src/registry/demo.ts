@@ -241,6 +241,9 @@ const documents = (
       sponsor: 'alice@example.com',
       classification: 'delegated',
       ceiling: ['crm:read', 'crm:write'],
+      model: { provider: 'example', name: 'support-llm', version: '2026-11' },
+      // `mandate demo consent` listens on a loopback port: a loopback IP redirect URI matches on any port.
+      redirect_uris: ['http://127.0.0.1/callback'],
       // Its private key is written next to the data (DEMO_AGENT.file), for the tour and `AgentClient.fromEnv()`.
       credentials: [{ type: 'jwks', jwks: { keys: [agentJwk] } }],
     },

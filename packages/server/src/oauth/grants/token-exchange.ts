@@ -3,7 +3,13 @@
 import { decodeJwt } from 'jose'
 import type { ActorRef } from '../../audit/event.ts'
 import { ExternalTokenRejected } from '../../authn/trusted-token.ts'
-import { InvalidRequest, InvalidScope, InvalidTarget, UnauthorizedClient } from '../../errors/oauth-error.ts'
+import {
+  InvalidRequest,
+  InvalidScope,
+  InvalidTarget,
+  MandateRevoked,
+  UnauthorizedClient,
+} from '../../errors/oauth-error.ts'
 import type { Client } from '../../registry/directory.ts'
 import { beyondCeiling } from '../../registry/gates.ts'
 import { HumanNotBound } from '../../registry/human-identities.ts'
@@ -110,8 +116,18 @@ async function verifySubject(
         throw new InvalidRequest('subject_token is not a valid, unexpired token from this server')
       throw error
     })
-    if (await ctx.revocations.isRevoked(mandateToken))
+    if (await ctx.revocations.isRevoked(mandateToken)) {
+      // Revoked with its mandate: say so, as an exchange under a revoked mandate answers.
+      const mandateId = mandateToken.mandate_id
+      const mandate =
+        typeof mandateId === 'string' ? await ctx.mandates.get(mandateId).catch(() => undefined) : undefined
+      if (mandate?.status === 'revoked')
+        throw new MandateRevoked(
+          `mandate ${mandate.id} has been revoked: subject_token is no longer valid`,
+          mandate.id,
+        )
       throw new InvalidRequest('subject_token has been revoked')
+    }
     // A sender-constrained token is no bearer token for whoever exchanges it, its own client or a sub-agent alike.
     const binding = proveBinding(mandateToken.cnf, request, 'subject_token')
     return { ...fromMandateToken(mandateToken, actor, ctx), binding }

@@ -38,6 +38,11 @@ export interface ApprovalAction {
   not_after: number | null
   /** The policies' `@max_ttl`, when one applied. */
   max_ttl_seconds: number | null
+  /**
+   * The mandate a held delegated exchange was covered by: redeeming the approval checks it again and spends its budget
+   * with the issuance. Absent for anything else.
+   */
+  mandate_id?: string
 }
 
 /** SHA-256 (hex) of the action's canonical JSON. */

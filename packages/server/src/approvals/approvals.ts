@@ -33,6 +33,8 @@ export interface ApprovalRequest {
   bindingMessage?: string | undefined
   notAfter?: number | undefined
   maxTtlSeconds?: number | undefined
+  /** The mandate a held delegated exchange was covered by. */
+  mandateId?: string | undefined
   /** Seconds until it expires, at most the configured expiry. */
   expiresInSeconds?: number | undefined
   requestId?: string | undefined
@@ -123,6 +125,7 @@ export class Approvals {
       binding_message: request.bindingMessage ?? null,
       not_after: request.notAfter ?? null,
       max_ttl_seconds: request.maxTtlSeconds ?? null,
+      ...(request.mandateId ? { mandate_id: request.mandateId } : {}),
     }
     const text = canonicalJson(action)
     const now = options.now()

@@ -438,6 +438,70 @@ for (const kind of storeKinds) {
       await assert.rejects(verifier.verify(token, 'human_idp'), /invalid, expired/)
     })
 
+    it('an exchange held for approval stays under its mandate: redeemed, it carries mandate_id and spends the budget; once the mandate is revoked, the approved action is mandate_revoked', async () => {
+      const CIBA = 'urn:openid:params:grant-type:ciba'
+      const res = await f.node.call('PUT', '/api/v1/agents/held-helper', {
+        body: {
+          sponsor: 'alice@example.com',
+          classification: 'delegated',
+          ceiling: ['tickets:read', 'tickets:write'],
+          credentials: [{ type: 'client_secret' }],
+        },
+      })
+      assert.ok(res.status < 300, res.text)
+      secrets['held-helper'] = res.json.issued_secrets[0].client_secret
+      const mandate = await grantMandate(f.node, 'held-helper', ['tickets:write'], {
+        budget: { calls: 5, period: 'total' },
+      })
+      await f.node.call('PUT', '/api/v1/policies/allow-all', {
+        body: {
+          policies:
+            '@id("all") permit (principal, action, resource) unless { action == Action::"tickets:write" };\n' +
+            '@id("ask") @approval("delegator") permit (principal, action == Action::"tickets:write", resource);',
+        },
+      })
+      const hold = async () => {
+        const held = await exchange('held-helper', {
+          subject_token: await humanToken(),
+          subject_token_type: JWT_TYPE,
+          resource: RESOURCE,
+          scope: 'tickets:write',
+        })
+        assert.equal(held.json.error, 'approval_required', JSON.stringify(held.json))
+        const id = String(held.json.approval_id)
+        const shown = await f.node.call('GET', `/api/v1/approvals/${id}`)
+        assert.equal(shown.json.action.mandate_id, mandate)
+        assert.equal((await f.node.call('POST', `/api/v1/approvals/${id}/approve`, { body: {} })).status, 200)
+        return id
+      }
+      const redeem = (id: string) => exchange('held-helper', { grant_type: CIBA, auth_req_id: id })
+      const usage = async () =>
+        (await f.node.call('GET', `/api/v1/mandates/${mandate}`)).json.usage.calls as number
+      try {
+        const first = await hold()
+        const token = await redeem(first)
+        assert.equal(token.status, 200, JSON.stringify(token.json))
+        const { payload } = await jwtVerify(String(token.json.access_token), jwks, { audience: RESOURCE })
+        assert.equal(payload.sub, 'alice@example.com')
+        assert.deepEqual(payload.act, { sub: 'held-helper' })
+        assert.equal(payload.mandate_id, mandate)
+        assert.equal(await usage(), 1, 'the approved token spent one call of the mandate')
+
+        const second = await hold()
+        await f.node.call('POST', `/api/v1/mandates/${mandate}/revoke`, { body: {} })
+        const late = await redeem(second)
+        assert.equal(late.json.error, 'mandate_revoked', JSON.stringify(late.json))
+        assert.equal(late.json.access_token, undefined)
+        assert.equal(await usage(), 1)
+        // The approval was not used up by the refusal, but the mandate stays revoked: still nothing.
+        assert.equal((await redeem(second)).json.error, 'mandate_revoked')
+      } finally {
+        await f.node.call('PUT', '/api/v1/policies/allow-all', {
+          body: { policies: '@id("all")\npermit (principal, action, resource);' },
+        })
+      }
+    })
+
     it('an autonomous agent may not act for a human: unauthorized_client', async () => {
       await refused(
         'loner',

@@ -2,6 +2,7 @@
 // backchannel request, or with the `approval_id` a token request answered `approval_required` with (the same stored
 // approval). Once approved it gets one access token for exactly the approved action, once: the approval is consumed
 // in the same transaction as the issuance's audit record (the record's effect, group-committed).
+import type { RecordEffect } from '../../audit/audit-batcher.ts'
 import type { ActorRef } from '../../audit/event.ts'
 import {
   AccessDenied,
@@ -14,6 +15,7 @@ import {
 } from '../../errors/oauth-error.ts'
 import type { ActClaim } from '../../tokens/access-token.ts'
 import { issueAccessToken } from '../issue.ts'
+import { coveringMandate, spendOn } from '../mandate.ts'
 import { required } from '../target.ts'
 import type { Grant } from './grant.ts'
 
@@ -66,6 +68,19 @@ export const ciba: Grant = {
     if (action.not_after !== null && action.not_after <= nowSeconds)
       throw new ExpiredToken('the token the request was made with has expired; start a new one')
     const act = action.mode === 'delegated' ? actOf(action.chain) : undefined
+    // A held delegated exchange was covered by a mandate: it must still cover the action (not revoked, expired or
+    // used up since), and its budget is spent with the issuance, as for any token issued under it.
+    const mandated =
+      action.mandate_id !== undefined && action.delegator !== null
+        ? await coveringMandate(ctx, {
+            human: action.delegator,
+            agent: client.id,
+            actions: action.scopes,
+            resourceServer: target,
+            details: action.authorization_details,
+            mandateId: action.mandate_id,
+          })
+        : undefined
     const result = issueAccessToken(request, ctx, {
       grantType: CIBA,
       client,
@@ -88,17 +103,20 @@ export const ciba: Grant = {
       actors: action.chain,
       ...(action.not_after !== null ? { notAfter: action.not_after } : {}),
       auditDetails: { approval_id: id },
+      ...(mandated ? { mandateId: mandated.mandate.id } : {}),
     })
-    // The one-time redemption commits with the issuance's audit record, or the token is never answered.
-    return {
-      ...result,
-      effect: async (tx, now) =>
-        (await ctx.approvals.consume(tx, id, client.id, now))
-          ? { ok: true }
-          : {
-              ok: false,
-              error: new InvalidGrant('auth_req_id is not valid for this client, or was already used'),
-            },
+    const spend = mandated ? spendOn(ctx, mandated.mandate, mandated.amount) : undefined
+    // The one-time redemption (and the mandate's spend) commits with the issuance's audit record, or the token is
+    // never answered. The approval is consumed first, so a lost race spends nothing; a spend refused after it (the
+    // mandate revoked or used up in between) leaves the approval used and issues nothing: it fails closed.
+    const effect: RecordEffect = async (tx, now) => {
+      if (!(await ctx.approvals.consume(tx, id, client.id, now)))
+        return {
+          ok: false,
+          error: new InvalidGrant('auth_req_id is not valid for this client, or was already used'),
+        }
+      return spend ? spend(tx, now) : { ok: true }
     }
+    return { ...result, effect }
   },
 }

@@ -165,6 +165,7 @@ export async function authorizeByPolicy(
         rule: decided.approval.approver,
         notAfter: hold.notAfter,
         maxTtlSeconds: decided.maxTtlSeconds,
+        mandateId: ask.mandate?.id,
         requestId: request.requestId,
         traceparent: request.traceparent,
       })

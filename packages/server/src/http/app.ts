@@ -150,6 +150,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       OAUTH_PATHS.revocation,
       OAUTH_PATHS.par,
       OAUTH_PATHS.backchannel,
+      OAUTH_PATHS.authorization,
     ]),
   })
 

@@ -90,6 +90,18 @@ describe('HTTP edges (issue 8)', () => {
       }
     }
 
+    it('POST /oauth/authorize is 405 with Allow naming GET, in the OAuth error shape (RFC 6749 §4.1.2.1)', async () => {
+      const res = await t.call('POST', '/oauth/authorize', {
+        token: null,
+        raw: 'response_type=code&client_id=x',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      })
+      assert.equal(res.status, 405, res.text)
+      assert.match(String(res.headers.get('allow')), /^GET(, HEAD)?$/)
+      assert.equal(res.headers.get('cache-control'), 'no-store')
+      assert.equal(res.json.error, 'invalid_request')
+    })
+
     for (const path of [
       '/access/v1/evaluation',
       '/access/v1/evaluations',

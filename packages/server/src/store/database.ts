@@ -2,15 +2,7 @@
 import { mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import SQLite from 'better-sqlite3'
-import {
-  Kysely,
-  type Migration,
-  Migrator,
-  PostgresDialect,
-  type SqliteDatabase,
-  SqliteDialect,
-  sql,
-} from 'kysely'
+import { Kysely, type Migration, Migrator, type SqliteDatabase, SqliteDialect, sql } from 'kysely'
 import pg from 'pg'
 import * as m0001 from './migrations/0001-registry-keys-audit.ts'
 import * as m0002 from './migrations/0002-token-service.ts'
@@ -21,6 +13,7 @@ import * as m0006 from './migrations/0006-mandates.ts'
 import * as m0007 from './migrations/0007-sessions.ts'
 import * as m0008 from './migrations/0008-authorization-codes.ts'
 import * as m0009 from './migrations/0009-approvals.ts'
+import { SchemaPostgresDialect } from './postgres-introspector.ts'
 import type { Tables } from './tables.ts'
 
 /** Numbered migrations, applied in name order. Never edit a released one; add the next. */
@@ -142,7 +135,7 @@ async function openPostgres(location: Extract<StoreLocation, { dialect: 'postgre
   })
   // A broken idle connection must not crash the node; the next query reports the failure.
   pool.on('error', () => {})
-  const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) })
+  const db = new Kysely<Tables>({ dialect: new SchemaPostgresDialect({ pool }, schema) })
   return {
     dialect: 'postgres',
     db,

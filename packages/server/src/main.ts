@@ -460,8 +460,10 @@ export async function startNode(
         'several humans have this email: none of them is matched by email at login, and the email cannot be given to another human; change or remove it on all but one',
       )
     const tls = readTls(config)
-    // The development IdP runs by choice, or by default only for an embedded store on a loopback address.
-    const loopback = ['127.0.0.1', '::1', 'localhost'].includes(config.host)
+    // The development IdP runs by choice, or by default only for an embedded store that is both bound to and named by
+    // a loopback address: a node behind a proxy with a public issuer never serves its password-less sign-in.
+    const loopback =
+      ['127.0.0.1', '::1', 'localhost'].includes(config.host) && loopbackHttpIssuer(config.issuer)
     const devIdpWanted =
       config.devIdp === 'on' || (config.devIdp === 'auto' && core.database.dialect === 'sqlite' && loopback)
     // Loaded only when it runs: oidc-provider is not needed (nor its start-up notices wanted) otherwise.
@@ -567,5 +569,14 @@ export async function startNode(
   } catch (error) {
     await core.close()
     throw error
+  }
+}
+
+function loopbackHttpIssuer(issuer: string): boolean {
+  try {
+    const url = new URL(issuer)
+    return url.protocol === 'http:' && ['127.0.0.1', '[::1]', 'localhost'].includes(url.hostname)
+  } catch {
+    return false
   }
 }

@@ -353,7 +353,23 @@ export class Approvals {
     })
   }
 
+  // A delegated action taken without a mandate (a backchannel request naming the human in login_hint) has no authority
+  // but the approval itself: only that human may give it, whoever a policy names besides.
   private approverFor(request: ApprovalRequest): Approver {
+    const approver = this.namedApprover(request)
+    const forHuman = request.mode === 'delegated' ? request.delegator : undefined
+    if (
+      forHuman !== undefined &&
+      request.mandateId === undefined &&
+      !(approver.kind === 'human' && approver.id === forHuman)
+    )
+      throw new ApprovalRefused(
+        `an action for ${forHuman} under no mandate is approved by ${forHuman}, not by the ${approver.rule}`,
+      )
+    return approver
+  }
+
+  private namedApprover(request: ApprovalRequest): Approver {
     const { directory } = this.options
     const sponsor = (): Approver => {
       if (request.client.kind !== 'agent')

@@ -4,7 +4,7 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import type { RecordEffect } from '../audit/audit-batcher.ts'
 import type { AuthenticatedClient } from '../authn/client-authentication.ts'
-import { InvalidGrant, InvalidRequest } from '../errors/oauth-error.ts'
+import { InvalidGrant, InvalidRequest, InvalidTarget } from '../errors/oauth-error.ts'
 import { parseRfc3339 } from '../rfc3339.ts'
 import { secretHash } from '../store/authorization-store.ts'
 import type { Confirmation } from '../tokens/access-token.ts'
@@ -55,6 +55,9 @@ export async function issueUnderMandate(
   issue: MandateIssue,
 ): Promise<GrantResult> {
   const binding = familyBinding(request, issue.grant)
+  // RFC 8707 §2.2: a resource named at the token endpoint must be the grant's own; a token is never for another.
+  const other = request.resources.find((resource) => resource !== issue.grant.resource)
+  if (other !== undefined) throw new InvalidTarget(`this grant is for ${issue.grant.resource}, not ${other}`)
   const target = ctx.directory.resourceServer(issue.grant.resource)
   if (!target) throw new InvalidGrant('the resource server of this grant is no longer registered')
   const stored = await ctx.mandates.get(issue.mandateId).catch(() => undefined)

@@ -57,5 +57,7 @@ export function matchRedirectUri(registered: readonly string[], requested: strin
 function withoutLoopbackPort(uri: string): string | undefined {
   const match = /^http:\/\/(127\.0\.0\.1|\[::1\])(?::(\d{1,5}))?([/?].*)?$/.exec(uri)
   if (!match) return undefined
+  // A port is 1 to 65535: anything else is no URL a browser could be sent to.
+  if (match[2] !== undefined && !(Number(match[2]) >= 1 && Number(match[2]) <= 65535)) return undefined
   return `http://${match[1]}${match[3] ?? ''}`
 }

@@ -6,7 +6,7 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { findUnstorable } from '../../audit/storable.ts'
-import { Forbidden } from '../../errors/mandate-error.ts'
+import { Forbidden, MandateError } from '../../errors/mandate-error.ts'
 import type { AuthorizationEndpoint } from '../../oauth/authorization-endpoint.ts'
 import type { AuthorizationRequest } from '../../oauth/authorization-request.ts'
 import type { Directory } from '../../registry/directory.ts'
@@ -53,7 +53,9 @@ export function registerConsentRoutes(
     acceptForms(scope)
     scope.setErrorHandler((error, request, reply) => {
       if (error instanceof Forbidden) return problem(reply, 403, error.message)
-      const status = (error as { statusCode?: number }).statusCode
+      // Fastify's own refusals carry statusCode; Mandate's (the edge's input checks included) carry status.
+      const status =
+        error instanceof MandateError ? error.status : (error as { statusCode?: number }).statusCode
       if (typeof status === 'number' && status >= 400 && status < 500)
         return problem(
           reply,

@@ -47,6 +47,12 @@ function demoAgent(config: Config, url: string): AgentClient {
   })
 }
 
+// The kept consent holds a refresh token: owner-only, also when the file already existed with a wider mode.
+function save(file: string, saved: SavedConsent): void {
+  writeFileSync(file, `${JSON.stringify(saved, null, 2)}\n`, { mode: 0o600 })
+  chmodSync(file, 0o600)
+}
+
 function positiveInteger(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined
   const n = Number(value)
@@ -62,7 +68,8 @@ function refused(error: unknown): never {
   throw error
 }
 
-// A loopback redirect URI (OAuth 2.1 §8.4.2: any port on 127.0.0.1) and the first callback it receives.
+// A callback server on a free loopback port, its redirect URI (the registered http://127.0.0.1/callback matches any
+// port, OAuth 2.1 §8.4.2), and the URL of the first request to it; later requests are answered and ignored.
 async function callbackServer(): Promise<{ server: Server; redirectUri: string; callback: Promise<URL> }> {
   let received: (url: URL) => void = () => {}
   const callback = new Promise<URL>((resolve) => {
@@ -138,8 +145,7 @@ export function registerDemoConsentCommands(demo: Command, helpers: Helpers): vo
           expires_at: token.expiresAt,
         }
         const file = join(config.dataDir, CONSENT_FILE)
-        writeFileSync(file, `${JSON.stringify(saved, null, 2)}\n`, { mode: 0o600 })
-        chmodSync(file, 0o600)
+        save(file, saved)
         const claims = claimsOf(token)
         print(helpers.json(), { mandate_id: token.mandateId, claims, saved: file }, () =>
           [
@@ -173,7 +179,7 @@ export function registerDemoConsentCommands(demo: Command, helpers: Helpers): vo
         saved.access_token = next.accessToken
         saved.refresh_token = next.refreshToken ?? saved.refresh_token
         saved.expires_at = next.expiresAt
-        writeFileSync(file, `${JSON.stringify(saved, null, 2)}\n`, { mode: 0o600 })
+        save(file, saved)
         process.stderr.write('the consent token had expired: refreshed it (one call)\n')
       }
       const token = await agent
@@ -185,10 +191,11 @@ export function registerDemoConsentCommands(demo: Command, helpers: Helpers): vo
         })
         .catch(refused)
       const claims = claimsOf(token)
-      print(helpers.json(), { claims }, () =>
-        [
+      print(
+        helpers.json(),
+        { claims },
+        () =>
           `token for ${claims.scope} on ${claims.aud}: sub ${claims.sub}, act ${JSON.stringify(claims.act)}, mandate ${claims.mandate_id}`,
-        ].join('\n'),
       )
     })
 }

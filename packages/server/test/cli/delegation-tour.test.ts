@@ -5,7 +5,7 @@
 // mandates" and revokes it; the next action is refused and the tokens issued under it no longer introspect as active.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { AgentClient } from '@mandate/sdk'
@@ -120,6 +120,8 @@ describe('the README delegated tour: consent, use, refusal, revocation', () => {
     assert.ok(underMandate.length >= 3, 'the redemption and both actions are recorded under the mandate')
     // The delegated token `demo consent` kept, introspected by its own client (RFC 7662 §4): inactive once revoked.
     const kept = JSON.parse(readFileSync(join(String(t.config.dataDir), 'demo-consent.json'), 'utf8'))
+    // It holds a refresh token: readable by its owner only.
+    assert.equal(statSync(join(String(t.config.dataDir), 'demo-consent.json')).mode & 0o777, 0o600)
     assert.equal(decodeJwt(kept.access_token).mandate_id, mandateId)
     const agent = AgentClient.fromEnv({
       MANDATE_URL: t.node.url,

@@ -5,6 +5,14 @@ import { isIP } from 'node:net'
 import type { CedarValueJson, EntityJson } from '@cedar-policy/cedar-wasm/nodejs'
 import type { Directory } from '../registry/directory.ts'
 import type { AttributeDeclaration, EntityType } from '../registry/model.ts'
+import {
+  CedarRecord,
+  cedarSet,
+  EvaluationError,
+  type ExtensionValue,
+  entityUid,
+  type Value,
+} from './compiled/values.ts'
 import type { EntityRef } from './evaluator.ts'
 import { builtinAttributes } from './schema.ts'
 
@@ -134,95 +142,110 @@ export class EntitySlicer {
     return attrs
   }
 
-  // What the registry knows about an entity, as Cedar sees it.
   private stored(ref: EntityRef): EntityJson | undefined {
-    const uid = { type: ref.type, id: ref.id }
-    const d = this.directory
-    const groups = (kind: 'human' | 'agent' | 'workload') =>
-      d.groupsOf(kind, ref.id).map((id) => ({ type: 'group', id }))
-    switch (ref.type) {
-      case 'human': {
-        const human = d.human(ref.id)
-        if (!human) return undefined
-        return {
-          uid,
-          attrs: {
-            ...this.declaredAttributes('human', human.attributes ?? {}),
-            status: human.status,
-            ...(human.email ? { email: human.email } : {}),
-            ...(human.name ? { name: human.name } : {}),
-          },
-          parents: groups('human'),
-        }
-      }
-      case 'agent':
-      case 'workload': {
-        const client = d.client(ref.id)
-        if (!client || client.kind !== ref.type) return undefined
-        if (client.kind === 'workload')
-          return {
-            uid,
-            attrs: {
-              ...this.declaredAttributes('workload', client.principal.attributes ?? {}),
-              status: client.principal.status,
-            },
-            parents: groups('workload'),
-          }
-        const agent = client.principal
-        return {
-          uid,
-          attrs: {
-            ...this.declaredAttributes('agent', agent.attributes ?? {}),
-            status: agent.status,
-            classification: agent.classification,
-            sponsor: { __entity: { type: 'human', id: agent.sponsor } },
-            ...(agent.parent ? { parent: { __entity: { type: 'agent', id: agent.parent } } } : {}),
-            ...(agent.model
-              ? {
-                  model_provider: agent.model.provider,
-                  model_name: agent.model.name,
-                  ...(agent.model.version ? { model_version: agent.model.version } : {}),
-                }
-              : {}),
-          },
-          parents: [...groups('agent'), ...(agent.parent ? [{ type: 'agent', id: agent.parent }] : [])],
-        }
-      }
-      case 'group':
-        return d.group(ref.id) ? { uid, attrs: {}, parents: [] } : undefined
-      case 'resource_server': {
-        const server = d.resourceServerById(ref.id)
-        if (!server) return undefined
-        return { uid, attrs: { audience: server.audience, scopes: [...server.scopes] }, parents: [] }
-      }
-      default: {
-        const entity = d.entity(`${ref.type}:${ref.id}`)
-        if (!entity) return undefined
-        return {
-          uid,
-          attrs: this.declaredAttributes(ref.type, entity.attributes),
-          parents: entity.parents.map(parseUid),
-        }
-      }
-    }
+    return registryEntity(this.directory, this.declarations, ref)
   }
+}
 
-  // Only declared attributes reach Cedar, typed as declared (policies were validated against those declarations).
-  private declaredAttributes(type: string, values: Record<string, unknown>): Record<string, CedarValueJson> {
-    const declared = this.declarations.get(type)?.attributes
-    if (!declared) return {}
-    const attrs: Record<string, CedarValueJson> = {}
-    for (const [name, declaration] of Object.entries(declared)) {
-      const value = values[name]
-      if (value === undefined || value === null) continue
-      try {
-        attrs[name] = toCedar(value, declaration, `${type}.${name}`, 0)
-      } catch {
-        // A stored value that no longer fits its declaration is left out; policies reading it get an error (deny).
+/**
+ * What the registry knows about an entity, as Cedar sees it: Mandate's attributes and the declared ones, and its
+ * parents (groups, a sub-agent's parent, an application entity's parents). Undefined when the registry does not know it.
+ */
+export function registryEntity(
+  directory: Directory,
+  declarations: ReadonlyMap<string, EntityType>,
+  ref: EntityRef,
+): EntityJson | undefined {
+  const uid = { type: ref.type, id: ref.id }
+  const d = directory
+  const groups = (kind: 'human' | 'agent' | 'workload') =>
+    d.groupsOf(kind, ref.id).map((id) => ({ type: 'group', id }))
+  switch (ref.type) {
+    case 'human': {
+      const human = d.human(ref.id)
+      if (!human) return undefined
+      return {
+        uid,
+        attrs: {
+          ...declaredAttributes(declarations, 'human', human.attributes ?? {}),
+          status: human.status,
+          ...(human.email ? { email: human.email } : {}),
+          ...(human.name ? { name: human.name } : {}),
+        },
+        parents: groups('human'),
       }
     }
-    return attrs
+    case 'agent':
+    case 'workload': {
+      const client = d.client(ref.id)
+      if (!client || client.kind !== ref.type) return undefined
+      if (client.kind === 'workload')
+        return {
+          uid,
+          attrs: {
+            ...declaredAttributes(declarations, 'workload', client.principal.attributes ?? {}),
+            status: client.principal.status,
+          },
+          parents: groups('workload'),
+        }
+      const agent = client.principal
+      return {
+        uid,
+        attrs: {
+          ...declaredAttributes(declarations, 'agent', agent.attributes ?? {}),
+          status: agent.status,
+          classification: agent.classification,
+          sponsor: { __entity: { type: 'human', id: agent.sponsor } },
+          ...(agent.parent ? { parent: { __entity: { type: 'agent', id: agent.parent } } } : {}),
+          ...(agent.model
+            ? {
+                model_provider: agent.model.provider,
+                model_name: agent.model.name,
+                ...(agent.model.version ? { model_version: agent.model.version } : {}),
+              }
+            : {}),
+        },
+        parents: [...groups('agent'), ...(agent.parent ? [{ type: 'agent', id: agent.parent }] : [])],
+      }
+    }
+    case 'group':
+      return d.group(ref.id) ? { uid, attrs: {}, parents: [] } : undefined
+    case 'resource_server': {
+      const server = d.resourceServerById(ref.id)
+      if (!server) return undefined
+      return { uid, attrs: { audience: server.audience, scopes: [...server.scopes] }, parents: [] }
+    }
+    default: {
+      const entity = d.entity(`${ref.type}:${ref.id}`)
+      if (!entity) return undefined
+      return {
+        uid,
+        attrs: declaredAttributes(declarations, ref.type, entity.attributes),
+        parents: entity.parents.map(parseUid),
+      }
+    }
   }
+}
+
+// Only declared attributes reach Cedar, typed as declared (policies were validated against those declarations).
+function declaredAttributes(
+  declarations: ReadonlyMap<string, EntityType>,
+  type: string,
+  values: Record<string, unknown>,
+): Record<string, CedarValueJson> {
+  const declared = declarations.get(type)?.attributes
+  if (!declared) return {}
+  const attrs: Record<string, CedarValueJson> = {}
+  for (const [name, declaration] of Object.entries(declared)) {
+    const value = values[name]
+    if (value === undefined || value === null) continue
+    try {
+      attrs[name] = toCedar(value, declaration, `${type}.${name}`, 0)
+    } catch {
+      // A stored value that no longer fits its declaration is left out; policies reading it get an error (deny).
+    }
+  }
+  return attrs
 }
 
 function uidOf(uid: EntityJson['uid']): EntityRef {
@@ -338,4 +361,157 @@ export function cedarIpAddress(address: string): string | undefined {
   const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip)
   if (mapped?.[1]) ip = mapped[1]
   return isIP(ip) === 0 ? undefined : ip
+}
+
+/**
+ * Makes an extension value from its call (`ip("10.0.0.1")`) as the engine in use holds it; throws EvaluationError
+ * for an argument the function refuses.
+ */
+export type ExtensionFactory = (fn: string, arg: string) => ExtensionValue
+
+/**
+ * A value in Cedar's JSON form (what the registry's entities and Mandate's own facts are built as) in memory.
+ * @example
+ * valueFromJson({ __entity: { type: 'human', id: 'alice' } }, extension) // entityUid('human', 'alice')
+ */
+export function valueFromJson(json: CedarValueJson, extension: ExtensionFactory): Value {
+  switch (typeof json) {
+    case 'string':
+    case 'boolean':
+      return json
+    case 'number':
+      if (!Number.isSafeInteger(json)) throw new EvaluationError(`${json} is not a Cedar Long`)
+      return json
+  }
+  if (json === null) throw new EvaluationError('null has no Cedar form')
+  if (Array.isArray(json)) return cedarSet(json.map((item) => valueFromJson(item, extension)))
+  if (
+    '__entity' in json &&
+    typeof json.__entity === 'object' &&
+    json.__entity !== null &&
+    !Array.isArray(json.__entity)
+  ) {
+    const { type, id } = json.__entity as { type: string; id: string }
+    return entityUid(type, id)
+  }
+  if ('__extn' in json && typeof json.__extn === 'object' && json.__extn !== null) {
+    const call = json.__extn as { fn: string; arg?: CedarValueJson }
+    if (typeof call.arg !== 'string') throw new EvaluationError(`${call.fn}() takes one string`)
+    return extension(call.fn, call.arg)
+  }
+  const fields = new Map<string, Value>()
+  for (const [name, value] of Object.entries(json)) fields.set(name, valueFromJson(value, extension))
+  return new CedarRecord(fields)
+}
+
+/**
+ * A caller's JSON as a Cedar value, directly: what `toCedar` gives, without the JSON form in between. Integers are
+ * Longs, `Entity` declarations turn `type:id` or a bare id into a reference, arrays are sets, objects records.
+ */
+function toValue(
+  value: unknown,
+  declaration: AttributeDeclaration | undefined,
+  where: string,
+  depth: number,
+): Value {
+  if (depth > MAX_DEPTH) throw new UnrepresentableValue(`${where} is nested too deeply`)
+  if (declaration?.type === 'Entity' && typeof value === 'string') {
+    const type = declaration.entity_type ?? ''
+    return entityUid(type, value.startsWith(`${type}:`) ? value.slice(type.length + 1) : value)
+  }
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value
+    case 'number':
+      if (!Number.isSafeInteger(value))
+        throw new UnrepresentableValue(`${where} must be a whole number (Cedar has no fractions)`)
+      return value
+    case 'object': {
+      if (value === null) throw new UnrepresentableValue(`${where} is null`)
+      if (Array.isArray(value))
+        return cedarSet(value.map((item, i) => toValue(item, undefined, `${where}[${i}]`, depth + 1)))
+      const fields = new Map<string, Value>()
+      for (const [k, v] of Object.entries(value)) {
+        if (k.startsWith('__'))
+          throw new UnrepresentableValue(`${where}.${k}: names starting with __ are reserved`)
+        if (v === null || v === undefined) continue
+        fields.set(k, toValue(v, undefined, `${where}.${k}`, depth + 1))
+      }
+      return new CedarRecord(fields)
+    }
+    default:
+      throw new UnrepresentableValue(`${where} has no Cedar form`)
+  }
+}
+
+/**
+ * What a caller's properties may contribute to an entity, as values: declared types followed, Mandate's own attributes
+ * (an agent's status, sponsor...) dropped whatever the caller sent.
+ */
+export function callerAttributeValues(
+  declarations: ReadonlyMap<string, EntityType>,
+  type: string,
+  properties: Record<string, unknown>,
+): Map<string, Value> {
+  const declared = declarations.get(type)?.attributes ?? {}
+  const builtin = builtinAttributes(type)
+  const attrs = new Map<string, Value>()
+  for (const [name, value] of Object.entries(properties)) {
+    if (value === null || value === undefined) continue
+    if (name.startsWith('__'))
+      throw new UnrepresentableValue(`${type}.${name}: names starting with __ are reserved`)
+    const converted = toValue(
+      value,
+      Object.hasOwn(declared, name) ? declared[name] : undefined,
+      `${type}.${name}`,
+      0,
+    )
+    if (!builtin.includes(name)) attrs.set(name, converted)
+  }
+  return attrs
+}
+
+/**
+ * A request's context (JSON) as values, directly: as `contextToCedar` converts it, entity references and IP
+ * addresses included.
+ */
+export function contextValues(
+  context: Record<string, unknown>,
+  typed: TypedContext,
+  extension: ExtensionFactory,
+): Map<string, Value> {
+  const out = new Map<string, Value>()
+  for (const [name, value] of Object.entries(context)) {
+    if (value === null || value === undefined) continue
+    if (name.startsWith('__'))
+      throw new UnrepresentableValue(`context.${name}: names starting with __ are reserved`)
+    const kind = Object.hasOwn(typed, name) ? typed[name] : undefined
+    if (kind && 'ip' in kind) {
+      const ip = typeof value === 'string' ? cedarIpAddress(value) : undefined
+      if (ip === undefined)
+        throw new UnrepresentableValue(`context.${name} must be an IP address`, `/context/${name}`)
+      out.set(name, extension('ip', ip))
+      continue
+    }
+    if (kind) {
+      if (typeof value !== 'string' || value.length === 0)
+        throw new UnrepresentableValue(
+          `context.${name} must name a ${kind.entityType} as type:id or id`,
+          `/context/${name}`,
+        )
+      out.set(
+        name,
+        toValue(
+          value,
+          { type: 'Entity', entity_type: kind.entityType, required: false },
+          `context.${name}`,
+          0,
+        ),
+      )
+      continue
+    }
+    out.set(name, toValue(value, undefined, `context.${name}`, 0))
+  }
+  return out
 }

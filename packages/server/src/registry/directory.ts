@@ -136,6 +136,11 @@ export class Directory {
     return this.snapshot.groups.get(id)
   }
 
+  /** Every group. */
+  groups(): Iterable<Stored<Group>> {
+    return this.snapshot.groups.values()
+  }
+
   /** Ids of the groups a principal is a member of. */
   groupsOf(kind: 'human' | 'agent' | 'workload', id: string): readonly string[] {
     return this.snapshot.groupsOf.get(`${kind}:${id}`) ?? []

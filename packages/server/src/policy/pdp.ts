@@ -2,19 +2,37 @@
 // any policy is asked, decides the rest with the loaded Cedar policies, turns permit annotations into obligations,
 // fails closed on any evaluation error, and records every decision in the audit log itself, so that no caller can skip
 // the gates or the record.
-import type { CedarValueJson } from '@cedar-policy/cedar-wasm/nodejs'
+import type { CedarValueJson, EntityJson } from '@cedar-policy/cedar-wasm/nodejs'
 import type { AuditBatcher } from '../audit/audit-batcher.ts'
 import type { ActorRef } from '../audit/event.ts'
 import type { Directory } from '../registry/directory.ts'
 import { decisionGate, type GateDenial } from '../registry/gates.ts'
 import type { EntityType, ResourceServer } from '../registry/model.ts'
 import {
+  CedarRecord,
+  CedarSet,
+  type CompiledEntity,
+  type CompiledRequest,
+  type EntityLookup,
+  EntityUid,
+  EvaluationError,
+  ExtensionValue,
+  entityUid,
+  type Value,
+  valueKey,
+} from './compiled/values.ts'
+import {
+  callerAttributeValues,
   contextToCedar,
-  EntitySlicer,
+  contextValues,
+  type ExtensionFactory,
   InvalidDecisionRequest,
   type RequestEntity,
   type TypedContext,
+  UnrepresentableValue,
+  valueFromJson,
 } from './entities.ts'
+import { EntityStore } from './entity-store.ts'
 import { EngineFailure, type EntityRef, type Evaluation, type PolicyEvaluator } from './evaluator.ts'
 import { tokenActions } from './policy-check.ts'
 import { type CompiledPolicy, type Obligations, splitPolicySet } from './policy-set.ts'
@@ -58,10 +76,19 @@ export interface DecisionAudit {
   source: string
 }
 
-// A request made ready for Cedar: its context as Cedar reads it and the other entities it names.
+// A request made ready for the engine: in memory (principal, action, resource and context as values, the entities
+// the caller's properties add to), and what the JSON form for cedar-wasm is built from when that engine decides.
 interface Prepared {
-  context: Record<string, CedarValueJson>
-  also: EntityRef[]
+  compiled: CompiledRequest
+  /** The principal and resource as the request places them: the registry's entity with the caller's additions. */
+  placed: Map<EntityUid, CompiledEntity>
+  /** The context in Cedar's JSON form, built only when cedar-wasm evaluates the request. */
+  contextJson: () => Record<string, CedarValueJson>
+  /** Other entities the request names (the delegating human, context references): cedar-wasm's slice needs them. */
+  also: EntityUid[]
+  /** The mode and the delegating human the request was decided on, for the record. */
+  mode?: string | undefined
+  delegator?: string | undefined
 }
 
 interface Loaded {
@@ -69,17 +96,40 @@ interface Loaded {
   policies: Map<string, CompiledPolicy>
   /** The schema's actions, with the principal and resource types each applies to. */
   actions: Map<string, { principalTypes: string[]; resourceTypes: string[]; context: TypedContext }>
-  slicer: EntitySlicer
+  declarations: Map<string, EntityType>
   /** Decisions already made against this view, by request. */
   decisions: Map<string, Decision>
   /** Set when an enabled policy set cannot be loaded: every decision is then a deny (fail closed). */
   broken?: string
 }
 
+/**
+ * An engine that also decides over entities in memory (the compiled evaluator): `decide` is its fast path. While
+ * `fallback` names a construct it cannot compile, the loaded set is evaluated from JSON (`evaluate`) instead.
+ */
+export interface InMemoryEvaluator extends PolicyEvaluator {
+  decide(request: CompiledRequest, entities: EntityLookup): Evaluation
+  readonly fallback?: string | undefined
+}
+
+/** Which engine decides, and whether the loaded policy set fell back to cedar-wasm. */
+export interface EngineStatus {
+  engine: 'compiled' | 'cedar-wasm'
+  /** The construct the compiler does not handle, while the loaded set is evaluated by cedar-wasm. */
+  fallback?: string | undefined
+  /** Decisions evaluated by cedar-wasm because of a fallback, since the start. */
+  fallbackDecisions: number
+}
+
 export interface PdpOptions {
   directory: Directory
   recorder: AuditBatcher
-  evaluator: PolicyEvaluator
+  /** The engine: the compiled evaluator (fast path over the node's entities) or cedar-wasm. */
+  evaluator: PolicyEvaluator | InMemoryEvaluator
+  /** Builds extension values (`ip`) the way the engine holds them; cedar-wasm needs none. */
+  extension?: ExtensionFactory
+  /** Told when a loaded policy set falls back to cedar-wasm, with the construct the compiler does not handle. */
+  onFallback?: (construct: string) => void
   /** Decisions kept per loaded view (0: none). */
   cacheSize?: number
   now?: () => number
@@ -95,9 +145,15 @@ export class PolicyDecisionPoint {
   private loaded: Loaded | undefined
   private loadedAt = ''
   private readonly now: () => number
+  /** The registry's entities, in memory, as the engine reads them. */
+  private readonly store: EntityStore
+  private storeAt: string
+  private fallbackDecisions = 0
 
   constructor(private readonly options: PdpOptions) {
     this.now = options.now ?? Date.now
+    this.store = EntityStore.build(options.directory)
+    this.storeAt = options.directory.version
   }
 
   /**
@@ -247,25 +303,18 @@ export class PolicyDecisionPoint {
     const gate = decisionGate(this.options.directory, request, new Date(this.now()))
     if (gate) return { decision: gated(gate), prepared }
     if (loaded.broken) return { decision: failed('policies', loaded.broken), prepared }
-    const { context, also } = prepared
     // Cedar is deterministic: the same request against the same policies and registry (the loaded view) gets the same
     // answer. The key holds everything the evaluation reads, the time to the minute included.
     const cacheSize = this.options.cacheSize ?? MAX_CACHED_DECISIONS
     const key =
       cacheSize > 0
-        ? JSON.stringify([request.principal, request.action, request.resource, also, context])
+        ? `${JSON.stringify([request.principal, request.action, request.resource])}${valueKey(prepared.compiled.context)}`
         : ''
     const cached = cacheSize > 0 ? loaded.decisions.get(key) : undefined
     if (cached) return { decision: cached, prepared }
     let evaluation: Evaluation
     try {
-      evaluation = this.options.evaluator.evaluate({
-        principal: { type: request.principal.type, id: request.principal.id },
-        action: request.action,
-        resource: { type: request.resource.type, id: request.resource.id },
-        context,
-        entities: loaded.slicer.slice(request.principal, request.resource, also),
-      })
+      evaluation = this.evaluateWithEngine(prepared)
     } catch (error) {
       if (error instanceof EngineFailure) return { decision: failed('request', error.message), prepared }
       // A value the caller sent that Cedar cannot hold (InvalidDecisionRequest) is the caller's error, for the surface.
@@ -279,30 +328,100 @@ export class PolicyDecisionPoint {
     return { decision, prepared }
   }
 
-  // The context as Cedar reads it, and the entities it names: every context attribute the action declares as an
-  // entity (the delegating human, an approver...) is loaded from the registry with its ancestors, like the principal.
-  // An entity the caller names that the registry does not know is the caller's error, not an evaluation error.
+  // The compiled evaluator decides over the node's entities directly; cedar-wasm (chosen, or the compiled evaluator's
+  // fallback for a construct it does not compile) gets the request's slice as JSON.
+  private evaluateWithEngine(prepared: Prepared): Evaluation {
+    const evaluator = this.options.evaluator
+    const entities = new PlacedEntities(this.store, prepared.placed)
+    if ('decide' in evaluator && evaluator.fallback === undefined)
+      return evaluator.decide(prepared.compiled, entities)
+    if ('decide' in evaluator) this.fallbackDecisions++
+    const { principal, action, resource } = prepared.compiled
+    return evaluator.evaluate({
+      principal: { type: principal.type, id: principal.id },
+      action: action.id,
+      resource: { type: resource.type, id: resource.id },
+      context: prepared.contextJson(),
+      entities: sliceOf(entities, [principal, resource], prepared.also),
+    })
+  }
+
+  // The request as the engine reads it. Its context: the caller's (less what only Mandate sets), Mandate's facts and
+  // what Mandate knows of the principal, in that order of precedence; every context attribute the action declares as
+  // an entity names a registered entity (the caller's error otherwise, not an evaluation error). Its principal and
+  // resource: the registry's entities, to which the caller's properties only add (never Mandate's own attributes).
   private prepare(request: DecisionRequest, loaded: Loaded): Prepared {
     const typed = loaded.actions.get(request.action)?.context ?? {}
+    const extension = this.options.extension ?? opaqueExtension
     // Whatever a caller sends under the names only Mandate sets is dropped before it is read, whatever its shape.
-    const sent = Object.entries(request.context ?? {}).filter(
-      ([name]) => !MANDATE_ONLY_CONTEXT.includes(name),
-    )
-    const callerContext = contextToCedar(Object.fromEntries(sent), typed)
-    const context = { ...callerContext, ...request.facts, ...this.mandateContext(request.principal) }
-    const also = [...(request.also ?? [])]
+    const sent: Record<string, unknown> = {}
+    for (const [name, value] of Object.entries(request.context ?? {}))
+      if (!MANDATE_ONLY_CONTEXT.includes(name)) sent[name] = value
+    const callerContext = contextValues(sent, typed, extension)
+    const fields = new Map(callerContext)
+    for (const [name, value] of Object.entries(request.facts ?? {}))
+      fields.set(name, factValue(value, name, extension))
+    for (const [name, value] of this.mandateContext(request.principal)) fields.set(name, value)
+    const also = (request.also ?? []).map((a) => entityUid(a.type, a.id))
     for (const [name, kind] of Object.entries(typed)) {
-      const value = context[name]
-      if (!('entityType' in kind) || !isEntityReference(value)) continue
-      const ref = value.__entity
-      if (value === callerContext[name] && !loaded.slicer.registered(ref))
+      const value = fields.get(name)
+      if (!('entityType' in kind) || !(value instanceof EntityUid)) continue
+      if (value === callerContext.get(name) && !this.store.get(value))
         throw new InvalidDecisionRequest(
-          `context.${name} names no registered ${ref.type} (${ref.id})`,
+          `context.${name} names no registered ${value.type} (${value.id})`,
           `/context/${name}`,
         )
-      if (!also.some((a) => a.type === ref.type && a.id === ref.id)) also.push(ref)
+      if (!also.includes(value)) also.push(value)
     }
-    return { context, also }
+    const principal = entityUid(request.principal.type, request.principal.id)
+    const resource = entityUid(request.resource.type, request.resource.id)
+    const placed = new Map<EntityUid, CompiledEntity>()
+    this.place(placed, principal, request.principal.properties, loaded)
+    this.place(placed, resource, request.resource.properties, loaded)
+    const mode = fields.get('mode')
+    const delegator = fields.get('delegator')
+    return {
+      compiled: {
+        principal,
+        action: entityUid('Action', request.action),
+        resource,
+        context: new CedarRecord(fields),
+      },
+      placed,
+      also,
+      contextJson: () => ({
+        ...contextToCedar(sent, typed),
+        ...request.facts,
+        ...this.mandateContextJson(request.principal),
+      }),
+      ...(typeof mode === 'string' ? { mode } : {}),
+      ...(delegator instanceof EntityUid && delegator.type === 'human' ? { delegator: delegator.id } : {}),
+    }
+  }
+
+  // The principal or resource as a request places it: what the registry holds, with the caller's properties adding
+  // attributes it does not hold. An entity the registry does not know is placed all the same (no parents), with the
+  // caller's properties only. Placed twice (the principal is the resource), the first placement's attributes win.
+  private place(
+    placed: Map<EntityUid, CompiledEntity>,
+    uid: EntityUid,
+    properties: Record<string, unknown> | undefined,
+    loaded: Loaded,
+  ): void {
+    const base = placed.get(uid) ?? this.store.get(uid)
+    if (placed.has(uid) && !properties) return
+    if (!properties) {
+      placed.set(uid, base ?? { uid, attrs: EMPTY_RECORD, ancestors: NO_ANCESTORS })
+      return
+    }
+    const fields = callerAttributeValues(loaded.declarations, uid.type, properties)
+    for (const [name, value] of base?.attrs.fields ?? []) fields.set(name, value)
+    placed.set(uid, {
+      uid,
+      attrs: new CedarRecord(fields),
+      ...(base?.tags ? { tags: base.tags } : {}),
+      ancestors: base?.ancestors ?? NO_ANCESTORS,
+    })
   }
 
   // Cedar's answer as Mandate's decision: evaluation errors deny, permits' annotations become obligations.
@@ -371,38 +490,69 @@ export class PolicyDecisionPoint {
   }
 
   // What Mandate knows about every decision, which callers cannot override.
-  private mandateContext(principal: RequestEntity): Record<string, CedarValueJson> {
+  private mandateContext(principal: RequestEntity): Map<string, Value> {
     const now = new Date(this.now())
-    const context: Record<string, CedarValueJson> = {
-      risk: 0,
-      time: {
-        hour: now.getUTCHours(),
-        minute: now.getUTCMinutes(),
-        weekday: WEEKDAYS[now.getUTCDay()] ?? 'sunday',
-        date: now.toISOString().slice(0, 10),
-      },
-    }
-    if (principal.type === 'agent') {
-      const client = this.options.directory.client(principal.id)
-      if (client?.kind === 'agent') {
-        const agent = client.principal
-        context.classification = agent.classification
-        context.sponsor = { __entity: { type: 'human', id: agent.sponsor } }
-        if (agent.model) {
-          context.model_provider = agent.model.provider
-          context.model_name = agent.model.name
-        }
+    const context = new Map<string, Value>([
+      ['risk', 0],
+      [
+        'time',
+        new CedarRecord(
+          new Map<string, Value>([
+            ['hour', now.getUTCHours()],
+            ['minute', now.getUTCMinutes()],
+            ['weekday', WEEKDAYS[now.getUTCDay()] ?? 'sunday'],
+            ['date', now.toISOString().slice(0, 10)],
+          ]),
+        ),
+      ],
+    ])
+    const agent = this.agentOf(principal)
+    if (agent) {
+      context.set('classification', agent.classification)
+      context.set('sponsor', entityUid('human', agent.sponsor))
+      if (agent.model) {
+        context.set('model_provider', agent.model.provider)
+        context.set('model_name', agent.model.name)
       }
     }
     return context
   }
 
-  // The loaded policy set follows the registry: reloaded only when a policy set or an entity type changed.
+  // The same, in Cedar's JSON form, for cedar-wasm.
+  private mandateContextJson(principal: RequestEntity): Record<string, CedarValueJson> {
+    const context: Record<string, CedarValueJson> = {}
+    for (const [name, value] of this.mandateContext(principal)) context[name] = jsonOf(value)
+    return context
+  }
+
+  private agentOf(principal: RequestEntity) {
+    if (principal.type !== 'agent') return undefined
+    const client = this.options.directory.client(principal.id)
+    return client?.kind === 'agent' ? client.principal : undefined
+  }
+
+  /** The engine deciding, and whether the loaded set fell back to cedar-wasm (for the node's metrics). */
+  engineStatus(): EngineStatus {
+    const evaluator = this.options.evaluator
+    return {
+      engine: 'decide' in evaluator ? 'compiled' : 'cedar-wasm',
+      ...('decide' in evaluator && evaluator.fallback !== undefined ? { fallback: evaluator.fallback } : {}),
+      fallbackDecisions: this.fallbackDecisions,
+    }
+  }
+
+  // The loaded policy set follows the registry: reloaded only when a policy set or an entity type changed. The
+  // entities follow it change by change.
   private async current(): Promise<Loaded> {
     // The directory follows the registry by itself (local writes reload it before they answer; other nodes' writes
     // within its polling interval).
     const directory = this.options.directory
     if (this.loaded && this.loadedAt === directory.version) return this.loaded
+    // Until the directory reports what changed, a moved version rebuilds the entities.
+    if (this.storeAt !== directory.version) {
+      this.store.apply([{ reset: true }])
+      this.storeAt = directory.version
+    }
     const types = [...directory.entityTypes()]
     const servers = [...directory.resourceServers()]
     const sets = directory.policies().filter((p) => p.enabled)
@@ -412,12 +562,7 @@ export class PolicyDecisionPoint {
       servers.map((r) => [r.id, r.version]),
     ])
     if (this.loaded?.key !== key) this.loaded = this.load(key, sets, types, servers)
-    else
-      this.loaded = {
-        ...this.loaded,
-        slicer: new EntitySlicer(directory, declarations(types)),
-        decisions: new Map(),
-      }
+    else this.loaded = { ...this.loaded, decisions: new Map() }
     this.loadedAt = directory.version
     return this.loaded
   }
@@ -428,7 +573,6 @@ export class PolicyDecisionPoint {
     types: EntityType[],
     servers: ResourceServer[],
   ): Loaded {
-    const slicer = new EntitySlicer(this.options.directory, declarations(types))
     const { schema } = buildSchema(types, tokenActions(servers))
     const actions = new Map(
       Object.entries(schema['']?.actions ?? {}).map(([name, action]) => [
@@ -441,18 +585,22 @@ export class PolicyDecisionPoint {
       ]),
     )
     const policies = new Map<string, CompiledPolicy>()
-    const loaded: Loaded = { key, policies, actions, slicer, decisions: new Map() }
+    const loaded: Loaded = { key, policies, actions, declarations: declarations(types), decisions: new Map() }
     for (const set of sets) {
       const { policies: split, problems } = splitPolicySet(set)
       if (problems.length > 0)
         return { ...loaded, broken: `policy set ${set.id} does not parse: ${problems[0]?.message}` }
       for (const policy of split) policies.set(policy.id, policy)
     }
+    const evaluator = this.options.evaluator
+    const before = 'decide' in evaluator ? evaluator.fallback : undefined
     try {
-      this.options.evaluator.load(new Map([...policies].map(([id, p]) => [id, p.text])))
+      evaluator.load(new Map([...policies].map(([id, p]) => [id, p.text])))
     } catch (error) {
       return { ...loaded, broken: (error as Error).message }
     }
+    const fallback = 'decide' in evaluator ? evaluator.fallback : undefined
+    if (fallback !== undefined && fallback !== before) this.options.onFallback?.(fallback)
     return loaded
   }
 
@@ -499,13 +647,11 @@ function decidedOn(
   prepared: Prepared | undefined,
   audit: DecisionAudit,
 ): { mode?: 'autonomous' | 'delegated'; delegator?: string } {
-  const mode = audit.mode ?? prepared?.context.mode
-  const delegator = prepared?.context.delegator
+  const mode = audit.mode ?? prepared?.mode
+  const delegator = prepared?.delegator
   return {
     ...(mode === 'autonomous' || mode === 'delegated' ? { mode } : {}),
-    ...(isEntityReference(delegator) && delegator.__entity.type === 'human'
-      ? { delegator: delegator.__entity.id }
-      : {}),
+    ...(delegator !== undefined ? { delegator } : {}),
   }
 }
 
@@ -520,17 +666,6 @@ function subjectsOf(request: DecisionRequest, on: { delegator?: string }): strin
 // The finer cause of a gated decision stays in the record; callers get only the reason.
 function gateDetails(decision: Decision): Record<string, string> {
   return decision.gate ? { cause: decision.gate.cause, explanation: decision.gate.message } : {}
-}
-
-function isEntityReference(value: CedarValueJson | undefined): value is { __entity: EntityRef } {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    !Array.isArray(value) &&
-    '__entity' in value &&
-    typeof value.__entity === 'object' &&
-    value.__entity !== null
-  )
 }
 
 // The context attributes of an action that JSON cannot give directly: entity references and IP addresses.
@@ -556,4 +691,103 @@ function gated(gate: GateDenial): Decision {
 
 function failed(policy: string, message: string): Decision {
   return { decision: 'deny', determining: [], errors: [{ policy, message }], obligations: {} }
+}
+
+const EMPTY_RECORD = new CedarRecord(new Map())
+const NO_ANCESTORS: ReadonlySet<EntityUid> = new Set()
+
+/** The node's entities as one request sees them: its principal and resource as placed, the rest from the store. */
+class PlacedEntities implements EntityLookup {
+  constructor(
+    private readonly store: EntityLookup,
+    private readonly placed: ReadonlyMap<EntityUid, CompiledEntity>,
+  ) {}
+  get(uid: EntityUid): CompiledEntity | undefined {
+    return this.placed.get(uid) ?? this.store.get(uid)
+  }
+}
+
+// The slice cedar-wasm needs: the principal and resource, the entities their attributes reference, the other
+// entities the request names, and every ancestor of each (an ancestor the registry does not hold, as an empty entity).
+function sliceOf(
+  entities: EntityLookup,
+  withReferences: readonly EntityUid[],
+  also: readonly EntityUid[],
+): EntityJson[] {
+  const out = new Map<EntityUid, EntityJson>()
+  const add = (uid: EntityUid) => {
+    if (out.has(uid)) return undefined
+    const entity = entities.get(uid)
+    const ancestors = [...(entity?.ancestors ?? [])]
+    out.set(uid, {
+      uid: { type: uid.type, id: uid.id },
+      attrs: entity ? (jsonOf(entity.attrs) as Record<string, CedarValueJson>) : {},
+      // Every ancestor as a parent: Cedar's transitive closure of them is the same.
+      parents: ancestors.map((a) => ({ type: a.type, id: a.id })),
+    })
+    for (const ancestor of ancestors) add(ancestor)
+    return entity
+  }
+  for (const uid of withReferences) {
+    const entity = add(uid)
+    for (const value of entity?.attrs.fields.values() ?? []) if (value instanceof EntityUid) add(value)
+  }
+  for (const uid of also) add(uid)
+  return [...out.values()]
+}
+
+// A value in Cedar's JSON form. Entities and Mandate's context hold no extension values (those arrive as JSON).
+function jsonOf(value: Value): CedarValueJson {
+  if (typeof value === 'bigint') throw new EngineFailure('cedar-wasm cannot take an integer beyond 2^53')
+  if (typeof value !== 'object') return value
+  if (value instanceof EntityUid) return { __entity: { type: value.type, id: value.id } }
+  if (value instanceof CedarSet) return value.items.map(jsonOf)
+  if (value instanceof CedarRecord) {
+    const record: Record<string, CedarValueJson> = {}
+    for (const [name, field] of value.fields) record[name] = jsonOf(field)
+    return record
+  }
+  throw new EngineFailure(`cedar-wasm takes ${value.extension} values in their call form only`)
+}
+
+// One of Mandate's facts (Cedar JSON, set by the token service) as a value.
+function factValue(value: CedarValueJson, name: string, extension: ExtensionFactory): Value {
+  try {
+    return valueFromJson(value, extension)
+  } catch (error) {
+    if (error instanceof EvaluationError) throw new UnrepresentableValue(`context.${name}: ${error.message}`)
+    throw error
+  }
+}
+
+/**
+ * An extension value held only to key the decision cache, for an engine that takes extension values in their call
+ * form (cedar-wasm reads the request's JSON instead).
+ */
+class ExtensionCall extends ExtensionValue {
+  constructor(
+    readonly extension: 'ipaddr' | 'decimal' | 'datetime' | 'duration',
+    private readonly argument: string,
+  ) {
+    super()
+  }
+  equals(other: ExtensionValue): boolean {
+    return other.key() === this.argument
+  }
+  key(): string {
+    return this.argument
+  }
+}
+
+const EXTENSION_OF: Record<string, ExtensionCall['extension']> = {
+  ip: 'ipaddr',
+  decimal: 'decimal',
+  datetime: 'datetime',
+  duration: 'duration',
+}
+
+function opaqueExtension(fn: string, arg: string): ExtensionValue {
+  const extension = EXTENSION_OF[fn]
+  if (!extension) throw new EvaluationError(`${fn} is no extension function`)
+  return new ExtensionCall(extension, arg)
 }

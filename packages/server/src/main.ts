@@ -29,8 +29,10 @@ import { BackchannelEndpoint } from './oauth/backchannel-endpoint.ts'
 import { IntrospectionEndpoint, RevocationEndpoint } from './oauth/introspection-endpoint.ts'
 import { assertionAudiences, endpointUrls } from './oauth/metadata.ts'
 import { TokenEndpoint } from './oauth/token-endpoint.ts'
+import { CompiledEvaluator } from './policy/compiled/evaluator.ts'
+import type { Extensions } from './policy/compiled/json-values.ts'
 import { CedarWasmEvaluator } from './policy/evaluator.ts'
-import { PolicyDecisionPoint } from './policy/pdp.ts'
+import { extensionFactory, PolicyDecisionPoint } from './policy/pdp.ts'
 import { PolicyCheck, type PolicyRelevantChange } from './policy/policy-check.ts'
 import { TokenPolicy } from './policy/token-policy.ts'
 import { DEMO_AGENT, demoAgentKey, seedDemoData } from './registry/demo.ts'
@@ -111,6 +113,10 @@ export interface MandateNode extends Core {
   demoAgentKeyFile?: string
 }
 
+// Cedar's extension functions the compiled evaluator holds; a policy set calling one it does not hold is evaluated by
+// cedar-wasm (reported at load).
+const CEDAR_EXTENSIONS: Extensions = { functions: new Map(), compare: () => undefined }
+
 // The demo agent's private key, next to the data so that the tour can use it; never printed.
 function writeDemoAgentKey(config: Config, masterKey: MasterKey): string {
   const dir = resolve(config.dataDir)
@@ -124,7 +130,12 @@ function writeDemoAgentKey(config: Config, masterKey: MasterKey): string {
 /** Opens the store, migrates it, checks the master key and loads the key ring: everything but HTTP. */
 export async function openCore(
   config: Config,
-  options: { now?: () => number; onError?: (message: string, error?: unknown) => void } = {},
+  options: {
+    now?: () => number
+    onError?: (message: string, error?: unknown) => void
+    /** Something an operator should know that is no failure (a policy set evaluated by cedar-wasm, and why). */
+    onWarning?: (message: string, fields: Record<string, unknown>) => void
+  } = {},
 ): Promise<Core> {
   const location = storeLocation(config)
   // The key first: a start that cannot have one must not leave a new store behind.
@@ -225,10 +236,22 @@ export async function openCore(
       now,
       onError: (error) => onError('aggregated refusals could not be recorded', error),
     })
+    const onWarning = options.onWarning ?? (() => {})
     const pdp = new PolicyDecisionPoint({
       directory,
       recorder,
-      evaluator: new CedarWasmEvaluator(),
+      evaluator:
+        config.policyEngine === 'cedar-wasm'
+          ? new CedarWasmEvaluator()
+          : new CompiledEvaluator({ extensions: CEDAR_EXTENSIONS }),
+      extension: extensionFactory(CEDAR_EXTENSIONS),
+      onFallback: (construct) =>
+        onWarning(
+          'the policy set is evaluated by cedar-wasm: the compiler does not handle a construct it uses',
+          {
+            construct,
+          },
+        ),
       cacheSize: config.decisionCacheSize,
       now,
     })
@@ -430,6 +453,7 @@ export async function startNode(
   const core = await openCore(config, {
     ...options,
     onError: (message, err) => logger.error({ err }, message),
+    onWarning: (message, fields) => logger.warn(fields, message),
   })
   const publisher =
     config.auditCheckpointSeconds > 0

@@ -246,6 +246,14 @@ export const ConfigSchema = Type.Object(
       }),
       { env: 'MANDATE_MANDATE_MAX_LIFETIME_SECONDS' },
     ),
+    policyEngine: option(
+      Type.Union([Type.Literal('compiled'), Type.Literal('cedar-wasm')], {
+        default: 'compiled',
+        description:
+          "What evaluates Cedar policies. `compiled`: policies compiled to JavaScript, deciding over the registry's entities in memory (a policy set using a construct the compiler does not handle is evaluated by cedar-wasm, with a warning naming it and the `mandate_policy_fallback` metric); `cedar-wasm`: the reference engine for every decision, with each request's entity slice (for comparison).",
+      }),
+      { env: 'MANDATE_POLICY_ENGINE' },
+    ),
     decisionCacheSize: option(
       Type.Integer({
         minimum: 0,

@@ -213,7 +213,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   })
 
   await app.register(swagger, openApiDocument(deps.version))
-  new Metrics(() => deps.audit.status()).install(app)
+  new Metrics(
+    () => deps.audit.status(),
+    () => deps.pdp.engineStatus(),
+  ).install(app)
   registerHealth(app, deps.database)
   registerWellKnown(app, {
     issuer: deps.issuer,

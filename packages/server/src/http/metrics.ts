@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { AuditLogStatus } from '../audit/audit-log.ts'
+import type { EngineStatus } from '../policy/pdp.ts'
 
 /** The node's metrics. Labels never carry request data beyond the route pattern and status. */
 export class Metrics {
@@ -20,7 +21,7 @@ export class Metrics {
     registers: [this.registry],
   })
 
-  constructor(auditStatus: () => AuditLogStatus) {
+  constructor(auditStatus: () => AuditLogStatus, policyEngine: () => EngineStatus) {
     collectDefaultMetrics({ register: this.registry, prefix: 'mandate_' })
     new Gauge({
       name: 'mandate_audit_refusing_writes',
@@ -37,6 +38,28 @@ export class Metrics {
       collect() {
         this.reset()
         this.inc(auditStatus().refusedWrites)
+      },
+    })
+    // The construct is a Cedar language feature the compiler names (a handful of values), never request data.
+    new Gauge({
+      name: 'mandate_policy_fallback',
+      help: '1 while the loaded policy set is evaluated by cedar-wasm because the compiler does not handle a construct it uses (labelled with the construct), else 0.',
+      labelNames: ['construct'],
+      registers: [this.registry],
+      collect() {
+        this.reset()
+        const { fallback } = policyEngine()
+        if (fallback === undefined) this.set({ construct: '' }, 0)
+        else this.set({ construct: fallback }, 1)
+      },
+    })
+    new Counter({
+      name: 'mandate_policy_fallback_decisions_total',
+      help: 'Decisions evaluated by cedar-wasm because the loaded policy set uses a construct the compiler does not handle.',
+      registers: [this.registry],
+      collect() {
+        this.reset()
+        this.inc(policyEngine().fallbackDecisions)
       },
     })
   }

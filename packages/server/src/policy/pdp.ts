@@ -8,6 +8,7 @@ import type { ActorRef } from '../audit/event.ts'
 import type { Directory } from '../registry/directory.ts'
 import { decisionGate, type GateDenial } from '../registry/gates.ts'
 import type { EntityType, ResourceServer } from '../registry/model.ts'
+import type { Extensions } from './compiled/json-values.ts'
 import {
   CedarRecord,
   CedarSet,
@@ -784,6 +785,20 @@ const EXTENSION_OF: Record<string, ExtensionCall['extension']> = {
   decimal: 'decimal',
   datetime: 'datetime',
   duration: 'duration',
+}
+
+/**
+ * Extension values as the compiled evaluator's extension functions make them (`ip("10.0.0.1")` through its `ip`);
+ * for a function it does not hold, a value that only keys the cache (its policies then run in cedar-wasm anyway).
+ */
+export function extensionFactory(extensions: Extensions): ExtensionFactory {
+  return (fn, arg) => {
+    const make = extensions.functions.get(fn)
+    if (!make) return opaqueExtension(fn, arg)
+    const value = make([arg])
+    if (!(value instanceof ExtensionValue)) throw new EvaluationError(`${fn}() made no extension value`)
+    return value
+  }
 }
 
 function opaqueExtension(fn: string, arg: string): ExtensionValue {

@@ -20,6 +20,7 @@ import {
   UnsupportedGrantType,
   UseDpopNonce,
 } from '../errors/oauth-error.ts'
+import type { RecordedDecision } from '../policy/pdp.ts'
 import { type DpopContext, type DpopNonces, verifyDpopProof } from '../tokens/dpop.ts'
 import type { Grant, GrantContext, TokenRequest, TokenResponse } from './grants/grant.ts'
 import { grants } from './grants/index.ts'
@@ -88,11 +89,12 @@ export class TokenEndpoint {
   async handle(input: TokenEndpointInput): Promise<TokenResponse> {
     let client: AuthenticatedClient | undefined
     let grantType: string | undefined
+    let request: TokenRequest | undefined
     try {
       const wait = this.deps.failures.retryAfter(sourceOf(input))
       if (wait > 0)
         throw new RateLimited(`too many failed requests from this address; retry in ${wait} s`, wait)
-      const request = parseTokenRequest(input.form)
+      request = parseTokenRequest(input.form)
       request.clientIp = input.clientIp
       request.requestId = input.requestId
       request.traceparent = input.traceparent
@@ -104,12 +106,14 @@ export class TokenEndpoint {
       client = await this.authenticate(grant, request, input)
       if (client) checkClientLifecycle(client, this.deps.clientAuth)
       const result = await grant.handle(request, client, this.deps.grant)
-      await this.deps.recorder.record({ ...result.audit, ...trace(input) }, result.effect)
+      // One durable write per token: the issuance's record carries the policy decisions it was issued on.
+      const audit = withDecisions(result.audit, request.decisions)
+      await this.deps.recorder.record({ ...audit, ...trace(input) }, result.effect)
       return result.response
     } catch (error) {
       // A nonce challenge is a protocol round-trip (RFC 9449 §8), not a refusal worth a record.
       if (error instanceof OAuthError && !(error instanceof UseDpopNonce))
-        await this.recordRefusal(error, client, grantType, input)
+        await this.recordRefusal(error, client, grantType, input, request?.decisions)
       throw error
     }
   }
@@ -152,18 +156,23 @@ export class TokenEndpoint {
     client: AuthenticatedClient | undefined,
     grantType: string | undefined,
     input: TokenEndpointInput,
+    decisions: RecordedDecision[] | undefined,
   ): Promise<void> {
     const claimed = typeof input.form.client_id === 'string' ? input.form.client_id : undefined
-    const event: AuditEventInput = {
-      type: 'token.refuse',
-      outcome: 'failure',
-      actors: client ? [{ kind: client.client.kind, id: client.id }] : [],
-      reason: `${error.code}: ${error.message}`,
-      ...(claimed && !client && CLIENT_ID.test(claimed) ? { subjects: [`client:${claimed}`] } : {}),
-      details: { grant_type: grantType?.slice(0, 200) ?? null, error: error.code },
-      ...trace(input),
-    }
-    if (client) return this.record(event)
+    const event: AuditEventInput = withDecisions(
+      {
+        type: 'token.refuse',
+        outcome: 'failure',
+        actors: client ? [{ kind: client.client.kind, id: client.id }] : [],
+        reason: `${error.code}: ${error.message}`,
+        ...(claimed && !client && CLIENT_ID.test(claimed) ? { subjects: [`client:${claimed}`] } : {}),
+        details: { grant_type: grantType?.slice(0, 200) ?? null, error: error.code },
+        ...trace(input),
+      },
+      decisions,
+    )
+    // A refusal after policy decisions is always recorded in full: it is the only record of those decisions.
+    if (client || decisions) return this.record(event)
     // Nobody proved who they are: junk is counted, not written one record each, and it drains the source's budget.
     const source = sourceOf(input)
     if (!(error instanceof RateLimited)) this.deps.failures.fail(source)
@@ -174,6 +183,12 @@ export class TokenEndpoint {
 // Where junk comes from: the address, or its IPv6 /64.
 function sourceOf(input: TokenEndpointInput): string {
   return failureSource(input.clientIp ?? 'unknown')
+}
+
+// The record of a token's issuance or refusal with the decisions the policies made for it, when they were asked.
+function withDecisions(event: AuditEventInput, decisions: RecordedDecision[] | undefined): AuditEventInput {
+  if (!decisions || decisions.length === 0) return event
+  return { ...event, details: { ...event.details, decisions } }
 }
 
 function trace(input: TokenEndpointInput): Pick<AuditEventInput, 'requestId' | 'traceparent'> {

@@ -172,6 +172,33 @@ export class PolicyDecisionPoint {
   }
 
   /**
+   * Decides several requests that one action's own record will carry (a token's issuance or refusal): nothing is
+   * recorded here, and the caller must carry each decision's `recorded` form in that record and make it durable before
+   * acting on the decisions. The gates apply as on every path.
+   * @example
+   * const { decisions, recorded } = await pdp.decideForRecord(requests)
+   * await recorder.record({ type: 'token.issue', ..., details: { ..., decisions: recorded } })
+   */
+  async decideForRecord(
+    requests: readonly DecisionRequest[],
+  ): Promise<{ decisions: Decision[]; recorded: RecordedDecision[] }> {
+    const decisions: Decision[] = []
+    const recorded: RecordedDecision[] = []
+    for (const request of requests) {
+      const decision = await this.run(request).then(
+        (run) => run.decision,
+        (error: unknown) => {
+          if (!(error instanceof InvalidDecisionRequest)) throw error
+          return invalid(error)
+        },
+      )
+      decisions.push(decision)
+      recorded.push(recordedDecision(request, decision))
+    }
+    return { decisions, recorded }
+  }
+
+  /**
    * Decides several requests; each decision is recorded. Stops early when `stopWhen` returns true for a decision
    * (AuthZEN's deny_on_first_deny and permit_on_first_permit); the rest are not evaluated.
    */
@@ -187,15 +214,7 @@ export class PolicyDecisionPoint {
       } catch (error) {
         // One invalid request among several is that request's deny, not the batch's failure.
         if (!(error instanceof InvalidDecisionRequest)) throw error
-        runs.push({
-          decision: {
-            decision: 'deny',
-            determining: [],
-            errors: [],
-            obligations: {},
-            invalid: error.message,
-          },
-        })
+        runs.push({ decision: invalid(error) })
       }
       const last = runs.at(-1)
       if (last && stopWhen?.(last.decision)) break
@@ -643,6 +662,34 @@ export class PolicyDecisionPoint {
   }
 }
 
+/**
+ * A decision as the record of the action it was made for carries it (`details.decisions` of `token.issue` and
+ * `token.refuse`): the action, the outcome and why (determining policies, obligations, the gate, evaluation errors).
+ */
+export interface RecordedDecision {
+  action: string
+  decision: Decision['decision']
+  determining: string[]
+  obligations?: Obligations
+  /** The gate that stopped it (`agent_inactive`, `beyond_ceiling`...), with its finer cause and explanation. */
+  reason?: string
+  cause?: string
+  explanation?: string
+  errors?: Decision['errors']
+}
+
+function recordedDecision(request: DecisionRequest, decision: Decision): RecordedDecision {
+  return {
+    action: request.action,
+    decision: decision.decision,
+    determining: decision.determining,
+    ...(Object.keys(decision.obligations).length > 0 ? { obligations: decision.obligations } : {}),
+    ...(decision.gate ? { reason: decision.gate.reason, ...gateDetails(decision) } : {}),
+    ...(decision.errors.length > 0 ? { reason: 'evaluation_error', errors: decision.errors } : {}),
+    ...(decision.invalid ? { reason: 'invalid_request', explanation: decision.invalid } : {}),
+  }
+}
+
 // The mode and the delegating human a decision was made on: the token service's facts, else the caller's context.
 function decidedOn(
   prepared: Prepared | undefined,
@@ -684,6 +731,11 @@ function typedContext(context: unknown): TypedContext {
 
 function declarations(types: readonly EntityType[]): Map<string, EntityType> {
   return new Map(types.map((t) => [t.id, t]))
+}
+
+// A request that cannot be evaluated as sent, among several: that request's deny, not the batch's failure.
+function invalid(error: InvalidDecisionRequest): Decision {
+  return { decision: 'deny', determining: [], errors: [], obligations: {}, invalid: error.message }
 }
 
 function gated(gate: GateDenial): Decision {

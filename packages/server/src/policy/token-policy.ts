@@ -6,7 +6,7 @@ import type { ActorRef } from '../audit/event.ts'
 import type { Directory } from '../registry/directory.ts'
 import type { ResourceServer, Stored } from '../registry/model.ts'
 import { cedarIpAddress, InvalidDecisionRequest, type RequestEntity } from './entities.ts'
-import type { Decision, DecisionRequest, PolicyDecisionPoint } from './pdp.ts'
+import type { Decision, DecisionRequest, PolicyDecisionPoint, RecordedDecision } from './pdp.ts'
 import type { ApprovalRule } from './policy-set.ts'
 
 /** What a token would grant, and who asks. */
@@ -54,6 +54,11 @@ export interface TokenAuthorization {
   undenied: { scopes: string[]; details: Array<Record<string, unknown>> }
   /** The shortest `@max_ttl` of the permits that allowed something. */
   maxTtlSeconds?: number
+  /**
+   * With `decideForIssuance`: every decision, for the issuance's (or the refusal's) own record, which must be durable
+   * before the token is answered.
+   */
+  decisions?: RecordedDecision[]
 }
 
 /** Decides token requests with the policy decision point. */
@@ -67,19 +72,7 @@ export class TokenPolicy {
    * const allowed = await tokenPolicy.authorize({ client: { kind: 'agent', id: 'bot' }, mode: 'autonomous', chain: [{ kind: 'agent', id: 'bot' }], resourceServer, scopes: ['tickets:read'], details: [] })
    */
   async authorize(request: TokenAuthorizationRequest): Promise<TokenAuthorization> {
-    const facts = tokenFacts(request)
-    const base = {
-      principal: { type: request.client.kind, id: request.client.id },
-      resource: { type: 'resource_server', id: request.resourceServer.id },
-      also: request.delegator ? [{ type: 'human', id: request.delegator }] : [],
-    }
-    const asks: Array<{ name: string; request: DecisionRequest }> = [
-      ...request.scopes.map((scope) => ({ name: scope, request: { ...base, action: scope, facts } })),
-      ...request.details.map((detail) => ({
-        name: String(detail.type),
-        request: { ...base, action: String(detail.type), facts: { ...facts, ...detailFacts(detail) } },
-      })),
-    ]
+    const asks = asksOf(request)
     const decisions = await this.pdp.decideAll(
       asks.map((a) => a.request),
       {
@@ -90,30 +83,71 @@ export class TokenPolicy {
         source: 'token',
       },
     )
-    const allowed = (i: number) => decisions[i]?.decision === 'allow'
-    const denied = (i: number) => decisions[i]?.decision === 'deny'
-    const result: TokenAuthorization = {
-      scopes: request.scopes.filter((_, i) => allowed(i)),
-      details: request.details.filter((_, i) => allowed(request.scopes.length + i)),
-      denied: asks.filter((_, i) => denied(i)).map((a) => a.name),
-      undenied: {
-        scopes: request.scopes.filter((_, i) => !denied(i)),
-        details: request.details.filter((_, i) => !denied(request.scopes.length + i)),
-      },
-    }
-    const approvals = decisions
-      .map((d, i) => ({ d, name: asks[i]?.name ?? '' }))
-      .filter(({ d }) => d.decision === 'approval_required')
-    if (approvals.length > 0)
-      result.approval = {
-        approver: approvals[0]?.d.obligations.approval ?? 'sponsor',
-        for: approvals.map((a) => a.name),
-      }
-    // Permits that ask for approval cap the lifetime of what an approval grants, as allowing ones do.
-    const ttl = shortest(decisions.filter((d) => d.decision !== 'deny'))
-    if (ttl !== undefined) result.maxTtlSeconds = ttl
-    return result
+    return authorization(request, asks, decisions)
   }
+
+  /**
+   * Decides as `authorize` does for a token about to be issued: the decisions are not recorded on their own but
+   * returned (`decisions`) for the token's issuance or refusal record, one durable write per token.
+   */
+  async decideForIssuance(request: TokenAuthorizationRequest): Promise<TokenAuthorization> {
+    const asks = asksOf(request)
+    const { decisions, recorded } = await this.pdp.decideForRecord(asks.map((a) => a.request))
+    return { ...authorization(request, asks, decisions), decisions: recorded }
+  }
+}
+
+interface Ask {
+  name: string
+  request: DecisionRequest
+}
+
+// One question per scope (action = the scope) and per authorization detail (action = its type).
+function asksOf(request: TokenAuthorizationRequest): Ask[] {
+  const facts = tokenFacts(request)
+  const base = {
+    principal: { type: request.client.kind, id: request.client.id },
+    resource: { type: 'resource_server', id: request.resourceServer.id },
+    also: request.delegator ? [{ type: 'human', id: request.delegator }] : [],
+  }
+  return [
+    ...request.scopes.map((scope) => ({ name: scope, request: { ...base, action: scope, facts } })),
+    ...request.details.map((detail) => ({
+      name: String(detail.type),
+      request: { ...base, action: String(detail.type), facts: { ...facts, ...detailFacts(detail) } },
+    })),
+  ]
+}
+
+// What the decisions allow of the request, what would need an approval, and the shortest lifetime they set.
+function authorization(
+  request: TokenAuthorizationRequest,
+  asks: readonly Ask[],
+  decisions: readonly Decision[],
+): TokenAuthorization {
+  const allowed = (i: number) => decisions[i]?.decision === 'allow'
+  const denied = (i: number) => decisions[i]?.decision === 'deny'
+  const result: TokenAuthorization = {
+    scopes: request.scopes.filter((_, i) => allowed(i)),
+    details: request.details.filter((_, i) => allowed(request.scopes.length + i)),
+    denied: asks.filter((_, i) => denied(i)).map((a) => a.name),
+    undenied: {
+      scopes: request.scopes.filter((_, i) => !denied(i)),
+      details: request.details.filter((_, i) => !denied(request.scopes.length + i)),
+    },
+  }
+  const approvals = decisions
+    .map((d, i) => ({ d, name: asks[i]?.name ?? '' }))
+    .filter(({ d }) => d.decision === 'approval_required')
+  if (approvals.length > 0)
+    result.approval = {
+      approver: approvals[0]?.d.obligations.approval ?? 'sponsor',
+      for: approvals.map((a) => a.name),
+    }
+  // Permits that ask for approval cap the lifetime of what an approval grants, as allowing ones do.
+  const ttl = shortest(decisions.filter((d) => d.decision !== 'deny'))
+  if (ttl !== undefined) result.maxTtlSeconds = ttl
+  return result
 }
 
 /**

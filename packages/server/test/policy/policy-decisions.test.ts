@@ -190,21 +190,42 @@ for (const kind of storeKinds) {
         assert.equal(denied.json.access_token, undefined)
       })
 
-      it('every decision is in the audit log with its determining policies, the mode and the actor', async () => {
+      it("one durable record per token: the issuance's record carries every decision, with its determining policies", async () => {
         await setPolicies(
           '@id("all") permit (principal, action, resource);\n@id("no-writes") forbid (principal, action == Action::"tickets:write", resource);',
         )
-        const before = (await auditOf('policy.decision')).length
+        const decisionsBefore = (await auditOf('policy.decision')).length
+        const issuedBefore = (await auditOf('token.issue')).length
         assert.equal((await cc('tickets:read tickets:write')).status, 200)
-        const records = (await auditOf('policy.decision')).slice(before)
-        const byAction = Object.fromEntries(records.map((r) => [r.action, r]))
-        assert.deepEqual(byAction['tickets:read']?.details.determining, ['allow-all/all'])
-        assert.equal(byAction['tickets:read']?.outcome, 'success')
-        assert.deepEqual(byAction['tickets:write']?.details.determining, ['allow-all/no-writes'])
-        assert.equal(byAction['tickets:write']?.outcome, 'deny')
-        assert.equal(byAction['tickets:read']?.mode, 'autonomous')
-        assert.deepEqual(byAction['tickets:read']?.actors, [{ kind: 'agent', id: 'secret-bot' }])
-        assert.equal(byAction['tickets:read']?.resource, 'resource_server:tickets')
+        assert.equal(
+          (await auditOf('policy.decision')).length,
+          decisionsBefore,
+          'no record of its own per decision',
+        )
+        const issued = (await auditOf('token.issue')).slice(issuedBefore)
+        assert.equal(issued.length, 1)
+        const record = issued[0]
+        assert.equal(record?.mode, 'autonomous')
+        assert.deepEqual(record?.actors, [{ kind: 'agent', id: 'secret-bot' }])
+        assert.deepEqual(record?.details.decisions, [
+          { action: 'tickets:read', decision: 'allow', determining: ['allow-all/all'] },
+          { action: 'tickets:write', decision: 'deny', determining: ['allow-all/no-writes'] },
+        ])
+        assert.deepEqual(record?.details.denied_by_policy, ['tickets:write'])
+      })
+
+      it('a token refused by policy is recorded once, its refusal carrying the decisions', async () => {
+        await setPolicies('@id("no-writes") forbid (principal, action == Action::"tickets:write", resource);')
+        const refusedBefore = (await auditOf('token.refuse')).length
+        const decisionsBefore = (await auditOf('policy.decision')).length
+        const res = await cc('tickets:write')
+        assert.equal(res.json.error, 'invalid_scope')
+        assert.equal((await auditOf('policy.decision')).length, decisionsBefore)
+        const refused = (await auditOf('token.refuse')).slice(refusedBefore)
+        assert.equal(refused.length, 1)
+        assert.deepEqual(refused[0]?.details.decisions, [
+          { action: 'tickets:write', decision: 'deny', determining: ['allow-all/no-writes'] },
+        ])
       })
 
       it('@max_ttl caps the token lifetime', async () => {

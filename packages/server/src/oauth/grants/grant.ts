@@ -12,6 +12,7 @@ import {
   InvalidScope,
 } from '../../errors/oauth-error.ts'
 import type { Mandates } from '../../mandates/mandates.ts'
+import type { RecordedDecision } from '../../policy/pdp.ts'
 import type { TokenAuthorization, TokenAuthorizationRequest, TokenPolicy } from '../../policy/token-policy.ts'
 import type { Directory } from '../../registry/directory.ts'
 import { beyondCeiling } from '../../registry/gates.ts'
@@ -42,6 +43,11 @@ export interface TokenRequest {
   clientIp?: string | undefined
   requestId?: string | undefined
   traceparent?: string | undefined
+  /**
+   * The policy decisions made for this request, set when they are made: the token endpoint writes them into the
+   * issuance's or the refusal's record (one durable write per token).
+   */
+  decisions?: RecordedDecision[] | undefined
 }
 
 /** What grants need. */
@@ -65,8 +71,8 @@ export interface GrantContext {
   now: () => number
   /** Client authentication, for grants whose assertion identifies the client (jwt-bearer). */
   clientAuth: ClientAuthContext
-  /** The policy decisions every scope and authorization detail needs. */
-  policy: Pick<TokenPolicy, 'authorize'>
+  /** The policy decisions every scope and authorization detail needs (a token's are carried in its own record). */
+  policy: Pick<TokenPolicy, 'authorize' | 'decideForIssuance'>
   /** Approval requests: opened when a policy asks for one, polled and redeemed with the CIBA grant. */
   approvals: Pick<Approvals, 'open' | 'poll' | 'consume'>
   /** The longest a token issued on an approval lives (seconds). */
@@ -141,13 +147,14 @@ export async function authorizeByPolicy(
   const purpose = request.params.purpose
   if (purpose !== undefined && (purpose.length === 0 || purpose.length > 200))
     throw new InvalidRequest('purpose must be 1 to 200 characters')
-  const decided = await ctx.policy.authorize({
+  const decided = await ctx.policy.decideForIssuance({
     ...ask,
     clientIp: request.clientIp,
     purpose,
     requestId: request.requestId,
     traceparent: request.traceparent,
   })
+  request.decisions = [...(request.decisions ?? []), ...(decided.decisions ?? [])]
   if (decided.approval) {
     const client = ctx.directory.client(ask.client.id)
     if (!client) throw new AccessDenied(`client ${ask.client.id} is not registered`)

@@ -28,6 +28,18 @@ export function pageOf(
   return { candidates: candidates.filter((c) => c > after), limit }
 }
 
+/**
+ * Where a page starts (after the candidate its token names; from the first without one) and how many results it may
+ * hold, for searches that find their candidates themselves.
+ * @example
+ * pageStart({ token: nextToken({ results: ['a'], more: true }), limit: 1 }) // { after: 'a', limit: 1 }
+ */
+export function pageStart(page: PageRequest | undefined): { after?: string; limit: number } {
+  const limit = page?.limit ?? DEFAULT_PAGE_SIZE
+  const token = page?.token ?? page?.next_token
+  return token ? { after: decodeToken(token), limit } : { limit }
+}
+
 /** The `next_token` of an answer: empty when the page examined every candidate. */
 export function nextToken(found: { results: readonly string[]; more: boolean }): string {
   const last = found.results.at(-1)

@@ -9,7 +9,7 @@ import {
   callerErrors,
   toDecisionRequest,
 } from './evaluation.ts'
-import { nextToken, type PageRequest, pageOf } from './paging.ts'
+import { nextToken, type PageRequest, pageOf, pageStart } from './paging.ts'
 
 /** The entity a search varies: its type, without an id. */
 export interface SearchedEntity {
@@ -44,50 +44,10 @@ export interface SearchAnswer {
   page: { next_token: string }
 }
 
-// What one kind of search varies: its candidates, the evaluation each stands for, and how a found one is answered.
-interface SearchPlan {
-  candidates: (pdp: PolicyDecisionPoint) => Promise<string[]>
-  ask: (candidate: string) => AuthzenEvaluation
-  result: (candidate: string) => { type: string; id: string } | { name: string }
-  what: string
-}
-
-function planOf(query: AuthzenSearch): SearchPlan {
-  const context = query.context
-  switch (query.kind) {
-    case 'subject': {
-      const { subject, action, resource } = query
-      return {
-        candidates: (pdp) => pdp.candidates(subject.type),
-        ask: (id) => ({ subject: { ...subject, id }, action, resource, context }),
-        result: (id) => ({ type: subject.type, id }),
-        what: `search.subject ${subject.type} ${action.name}`,
-      }
-    }
-    case 'resource': {
-      const { subject, action, resource } = query
-      return {
-        candidates: (pdp) => pdp.candidates(resource.type),
-        ask: (id) => ({ subject, action, resource: { ...resource, id }, context }),
-        result: (id) => ({ type: resource.type, id }),
-        what: `search.resource ${resource.type} ${action.name}`,
-      }
-    }
-    case 'action': {
-      const { subject, resource } = query
-      return {
-        // A resource server's own actions only; the gates then leave out those beyond the subject's ceiling.
-        candidates: (pdp) => pdp.actionsFor(subject.type, resource),
-        ask: (name) => ({ subject, action: { name }, resource, context }),
-        result: (name) => ({ name }),
-        what: `search.action ${subject.type} ${resource.type}`,
-      }
-    }
-  }
-}
-
 /**
- * Answers one page of a subject, resource or action search; the decision point records one summary of it.
+ * Answers one page of a subject, resource or action search; the decision point records one summary of it. Subject
+ * and resource searches run over the registry's entities of the type, asking only those the policies' scopes can
+ * reach; an action search asks each action the resource offers.
  * @example
  * await search(pdp, { kind: 'action', subject: { type: 'agent', id: 'care-scheduler' }, resource: { type: 'resource_server', id: 'scheduling' } }, audit)
  * // { results: [{ name: 'schedule:write' }], page: { next_token: '' } }
@@ -97,10 +57,78 @@ export async function search(
   query: AuthzenSearch,
   audit: DecisionAudit,
 ): Promise<SearchAnswer> {
-  const plan = planOf(query)
-  const { candidates, limit } = pageOf(await plan.candidates(pdp), query.page)
-  const found = await callerErrors(() =>
-    pdp.search(candidates, (c) => toDecisionRequest(plan.ask(c)), { ...audit, what: plan.what }, limit),
+  const context = query.context
+  switch (query.kind) {
+    case 'subject': {
+      const { subject, action, resource } = query
+      const found = await searchEntities(
+        pdp,
+        query,
+        {
+          vary: 'principal',
+          type: subject.type,
+          ask: (id) => ({ subject: { ...subject, id }, action, resource, context }),
+          what: `search.subject ${subject.type} ${action.name}`,
+        },
+        audit,
+      )
+      return answer(found, (id) => ({ type: subject.type, id }))
+    }
+    case 'resource': {
+      const { subject, action, resource } = query
+      const found = await searchEntities(
+        pdp,
+        query,
+        {
+          vary: 'resource',
+          type: resource.type,
+          ask: (id) => ({ subject, action, resource: { ...resource, id }, context }),
+          what: `search.resource ${resource.type} ${action.name}`,
+        },
+        audit,
+      )
+      return answer(found, (id) => ({ type: resource.type, id }))
+    }
+    case 'action': {
+      const { subject, resource } = query
+      // A resource server's own actions only; the gates then leave out those beyond the subject's ceiling.
+      const { candidates, limit } = pageOf(await pdp.actionsFor(subject.type, resource), query.page)
+      const found = await callerErrors(() =>
+        pdp.search(
+          candidates,
+          (name) => toDecisionRequest({ subject, action: { name }, resource, context }),
+          { ...audit, what: `search.action ${subject.type} ${resource.type}` },
+          limit,
+        ),
+      )
+      return answer(found, (name) => ({ name }))
+    }
+  }
+}
+
+function searchEntities(
+  pdp: PolicyDecisionPoint,
+  query: AuthzenSearch,
+  plan: {
+    vary: 'principal' | 'resource'
+    type: string
+    ask: (id: string) => AuthzenEvaluation
+    what: string
+  },
+  audit: DecisionAudit,
+): Promise<{ results: string[]; more: boolean }> {
+  const { after, limit } = pageStart(query.page)
+  return callerErrors(() =>
+    pdp.searchEntities(
+      { vary: plan.vary, type: plan.type, request: (id) => toDecisionRequest(plan.ask(id)), after, limit },
+      { ...audit, what: plan.what },
+    ),
   )
-  return { results: found.results.map(plan.result), page: { next_token: nextToken(found) } }
+}
+
+function answer(
+  found: { results: string[]; more: boolean },
+  result: (candidate: string) => { type: string; id: string } | { name: string },
+): SearchAnswer {
+  return { results: found.results.map(result), page: { next_token: nextToken(found) } }
 }

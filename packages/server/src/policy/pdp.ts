@@ -38,6 +38,7 @@ import { EngineFailure, type EntityRef, type Evaluation, type PolicyEvaluator } 
 import { tokenActions } from './policy-check.ts'
 import { type CompiledPolicy, type Obligations, splitPolicySet } from './policy-set.ts'
 import { buildSchema, MANDATE_ONLY_CONTEXT } from './schema.ts'
+import { type PermitScope, permitScopes, reachable } from './search-scopes.ts'
 
 /** One question for the decision point. */
 export interface DecisionRequest {
@@ -102,6 +103,8 @@ interface Loaded {
   decisions: Map<string, Decision>
   /** Set when an enabled policy set cannot be loaded: every decision is then a deny (fail closed). */
   broken?: string
+  /** The permits' scopes, read on the first search against this view. */
+  scopes?: PermitScope[]
 }
 
 /**
@@ -246,6 +249,75 @@ export class PolicyDecisionPoint {
       asked ??= prepared
       if (decision.decision === 'allow') results.push(candidate)
     }
+    await this.recordSearch(audit, asked, examined, results.length)
+    return { results, more: examined < candidates.length }
+  }
+
+  /**
+   * One page of a search over the registry's entities of one type (AuthZEN subject and resource search): the ids the
+   * policies allow, after `after` in id order, up to `limit`, with `more` as `search` over every candidate would say
+   * it. Only the entities some permit's scope can reach for this action and this other side are asked (see
+   * search-scopes.ts); the answer is the one asking every entity of the type gives.
+   * @example
+   * await pdp.searchEntities({ vary: 'resource', type: 'doc', request: (id) => ({ principal, action: 'view', resource: { type: 'doc', id } }), limit: 100 }, audit)
+   */
+  async searchEntities(
+    query: {
+      vary: 'principal' | 'resource'
+      type: string
+      request: (id: string) => DecisionRequest
+      after?: string | undefined
+      limit: number
+    },
+    audit: DecisionAudit & { what: string },
+  ): Promise<{ results: string[]; more: boolean }> {
+    const loaded = await this.current()
+    const all = this.candidatesOf(query.type)
+    const start = firstAfter(all, query.after)
+    // The shape of the search: its action and the entity it holds fixed (the same for every candidate).
+    const sample = query.request('')
+    const fixed = query.vary === 'principal' ? sample.resource : sample.principal
+    loaded.scopes ??= permitScopes(new Map([...loaded.policies].map(([id, p]) => [id, p.text])))
+    const reach = loaded.broken
+      ? new Set<string>()
+      : reachable(
+          loaded.scopes,
+          {
+            vary: query.vary,
+            type: query.type,
+            action: entityUid('Action', sample.action),
+            fixed: entityUid(fixed.type, fixed.id),
+          },
+          this.store,
+        )
+    const candidates =
+      reach === 'all'
+        ? all.slice(start)
+        : [...reach].filter((id) => query.after === undefined || id > query.after).sort(byCodeUnits)
+    const results: string[] = []
+    let examined = 0
+    let asked: Prepared | undefined
+    for (const id of candidates) {
+      if (results.length >= query.limit) break
+      examined++
+      const { decision, prepared } = await this.run(query.request(id))
+      asked ??= prepared
+      if (decision.decision === 'allow') results.push(id)
+    }
+    await this.recordSearch(audit, asked, examined, results.length)
+    // As asking every candidate would say: candidates were left when the page filled before the last of them.
+    const last = results.at(-1)
+    const more =
+      results.length >= query.limit && (last === undefined ? all.length > start : all.at(-1) !== last)
+    return { results, more }
+  }
+
+  private async recordSearch(
+    audit: DecisionAudit & { what: string },
+    asked: Prepared | undefined,
+    examined: number,
+    results: number,
+  ): Promise<void> {
     const on = decidedOn(asked, audit)
     await this.options.recorder.record({
       type: 'policy.search',
@@ -259,29 +331,16 @@ export class PolicyDecisionPoint {
       details: {
         source: audit.source,
         examined,
-        results: results.length,
+        results,
         ...(on.delegator ? { delegator: on.delegator } : {}),
       },
     })
-    return { results, more: examined < candidates.length }
   }
 
-  /** Ids of the known entities of a type (registry principals, or declared application entities), in id order. */
-  async candidates(type: string): Promise<string[]> {
-    const d = this.options.directory
-    const sorted = (ids: Iterable<string>) => [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-    switch (type) {
-      case 'human':
-        return sorted([...d.humans()].map((h) => h.id))
-      case 'agent':
-      case 'workload':
-        return sorted([...d.clients()].filter((c) => c.kind === type).map((c) => c.principal.id))
-      case 'resource_server':
-        return sorted([...d.resourceServers()].map((r) => r.id))
-      default:
-        // Sorted here, not by the store: pages compare ids the same way (PostgreSQL collations may order otherwise).
-        return sorted(d.entityIdsOfType(type).map((uid) => uid.slice(type.length + 1)))
-    }
+  // The searchable entities of a type, in id order: registry principals and resource servers, declared entities.
+  // Groups are not searched (as before the store held them).
+  private candidatesOf(type: string): readonly string[] {
+    return type === 'group' ? [] : this.store.idsOfType(type)
   }
 
   /**
@@ -857,4 +916,21 @@ function opaqueExtension(fn: string, arg: string): ExtensionValue {
   const extension = EXTENSION_OF[fn]
   if (!extension) throw new EvaluationError(`${fn} is no extension function`)
   return new ExtensionCall(extension, arg)
+}
+
+function byCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+// The index of the first id after `after` in a sorted list (0 without one).
+function firstAfter(sorted: readonly string[], after: string | undefined): number {
+  if (after === undefined) return 0
+  let low = 0
+  let high = sorted.length
+  while (low < high) {
+    const mid = (low + high) >>> 1
+    if ((sorted[mid] as string) <= after) low = mid + 1
+    else high = mid
+  }
+  return low
 }

@@ -29,8 +29,7 @@ import { BackchannelEndpoint } from './oauth/backchannel-endpoint.ts'
 import { IntrospectionEndpoint, RevocationEndpoint } from './oauth/introspection-endpoint.ts'
 import { assertionAudiences, endpointUrls } from './oauth/metadata.ts'
 import { TokenEndpoint } from './oauth/token-endpoint.ts'
-import { CompiledEvaluator } from './policy/compiled/evaluator.ts'
-import type { Extensions } from './policy/compiled/json-values.ts'
+import { CEDAR_EXTENSIONS, CompiledEvaluator } from './policy/compiled/evaluator.ts'
 import { CedarWasmEvaluator } from './policy/evaluator.ts'
 import { extensionFactory, PolicyDecisionPoint } from './policy/pdp.ts'
 import { PolicyCheck, type PolicyRelevantChange } from './policy/policy-check.ts'
@@ -112,10 +111,6 @@ export interface MandateNode extends Core {
   /** Set when demo data was seeded: the file holding the demo agent's private key (mode 0600). */
   demoAgentKeyFile?: string
 }
-
-// Cedar's extension functions the compiled evaluator holds; a policy set calling one it does not hold is evaluated by
-// cedar-wasm (reported at load).
-const CEDAR_EXTENSIONS: Extensions = { functions: new Map(), compare: () => undefined }
 
 // The demo agent's private key, next to the data so that the tour can use it; never printed.
 function writeDemoAgentKey(config: Config, masterKey: MasterKey): string {

@@ -1,6 +1,5 @@
 // The registry's writes, the same for every kind: create, replace, merge-patch, remove and apply (several documents at
 // once), each checked by its kind's rules (kinds.ts) and written together with its audit record in one transaction.
-import { sql } from 'kysely'
 import type { AuditLog } from '../audit/audit-log.ts'
 import { canonicalJson } from '../audit/canonical-json.ts'
 import {
@@ -400,11 +399,11 @@ export class Registry {
       },
       this.now(),
     )
-    // Nodes reload their in-memory registry when this counter moves.
+    // The change feed: every node's Directory applies this object's new state (see directory.ts). Writes are serialized
+    // (Database.transact), so sequences are assigned in commit order.
     await tx
-      .updateTable('meta')
-      .set({ value: sql`cast(cast(value as bigint) + 1 as text)` })
-      .where('key', '=', 'registry_version')
+      .insertInto('registry_changes')
+      .values({ kind, object_id: id, op: verb === 'create' || verb === 'delete' ? verb : 'update' })
       .execute()
   }
 }

@@ -28,7 +28,17 @@ import { Agent, request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { freePort, median, pinSelf, repoRoot, spawnServer, waitReady } from './lib.mjs'
+import {
+  cpuBusySeconds,
+  freePort,
+  median,
+  pinSelf,
+  processCpuSeconds,
+  repoRoot,
+  SERVER_CPU,
+  spawnServer,
+  waitReady,
+} from './lib.mjs'
 
 const SPONSOR = 'bench@example.com'
 const log = (line) => process.stderr.write(`${line}\n`)
@@ -109,7 +119,6 @@ async function startNode(options, dataDir, masterKey, bootstrap, name) {
       MANDATE_BOOTSTRAP_TOKEN: bootstrap,
       MANDATE_DEMO_DATA: 'off',
       MANDATE_LOG_LEVEL: 'warn',
-      MANDATE_BODY_LIMIT_BYTES: String(16 * 1024 * 1024),
     },
     options.cpuProf,
   )
@@ -273,7 +282,15 @@ async function main() {
     const sponsor = await call(node.base, bootstrap, 'PUT', `/api/v1/humans/${SPONSOR}`, {})
     if (sponsor.status >= 300) throw new Error(`PUT human answered ${sponsor.status}: ${sponsor.text}`)
     log(`creating ${options.agents} agents with ${options.clients} clients`)
+    const cpu0 = processCpuSeconds(node.server.child.pid)
+    const busy0 = cpuBusySeconds()[SERVER_CPU]
     figures.create = await createAgents(options, node.base, bootstrap)
+    const cpu = processCpuSeconds(node.server.child.pid) - cpu0
+    // The node's CPU time per agent is what the machine's other load changes least; `other` is the share of the
+    // node's core that other processes took meanwhile (a contended run when it is more than a few percent).
+    figures.create.server_cpu_ms_per_agent = (cpu * 1000) / Math.max(1, figures.create.created)
+    figures.create.other_cpu0 =
+      Math.max(0, (cpuBusySeconds()[SERVER_CPU] ?? 0) - (busy0 ?? 0) - cpu) / figures.create.seconds
     figures.rss_after_create_mib = rssMiB(node.server.child.pid)
     await node.server.stop()
     node = undefined
@@ -319,6 +336,9 @@ function print(options, figures) {
   )
   out.push(
     `  ${c.created} created${c.complete ? '' : ` of ${options.agents} (stopped at --max-seconds)`} in ${c.seconds.toFixed(1)} s: ${Math.round(c.rate)}/s overall`,
+  )
+  out.push(
+    `  node CPU per agent: ${c.server_cpu_ms_per_agent.toFixed(3)} ms; other processes took ${(c.other_cpu0 * 100).toFixed(0)}% of the node's core${c.other_cpu0 > 0.1 ? ' (CONTENDED: rates too low)' : ''}`,
   )
   if (c.failed > 0) out.push(`  FAILED: ${c.failed} requests, first: ${c.firstFailure}`)
   for (const b of c.blocks) out.push(`  through ${String(b.through).padStart(8)}: ${Math.round(b.rate)}/s`)

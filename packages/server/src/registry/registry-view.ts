@@ -272,7 +272,8 @@ export class RegistryView {
         const [clients, federated] = this.clientMaps(kind)
         clients.delete(id)
         for (const binding of (object as Stored<Agent | Workload>).credentials)
-          if (binding.type === 'federated') removeFrom(federated, pairKey(binding.issuer, binding.subject), id)
+          if (binding.type === 'federated')
+            removeFrom(federated, pairKey(binding.issuer, binding.subject), id)
         return
       }
       case 'TrustedIssuer':
@@ -301,8 +302,6 @@ export class RegistryView {
   }
 
   private clientMaps(kind: 'Agent' | 'Workload'): [Map<string, Client>, Map<string, IdSet>] {
-    return kind === 'Agent'
-      ? [this.agents, this.federatedAgents]
-      : [this.workloads, this.federatedWorkloads]
+    return kind === 'Agent' ? [this.agents, this.federatedAgents] : [this.workloads, this.federatedWorkloads]
   }
 }

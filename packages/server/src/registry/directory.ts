@@ -272,9 +272,9 @@ export class Directory {
       const kind = row.kind as RegistryKind
       // A kind this node does not know (written by a newer one) has no place in its view.
       if (!this.stores.has(kind)) continue
-      let ids = wanted.get(kind)
-      if (!ids) wanted.set(kind, (ids = new Set()))
-      ids.add(row.object_id)
+      const ids = wanted.get(kind)
+      if (ids) ids.add(row.object_id)
+      else wanted.set(kind, new Set([row.object_id]))
     }
     const found = new Map<RegistryKind, Map<string, AnyStored>>()
     for (const [kind, ids] of wanted) {

@@ -83,9 +83,13 @@ class IdSet {
 
 // Adds `id` to the set under `key`, creating it.
 function addTo(map: Map<string, IdSet>, key: string, id: string): void {
-  let set = map.get(key)
-  if (!set) map.set(key, (set = new IdSet()))
-  set.add(id)
+  const set = map.get(key)
+  if (set) set.add(id)
+  else {
+    const created = new IdSet()
+    created.add(id)
+    map.set(key, created)
+  }
 }
 
 // Removes `id` from the set under `key`, dropping the set when it empties.

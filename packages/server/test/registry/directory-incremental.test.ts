@@ -235,7 +235,8 @@ for (const kind of storeKinds) {
       await write('DELETE', '/api/v1/humans/bob')
       const cascaded = await converged('cascades')
       const statusOf = (id: string) =>
-        (cascaded.client.find((c) => c?.principal.id === id)?.principal as { status: string }).status
+        (cascaded.client.find((c) => c?.principal.id === id)?.principal as { status?: string } | undefined)
+          ?.status
       assert.deepEqual(['root', 'mid', 'leaf', 'bobs'].map(statusOf), [
         'suspended',
         'suspended',

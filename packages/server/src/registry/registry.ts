@@ -120,17 +120,20 @@ export class Registry {
         resolve: (result) => resolve(result as T),
         reject,
       })
-      if (!this.committing) void this.commitPending()
+      if (!this.committing) this.scheduleCommit()
     })
   }
 
-  private async commitPending(): Promise<void> {
+  // A group starts after the event loop has read what the sockets hold, so that the writes asked for meanwhile join it
+  // (the SQLite driver is synchronous: a transaction started at once would run before any other request is read).
+  private scheduleCommit(): void {
     this.committing = true
-    try {
-      while (this.pending.length > 0) await this.commitGroup(this.pending.splice(0, GROUP_COMMIT_MAX))
-    } finally {
-      this.committing = false
-    }
+    setImmediate(() => {
+      void this.commitGroup(this.pending.splice(0, GROUP_COMMIT_MAX)).finally(() => {
+        if (this.pending.length > 0) this.scheduleCommit()
+        else this.committing = false
+      })
+    })
   }
 
   private async commitGroup(group: PendingWrite[]): Promise<void> {

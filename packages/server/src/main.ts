@@ -566,6 +566,7 @@ export async function startNode(
         .purge()
         .catch((err) => logger.error({ err }, 'authorization code purge failed'))
       core.sessions.purge().catch((err) => logger.error({ err }, 'session purge failed'))
+      core.directory.prune().catch((err) => logger.error({ err }, 'registry change feed prune failed'))
     }, 60_000)
     purge.unref()
     return {

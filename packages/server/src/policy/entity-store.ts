@@ -3,9 +3,8 @@
 // reads entities without building a slice. A registry change updates the entity it names and the ancestor sets of
 // that entity's descendants only; a reset rebuilds everything.
 
-import type { AnyDoc } from '../registry/change.ts'
-import type { Directory } from '../registry/directory.ts'
-import type { EntityType, RegistryKind, Stored } from '../registry/model.ts'
+import type { Directory, DirectoryChange } from '../registry/directory.ts'
+import type { EntityType, Stored } from '../registry/model.ts'
 import {
   CedarRecord,
   type CompiledEntity,
@@ -17,17 +16,6 @@ import {
 } from './compiled/values.ts'
 import { parseUid, registryEntity, valueFromJson } from './entities.ts'
 import type { EntityRef } from './evaluator.ts'
-
-/** What changed in the registry: one document (before and after), or everything (`reset`). */
-export type DirectoryChange =
-  | { reset: true }
-  | {
-      reset?: false
-      kind: RegistryKind
-      id: string
-      before: Stored<AnyDoc> | undefined
-      after: Stored<AnyDoc> | undefined
-    }
 
 // Stored entities never hold extension values (their attribute types are Cedar's primitives and sets).
 const noExtension = (fn: string): never => {

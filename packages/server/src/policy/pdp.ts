@@ -151,13 +151,13 @@ export class PolicyDecisionPoint {
   private readonly now: () => number
   /** The registry's entities, in memory, as the engine reads them. */
   private readonly store: EntityStore
-  private storeAt: string
   private fallbackDecisions = 0
 
   constructor(private readonly options: PdpOptions) {
     this.now = options.now ?? Date.now
     this.store = EntityStore.build(options.directory)
-    this.storeAt = options.directory.version
+    // The directory tells its changes before the write that made them is answered: the next decision sees them.
+    options.directory.subscribe((changes) => this.store.apply(changes))
   }
 
   /**
@@ -627,11 +627,6 @@ export class PolicyDecisionPoint {
     // within its polling interval).
     const directory = this.options.directory
     if (this.loaded && this.loadedAt === directory.version) return this.loaded
-    // Until the directory reports what changed, a moved version rebuilds the entities.
-    if (this.storeAt !== directory.version) {
-      this.store.apply([{ reset: true }])
-      this.storeAt = directory.version
-    }
     const types = [...directory.entityTypes()]
     const servers = [...directory.resourceServers()]
     const sets = directory.policies().filter((p) => p.enabled)

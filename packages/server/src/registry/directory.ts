@@ -1,182 +1,212 @@
-// The in-memory registry that hot paths read: principals, trusted issuers and resource servers, loaded once and
-// reloaded when the registry's version counter moves (a local write, or another node's write seen by polling).
+// The in-memory registry that hot paths read: principals, trusted issuers, resource servers, groups, policies and
+// entities. Loaded whole at start; after that it follows the registry's change feed (`registry_changes`, one row per
+// changed object, written in the transaction that changed it): a local write applies what it changed before it is
+// answered, and writes of other nodes are seen by polling the feed. Only when the feed was pruned past this node's
+// position does it reload everything.
 
 import type { Database } from '../store/database.ts'
 import type { RegistryStore } from '../store/registry-store.ts'
-import { emailKey } from './email-key.ts'
+import type { AnyDoc } from './change.ts'
 import type {
-  Agent,
   Entity,
   EntityType,
   Group,
   Human,
   Policy,
+  RegistryKind,
   ResourceServer,
   Stored,
   TrustedIssuer,
-  Workload,
 } from './model.ts'
+import { type AnyStored, type Client, RegistryView } from './registry-view.ts'
 import type { RegistryStores } from './stores.ts'
 
-/** A client: an agent or a workload, which share one client_id namespace. */
-export type Client =
-  | { kind: 'agent'; principal: Stored<Agent> }
-  | { kind: 'workload'; principal: Stored<Workload> }
+export type { Client } from './registry-view.ts'
 
-interface Snapshot {
-  version: string
-  humans: Map<string, Stored<Human>>
-  humansByEmail: Map<string, Stored<Human>>
-  /** Humans by IdP binding, keyed by issuer and subject. */
-  humansByIdentity: Map<string, Stored<Human>>
-  clients: Map<string, Client>
-  /** Clients by federated binding, keyed by issuer and subject. */
-  federated: Map<string, Client[]>
-  issuers: Map<string, Stored<TrustedIssuer>>
-  resourceServers: Map<string, Stored<ResourceServer>>
-  resourceServersById: Map<string, Stored<ResourceServer>>
-  groups: Map<string, Stored<Group>>
-  /** Group ids by member (`human:alice`, `agent:bot`). */
-  groupsOf: Map<string, string[]>
-  policies: Stored<Policy>[]
-  entityTypes: Map<string, Stored<EntityType>>
-  /** Application entities by id (`record:101`). */
-  entities: Map<string, Stored<Entity>>
-  /** Entity ids by type, in id order. */
-  entitiesByType: Map<string, string[]>
+/** A change the Directory applied: the object before and after (undefined when absent). `reset` means "reloaded everything: rebuild". */
+export type DirectoryChange =
+  | { reset: true }
+  | {
+      reset?: false
+      kind: RegistryKind
+      id: string
+      before: Stored<AnyDoc> | undefined
+      after: Stored<AnyDoc> | undefined
+    }
+
+/** Options of the Directory. */
+export interface DirectoryOptions {
+  /** Feed rows kept when pruning (`prune`): a node further behind than this reloads everything. */
+  keepChanges?: number
 }
 
-const EMPTY: Snapshot = {
-  version: '',
-  humans: new Map(),
-  humansByEmail: new Map(),
-  humansByIdentity: new Map(),
-  clients: new Map(),
-  federated: new Map(),
-  issuers: new Map(),
-  resourceServers: new Map(),
-  resourceServersById: new Map(),
-  groups: new Map(),
-  groupsOf: new Map(),
-  policies: [],
-  entityTypes: new Map(),
-  entities: new Map(),
-  entitiesByType: new Map(),
-}
-const PAGE = 1000
+// What the Directory reads of each kind's store.
+type KindStore = Pick<RegistryStore<{ id: string }>, 'list' | 'getMany'>
 
-/** Read-only view of the registry for the token service and (later) the PDP and gateway. */
+const PAGE = 5000
+const KEEP_CHANGES = 100_000
+
+/** Read-only view of the registry for the token service, the PDP, AuthZEN and the gateway. */
 export class Directory {
-  private snapshot: Snapshot = EMPTY
-  private loading: Promise<void> | undefined
+  private view = new RegistryView()
+  /** The feed sequence applied so far; -1 before the first load. */
+  private position = -1
+  /** Moves with every applied batch, so that readers can tell the view changed. */
+  private revision = 0
+  private running: Promise<void> | undefined
+  private queued: Promise<void> | undefined
   private timer: NodeJS.Timeout | undefined
+  private readonly listeners = new Set<(changes: readonly DirectoryChange[]) => void>()
+  private readonly keepChanges: number
+  private readonly stores: ReadonlyMap<RegistryKind, KindStore>
 
   constructor(
     private readonly database: Database,
-    private readonly stores: RegistryStores,
-  ) {}
+    stores: RegistryStores,
+    options: DirectoryOptions = {},
+  ) {
+    this.keepChanges = options.keepChanges ?? KEEP_CHANGES
+    this.stores = new Map<RegistryKind, KindStore>([
+      ['Human', stores.humans],
+      ['Workload', stores.workloads],
+      ['Agent', stores.agents],
+      ['TrustedIssuer', stores.trustedIssuers],
+      ['ResourceServer', stores.resourceServers],
+      ['Group', stores.groups],
+      ['Policy', stores.policies],
+      ['EntityType', stores.entityTypes],
+      ['Entity', stores.entities],
+    ])
+  }
 
   /** The human with this id. */
   human(id: string): Stored<Human> | undefined {
-    return this.snapshot.humans.get(id)
+    return this.view.humans.get(id)
   }
 
   /** The human with this email (ignoring case), if exactly one has it. */
   humanByEmail(email: string): Stored<Human> | undefined {
-    return this.snapshot.humansByEmail.get(emailKey(email))
+    return this.view.humanByEmail(email)
   }
 
   /** The human bound to this subject of this human IdP, if any. */
   humanByIdentity(issuer: string, subject: string): Stored<Human> | undefined {
-    return this.snapshot.humansByIdentity.get(`${issuer}\u0000${subject}`)
+    return this.view.humanByIdentity(issuer, subject)
   }
 
-  /** The clients with a federated binding for this issuer and subject. */
+  /** The clients with a federated binding for this issuer and subject: workloads, then agents, each in id order. */
   federatedClients(issuer: string, subject: string): Client[] {
-    return this.snapshot.federated.get(`${issuer}\u0000${subject}`) ?? []
+    return this.view.federatedClients(issuer, subject)
   }
 
   /** The agent or workload whose id is this client_id. */
   client(id: string): Client | undefined {
-    return this.snapshot.clients.get(id)
+    return this.view.agents.get(id) ?? this.view.workloads.get(id)
   }
 
   /** The trusted issuer with this `iss` value. */
   trustedIssuer(issuer: string): Stored<TrustedIssuer> | undefined {
-    return this.snapshot.issuers.get(issuer)
+    return this.view.trustedIssuer(issuer)
   }
 
   /** The resource server registered for this audience (RFC 8707 resource indicator). */
   resourceServer(audience: string): Stored<ResourceServer> | undefined {
-    return this.snapshot.resourceServers.get(audience)
+    return this.view.resourceServer(audience)
   }
 
-  /** Every resource server, for resolving a scope to its audience. */
+  /** Every resource server, in id order, for resolving a scope to its audience. */
   resourceServers(): Iterable<Stored<ResourceServer>> {
-    return this.snapshot.resourceServers.values()
+    return this.view.resourceServers.values()
   }
 
   /** The resource server with this registry id. */
   resourceServerById(id: string): Stored<ResourceServer> | undefined {
-    return this.snapshot.resourceServersById.get(id)
+    return this.view.resourceServers.byKey.get(id)
   }
 
-  /** Every agent and workload. */
-  clients(): Iterable<Client> {
-    return this.snapshot.clients.values()
+  /** Every agent and workload, in no particular order. */
+  *clients(): Iterable<Client> {
+    for (const [id, client] of this.view.workloads) if (!this.view.agents.has(id)) yield client
+    yield* this.view.agents.values()
   }
 
-  /** Every human. */
+  /** Every human, in no particular order. */
   humans(): Iterable<Stored<Human>> {
-    return this.snapshot.humans.values()
+    return this.view.humans.values()
   }
 
   /** The group with this id. */
   group(id: string): Stored<Group> | undefined {
-    return this.snapshot.groups.get(id)
+    return this.view.groups.get(id)
   }
 
   /** Every group. */
   groups(): Iterable<Stored<Group>> {
-    return this.snapshot.groups.values()
+    return this.view.groups.values()
   }
 
-  /** Ids of the groups a principal is a member of. */
+  /** Ids of the groups a principal is a member of, in id order. */
   groupsOf(kind: 'human' | 'agent' | 'workload', id: string): readonly string[] {
-    return this.snapshot.groupsOf.get(`${kind}:${id}`) ?? []
+    return this.view.groupsOf(`${kind}:${id}`)
   }
 
-  /** Every policy set, enabled or not. */
+  /** Every policy set, enabled or not, in id order. */
   policies(): readonly Stored<Policy>[] {
-    return this.snapshot.policies
+    return this.view.policies.values()
   }
 
-  /** The entity types admins declared. */
+  /** The entity types admins declared, in id order. */
   entityTypes(): Iterable<Stored<EntityType>> {
-    return this.snapshot.entityTypes.values()
+    return this.view.entityTypes.values()
   }
 
   /** The application entity with this id (`record:101`). */
   entity(uid: string): Stored<Entity> | undefined {
-    return this.snapshot.entities.get(uid)
+    return this.view.entities.get(uid)
   }
 
   /** Ids of the application entities of one type, in id order. */
   entityIdsOfType(type: string): readonly string[] {
-    return this.snapshot.entitiesByType.get(type) ?? []
+    return this.view.entityIdsOfType(type)
   }
 
-  /** The registry version this view was loaded at; changes whenever anything in the registry does. */
+  /** Changes whenever this view of the registry does (a batch of changes applied, or a reload). */
   get version(): string {
-    return this.snapshot.version
+    return String(this.revision)
   }
 
-  /** Reloads everything if the registry changed since the last load; concurrent callers share one reload. */
+  /**
+   * Calls `listener` after each batch of changes is applied, in order, synchronously, before the write that made them
+   * is answered (local writes) or within the polling interval (other nodes' writes). A `{ reset: true }` change means
+   * everything was reloaded: rebuild from the Directory. Returns an unsubscribe function.
+   * @example
+   * const stop = directory.subscribe((changes) => { for (const c of changes) if (!c.reset) index(c.kind, c.id, c.after) })
+   */
+  subscribe(listener: (changes: readonly DirectoryChange[]) => void): () => void {
+    this.listeners.add(listener)
+    return () => {
+      this.listeners.delete(listener)
+    }
+  }
+
+  /**
+   * Applies every change committed before the call: the whole registry on the first call, the feed's new rows after.
+   * Concurrent callers share runs; a caller arriving while one runs waits for the next, which starts after its call.
+   */
   async refresh(): Promise<void> {
-    this.loading ??= this.reloadIfChanged().finally(() => {
-      this.loading = undefined
-    })
-    return this.loading
+    if (!this.running) {
+      this.running = this.catchUp().finally(() => {
+        this.running = undefined
+      })
+      return this.running
+    }
+    this.queued ??= this.running
+      .catch(() => {})
+      .then(() => {
+        this.queued = undefined
+        return this.refresh()
+      })
+    return this.queued
   }
 
   /** Polls for changes made by other nodes every `intervalMs`. */
@@ -189,103 +219,120 @@ export class Directory {
     clearInterval(this.timer)
   }
 
-  private async reloadIfChanged(): Promise<void> {
+  /**
+   * Deletes feed rows beyond the newest `keep` (default: the `keepChanges` option) and records how far it pruned, so
+   * that a node whose position is older reloads everything instead of missing changes. Answers how many were deleted.
+   */
+  async prune(keep = this.keepChanges): Promise<number> {
+    return this.database.transact(async (tx) => {
+      const newest = await tx
+        .selectFrom('registry_changes')
+        .select((eb) => eb.fn.max('seq').as('seq'))
+        .executeTakeFirst()
+      const through = Number(newest?.seq ?? 0) - keep
+      if (through <= 0) return 0
+      const deleted = await tx.deleteFrom('registry_changes').where('seq', '<=', through).executeTakeFirst()
+      await tx
+        .updateTable('meta')
+        .set({ value: String(through) })
+        .where('key', '=', 'registry_changes_pruned')
+        .execute()
+      return Number(deleted.numDeletedRows)
+    })
+  }
+
+  private async catchUp(): Promise<void> {
+    if (this.position < 0) return this.reload()
+    for (;;) {
+      const db = this.database.db
+      const rows = await db
+        .selectFrom('registry_changes')
+        .select(['seq', 'kind', 'object_id'])
+        .where('seq', '>', this.position)
+        .orderBy('seq')
+        .limit(PAGE)
+        .execute()
+      // Read after the rows: a prune that removed rows this read needed has committed its mark by now.
+      const pruned = await db
+        .selectFrom('meta')
+        .select('value')
+        .where('key', '=', 'registry_changes_pruned')
+        .executeTakeFirst()
+      if (Number(pruned?.value ?? 0) > this.position) return this.reload()
+      if (rows.length === 0) return
+      const changes = await this.applyChanges(rows)
+      this.position = Number(rows.at(-1)?.seq)
+      this.notify(changes)
+      if (rows.length < PAGE) return
+    }
+  }
+
+  // Reads the objects the rows name as they are now and applies them: an object changed again since is read in its
+  // newer state, and its own row applies it once more, which changes nothing.
+  private async applyChanges(
+    rows: ReadonlyArray<{ kind: string; object_id: string }>,
+  ): Promise<DirectoryChange[]> {
+    const wanted = new Map<RegistryKind, Set<string>>()
+    for (const row of rows) {
+      const kind = row.kind as RegistryKind
+      // A kind this node does not know (written by a newer one) has no place in its view.
+      if (!this.stores.has(kind)) continue
+      const ids = wanted.get(kind)
+      if (ids) ids.add(row.object_id)
+      else wanted.set(kind, new Set([row.object_id]))
+    }
+    const found = new Map<RegistryKind, Map<string, AnyStored>>()
+    for (const [kind, ids] of wanted) {
+      const objects = (await this.stores.get(kind)?.getMany(this.database.db, [...ids])) ?? []
+      found.set(kind, new Map(objects.map((o) => [o.id, o as AnyStored])))
+    }
+    const changes: DirectoryChange[] = []
+    for (const [kind, ids] of wanted)
+      for (const id of ids) {
+        const before = this.view.get(kind, id)
+        const after = found.get(kind)?.get(id)
+        if (before === undefined && after === undefined) continue
+        this.view.put(kind, id, after)
+        changes.push({ kind, id, before, after })
+      }
+    this.revision++
+    return changes
+  }
+
+  private async reload(): Promise<void> {
     const db = this.database.db
-    const row = await db
-      .selectFrom('meta')
-      .select('value')
-      .where('key', '=', 'registry_version')
+    // The position is read first: a change committed during the load is applied again from the feed, harmlessly.
+    const newest = await db
+      .selectFrom('registry_changes')
+      .select((eb) => eb.fn.max('seq').as('seq'))
       .executeTakeFirst()
-    const version = row?.value ?? '0'
-    if (version === this.snapshot.version) return
-    const [humans, agents, workloads, issuers, resourceServers, groups, policies, entityTypes, entities] =
-      await Promise.all([
-        this.all(this.stores.humans),
-        this.all(this.stores.agents),
-        this.all(this.stores.workloads),
-        this.all(this.stores.trustedIssuers),
-        this.all(this.stores.resourceServers),
-        this.all(this.stores.groups),
-        this.all(this.stores.policies),
-        this.all(this.stores.entityTypes),
-        this.all(this.stores.entities),
-      ])
-    const clients = new Map<string, Client>()
-    for (const principal of workloads) clients.set(principal.id, { kind: 'workload', principal })
-    for (const principal of agents) clients.set(principal.id, { kind: 'agent', principal })
-    const federated = new Map<string, Client[]>()
-    for (const client of clients.values()) {
-      for (const binding of client.principal.credentials) {
-        if (binding.type !== 'federated') continue
-        const key = `${binding.issuer}\u0000${binding.subject}`
-        federated.set(key, [...(federated.get(key) ?? []), client])
+    const view = new RegistryView()
+    for (const [kind, store] of this.stores) {
+      let after: string | undefined
+      for (;;) {
+        const page = await store.list(db, { after, limit: PAGE })
+        for (const object of page) view.put(kind, object.id, object as AnyStored)
+        if (page.length < PAGE) break
+        after = page.at(-1)?.id
       }
     }
-    this.snapshot = {
-      version,
-      humans: new Map(humans.map((h) => [h.id, h])),
-      humansByEmail: uniqueBy(humans, (h) => (h.email === undefined ? undefined : emailKey(h.email))),
-      humansByIdentity: new Map(
-        humans.flatMap((h) => (h.identities ?? []).map((i) => [`${i.issuer}\u0000${i.subject}`, h] as const)),
-      ),
-      clients,
-      federated,
-      issuers: new Map(issuers.map((i) => [i.issuer, i])),
-      resourceServers: new Map(resourceServers.map((r) => [r.audience, r])),
-      resourceServersById: new Map(resourceServers.map((r) => [r.id, r])),
-      groups: new Map(groups.map((g) => [g.id, g])),
-      groupsOf: membership(groups),
-      policies,
-      entityTypes: new Map(entityTypes.map((t) => [t.id, t])),
-      entities: new Map(entities.map((e) => [e.id, e])),
-      entitiesByType: byType(entities),
+    this.view = view
+    this.position = Number(newest?.seq ?? 0)
+    this.revision++
+    this.notify([{ reset: true }])
+  }
+
+  // Every listener hears every batch; the first failure is rethrown once all have been called.
+  private notify(changes: readonly DirectoryChange[]): void {
+    if (changes.length === 0) return
+    let failure: unknown
+    for (const listener of this.listeners) {
+      try {
+        listener(changes)
+      } catch (error) {
+        failure ??= error
+      }
     }
+    if (failure !== undefined) throw failure
   }
-
-  private async all<T extends { id: string }>(store: RegistryStore<T>): Promise<Stored<T>[]> {
-    const items: Stored<T>[] = []
-    let after: string | undefined
-    for (;;) {
-      const page = await store.list(this.database.db, { after, limit: PAGE })
-      items.push(...page)
-      if (page.length < PAGE) return items
-      after = page.at(-1)?.id
-    }
-  }
-}
-
-function membership(groups: readonly Group[]): Map<string, string[]> {
-  const map = new Map<string, string[]>()
-  for (const group of groups)
-    for (const member of group.members) {
-      const key = `${member.kind}:${member.id}`
-      map.set(key, [...(map.get(key) ?? []), group.id])
-    }
-  return map
-}
-
-// Entities come in id order from the store, so each type's list is in id order too.
-function byType(entities: readonly Entity[]): Map<string, string[]> {
-  const map = new Map<string, string[]>()
-  for (const entity of entities) {
-    const type = entity.id.slice(0, entity.id.indexOf(':'))
-    const ids = map.get(type)
-    if (ids) ids.push(entity.id)
-    else map.set(type, [entity.id])
-  }
-  return map
-}
-
-// Indexes by a key, leaving out keys that more than one item shares (an ambiguous email names nobody).
-function uniqueBy<T>(items: readonly T[], keyOf: (item: T) => string | undefined): Map<string, T> {
-  const map = new Map<string, T>()
-  const shared = new Set<string>()
-  for (const item of items) {
-    const key = keyOf(item)
-    if (key === undefined) continue
-    if (map.has(key)) shared.add(key)
-    map.set(key, item)
-  }
-  for (const key of shared) map.delete(key)
-  return map
 }

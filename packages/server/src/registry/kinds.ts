@@ -115,10 +115,15 @@ async function preparePrincipal<T extends Agent | Workload>(
   // Stored times are canonical UTC, so every reader (and SQL comparisons) agree on them.
   if (doc.expires_at !== undefined)
     doc = { ...doc, expires_at: normalizeRfc3339(doc.expires_at) ?? doc.expires_at }
-  const trusted = await rc.stores.trustedIssuers.list(rc.tx, { filters: { type: 'workload' }, limit: 10000 })
+  // Only federated bindings name issuers; each is looked up by its `iss` value.
+  const trustedWorkloadIssuers = new Set<string>()
+  for (const issuer of new Set(doc.credentials.flatMap((c) => (c.type === 'federated' ? [c.issuer] : [])))) {
+    const found = await rc.stores.trustedIssuers.list(rc.tx, { filters: { issuer }, limit: 10 })
+    if (found.some((t) => t.type === 'workload')) trustedWorkloadIssuers.add(issuer)
+  }
   const credentials = await prepareCredentials(doc.credentials, previous?.credentials ?? [], {
     jwks: rc.jwks,
-    trustedWorkloadIssuers: new Set(trusted.map((t) => t.issuer)),
+    trustedWorkloadIssuers,
   })
   fields.push(...credentials.fields)
   if (fields.length > 0) throw new ValidationFailed(fields)

@@ -80,6 +80,17 @@ export interface ApplyResult {
   unchanged: number
 }
 
+// A write waiting for its turn in a group commit.
+interface PendingWrite {
+  work: (tx: Executor) => Promise<unknown>
+  changed: (result: unknown) => boolean
+  resolve: (result: unknown) => void
+  reject: (error: unknown) => void
+}
+
+/** The most writes committed together; more wait for the next commit. */
+const GROUP_COMMIT_MAX = 128
+
 // How an audit record names a change, when not `admin.<kind>.<verb>`.
 interface EventName {
   type: string
@@ -90,16 +101,83 @@ interface EventName {
 /** Registry operations for every kind. Domain code: no HTTP here. */
 export class Registry {
   private readonly now: () => Date
+  private readonly pending: PendingWrite[] = []
+  private committing = false
 
   constructor(private readonly options: RegistryOptions) {
     this.now = options.now ?? (() => new Date())
   }
 
   // Every write goes through here, so that listeners hear of each committed change before the caller is answered.
-  private async transact<T>(work: (tx: Executor) => Promise<T>, changed: (result: T) => boolean): Promise<T> {
-    const result = await this.options.database.transact(work)
-    if (changed(result)) await this.options.onChange?.()
-    return result
+  // Writes are serialized anyway (Database.transact), so the writes that wait while one transaction runs are run
+  // together in the next, each in a savepoint of its own: a refused write rolls back to its savepoint and leaves the
+  // others, and one commit (one fsync on SQLite) makes them all durable before any is answered.
+  private transact<T>(work: (tx: Executor) => Promise<T>, changed: (result: T) => boolean): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push({
+        work,
+        changed: (result) => changed(result as T),
+        resolve: (result) => resolve(result as T),
+        reject,
+      })
+      if (!this.committing) this.scheduleCommit()
+    })
+  }
+
+  // A group starts after the event loop has read what the sockets hold, so that the writes asked for meanwhile join it
+  // (the SQLite driver is synchronous: a transaction started at once would run before any other request is read).
+  private scheduleCommit(): void {
+    this.committing = true
+    setImmediate(() => {
+      void this.commitGroup(this.pending.splice(0, GROUP_COMMIT_MAX)).finally(() => {
+        if (this.pending.length > 0) this.scheduleCommit()
+        else this.committing = false
+      })
+    })
+  }
+
+  private async commitGroup(group: PendingWrite[]): Promise<void> {
+    const outcomes: Array<{ ok: true; result: unknown } | { ok: false; error: unknown }> = []
+    try {
+      await this.options.database.transact(async (tx) => {
+        for (const write of group) {
+          if (group.length === 1) {
+            outcomes.push({ ok: true, result: await write.work(tx) })
+            continue
+          }
+          await sql`savepoint registry_write`.execute(tx)
+          try {
+            outcomes.push({ ok: true, result: await write.work(tx) })
+            await sql`release savepoint registry_write`.execute(tx)
+          } catch (error) {
+            await sql`rollback to savepoint registry_write`.execute(tx)
+            await sql`release savepoint registry_write`.execute(tx)
+            outcomes.push({ ok: false, error })
+          }
+        }
+        // A lone write that throws rolls the transaction back and is answered with its error below.
+      })
+    } catch (error) {
+      if (group.length === 1 && outcomes.length === 0) {
+        group[0]?.reject(error)
+        return
+      }
+      for (const write of group) write.reject(error)
+      return
+    }
+    let refreshed: Promise<void> | undefined
+    if (outcomes.some((o, i) => o.ok && group[i]?.changed(o.result))) refreshed = this.options.onChange?.()
+    try {
+      await refreshed
+    } catch (error) {
+      for (const write of group) write.reject(error)
+      return
+    }
+    for (const [i, write] of group.entries()) {
+      const outcome = outcomes[i]
+      if (outcome?.ok) write.resolve(outcome.result)
+      else write.reject(outcome?.error)
+    }
   }
 
   private store<K extends RegistryKind>(kind: K): RegistryStore<RegistryDocs[K]> {
@@ -400,11 +478,11 @@ export class Registry {
       },
       this.now(),
     )
-    // Nodes reload their in-memory registry when this counter moves.
+    // The change feed: every node's Directory applies this object's new state (see directory.ts). Writes are serialized
+    // (Database.transact), so sequences are assigned in commit order.
     await tx
-      .updateTable('meta')
-      .set({ value: sql`cast(cast(value as bigint) + 1 as text)` })
-      .where('key', '=', 'registry_version')
+      .insertInto('registry_changes')
+      .values({ kind, object_id: id, op: verb === 'create' || verb === 'delete' ? verb : 'update' })
       .execute()
   }
 }

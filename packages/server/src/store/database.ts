@@ -13,6 +13,7 @@ import * as m0006 from './migrations/0006-mandates.ts'
 import * as m0007 from './migrations/0007-sessions.ts'
 import * as m0008 from './migrations/0008-authorization-codes.ts'
 import * as m0009 from './migrations/0009-approvals.ts'
+import * as m0010 from './migrations/0010-registry-changes.ts'
 import { SchemaPostgresDialect } from './postgres-introspector.ts'
 import type { Tables } from './tables.ts'
 
@@ -27,6 +28,7 @@ const migrations: Record<string, Migration> = {
   '0007-sessions': m0007,
   '0008-authorization-codes': m0008,
   '0009-approvals': m0009,
+  '0010-registry-changes': m0010,
 }
 
 /** Where the data lives. */

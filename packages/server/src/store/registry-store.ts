@@ -44,6 +44,22 @@ export class RegistryStore<T extends { id: string }> {
     return row ? toStored<T>(row) : undefined
   }
 
+  /** The objects with these ids that exist, in no particular order. */
+  async getMany(ex: Executor, ids: readonly string[]): Promise<Stored<T>[]> {
+    const wanted = ids.filter((id) => !id.includes('\u0000'))
+    const found: Stored<T>[] = []
+    // Well under SQLite's limit of bound parameters per statement.
+    for (let i = 0; i < wanted.length; i += 500) {
+      const rows = await ex
+        .selectFrom(this.spec.table)
+        .selectAll()
+        .where('id', 'in', wanted.slice(i, i + 500))
+        .execute()
+      for (const row of rows) found.push(toStored<T>(row))
+    }
+    return found
+  }
+
   /** One page of objects in id order, after the cursor, matching every filter. */
   async list(ex: Executor, query: ListQuery): Promise<Stored<T>[]> {
     if ([query.after, ...Object.values(query.filters ?? {})].some((v) => v?.includes('\u0000'))) return []

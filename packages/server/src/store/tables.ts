@@ -1,4 +1,5 @@
 // Row types of every table, as Kysely sees them. JSON columns are text; times are ISO-8601 UTC text.
+import type { Generated } from 'kysely'
 
 /** Columns every registry object shares; `doc` holds the whole object as JSON. */
 export interface RegistryRow {
@@ -229,6 +230,16 @@ export interface RefreshTokenRow {
   revoked_at: number | null
 }
 
+/** One registry object changed by a committed write, in commit order (see migration 0010). */
+export interface RegistryChangeRow {
+  seq: Generated<number>
+  /** The registry kind (`Agent`, `Human`, ...). */
+  kind: string
+  object_id: string
+  /** `create`, `update` or `delete`. */
+  op: string
+}
+
 export interface MetaRow {
   key: string
   value: string
@@ -273,6 +284,7 @@ export interface Tables {
   authorization_codes: AuthorizationCodeRow
   refresh_families: RefreshFamilyRow
   refresh_tokens: RefreshTokenRow
+  registry_changes: RegistryChangeRow
   meta: MetaRow
   browser_sessions: BrowserSessionRow
 }

@@ -26,7 +26,7 @@ const ApplyBody = Type.Object(
             "A registry document with its `kind`; the other fields are those of the kind's schema.",
         },
       ),
-      { minItems: 1, maxItems: 1000 },
+      { minItems: 1, maxItems: 10000 },
     ),
   },
   { additionalProperties: false },
@@ -119,6 +119,8 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
   app.post(
     '/apply',
     {
+      // Up to 10,000 documents (a few MiB), whatever the node's general body limit.
+      bodyLimit: 16 * 1024 * 1024,
       schema: {
         tags: ['apply'],
         summary: 'Apply several documents: all of them, or none',

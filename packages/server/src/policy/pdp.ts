@@ -3,7 +3,7 @@
 // fails closed on any evaluation error, and records every decision in the audit log itself, so that no caller can skip
 // the gates or the record.
 import type { CedarValueJson } from '@cedar-policy/cedar-wasm/nodejs'
-import type { AuditBatcher } from '../audit/audit-batcher.ts'
+import type { AuditRecorder } from '../audit/audit-batcher.ts'
 import type { ActorRef } from '../audit/event.ts'
 import type { Directory } from '../registry/directory.ts'
 import { decisionGate, type GateDenial } from '../registry/gates.ts'
@@ -78,7 +78,7 @@ interface Loaded {
 
 export interface PdpOptions {
   directory: Directory
-  recorder: AuditBatcher
+  recorder: AuditRecorder
   evaluator: PolicyEvaluator
   /** Decisions kept per loaded view (0: none). */
   cacheSize?: number

@@ -553,6 +553,8 @@ export async function startNode(
     core.recorder.start()
     // Registry changes made by other nodes reach this one within half a second; expired one-time values are purged.
     core.directory.start(500, (err) => logger.error({ err }, 'registry refresh failed'))
+    // Admin tokens and PEP keys revoked on other nodes are forgotten by this one's cache within the same delay.
+    core.adminTokens.start(500, (err) => logger.error({ err }, 'admin token refresh failed'))
     const purge = setInterval(() => {
       core.replay.purge().catch((err) => logger.error({ err }, 'replay cache purge failed'))
       core.revocations.purge().catch((err) => logger.error({ err }, 'revocation purge failed'))
@@ -574,6 +576,7 @@ export async function startNode(
         clearInterval(reload)
         clearInterval(purge)
         core.directory.stop()
+        core.adminTokens.stop()
         await app.close()
         await publisher?.stop()
         await core.close()

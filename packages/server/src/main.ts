@@ -7,7 +7,7 @@ import pino, { type Logger } from 'pino'
 import { ApprovalStore } from './approvals/approval-store.ts'
 import { Approvals } from './approvals/approvals.ts'
 import { ApprovalWebhook } from './approvals/webhook.ts'
-import { AuditLog } from './audit/audit-log.ts'
+import { AuditLog, type AuditLogStatus } from './audit/audit-log.ts'
 import { AuditWriter } from './audit/audit-writer.ts'
 import { CheckpointSigner, type CheckpointSink, FileCheckpointSink } from './audit/checkpoint.ts'
 import { CheckpointPublisher } from './audit/checkpoint-publisher.ts'
@@ -496,6 +496,7 @@ export async function startNode(
       registry: core.registry,
       keyRing: core.keyRing,
       audit: core.audit,
+      auditStatus: () => nodeAuditStatus(core.audit.status(), core.recorder.status()),
       checkpointSigner: core.checkpoints.signer,
       adminTokens: core.adminTokens,
       tokenEndpoint: core.tokenEndpoint,
@@ -585,6 +586,16 @@ export async function startNode(
   } catch (error) {
     await core.close()
     throw error
+  }
+}
+
+// The node's audit health: two writers extend its chain (the main thread's changes and the writer thread's records).
+// Whether it refuses now is what the writer that checked the head last found; refusals of both are counted.
+function nodeAuditStatus(main: AuditLogStatus, writer: AuditLogStatus): AuditLogStatus {
+  const latest = (writer.checkedAt ?? 0) > (main.checkedAt ?? 0) ? writer : main
+  return {
+    refusedWrites: main.refusedWrites + writer.refusedWrites,
+    ...(latest.refusing ? { refusing: latest.refusing } : {}),
   }
 }
 

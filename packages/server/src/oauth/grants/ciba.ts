@@ -2,7 +2,6 @@
 // backchannel request, or with the `approval_id` a token request answered `approval_required` with (the same stored
 // approval). Once approved it gets one access token for exactly the approved action, once: the approval is consumed
 // in the same transaction as the issuance's audit record (the record's effect, group-committed).
-
 import { consumeApprovalStep } from '../../approvals/consume-effect.ts'
 import type { RecordEffect } from '../../audit/audit-batcher.ts'
 import type { ActorRef } from '../../audit/event.ts'

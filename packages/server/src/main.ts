@@ -7,8 +7,8 @@ import pino, { type Logger } from 'pino'
 import { ApprovalStore } from './approvals/approval-store.ts'
 import { Approvals } from './approvals/approvals.ts'
 import { ApprovalWebhook } from './approvals/webhook.ts'
-import { AuditBatcher } from './audit/audit-batcher.ts'
-import { AuditLog } from './audit/audit-log.ts'
+import { AuditLog, type AuditLogStatus } from './audit/audit-log.ts'
+import { AuditWriter } from './audit/audit-writer.ts'
 import { CheckpointSigner, type CheckpointSink, FileCheckpointSink } from './audit/checkpoint.ts'
 import { CheckpointPublisher } from './audit/checkpoint-publisher.ts'
 import { RefusalAggregator } from './audit/refusal-aggregator.ts'
@@ -65,6 +65,8 @@ export interface Core {
   masterKey: MasterKey
   masterKeySource: { source: MasterKeySource; file?: string | undefined }
   audit: AuditLog
+  /** The audit writer thread: group-commits standalone records (issuances, refusals, decisions) off the event loop. */
+  recorder: AuditWriter
   registry: Registry
   keyRing: KeyRing
   adminTokens: AdminTokens
@@ -147,7 +149,8 @@ export async function openCore(
     const now = options.now ?? Date.now
     const clock = () => new Date(now())
     const onError = options.onError ?? (() => {})
-    const audit = new AuditLog(resolved.key.derive('audit-chain'))
+    const chainKey = resolved.key.derive('audit-chain')
+    const audit = new AuditLog(chainKey)
     await audit.initialize(database.db)
     // Before anything writes: the log must still hold what the newest published checkpoint signed.
     const checkpoints = {
@@ -157,8 +160,8 @@ export async function openCore(
       ),
     }
     const latest = await checkpoints.sink.latest()
+    const checkpoint = latest ? await checkpoints.signer.verify(latest) : undefined
     if (latest) {
-      const checkpoint = await checkpoints.signer.verify(latest)
       if (checkpoint) await audit.adoptCheckpoint(database.db, checkpoint)
       else
         onError(
@@ -219,7 +222,14 @@ export async function openCore(
       clockSkewSeconds: config.clockSkewSeconds,
       now,
     }
-    const recorder = new AuditBatcher(database, audit, now)
+    // The writer thread opens its own connection to the same store and extends the same chain, checked against the
+    // same checkpoint.
+    const recorder = new AuditWriter({
+      entry: new URL('./audit-worker.ts', import.meta.url),
+      init: { location, chainKey, checkpoint },
+      now,
+      onError,
+    })
     const failures = new FailureLimiter({
       burst: config.authFailureBurst,
       refillPerSecond: config.authFailureRefillPerSecond,
@@ -377,6 +387,7 @@ export async function openCore(
       masterKey: resolved.key,
       masterKeySource: { source: resolved.source, file: resolved.file },
       audit,
+      recorder,
       registry,
       keyRing,
       adminTokens: new AdminTokens(database, new AdminTokenStore(), audit, clock),
@@ -406,6 +417,7 @@ export async function openCore(
       close: async () => {
         await webhook?.close()
         await refusals.flush()
+        await recorder.close()
         await database.close()
       },
     }
@@ -503,6 +515,7 @@ export async function startNode(
       registry: core.registry,
       keyRing: core.keyRing,
       audit: core.audit,
+      auditStatus: () => nodeAuditStatus(core.audit.status(), core.recorder.status()),
       checkpointSigner: core.checkpoints.signer,
       adminTokens: core.adminTokens,
       tokenEndpoint: core.tokenEndpoint,
@@ -557,8 +570,11 @@ export async function startNode(
     }, 30_000)
     reload.unref()
     publisher?.start()
+    core.recorder.start()
     // Registry changes made by other nodes reach this one within half a second; expired one-time values are purged.
     core.directory.start(500, (err) => logger.error({ err }, 'registry refresh failed'))
+    // Admin tokens and PEP keys revoked on other nodes are forgotten by this one's cache within the same delay.
+    core.adminTokens.start(500, (err) => logger.error({ err }, 'admin token refresh failed'))
     const purge = setInterval(() => {
       core.replay.purge().catch((err) => logger.error({ err }, 'replay cache purge failed'))
       core.revocations.purge().catch((err) => logger.error({ err }, 'revocation purge failed'))
@@ -581,6 +597,7 @@ export async function startNode(
         clearInterval(reload)
         clearInterval(purge)
         core.directory.stop()
+        core.adminTokens.stop()
         await app.close()
         await publisher?.stop()
         await core.close()
@@ -589,6 +606,16 @@ export async function startNode(
   } catch (error) {
     await core.close()
     throw error
+  }
+}
+
+// The node's audit health: two writers extend its chain (the main thread's changes and the writer thread's records).
+// Whether it refuses now is what the writer that checked the head last found; refusals of both are counted.
+function nodeAuditStatus(main: AuditLogStatus, writer: AuditLogStatus): AuditLogStatus {
+  const latest = (writer.checkedAt ?? 0) > (main.checkedAt ?? 0) ? writer : main
+  return {
+    refusedWrites: main.refusedWrites + writer.refusedWrites,
+    ...(latest.refusing ? { refusing: latest.refusing } : {}),
   }
 }
 

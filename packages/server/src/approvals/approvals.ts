@@ -8,7 +8,7 @@ import type { ActorRef } from '../audit/event.ts'
 import { Conflict, Forbidden, NotFound } from '../errors/mandate-error.ts'
 import type { Client, Directory } from '../registry/directory.ts'
 import type { ResourceServer, Stored } from '../registry/model.ts'
-import type { Database, Executor } from '../store/database.ts'
+import type { Database } from '../store/database.ts'
 import type { ApprovalRow } from '../store/tables.ts'
 import { type ApprovalAction, type Approver, hashOf } from './action.ts'
 import type { ApprovalFilter, ApprovalStore } from './approval-store.ts'
@@ -317,15 +317,6 @@ export class Approvals {
         return early ? { status: 'slow_down', interval: row.interval_seconds + 5 } : { status: 'pending' }
       }
     }
-  }
-
-  /**
-   * Redeems an approved request once, for its own client, inside the transaction that writes the issuance's audit
-   * record (the token endpoint's group commit): answers false, writing nothing, when another redemption, an expiry or
-   * another client came first.
-   */
-  consume(tx: Executor, id: string, clientId: string, at: Date): Promise<boolean> {
-    return this.options.store.consume(tx, id, clientId, at.getTime())
   }
 
   // pending | approved → expired, recorded once whichever node notices first.

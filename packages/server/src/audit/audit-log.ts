@@ -74,6 +74,8 @@ export interface AuditLogStatus {
   refusing?: string
   /** Writes refused since start. */
   refusedWrites: number
+  /** When a write last checked the head (epoch ms): of two writers of one chain, the later one knows its state. */
+  checkedAt?: number
 }
 
 /** A recovery's record and what it resumed from. */
@@ -102,6 +104,7 @@ export class AuditLog {
   private blocked: { epoch: number; reason: string } | undefined
   private refusing: string | undefined
   private refusedWrites = 0
+  private checkedAt: number | undefined
   /**
    * Transactions whose head this log has read. Only the first read in a transaction is committed state; later ones see
    * the transaction's own appends, which a rollback undoes, so they must not raise the high-water mark.
@@ -425,7 +428,11 @@ export class AuditLog {
 
   /** Whether writes are refused now, and how many have been, for metrics. */
   status(): AuditLogStatus {
-    return { refusedWrites: this.refusedWrites, ...(this.refusing ? { refusing: this.refusing } : {}) }
+    return {
+      refusedWrites: this.refusedWrites,
+      ...(this.refusing ? { refusing: this.refusing } : {}),
+      ...(this.checkedAt !== undefined ? { checkedAt: this.checkedAt } : {}),
+    }
   }
 
   // The head row and, in the same statement, the last record's sequence number, the hash of the record the head names
@@ -504,6 +511,7 @@ export class AuditLog {
           `record ${seen.seq} is not the record this node saw there (the chain was cut and written again past it)`,
         )
     }
+    this.checkedAt = Date.now()
     if (problems.length > 0) {
       this.refusedWrites++
       this.refusing = problems.join('; ')

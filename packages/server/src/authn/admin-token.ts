@@ -1,5 +1,10 @@
 // Admin bearer tokens for the admin API and PEP keys for the AuthZEN API: random, prefixed so secret scanners (and
 // people) tell them apart, stored only as SHA-256 hashes.
+//
+// Every admin call and every AuthZEN call of a PEP presents one, so the callers found are kept in memory by hash.
+// Only found callers are kept: a token created on any node works at its first use. A revocation clears this node's
+// cache at once and moves a version row that every node polls (`start`, every 500 ms in a serving node, the delay
+// registry changes have too), so that a token revoked on one node is refused by all within that delay.
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import type { AuditLog } from '../audit/audit-log.ts'
 import type { ActorRef } from '../audit/event.ts'
@@ -31,8 +36,18 @@ function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex')
 }
 
-/** Issues and checks admin tokens. */
+/** Callers kept at most; beyond it the cache starts again empty (tokens are few; this bounds a flood of new ones). */
+const MAX_CACHED = 10_000
+
+/** Issues, checks and revokes admin tokens. */
 export class AdminTokens {
+  /** Callers by token hash. */
+  private readonly cache = new Map<string, AdminCaller>()
+  /** Moves on every clear: a lookup that began before a clear must not put back what the clear removed. */
+  private generation = 0
+  private seenVersion: string | undefined
+  private timer: NodeJS.Timeout | undefined
+
   constructor(
     private readonly database: Database,
     private readonly store: AdminTokenStore,
@@ -86,13 +101,66 @@ export class AdminTokens {
    */
   async authenticate(token: string): Promise<AdminCaller | undefined> {
     if (token.length < 32 || token.length > 512) return undefined
-    const row = await this.store.findByHash(this.database.db, hashToken(token))
+    const hash = hashToken(token)
+    const cached = this.cache.get(hash)
+    if (cached) return cached
+    const generation = this.generation
+    const row = await this.store.findByHash(this.database.db, hash)
     if (!row) return undefined
-    return {
+    const caller: AdminCaller = {
       tokenId: row.id,
       name: row.name,
       role: row.role as AdminRole,
       actor: { kind: 'admin_token', id: row.id },
     }
+    if (generation === this.generation) {
+      if (this.cache.size >= MAX_CACHED) this.cache.clear()
+      this.cache.set(hash, caller)
+    }
+    return caller
+  }
+
+  /**
+   * Revokes a token by id, recorded; answers false when no live token has it. Refused here at once, and on every
+   * other node by its next poll.
+   * @example
+   * await adminTokens.revoke('8b1c…', { kind: 'system', id: 'cli' })
+   */
+  async revoke(id: string, actor: ActorRef): Promise<boolean> {
+    const now = this.now()
+    const revoked = await this.database.transact(async (tx) => {
+      if (!(await this.store.revoke(tx, id, now.toISOString()))) return false
+      await this.audit.append(
+        tx,
+        { type: 'admin.token.revoke', outcome: 'success', actors: [actor], resource: `admin_token:${id}` },
+        now,
+      )
+      return true
+    })
+    if (revoked) this.forget()
+    return revoked
+  }
+
+  /** Forgets every cached caller when a token was revoked anywhere since the last look. */
+  async refresh(): Promise<void> {
+    const version = await this.store.version(this.database.db)
+    // The first look forgets too: a token cached before it may have been revoked before it.
+    if (version !== this.seenVersion) this.forget()
+    this.seenVersion = version
+  }
+
+  /** Polls for revocations made on other nodes every `intervalMs`. */
+  start(intervalMs: number, onError: (error: unknown) => void): void {
+    this.timer = setInterval(() => this.refresh().catch(onError), intervalMs)
+    this.timer.unref()
+  }
+
+  stop(): void {
+    clearInterval(this.timer)
+  }
+
+  private forget(): void {
+    this.generation++
+    this.cache.clear()
   }
 }

@@ -234,9 +234,8 @@ configCommand
     process.stdout.write('wrote docs/configuration.md and examples/mandate.yaml\n')
   })
 
-program
-  .command('admin')
-  .description('admin credentials')
+const adminCommand = program.command('admin').description('admin credentials')
+adminCommand
   .command('token')
   .description('create an admin bearer token (talks to the store directly, like serve); prints it once')
   .option('--name <name>', 'a name for the token', 'cli')
@@ -257,6 +256,22 @@ program
       print(globals().json ?? false, { id: issued.id, token: issued.token, role }, () =>
         role === 'pep' ? `export MANDATE_PEP_KEY=${issued.token}` : `export MANDATE_TOKEN=${issued.token}`,
       )
+    } finally {
+      await core.close()
+    }
+  })
+
+adminCommand
+  .command('revoke-token <id>')
+  .description(
+    'revoke an admin token or PEP key by id (talks to the store directly, like serve); running nodes refuse it within half a second',
+  )
+  .action(async (id: string) => {
+    const core = await openExistingStore(config())
+    try {
+      const revoked = await core.adminTokens.revoke(id, { kind: 'system', id: 'cli' })
+      if (!revoked) throw new CliFailure(`no live admin token has the id ${id}`, ExitCode.failed)
+      print(globals().json ?? false, { id, revoked }, () => `admin token ${id} revoked`)
     } finally {
       await core.close()
     }

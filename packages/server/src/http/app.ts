@@ -7,7 +7,7 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Approvals } from '../approvals/approvals.ts'
-import type { AuditLog } from '../audit/audit-log.ts'
+import type { AuditLog, AuditLogStatus } from '../audit/audit-log.ts'
 import type { CheckpointSigner } from '../audit/checkpoint.ts'
 import { findUnstorable } from '../audit/storable.ts'
 import type { AccessTokenAuthenticator } from '../authn/access-token.ts'
@@ -72,6 +72,8 @@ export interface AppDeps {
   registry: Registry
   keyRing: KeyRing
   audit: AuditLog
+  /** The node's audit health for /metrics: its own log's and its writer thread's. */
+  auditStatus: () => AuditLogStatus
   /** Verifies audit checkpoints given to `/audit/verify`, and publishes their public key. */
   checkpointSigner: CheckpointSigner
   adminTokens: AdminTokens
@@ -213,10 +215,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   })
 
   await app.register(swagger, openApiDocument(deps.version))
-  new Metrics(
-    () => deps.audit.status(),
-    () => deps.pdp.engineStatus(),
-  ).install(app)
+  new Metrics(deps.auditStatus, () => deps.pdp.engineStatus()).install(app)
   registerHealth(app, deps.database)
   registerWellKnown(app, {
     issuer: deps.issuer,

@@ -10,10 +10,9 @@
 //   answers the stored mandate with its use; throws ValidationFailed (fields) otherwise. Recorded as `mandate.grant`.
 // - `get(id)`, `list({human?, agent?, status?})`, `revoke(id, by, reason)`, `revokeGivenBy(humanId, by, reason)`.
 // - `cover(request)`: the active mandate of a human to an agent that covers a request, or why none does.
-// - `spender(mandate, amount)`: the guarded budget spend that commits with an issuance's audit record (AuditBatcher).
+// The guarded budget spend that commits with an issuance's audit record is an effect step: spend-effect.ts.
 import { randomBytes } from 'node:crypto'
 import type { AuditLog } from '../audit/audit-log.ts'
-import type { AuditEventInput } from '../audit/event.ts'
 import { findUnstorable } from '../audit/storable.ts'
 import { type FieldError, NotFound, ValidationFailed } from '../errors/mandate-error.ts'
 import { ceilingAllows } from '../registry/ceiling.ts'
@@ -70,9 +69,6 @@ export type CoverCause = MandateRefusal | 'none' | 'outside_windows' | 'uncounta
 export type Coverage =
   | { covered: true; mandate: MandateWithUse; amount: number }
   | { covered: false; cause: CoverCause; message: string; mandate?: MandateWithUse }
-
-/** The result of a guarded spend inside an audit batch: spent (with records to add), or why not. */
-export type SpendOutcome = { ok: true; events: AuditEventInput[] } | { ok: false; cause: MandateRefusal }
 
 const GRANTABLE = new Set(['delegated', 'blended'])
 
@@ -216,52 +212,6 @@ export class Mandates {
       return { covered: true, mandate, amount }
     }
     return refusal ?? { covered: false, cause: 'none', message: `no mandate covers ${what}` }
-  }
-
-  /**
-   * The guarded spend of one call and `amount` on `mandate`, to run inside the transaction that records the issuance
-   * (AuditBatcher): spent only while the mandate is active, unexpired and within its budget. When the spend uses the
-   * budget up, a `mandate.exhausted` record joins the issuance's.
-   */
-  spender(mandate: Mandate, amount: number): (tx: Executor, now: Date) => Promise<SpendOutcome> {
-    return async (tx, at) => {
-      const period = periodOf(mandate.budget?.period ?? 'total', at)
-      const spent = await this.options.store.spend(tx, {
-        mandateId: mandate.id,
-        period,
-        amount,
-        now: at.getTime(),
-        maxCalls: mandate.budget?.calls,
-        maxAmount: mandate.budget?.sum?.limit,
-      })
-      if (!spent) return { ok: false, cause: await this.whyNotSpent(tx, mandate.id, at.getTime()) }
-      if (!mandate.budget) return { ok: true, events: [] }
-      const use = await this.options.store.use(tx, mandate.id, period)
-      const { calls, sum } = mandate.budget
-      const exhausted =
-        (calls !== undefined && use.calls >= calls) || (sum !== undefined && use.sum >= sum.limit - 1e-9)
-      if (!exhausted) return { ok: true, events: [] }
-      return {
-        ok: true,
-        events: [
-          {
-            type: 'mandate.exhausted',
-            outcome: 'success',
-            actors: [{ kind: 'system', id: 'mandate-budget' }],
-            subjects: [`human:${mandate.human}`, `agent:${mandate.agent}`, `mandate:${mandate.id}`],
-            resource: `mandate:${mandate.id}`,
-            details: { period, calls: use.calls, sum: use.sum, budget: mandate.budget },
-          },
-        ],
-      }
-    }
-  }
-
-  private async whyNotSpent(tx: Executor, id: string, now: number): Promise<MandateRefusal> {
-    const mandate = await this.options.store.get(tx, id)
-    if (!mandate || mandate.status === 'revoked') return 'mandate_revoked'
-    if ((parseRfc3339(mandate.expires_at) ?? 0) <= now) return 'mandate_expired'
-    return 'mandate_exhausted'
   }
 
   private async revokeIn(

@@ -3,7 +3,7 @@
 // RFC 8707 resource, RFC 9396 authorization_details) within the client's ceiling, ask the policies, and open an
 // approval request bound to exactly that action. The answer is `auth_req_id`, `expires_in` and `interval` (§7.3).
 import { ApprovalRefused } from '../approvals/approvals.ts'
-import type { AuditBatcher } from '../audit/audit-batcher.ts'
+import type { AuditRecorder } from '../audit/audit-batcher.ts'
 import type { ActorRef, AuditEventInput } from '../audit/event.ts'
 import type { RefusalAggregator } from '../audit/refusal-aggregator.ts'
 import {
@@ -51,7 +51,7 @@ export type BackchannelDeps = Pick<
 > & {
   clientAuth: ClientAuthContext
   /** Refusals of authenticated clients, recorded durably. */
-  recorder: Pick<AuditBatcher, 'record'>
+  recorder: AuditRecorder
   /** Refusals of callers that proved nothing: the first per source and window in full, the rest counted. */
   refusals: Pick<RefusalAggregator, 'record'>
 }

@@ -11,6 +11,7 @@ import {
 } from '../errors/oauth-error.ts'
 import type { CoverRequest } from '../mandates/mandates.ts'
 import type { Mandate, MandateRefusal, MandateWithUse } from '../mandates/model.ts'
+import { spendStep } from '../mandates/spend-effect.ts'
 import type { MandateFacts } from '../policy/token-policy.ts'
 import type { GrantContext } from './grants/grant.ts'
 
@@ -60,18 +61,6 @@ export function mandateFacts(mandate: MandateWithUse): MandateFacts {
  * The spend of one call and `amount` on the mandate, run in the transaction that records the issuance: the token is
  * answered only if the spend and the record commit together; a spend the guard refuses answers its mandate_* error.
  */
-export function spendOn(ctx: GrantContext, mandate: Mandate, amount: number): RecordEffect {
-  const spend = ctx.mandates.spender(mandate, amount)
-  return async (tx, now) => {
-    const outcome = await spend(tx, now)
-    if (outcome.ok) return outcome
-    return {
-      ok: false,
-      error: refusal(
-        outcome.cause,
-        `mandate ${mandate.id} refused the issuance (${outcome.cause})`,
-        mandate.id,
-      ),
-    }
-  }
+export function spendOn(mandate: Mandate, amount: number): RecordEffect {
+  return [spendStep(mandate, amount)]
 }

@@ -12,6 +12,7 @@ import type { GrantContext, GrantResult, TokenRequest } from './grants/grant.ts'
 import { authorizeByPolicy } from './grants/grant.ts'
 import { issueAccessToken } from './issue.ts'
 import { coveringMandate, mandateFacts, spendOn } from './mandate.ts'
+import { openFamilyStep, putRefreshStep } from './refresh-effects.ts'
 
 /** The refresh token's prefix: recognisable in logs and secret scanners. */
 export const REFRESH_TOKEN_PREFIX = 'mnd_rt_'
@@ -96,35 +97,8 @@ export async function issueUnderMandate(
   const notAfter = Math.floor((parseRfc3339(mandate.expires_at) ?? 0) / 1000)
   await issue.claim()
   const refreshToken = `${REFRESH_TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`
-  const spend = spendOn(ctx, mandate, coverage.amount)
   // The family keeps the DPoP key its first token was bound to.
   const jkt = binding && 'jkt' in binding ? binding.jkt : request.dpopJkt
-  const nowMs = ctx.now()
-  let minted: { jti: string; exp: number } = { jti: '', exp: 0 }
-  const effect: RecordEffect = async (tx, at) => {
-    // The family first: a replay that revoked it meanwhile refuses this issuance (and spends no budget).
-    if (!(await ctx.codeFlow.store.openFamily(tx, issue.familyId)))
-      return {
-        ok: false,
-        error: new InvalidGrant('this grant has been revoked: a code or refresh token was replayed'),
-      }
-    const spent = await spend(tx, at)
-    if (!spent.ok) return spent
-    await ctx.codeFlow.store.putRefresh(tx, {
-      hash: secretHash(refreshToken),
-      family_id: issue.familyId,
-      client_id: issue.client.id,
-      human_id: issue.human,
-      mandate_id: issue.mandateId,
-      doc: JSON.stringify({ ...issue.grant, ...(jkt !== undefined ? { jkt } : {}) }),
-      access_jti: minted.jti,
-      access_exp: minted.exp,
-      created_at: nowMs,
-      // A refresh token never outlives its mandate.
-      expires_at: notAfter * 1000,
-    })
-    return spent
-  }
   const result = issueAccessToken(request, ctx, {
     grantType: issue.grantType,
     client: issue.client,
@@ -137,12 +111,30 @@ export async function issueUnderMandate(
     actors,
     notAfter,
     mandateId: issue.mandateId,
-    effect,
     inherited: binding,
     auditDetails: { refresh_family: issue.familyId },
   })
-  minted = result.audit.details as { jti: string; exp: number }
-  return { ...result, response: { ...result.response, refresh_token: refreshToken } }
+  const minted = result.audit.details as { jti: string; exp: number }
+  // The family first: a replay that revoked it meanwhile refuses this issuance (and spends no budget). Then the
+  // spend, then the new refresh token: all commit with the issuance's record, or none does.
+  const effect: RecordEffect = [
+    openFamilyStep(issue.familyId),
+    ...spendOn(mandate, coverage.amount),
+    putRefreshStep({
+      hash: secretHash(refreshToken),
+      family_id: issue.familyId,
+      client_id: issue.client.id,
+      human_id: issue.human,
+      mandate_id: issue.mandateId,
+      doc: JSON.stringify({ ...issue.grant, ...(jkt !== undefined ? { jkt } : {}) }),
+      access_jti: minted.jti,
+      access_exp: minted.exp,
+      created_at: ctx.now(),
+      // A refresh token never outlives its mandate.
+      expires_at: notAfter * 1000,
+    }),
+  ]
+  return { ...result, effect, response: { ...result.response, refresh_token: refreshToken } }
 }
 
 /** A new family id. */

@@ -1,6 +1,6 @@
 // The token endpoint (RFC 6749 §3.2) as an ordered list of steps: parse, pick the grant, authenticate the client,
 // check its lifecycle, run the grant, record the issuance durably, answer. Every refusal is recorded too.
-import type { AuditBatcher } from '../audit/audit-batcher.ts'
+import type { AuditRecorder } from '../audit/audit-batcher.ts'
 import type { AuditEventInput } from '../audit/event.ts'
 import type { RefusalAggregator } from '../audit/refusal-aggregator.ts'
 import {
@@ -43,7 +43,7 @@ export interface TokenEndpointDeps {
   /** DPoP verification: the replay cache and clock, the token endpoint URL proofs must name, and the nonce policy. */
   dpop: DpopContext & { url: () => string; nonces?: DpopNonces | undefined }
   /** Durable audit records, group-committed. */
-  recorder: AuditBatcher
+  recorder: AuditRecorder
   /** Refusals of callers that proved nothing: the first per source and window in full, the rest counted. */
   refusals: RefusalAggregator
   /** Failed authentications per source: a source over its budget is answered 429 before any work. */

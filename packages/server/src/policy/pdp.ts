@@ -3,7 +3,7 @@
 // fails closed on any evaluation error, and records every decision in the audit log itself, so that no caller can skip
 // the gates or the record.
 import type { CedarValueJson, EntityJson } from '@cedar-policy/cedar-wasm/nodejs'
-import type { AuditBatcher } from '../audit/audit-batcher.ts'
+import type { AuditRecorder } from '../audit/audit-batcher.ts'
 import type { ActorRef } from '../audit/event.ts'
 import type { Directory } from '../registry/directory.ts'
 import { decisionGate, type GateDenial } from '../registry/gates.ts'
@@ -127,7 +127,7 @@ export interface EngineStatus {
 
 export interface PdpOptions {
   directory: Directory
-  recorder: AuditBatcher
+  recorder: AuditRecorder
   /** The engine: the compiled evaluator (fast path over the node's entities) or cedar-wasm. */
   evaluator: PolicyEvaluator | InMemoryEvaluator
   /** Builds extension values (`ip`) the way the engine holds them; cedar-wasm needs none. */

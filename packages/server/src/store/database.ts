@@ -33,7 +33,12 @@ const migrations: Record<string, Migration> = {
 
 /** Where the data lives. */
 export type StoreLocation =
-  | { dialect: 'sqlite'; file: string }
+  | {
+      dialect: 'sqlite'
+      file: string
+      /** How long a write waits for another connection's write lock before failing (SQLITE_BUSY); 5 s by default. */
+      busyTimeoutMs?: number
+    }
   | { dialect: 'postgres'; url: string; schema?: string | undefined; poolSize?: number }
 
 /** The executor a store method runs on: the database itself or an open transaction. */
@@ -69,16 +74,18 @@ export function storeLocation(config: {
 
 /** Opens (and creates, for SQLite) the database. Call `migrate()` before use. */
 export async function openDatabase(location: StoreLocation): Promise<Database> {
-  return location.dialect === 'sqlite' ? openSqlite(location.file) : openPostgres(location)
+  return location.dialect === 'sqlite'
+    ? openSqlite(location.file, location.busyTimeoutMs ?? 5000)
+    : openPostgres(location)
 }
 
-function openSqlite(file: string): Database {
+function openSqlite(file: string, busyTimeoutMs: number): Database {
   if (file !== ':memory:') mkdirSync(resolve(file, '..'), { recursive: true })
   const handle = new SQLite(file)
   handle.pragma('journal_mode = WAL')
   handle.pragma('synchronous = FULL')
   handle.pragma('foreign_keys = ON')
-  handle.pragma('busy_timeout = 5000')
+  handle.pragma(`busy_timeout = ${Math.trunc(busyTimeoutMs)}`)
   // Same LIKE semantics as PostgreSQL: ids are case-sensitive.
   handle.pragma('case_sensitive_like = ON')
   const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: withStatementCache(handle) }) })

@@ -3,8 +3,9 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { AuditBatcher } from '../../src/audit/audit-batcher.ts'
+import { AuditBatcher, type EffectHandlers } from '../../src/audit/audit-batcher.ts'
 import { AuditLog } from '../../src/audit/audit-log.ts'
+import { InvalidGrant } from '../../src/errors/oauth-error.ts'
 import { openDatabase } from '../../src/store/database.ts'
 import { tempDir } from '../support/harness.ts'
 
@@ -47,29 +48,34 @@ describe('AuditBatcher', () => {
       await database.migrate()
       const audit = new AuditLog(randomBytes(32))
       await audit.initialize(database.db)
-      const batcher = new AuditBatcher(database, audit)
       const actors = [{ kind: 'system' as const, id: 't' }]
       // Each effect writes a meta row; odd ones are refused by their guard and must leave nothing behind.
+      const handlers: EffectHandlers = {
+        'test.meta': async (tx, step) => {
+          const { i } = step as unknown as { i: number }
+          if (i % 2 === 1) return { ok: false, refusal: { error: 'invalid_grant', message: `refused ${i}` } }
+          await tx
+            .insertInto('meta')
+            .values({ key: `effect-${i}`, value: 'x' })
+            .execute()
+          return { ok: true, events: [{ type: 'test.extra', outcome: 'success', actors, details: { i } }] }
+        },
+      }
+      const batcher = new AuditBatcher(database, audit, { handlers })
       const results = await Promise.allSettled(
         Array.from({ length: 6 }, (_, i) =>
-          batcher.record({ type: 'test.effect', outcome: 'success', actors, details: { i } }, async (tx) => {
-            if (i % 2 === 1) return { ok: false, error: new Error(`refused ${i}`) }
-            await tx
-              .insertInto('meta')
-              .values({ key: `effect-${i}`, value: 'x' })
-              .execute()
-            return {
-              ok: true,
-              events: [{ type: 'test.extra', outcome: 'success', actors, details: { i } }],
-            }
-          }),
+          batcher.record({ type: 'test.effect', outcome: 'success', actors, details: { i } }, [
+            { kind: 'test.meta', i },
+          ]),
         ),
       )
       assert.deepEqual(
         results.map((r) => r.status),
         ['fulfilled', 'rejected', 'fulfilled', 'rejected', 'fulfilled', 'rejected'],
       )
-      assert.match(String((results[1] as PromiseRejectedResult).reason), /refused 1/)
+      const refused = (results[1] as PromiseRejectedResult).reason
+      assert.ok(refused instanceof InvalidGrant)
+      assert.match(refused.message, /refused 1/)
       const events = await audit.read(database.db, { limit: 20 })
       assert.deepEqual(
         events.map((e) => `${e.type}:${(e.details as { i: number }).i}`),

@@ -317,5 +317,22 @@ describe('mandate admin commands', () => {
       assert.equal(refused.json.error, 'forbidden')
       assert.equal((await test.call('GET', '/api/v1/humans/reader-made')).status, 404)
     })
+
+    it('revoke-token revokes a token by id from the store directly; the running node refuses it after its poll', async () => {
+      const made = await runCli(['--json', 'admin', 'token', '--name', 'short-lived'], { env: storeEnv() })
+      expectOk(made)
+      const issued = JSON.parse(made.stdout)
+      // The node has seen (and keeps) the token.
+      assert.equal((await test.call('GET', '/api/v1/agents/helper', { token: issued.token })).status, 200)
+      const revoked = await runCli(['--json', 'admin', 'revoke-token', issued.id], { env: storeEnv() })
+      expectOk(revoked)
+      assert.deepEqual(JSON.parse(revoked.stdout), { id: issued.id, revoked: true })
+      // What the node's 500 ms timer does, done now.
+      await test.node.adminTokens.refresh()
+      assert.equal((await test.call('GET', '/api/v1/agents/helper', { token: issued.token })).status, 401)
+      const again = await runCli(['admin', 'revoke-token', issued.id], { env: storeEnv() })
+      assert.notEqual(again.code, 0)
+      assert.match(again.stderr, /no live admin token has the id/)
+    })
   })
 })

@@ -76,6 +76,8 @@ export interface ServeProcess {
   stderr(): string
   /** Sends SIGTERM and waits for the process to end. */
   stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+  /** Sends `signal` (e.g. SIGKILL, which no handler sees) at once. */
+  kill(signal: NodeJS.Signals): void
 }
 
 /**
@@ -129,6 +131,9 @@ export function startServe(options: {
             stop: async () => {
               if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
               return exited
+            },
+            kill: (signal) => {
+              child.kill(signal)
             },
           })
         },

@@ -11,6 +11,7 @@ import { AuditLog } from '../../src/audit/audit-log.ts'
 import { Conflict } from '../../src/errors/mandate-error.ts'
 import { MandateStore } from '../../src/mandates/mandate-store.ts'
 import type { Mandate } from '../../src/mandates/model.ts'
+import { spendHandler, spendStep } from '../../src/mandates/spend-effect.ts'
 import type { Agent, Human } from '../../src/registry/model.ts'
 import { createRegistryStores } from '../../src/registry/stores.ts'
 import { AdminTokenStore } from '../../src/store/admin-token-store.ts'
@@ -481,22 +482,13 @@ for (const kind of storeKinds) {
         created_by: 'system:test',
       }
       await database.transact((tx) => mandates.insert(tx, mandate, Date.now() + 3600_000))
-      const batcher = new AuditBatcher(database, audit)
+      const batcher = new AuditBatcher(database, audit, {
+        handlers: { 'mandate.spend': spendHandler(mandates) },
+      })
       const spend = (amount: number) =>
-        batcher.record(
-          { type: 'test.spend', outcome: 'success', actors: [{ kind: 'system', id: 't' }] },
-          async (tx) =>
-            (await mandates.spend(tx, {
-              mandateId: mandate.id,
-              period: 'total',
-              amount,
-              now: Date.now(),
-              maxCalls: 4,
-              maxAmount: 10,
-            }))
-              ? { ok: true }
-              : { ok: false, error: new Error('exhausted') },
-        )
+        batcher.record({ type: 'test.spend', outcome: 'success', actors: [{ kind: 'system', id: 't' }] }, [
+          spendStep(mandate, amount),
+        ])
       const results = await Promise.allSettled(Array.from({ length: 12 }, () => spend(2)))
       assert.equal(results.filter((r) => r.status === 'fulfilled').length, 4)
       assert.deepEqual(await mandates.use(database.db, mandate.id, 'total'), {

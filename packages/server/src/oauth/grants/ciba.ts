@@ -2,6 +2,7 @@
 // backchannel request, or with the `approval_id` a token request answered `approval_required` with (the same stored
 // approval). Once approved it gets one access token for exactly the approved action, once: the approval is consumed
 // in the same transaction as the issuance's audit record (the record's effect, group-committed).
+import { consumeApprovalStep } from '../../approvals/consume-effect.ts'
 import type { RecordEffect } from '../../audit/audit-batcher.ts'
 import type { ActorRef } from '../../audit/event.ts'
 import {
@@ -105,18 +106,13 @@ export const ciba: Grant = {
       auditDetails: { approval_id: id },
       ...(mandated ? { mandateId: mandated.mandate.id } : {}),
     })
-    const spend = mandated ? spendOn(ctx, mandated.mandate, mandated.amount) : undefined
     // The one-time redemption (and the mandate's spend) commits with the issuance's audit record, or the token is
     // never answered. The approval is consumed first, so a lost race spends nothing; a spend refused after it (the
     // mandate revoked or used up in between) leaves the approval used and issues nothing: it fails closed.
-    const effect: RecordEffect = async (tx, now) => {
-      if (!(await ctx.approvals.consume(tx, id, client.id, now)))
-        return {
-          ok: false,
-          error: new InvalidGrant('auth_req_id is not valid for this client, or was already used'),
-        }
-      return spend ? spend(tx, now) : { ok: true }
-    }
+    const effect: RecordEffect = [
+      consumeApprovalStep(id, client.id),
+      ...(mandated ? spendOn(mandated.mandate, mandated.amount) : []),
+    ]
     return { ...result, effect }
   },
 }

@@ -74,13 +74,13 @@ export interface GrantContext {
   /** The policy decisions every scope and authorization detail needs (a token's are carried in its own record). */
   policy: Pick<TokenPolicy, 'authorize' | 'decideForIssuance'>
   /** Approval requests: opened when a policy asks for one, polled and redeemed with the CIBA grant. */
-  approvals: Pick<Approvals, 'open' | 'poll' | 'consume'>
+  approvals: Pick<Approvals, 'open' | 'poll'>
   /** The longest a token issued on an approval lives (seconds). */
   approvalTokenLifetimeSeconds: number
   /** CIBA §7.3 `interval` of a new approval request (seconds). */
   pollIntervalSeconds: number
-  /** Delegated exchanges need a mandate covering them; issuing spends its budget. */
-  mandates: Pick<Mandates, 'cover' | 'spender' | 'get'>
+  /** Delegated exchanges need a mandate covering them; issuing spends its budget (the record's effect). */
+  mandates: Pick<Mandates, 'cover' | 'get'>
   /** The authorization code flow: codes, refresh token families, and the mandates they are bound to. */
   codeFlow: CodeFlowContext
   /** Transaction tokens: the trust domain, their lifetime, and minting with the ring's key. */
@@ -114,8 +114,8 @@ export interface GrantResult {
   response: TokenResponse
   audit: AuditEventInput
   /**
-   * A conditional write (a mandate's budget spend, an approval's redemption) that commits with the audit record, or
-   * refuses the issuance.
+   * Conditional writes (a mandate's budget spend, an approval's redemption, a refresh token's rotation), as data,
+   * that commit with the audit record or refuse the issuance.
    */
   effect?: RecordEffect | undefined
 }

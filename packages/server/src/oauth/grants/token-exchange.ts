@@ -314,7 +314,7 @@ export const tokenExchange: Grant = {
       },
       { notAfter: subject.exp },
     )
-    const effect = spendOn(ctx, mandate, coverage.amount)
+    const effect = spendOn(mandate, coverage.amount)
     if (txnScope !== undefined) {
       if (!allowed.scopes.includes(txnScope)) throw new InvalidScope(`denied by policy: ${txnScope}`)
       return issueTransactionToken(ctx, {

@@ -6,7 +6,7 @@
 // decision point and the same pages. Decision cache off; each figure is the median of --runs, the summary record of
 // each search written durably as in service. Answers are compared: any difference fails the run.
 //
-// Usage: node --import tsx bench/search.mjs -- [--runs 9] [--docs 97000] [--json]
+// Usage: npm run bench:search -- [--runs 9] [--docs 97000] [--json]
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'

@@ -59,7 +59,7 @@ const config = loadConfig({
     decisionCacheSize: 0,
   },
 })
-const core = await openCore(config)
+let core = await openCore(config)
 const ctx = { actor: { kind: 'system', id: 'bench' } }
 try {
   const built = performance.now()
@@ -122,6 +122,9 @@ try {
       )
     }
   })
+  // A node starting on this store loads it whole (the registry's change feed has not seen the rows written above).
+  await core.close()
+  core = await openCore(config)
   const policies = [
     ...Array.from(
       { length: 40 },
@@ -138,7 +141,7 @@ try {
   // The registry's version moves with this write: the directory reloads everything written above.
   await core.registry.put('Policy', 'docs', { policies: policies.join('\n') }, ctx)
   const audit = { actors: [{ kind: 'system', id: 'bench' }], source: 'authzen' }
-  // Warm: the first decision builds the entity store.
+  // Warm: the first decision loads the policies.
   const warm = performance.now()
   await core.pdp.evaluate({
     principal: { type: 'human', id: human(0) },
@@ -146,7 +149,7 @@ try {
     resource: { type: 'doc', id: doc(0) },
   })
   log(
-    `registry of ${HUMANS + GROUPS + FOLDERS + DOCS} entities ready in ${((warm - built) / 1000).toFixed(1)} s; entity store built in ${(performance.now() - warm).toFixed(0)} ms`,
+    `registry of ${HUMANS + GROUPS + FOLDERS + DOCS} entities ready in ${((warm - built) / 1000).toFixed(1)} s; first decision in ${(performance.now() - warm).toFixed(0)} ms`,
   )
 
   const docs = core.directory

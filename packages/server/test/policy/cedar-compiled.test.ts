@@ -125,6 +125,34 @@ describe('compiled Cedar evaluator: several policies', () => {
   })
 })
 
+describe('compiled Cedar evaluator: the in-memory path', () => {
+  it('decide reads the entity store it is given: an action joining a group is seen by the next decision', () => {
+    const compiled = new CompiledEvaluator()
+    compiled.load(new Map([['group', 'permit(principal, action in Action::"readers", resource);']]))
+    const req = {
+      principal: entityUid('User', 'alice'),
+      action: entityUid('Action', 'list'),
+      resource: entityUid('Doc', 'plan'),
+      context: new CedarRecord(new Map()),
+    }
+    const before = new EntityMap(ENTITIES, CEDAR_EXTENSIONS)
+    assert.equal(compiled.decide(req, before).decision, 'deny')
+    const after = new EntityMap(
+      [
+        ...ENTITIES,
+        { uid: { type: 'Action', id: 'list' }, attrs: {}, parents: [{ type: 'Action', id: 'readers' }] },
+      ],
+      CEDAR_EXTENSIONS,
+    )
+    assert.deepEqual(ids(compiled.decide(req, after)), {
+      decision: 'allow',
+      determining: ['group'],
+      errors: [],
+    })
+    assert.equal(compiled.decide(req, before).decision, 'deny')
+  })
+})
+
 describe('compiled Cedar evaluator: templates and links', () => {
   const templated: TemplatedPolicies = {
     templates: new Map([

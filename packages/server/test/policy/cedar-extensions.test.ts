@@ -617,10 +617,14 @@ describe('extension values in memory', () => {
     assert.equal(parseDateTime('0000-01-01').epochMs, -62167219200000)
     const v4 = parseIp('192.168.1.7/24')
     assert.deepEqual(
-      [v4.v6, v4.addr, v4.prefix, v4.network, v4.broadcast],
-      [false, 0xc0a80107, 24, 0xc0a80100, 0xc0a801ff],
+      [v4.v6, v4.words, v4.prefix, v4.network, v4.broadcast],
+      [false, [0xc0a80107], 24, [0xc0a80100], [0xc0a801ff]],
     )
-    assert.equal(parseIp('ff02::1').addr, 0xff02_0000_0000_0000_0000_0000_0000_0001n)
+    const v6 = parseIp('ff02::1:2/120')
+    assert.deepEqual(
+      [v6.v6, v6.words, v6.network, v6.broadcast],
+      [true, [0xff020000, 0, 0, 0x10002], [0xff020000, 0, 0, 0x10000], [0xff020000, 0, 0, 0x100ff]],
+    )
   })
 
   it('equal values have equal keys and different values different keys', () => {

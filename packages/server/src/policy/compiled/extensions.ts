@@ -4,8 +4,10 @@
 // (test/policy/cedar-extensions.test.ts) holds every rule against cedar-wasm itself.
 //
 // Performance: each string is parsed once by a hand-written scanner (no regular expressions), into a compact form:
-// IPv4 as 32-bit numbers, IPv6 as bigint, decimal as a scaled Long, datetime and duration as Long milliseconds.
+// IPv4 as one 32-bit word, IPv6 as four, decimal as a scaled Long, datetime and duration as Long milliseconds.
 // Arithmetic runs on numbers while the result stays a safe integer, and falls back to bigint only beyond 2^53.
+//
+// Error messages say what was expected, never echo the input: a request's context may carry anything.
 import { EvaluationError, ExtensionValue, type Long, long, type Value } from './values.ts'
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -75,6 +77,9 @@ function compareWords(a: readonly number[], b: readonly number[]): number {
   return 0
 }
 
+const INVALID_IP =
+  'invalid IP address: expected an IPv4 or IPv6 address or range like 127.0.0.1/24 or ffee::/64'
+
 // Cedar refuses longer strings outright (the longest IPv6 range, 39 characters and "/128", fits).
 const IP_MAX_LENGTH = 43
 
@@ -85,14 +90,14 @@ const IP_MAX_LENGTH = 43
  * @example parseIp('192.168.0.0/16').v6 // false
  */
 export function parseIp(s: string): IpAddr {
-  if (s.length > IP_MAX_LENGTH) throw new EvaluationError('invalid IP address: string too long')
+  if (s.length > IP_MAX_LENGTH) throw new EvaluationError(INVALID_IP)
   const slash = s.indexOf('/')
   const end = slash < 0 ? s.length : slash
   const v4 = parseIpv4(s, end)
   if (v4 >= 0) return new IpAddr(false, [v4], slash < 0 ? 32 : parsePrefix(s.slice(slash + 1), 32))
   const v6 = parseIpv6(s, end)
   if (v6 !== undefined) return new IpAddr(true, v6, slash < 0 ? 128 : parsePrefix(s.slice(slash + 1), 128))
-  throw new EvaluationError(`invalid IP address: ${s}`)
+  throw new EvaluationError(INVALID_IP)
 }
 
 function isDigit(c: number): boolean {
@@ -247,6 +252,7 @@ export class Decimal extends ExtensionValue {
   }
 }
 
+const INVALID_DECIMAL = 'invalid decimal: expected digits, a point and 1 to 4 digits, like 12.34'
 const POWERS_OF_TEN = [1, 10, 100, 1000, 10000]
 
 /**
@@ -260,12 +266,12 @@ export function parseDecimal(s: string): Decimal {
   const intStart = i
   while (isDigit(s.charCodeAt(i))) i++
   const intEnd = i
-  if (intEnd === intStart || s.charCodeAt(i) !== 46) throw new EvaluationError(`invalid decimal: ${s}`)
+  if (intEnd === intStart || s.charCodeAt(i) !== 46) throw new EvaluationError(INVALID_DECIMAL)
   const fracStart = ++i
   while (isDigit(s.charCodeAt(i))) i++
   const fracDigits = i - fracStart
-  if (fracDigits === 0 || i !== s.length) throw new EvaluationError(`invalid decimal: ${s}`)
-  if (fracDigits > 4) throw new EvaluationError(`too many digits after the decimal point: ${s}`)
+  if (fracDigits === 0 || i !== s.length) throw new EvaluationError(INVALID_DECIMAL)
+  if (fracDigits > 4) throw new EvaluationError('invalid decimal: at most 4 digits after the point')
   const frac = digitsAt(s, fracStart, fracDigits) * (POWERS_OF_TEN[4 - fracDigits] as number)
   // Eleven integer digits times 10^4 stay below 2^53; longer ones (leading zeros included) go through bigint.
   if (intEnd - intStart <= 11) {
@@ -276,7 +282,7 @@ export function parseDecimal(s: string): Decimal {
   try {
     return new Decimal(long(negative ? -scaled : scaled))
   } catch {
-    throw new EvaluationError(`decimal out of range: ${s}`)
+    throw new EvaluationError('decimal out of range -922337203685477.5808 to 922337203685477.5807')
   }
 }
 
@@ -343,6 +349,9 @@ function daysInMonth(year: number, month: number): number {
   return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31
 }
 
+const INVALID_DATETIME =
+  'invalid datetime: expected YYYY-MM-DD, optionally followed by THH:MM:SS, .SSS and Z or an offset like +0700'
+
 /**
  * Parses a datetime as Cedar's `datetime()` does: `YYYY-MM-DD`, or that followed by `THH:MM:SS`, optional `.SSS`,
  * and `Z` or a `+hhmm`/`-hhmm` offset (hours below 24, minutes below 60). No leap seconds, no other formats.
@@ -350,7 +359,7 @@ function daysInMonth(year: number, month: number): number {
  */
 export function parseDateTime(s: string): DateTime {
   const epochMs = dateTimeMs(s)
-  if (epochMs === undefined) throw new EvaluationError(`invalid datetime: ${s}`)
+  if (epochMs === undefined) throw new EvaluationError(INVALID_DATETIME)
   return new DateTime(epochMs)
 }
 
@@ -391,6 +400,8 @@ function dateTimeMs(s: string): number | undefined {
   return date + hour * HOUR + minute * MINUTE + second * SECOND + millis - offset
 }
 
+const INVALID_DURATION =
+  'invalid duration: expected quantity-unit pairs in the order d, h, m, s, ms, like -1d2h3m4s5ms'
 const DURATION_UNITS = [DAY, HOUR, MINUTE, SECOND, 1]
 const DURATION_UNITS_BIG = DURATION_UNITS.map(BigInt)
 
@@ -402,7 +413,7 @@ const DURATION_UNITS_BIG = DURATION_UNITS.map(BigInt)
 export function parseDuration(s: string): Duration {
   const negative = s.charCodeAt(0) === 45
   let i = negative ? 1 : 0
-  if (i === s.length) throw new EvaluationError(`invalid duration: ${s}`)
+  if (i === s.length) throw new EvaluationError(INVALID_DURATION)
   const quantities: string[] = ['', '', '', '', '']
   let total = 0
   let lastUnit = -1
@@ -410,7 +421,7 @@ export function parseDuration(s: string): Duration {
     const start = i
     let n = 0
     while (isDigit(s.charCodeAt(i))) n = n * 10 + s.charCodeAt(i++) - 48
-    if (i === start) throw new EvaluationError(`invalid duration: ${s}`)
+    if (i === start) throw new EvaluationError(INVALID_DURATION)
     const end = i
     let unit: number
     switch (s.charCodeAt(i++)) {
@@ -430,9 +441,9 @@ export function parseDuration(s: string): Duration {
         unit = 3
         break
       default:
-        throw new EvaluationError(`invalid duration: ${s}`)
+        throw new EvaluationError(INVALID_DURATION)
     }
-    if (unit <= lastUnit) throw new EvaluationError(`invalid duration: ${s}`)
+    if (unit <= lastUnit) throw new EvaluationError(INVALID_DURATION)
     lastUnit = unit
     quantities[unit] = s.slice(start, end)
     total += n * (DURATION_UNITS[unit] as number)
@@ -447,7 +458,7 @@ export function parseDuration(s: string): Duration {
   try {
     return new Duration(long(negative ? -big : big))
   } catch {
-    throw new EvaluationError(`duration out of range: ${s}`)
+    throw new EvaluationError('duration out of range: at most 64-bit milliseconds')
   }
 }
 

@@ -184,7 +184,7 @@ describe('compiled Cedar evaluator: templates and links', () => {
     decideBoth({}, request('User:alice', 'read', 'Doc:plan', { risky: 1 }), templated)
   })
 
-  it('a link that leaves a slot empty, or names no template, does not load', () => {
+  it('a link that leaves a slot empty, fills one the template lacks, or names no template, does not load', () => {
     const compiled = new CompiledEvaluator({ extensions: CEDAR_EXTENSIONS })
     assert.throws(
       () =>
@@ -195,6 +195,20 @@ describe('compiled Cedar evaluator: templates and links', () => {
       () => compiled.load(new Map(), { templates: new Map(), links: [{ id: 'x', template: 'nope' }] }),
       EngineFailure,
     )
+    // cedar-wasm refuses the same sets.
+    const bob = { type: 'User', id: 'bob' }
+    const extra = {
+      templates: templated.templates,
+      links: [{ id: 'x', template: 'block', principal: bob, resource: bob }],
+    }
+    assert.throws(() => compiled.load(new Map(), extra), EngineFailure)
+    assert.throws(() => new CedarWasmEvaluator().load(new Map(), extra), EngineFailure)
+    const missing = {
+      templates: templated.templates,
+      links: [{ id: 'x', template: 'share', principal: bob }],
+    }
+    assert.throws(() => compiled.load(new Map(), missing), EngineFailure)
+    assert.throws(() => new CedarWasmEvaluator().load(new Map(), missing), EngineFailure)
   })
 })
 

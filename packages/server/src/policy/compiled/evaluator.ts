@@ -38,6 +38,18 @@ export interface CompiledEvaluatorOptions {
 type Candidates = Map<EntityUid, Map<string, Map<string, CompiledPolicy[]>>>
 const MAX_CACHED = 4096
 
+/** The slots of a template, from the scopes of its JSON form (`?principal`, `?resource`). */
+function slotsOf(est: unknown): string[] {
+  const slots: string[] = []
+  const scopes = est as { principal?: unknown; resource?: unknown }
+  for (const scope of [scopes.principal, scopes.resource]) {
+    const { slot, in: inner } = (scope ?? {}) as { slot?: unknown; in?: { slot?: unknown } }
+    if (typeof slot === 'string') slots.push(slot)
+    if (typeof inner?.slot === 'string') slots.push(inner.slot)
+  }
+  return slots
+}
+
 /** Parses one policy's text into its JSON form with exact integers, or says why it cannot be compiled. */
 function policyJson(id: string, text: string, template: boolean): unknown {
   const answer = template ? templateToJson(text) : policyToJson(text)
@@ -107,7 +119,10 @@ export class CompiledEvaluator implements PolicyEvaluator {
       compiled.push(compilePolicy(id, policyJson(id, text, false), extensions))
     if (!templated) return compiled
     const templates = new Map<string, unknown>()
-    for (const [id, text] of templated.templates) templates.set(id, policyJson(id, text, true))
+    for (const [id, text] of templated.templates) {
+      if (policies.has(id)) throw new EngineFailure(`the policy set does not load: duplicate policy id ${id}`)
+      templates.set(id, policyJson(id, text, true))
+    }
     const ids = new Set([...policies.keys(), ...templated.templates.keys()])
     for (const link of templated.links) {
       const est = templates.get(link.template)
@@ -119,16 +134,13 @@ export class CompiledEvaluator implements PolicyEvaluator {
       const slots = new Map<string, EntityUid>()
       if (link.principal) slots.set('?principal', entityUid(link.principal.type, link.principal.id))
       if (link.resource) slots.set('?resource', entityUid(link.resource.type, link.resource.id))
-      try {
-        compiled.push(compilePolicy(link.id, est, extensions, slots))
-      } catch (error) {
-        // A link that leaves a slot empty is a load error in Cedar, not something to evaluate elsewhere.
-        if (error instanceof UnsupportedConstruct && error.construct.startsWith('an unfilled slot'))
-          throw new EngineFailure(
-            `the policy set does not load: ${link.id} leaves ${error.construct.slice(17)} empty`,
-          )
-        throw error
-      }
+      // Cedar links a template only when every slot it has gets a value, and only those.
+      const wanted = slotsOf(est)
+      if (wanted.length !== slots.size || !wanted.every((slot) => slots.has(slot)))
+        throw new EngineFailure(
+          `the policy set does not load: ${link.id} must give values for ${wanted.join(', ') || 'no slot'}`,
+        )
+      compiled.push(compilePolicy(link.id, est, extensions, slots))
     }
     return compiled
   }

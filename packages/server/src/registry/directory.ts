@@ -229,8 +229,14 @@ export class Directory {
         .selectFrom('registry_changes')
         .select((eb) => eb.fn.max('seq').as('seq'))
         .executeTakeFirst()
+      const mark = await tx
+        .selectFrom('meta')
+        .select('value')
+        .where('key', '=', 'registry_changes_pruned')
+        .executeTakeFirst()
       const through = Number(newest?.seq ?? 0) - keep
-      if (through <= 0) return 0
+      // The mark only moves forward: a node between an older and a newer mark must still see it was left behind.
+      if (through <= Number(mark?.value ?? 0)) return 0
       const deleted = await tx.deleteFrom('registry_changes').where('seq', '<=', through).executeTakeFirst()
       await tx
         .updateTable('meta')

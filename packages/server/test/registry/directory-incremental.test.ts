@@ -286,6 +286,51 @@ for (const kind of storeKinds) {
       }
     })
 
+    it('concurrent writes committed together: a refused one changes nothing, the others all land', async () => {
+      const ids = Array.from({ length: 12 }, (_, i) => `together-${i}`)
+      const answers = await Promise.all([
+        ...ids.map((id) =>
+          a.call('POST', '/api/v1/agents', {
+            body: { id, sponsor: 'alice', classification: 'autonomous', ceiling: ['read'] },
+          }),
+        ),
+        ...Array.from({ length: 4 }, () =>
+          a.call('POST', '/api/v1/agents', {
+            body: { id: 'together-dup', sponsor: 'alice', classification: 'autonomous', ceiling: ['read'] },
+          }),
+        ),
+        a.call('POST', '/api/v1/agents', {
+          body: { id: 'together-orphan', sponsor: 'nobody', classification: 'autonomous', ceiling: ['read'] },
+        }),
+      ])
+      assert.deepEqual(
+        answers.slice(0, ids.length).map((r) => r.status),
+        ids.map(() => 201),
+      )
+      assert.deepEqual(
+        answers
+          .slice(ids.length, ids.length + 4)
+          .map((r) => r.status)
+          .sort(),
+        [201, 409, 409, 409],
+      )
+      assert.equal(answers.at(-1)?.status, 400)
+      for (const id of [...ids, 'together-dup', 'together-orphan']) u.clients.add(id)
+      const view = await converged('concurrent writes')
+      assert.equal(
+        view.client.find((c) => c?.principal.id === 'together-orphan'),
+        undefined,
+      )
+      const created = (await a.call('GET', '/api/v1/audit/events?type=admin.agent.create&limit=1000')).json
+        .items
+      assert.equal(
+        created.filter((e: { resource: string }) => e.resource === 'agent:together-dup').length,
+        1,
+        'one audit record for the one create that landed',
+      )
+      assert.equal((await a.call('POST', '/api/v1/audit/verify', { body: {} })).json.ok, true)
+    })
+
     it('subscribers hear each object before and after, cascades included', async () => {
       await agent('boss')
       await agent('worker', { parent: 'boss' })

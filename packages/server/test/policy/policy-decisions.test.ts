@@ -253,6 +253,17 @@ for (const kind of storeKinds) {
         )
         assert.ok(pending, 'the pending approval is on record')
         assert.equal(pending.action, 'tickets:write')
+        // The token's refusal is the one record of the decision that asked for the approval.
+        const refused = (await auditOf('token.refuse')).at(-1)
+        assert.equal(refused?.details.error, 'approval_required')
+        assert.deepEqual(refused?.details.decisions, [
+          {
+            action: 'tickets:write',
+            decision: 'approval_required',
+            determining: ['allow-all/ask'],
+            obligations: { approval: 'sponsor' },
+          },
+        ])
       })
 
       it('a token exchange never yields a scope a policy denied (delegated mode in the context)', async () => {

@@ -1,0 +1,107 @@
+// Property: for every generated policy set, entity graph and request, the evaluator behind the `PolicyEvaluator` seam
+// answers exactly what cedar-wasm answers: the decision, the determining policies and the erroring policies (or that
+// the set does not load, or that the request cannot be evaluated).
+//
+// `npm test` runs a fixed seed and a bounded number of cases; a larger run on demand:
+//   CEDAR_DIFF_RUNS=20000 CEDAR_DIFF_SEED=<n> node scripts/test.mjs packages/server/test/policy/cedar-differential.test.ts
+// or `npm run test:cedar-differential`. A failure prints the shrunk case (policies, entities, request) and the seed
+// and path that replay it (CEDAR_DIFF_SEED, CEDAR_DIFF_PATH).
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { isDeepStrictEqual } from 'node:util'
+import fc from 'fast-check'
+import { CedarWasmEvaluator, type PolicyEvaluator } from '../../src/policy/evaluator.ts'
+import { cedarCaseArb } from '../support/cedar-arbitraries.ts'
+import {
+  type CaseOutcome,
+  type CedarCase,
+  decideWith,
+  decideWithCedarWasm,
+  formatCase,
+} from '../support/cedar-cases.ts'
+
+const RUNS = Number(process.env.CEDAR_DIFF_RUNS ?? 1500)
+const SEED = Number(process.env.CEDAR_DIFF_SEED ?? 20261130)
+const PATH = process.env.CEDAR_DIFF_PATH
+
+/** The evaluator under test. */
+function candidate(): PolicyEvaluator {
+  return new CedarWasmEvaluator()
+}
+
+/** What a case's outcome counts as in the distribution printed with the results. */
+function outcomeClass(outcome: CaseOutcome): string {
+  if (outcome.kind !== 'decided') return outcome.kind
+  const errored = outcome.erroring.length > 0 ? ', some policy erroring' : ''
+  if (outcome.decision === 'allow') return `allow${errored}`
+  return outcome.determining.length > 0 ? `deny by a forbid${errored}` : `deny, nothing applies${errored}`
+}
+
+function distribution(counts: Map<string, number>, total: number): string {
+  return [...counts.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([k, n]) => `${k}: ${n} (${((100 * n) / total).toFixed(1)}%)`)
+    .join('; ')
+}
+
+describe('the evaluator decides exactly as cedar-wasm', () => {
+  it(`on ${RUNS} generated policy sets, entity graphs and requests (seed ${SEED})`, (t) => {
+    const evaluator = candidate()
+    const counts = new Map<string, number>()
+    const details = fc.check(
+      fc.property(cedarCaseArb, (c) => {
+        const expected = decideWithCedarWasm(c)
+        const actual = decideWith(evaluator, c)
+        const same = isDeepStrictEqual(actual, expected)
+        if (same) counts.set(outcomeClass(expected), (counts.get(outcomeClass(expected)) ?? 0) + 1)
+        return same
+      }),
+      { numRuns: RUNS, seed: SEED, ...(PATH ? { path: PATH } : {}) },
+    )
+    t.diagnostic(`outcomes: ${distribution(counts, details.numRuns)}`)
+    if (!details.failed) return
+    const [c] = details.counterexample ?? []
+    const message = c
+      ? explain(evaluator, c, details.seed, details.counterexamplePath)
+      : `the property failed: ${String(details.errorInstance)}`
+    assert.fail(message)
+  })
+})
+
+// The shrunk case as a developer reproduces it.
+function explain(evaluator: PolicyEvaluator, c: CedarCase, seed: number, path: string | null): string {
+  return [
+    `the evaluator differs from cedar-wasm (replay: CEDAR_DIFF_SEED=${seed} CEDAR_DIFF_PATH=${path ?? ''})`,
+    `cedar-wasm:    ${JSON.stringify(decideWithCedarWasm(c))}`,
+    `the evaluator: ${JSON.stringify(decideWith(evaluator, c))}`,
+    formatCase(c),
+  ].join('\n')
+}
+
+describe('the generators', () => {
+  // Checks the generators, not an evaluator: a differential test only proves something if the cases reach every
+  // outcome.
+  it('reach allow, deny by a forbid, erroring policies and default deny; almost every set loads', (t) => {
+    const cases = fc.sample(cedarCaseArb, { numRuns: 400, seed: 1 })
+    const counts = new Map<string, number>()
+    const count = (key: string) => counts.set(key, (counts.get(key) ?? 0) + 1)
+    for (const c of cases) {
+      const outcome = decideWithCedarWasm(c)
+      count(outcome.kind)
+      if (outcome.kind !== 'decided') continue
+      if (outcome.decision === 'allow') count('allow')
+      else count(outcome.determining.length > 0 ? 'deny by a forbid' : 'default deny')
+      if (outcome.erroring.length > 0) count('erroring')
+      if (c.links.length > 0) count('with template links')
+    }
+    t.diagnostic(`outcomes of 400 cases: ${distribution(counts, cases.length)}`)
+    const share = (key: string) => (counts.get(key) ?? 0) / cases.length
+    assert.ok(share('allow') >= 0.12, 'allow')
+    assert.ok(share('deny by a forbid') >= 0.08, 'deny by a forbid')
+    assert.ok(share('default deny') >= 0.3, 'default deny')
+    assert.ok(share('erroring') >= 0.15, 'erroring')
+    assert.ok(share('with template links') >= 0.1, 'template links')
+    assert.ok(share('unloadable') <= 0.05, 'unloadable')
+    assert.ok(share('unevaluable') <= 0.08, 'unevaluable')
+  })
+})

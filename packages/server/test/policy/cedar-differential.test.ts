@@ -10,24 +10,20 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { isDeepStrictEqual } from 'node:util'
 import fc from 'fast-check'
-import { CedarWasmEvaluator, type PolicyEvaluator } from '../../src/policy/evaluator.ts'
+import type { PolicyEvaluator } from '../../src/policy/evaluator.ts'
 import { cedarCaseArb } from '../support/cedar-arbitraries.ts'
 import {
   type CaseOutcome,
   type CedarCase,
   decideWith,
   decideWithCedarWasm,
+  evaluatorUnderTest,
   formatCase,
 } from '../support/cedar-cases.ts'
 
 const RUNS = Number(process.env.CEDAR_DIFF_RUNS ?? 1500)
 const SEED = Number(process.env.CEDAR_DIFF_SEED ?? 20261130)
 const PATH = process.env.CEDAR_DIFF_PATH
-
-/** The evaluator under test. */
-function candidate(): PolicyEvaluator {
-  return new CedarWasmEvaluator()
-}
 
 /** What a case's outcome counts as in the distribution printed with the results. */
 function outcomeClass(outcome: CaseOutcome): string {
@@ -46,7 +42,7 @@ function distribution(counts: Map<string, number>, total: number): string {
 
 describe('the evaluator decides exactly as cedar-wasm', () => {
   it(`on ${RUNS} generated policy sets, entity graphs and requests (seed ${SEED})`, (t) => {
-    const evaluator = candidate()
+    const evaluator = evaluatorUnderTest()
     const counts = new Map<string, number>()
     const details = fc.check(
       fc.property(cedarCaseArb, (c) => {

@@ -7,7 +7,7 @@ import {
   isAuthorized,
   type PolicySet,
 } from '../../src/policy/cedar.ts'
-import type { EntityRef, PolicyEvaluator } from '../../src/policy/evaluator.ts'
+import { CedarWasmEvaluator, type EntityRef, type PolicyEvaluator } from '../../src/policy/evaluator.ts'
 
 /** A policy or a template, with the id it is loaded under. */
 export interface PolicyText {
@@ -104,6 +104,11 @@ export function staticPoliciesOf(c: CedarCase): Map<string, string> {
     policies.set(link.id, text)
   }
   return policies
+}
+
+/** The evaluator the differential and combining tests hold to cedar-wasm's answers. */
+export function evaluatorUnderTest(): PolicyEvaluator {
+  return new CedarWasmEvaluator()
 }
 
 /** An evaluator's answer through the `PolicyEvaluator` seam, links written out as static policies. */

@@ -337,13 +337,22 @@ const exprs = fc.letrec<Exprs>((untypedTie) => {
       { arbitrary: fc.constantFrom(`${fn}()`, `${fn}("1", "2")`, `${fn}(1)`), weight: 1 },
     )
   const comparison = fc.constantFrom('<', '<=', '>', '>=')
+  const often = (weight: number, arbitrary: Arb<string>) => ({ arbitrary, weight })
   return {
     bool: fc.oneof(
       DEPTH,
       fc.constantFrom('true', 'false'),
       read(['flag']),
-      fc.tuple(tie('any'), fc.constantFrom('==', '!='), tie('any')).map(([a, op, b]) => `(${a} ${op} ${b})`),
-      fc.tuple(tie('long'), comparison, loose('long')).map(([a, op, b]) => `(${a} ${op} ${b})`),
+      often(
+        3,
+        fc
+          .tuple(tie('any'), fc.constantFrom('==', '!='), tie('any'))
+          .map(([a, op, b]) => `(${a} ${op} ${b})`),
+      ),
+      often(
+        5,
+        fc.tuple(tie('long'), comparison, loose('long')).map(([a, op, b]) => `(${a} ${op} ${b})`),
+      ),
       fc.tuple(tie('datetime'), comparison, loose('datetime')).map(([a, op, b]) => `(${a} ${op} ${b})`),
       fc.tuple(tie('duration'), comparison, loose('duration')).map(([a, op, b]) => `(${a} ${op} ${b})`),
       bin('&&', loose('bool'), loose('bool')),
@@ -360,12 +369,15 @@ const exprs = fc.letrec<Exprs>((untypedTie) => {
           fc.array(fc.constantFrom('info', 'a', 'b', 'c', ...IDENT_ATTRS), { minLength: 1, maxLength: 3 }),
         )
         .map(([e, path]) => `(${e} has ${path.join('.')})`),
-      bin('in', loose('entity'), fc.oneof(tie('entity'), tie('set'))),
+      often(2, bin('in', loose('entity'), fc.oneof(tie('entity'), tie('set')))),
       fc.tuple(loose('entity'), typeName).map(([e, t]) => `(${e} is ${t})`),
       fc
         .tuple(loose('entity'), typeName, fc.oneof(tie('entity'), tie('set')))
         .map(([e, t, p]) => `(${e} is ${t} in ${p})`),
-      fc.tuple(loose('str'), likePattern).map(([s, p]) => `(${s} like ${p})`),
+      often(
+        2,
+        fc.tuple(loose('str'), likePattern).map(([s, p]) => `(${s} like ${p})`),
+      ),
       call(loose('set'), 'contains', tie('any')),
       call(loose('set'), 'containsAll', loose('set')),
       call(loose('set'), 'containsAny', loose('set')),
@@ -387,9 +399,21 @@ const exprs = fc.letrec<Exprs>((untypedTie) => {
       DEPTH,
       longLiteral,
       read(['level', 'amount']),
-      bin('+', loose('long'), loose('long')),
-      bin('-', loose('long'), loose('long')),
-      bin('*', loose('long'), loose('long')),
+      // Next to the 64-bit edges, where one step overflows (negating the smallest Long included).
+      often(
+        4,
+        fc
+          .tuple(
+            fc.constantFrom(...LONG_LITERALS),
+            fc.constantFrom('+', '-', '*'),
+            fc.constantFrom('-1', '0', '1', '2', 'principal.level'),
+          )
+          .map(([edge, op, step]) => `(${edge} ${op} ${step})`),
+      ),
+      fc.constantFrom(...LONG_LITERALS).map((edge) => `(-(${edge}))`),
+      often(3, bin('+', loose('long'), loose('long'))),
+      often(3, bin('-', loose('long'), loose('long'))),
+      often(3, bin('*', loose('long'), loose('long'))),
       loose('long').map((x) => `(-${x})`),
       ite('long'),
       call(loose('entity'), 'getTag', loose('str')),

@@ -10,7 +10,6 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { isDeepStrictEqual } from 'node:util'
 import fc from 'fast-check'
-import type { PolicyEvaluator } from '../../src/policy/evaluator.ts'
 import { cedarCaseArb } from '../support/cedar-arbitraries.ts'
 import {
   type CaseOutcome,
@@ -19,6 +18,7 @@ import {
   decideWithCedarWasm,
   evaluatorUnderTest,
   formatCase,
+  type TemplatedEvaluator,
 } from '../support/cedar-cases.ts'
 
 const RUNS = Number(process.env.CEDAR_DIFF_RUNS ?? 1500)
@@ -65,7 +65,7 @@ describe('the evaluator decides exactly as cedar-wasm', () => {
 })
 
 // The shrunk case as a developer reproduces it.
-function explain(evaluator: PolicyEvaluator, c: CedarCase, seed: number, path: string | null): string {
+function explain(evaluator: TemplatedEvaluator, c: CedarCase, seed: number, path: string | null): string {
   return [
     `the evaluator differs from cedar-wasm (replay: CEDAR_DIFF_SEED=${seed} CEDAR_DIFF_PATH=${path ?? ''})`,
     `cedar-wasm:    ${JSON.stringify(decideWithCedarWasm(c))}`,

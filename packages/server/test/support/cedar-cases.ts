@@ -7,7 +7,12 @@ import {
   isAuthorized,
   type PolicySet,
 } from '../../src/policy/cedar.ts'
-import { CedarWasmEvaluator, type EntityRef, type PolicyEvaluator } from '../../src/policy/evaluator.ts'
+import {
+  CedarWasmEvaluator,
+  type EntityRef,
+  type PolicyEvaluator,
+  type TemplatedPolicies,
+} from '../../src/policy/evaluator.ts'
 
 /** A policy or a template, with the id it is loaded under. */
 export interface PolicyText {
@@ -89,32 +94,28 @@ export function decideWithCedarWasm(c: CedarCase): CaseOutcome {
   }
 }
 
-/**
- * The policies of a case as static policies, each link written out as its template with the slots replaced by the
- * linked entities: what a link means in Cedar, for evaluators that take static policies only.
- */
-export function staticPoliciesOf(c: CedarCase): Map<string, string> {
-  const policies = new Map(c.policies.map((p) => [p.id, p.text]))
-  for (const link of c.links) {
-    const template = c.templates.find((t) => t.id === link.templateId)
-    if (!template) continue
-    let text = template.text
-    if (link.principal) text = text.replaceAll('?principal', entityLiteral(link.principal))
-    if (link.resource) text = text.replaceAll('?resource', entityLiteral(link.resource))
-    policies.set(link.id, text)
-  }
-  return policies
-}
-
 /** The evaluator the differential and combining tests hold to cedar-wasm's answers. */
-export function evaluatorUnderTest(): PolicyEvaluator {
+export function evaluatorUnderTest(): TemplatedEvaluator {
   return new CedarWasmEvaluator()
 }
 
-/** An evaluator's answer through the `PolicyEvaluator` seam, links written out as static policies. */
-export function decideWith(evaluator: PolicyEvaluator, c: CedarCase): CaseOutcome {
+/** A `PolicyEvaluator` that also loads templates and their links. */
+export interface TemplatedEvaluator extends PolicyEvaluator {
+  load(policies: ReadonlyMap<string, string>, templated?: TemplatedPolicies): void
+}
+
+/** An evaluator's answer through the `PolicyEvaluator` seam, templates and links included. */
+export function decideWith(evaluator: TemplatedEvaluator, c: CedarCase): CaseOutcome {
   try {
-    evaluator.load(staticPoliciesOf(c))
+    evaluator.load(new Map(c.policies.map((p) => [p.id, p.text])), {
+      templates: new Map(c.templates.map((t) => [t.id, t.text])),
+      links: c.links.map((link) => ({
+        id: link.id,
+        template: link.templateId,
+        ...(link.principal ? { principal: link.principal } : {}),
+        ...(link.resource ? { resource: link.resource } : {}),
+      })),
+    })
   } catch {
     return { kind: 'unloadable' }
   }

@@ -77,6 +77,22 @@ export function compilePolicy(
   if (!isObject(est)) throw new UnsupportedConstruct('a policy that is not a JSON object')
   const effect = est.effect
   if (effect !== 'permit' && effect !== 'forbid') throw new UnsupportedConstruct(`effect ${String(effect)}`)
+  try {
+    return compileChecked(id, est, effect, extensions, slots)
+  } catch (error) {
+    // A policy nested deeper than the stack allows: cedar-wasm may still evaluate it.
+    if (error instanceof RangeError) throw new UnsupportedConstruct('an expression nested too deeply')
+    throw error
+  }
+}
+
+function compileChecked(
+  id: string,
+  est: Json,
+  effect: 'permit' | 'forbid',
+  extensions: Extensions,
+  slots: SlotValues,
+): CompiledPolicy {
   const compiler = new Compiler(extensions, slots)
   const principal = compiler.scope(est.principal, 'principal')
   const action = compiler.scope(est.action, 'action')
@@ -244,7 +260,16 @@ function likePattern(pattern: unknown): RegExp {
   return new RegExp(`^${source}$`, 'u')
 }
 
-const VARIABLES = new Set(['principal', 'action', 'resource', 'context'])
+// One closure per variable: a property read the optimizer sees as constant.
+const PICK = {
+  principal: (r: CompiledRequest): EntityUid => r.principal,
+  action: (r: CompiledRequest): EntityUid => r.action,
+  resource: (r: CompiledRequest): EntityUid => r.resource,
+}
+const VARIABLES: ReadonlyMap<string, Evaluate> = new Map<string, Evaluate>([
+  ...Object.entries(PICK),
+  ['context', (r) => r.context],
+])
 
 class Compiler {
   constructor(
@@ -260,7 +285,7 @@ class Compiler {
     test: ScopeTest | undefined
   } {
     if (!isObject(json)) throw new UnsupportedConstruct(`a ${variable} scope that is not a JSON object`)
-    const pick = (r: CompiledRequest): EntityUid => r[variable]
+    const pick = PICK[variable]
     switch (json.op) {
       case 'All':
         return { constraint: { type: undefined, entities: undefined }, test: undefined }
@@ -276,7 +301,11 @@ class Compiler {
           const uids = json.entities.map(uidFromJson)
           return {
             constraint: { type: undefined, entities: uids },
-            test: (r, s) => uids.some((uid) => isIn(pick(r), uid, s)),
+            test: (r, s) => {
+              const entity = pick(r)
+              for (const uid of uids) if (isIn(entity, uid, s)) return true
+              return false
+            },
           }
         }
         const uid = this.scopeEntity(json)
@@ -398,7 +427,8 @@ class Compiler {
         return {
           run: (r, s) => {
             const set = asSet(left(r, s))
-            return asSet(right(r, s)).items.every((item) => set.has(item))
+            for (const item of asSet(right(r, s)).items) if (!set.has(item)) return false
+            return true
           },
         }
       }
@@ -407,7 +437,8 @@ class Compiler {
         return {
           run: (r, s) => {
             const set = asSet(left(r, s))
-            return asSet(right(r, s)).items.some((item) => set.has(item))
+            for (const item of asSet(right(r, s)).items) if (set.has(item)) return true
+            return false
           },
         }
       }

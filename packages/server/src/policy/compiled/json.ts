@@ -38,8 +38,12 @@ const ESCAPES: Record<string, string> = {
   t: '\t',
 }
 
+// Deeper nesting is refused rather than left to overflow the stack.
+const MAX_DEPTH = 512
+
 class Parser {
   at = 0
+  private depth = 0
   constructor(private readonly text: string) {}
 
   fail(why: string): never {
@@ -54,8 +58,12 @@ class Parser {
 
   value(): ExactJson {
     const c = this.text[this.at]
-    if (c === '{') return this.object()
-    if (c === '[') return this.array()
+    if (c === '{' || c === '[') {
+      if (++this.depth > MAX_DEPTH) this.fail('nested too deeply')
+      const value = c === '{' ? this.object() : this.array()
+      this.depth--
+      return value
+    }
     if (c === '"') return this.string()
     if (c === 't') return this.word('true', true)
     if (c === 'f') return this.word('false', false)

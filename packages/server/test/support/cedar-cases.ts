@@ -7,12 +7,8 @@ import {
   isAuthorized,
   type PolicySet,
 } from '../../src/policy/cedar.ts'
-import {
-  CedarWasmEvaluator,
-  type EntityRef,
-  type PolicyEvaluator,
-  type TemplatedPolicies,
-} from '../../src/policy/evaluator.ts'
+import { CompiledEvaluator } from '../../src/policy/compiled/evaluator.ts'
+import type { EntityRef, PolicyEvaluator, TemplatedPolicies } from '../../src/policy/evaluator.ts'
 
 /** A policy or a template, with the id it is loaded under. */
 export interface PolicyText {
@@ -95,8 +91,8 @@ export function decideWithCedarWasm(c: CedarCase): CaseOutcome {
 }
 
 /** The evaluator the differential and combining tests hold to cedar-wasm's answers. */
-export function evaluatorUnderTest(): TemplatedEvaluator {
-  return new CedarWasmEvaluator()
+export function evaluatorUnderTest(): CompiledEvaluator {
+  return new CompiledEvaluator()
 }
 
 /** A `PolicyEvaluator` that also loads templates and their links. */
@@ -130,6 +126,28 @@ export function decideWith(evaluator: TemplatedEvaluator, c: CedarCase): CaseOut
   } catch {
     return { kind: 'unevaluable' }
   }
+}
+
+/** Whether the case's entities hold a cycle of parents (Cedar refuses such a request). */
+export function hasCyclicHierarchy(c: CedarCase): boolean {
+  const keyOf = (uid: EntityJson['uid']) => {
+    const ref = '__entity' in uid ? uid.__entity : uid
+    return `${ref.type}::${JSON.stringify(ref.id)}`
+  }
+  const parents = new Map(c.entities.map((e) => [keyOf(e.uid), e.parents.map(keyOf)]))
+  // Depth-first: a cycle is an edge back to an entity still on the path.
+  const onPath = new Set<string>()
+  const done = new Set<string>()
+  const cyclic = (key: string): boolean => {
+    if (onPath.has(key)) return true
+    if (done.has(key)) return false
+    onPath.add(key)
+    const found = (parents.get(key) ?? []).some(cyclic)
+    onPath.delete(key)
+    done.add(key)
+    return found
+  }
+  return [...parents.keys()].some(cyclic)
 }
 
 /** A Cedar string literal for any string (Cedar's escapes, not JSON's `\uXXXX`). */

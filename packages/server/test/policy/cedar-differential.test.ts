@@ -36,6 +36,10 @@ const KNOWN_DIFFERENCES: ReadonlyArray<{ name: string; applies: (c: CedarCase) =
     name: 'a cyclic entity hierarchy: cedar-wasm refuses the request, the evaluator decides it',
     applies: hasCyclicHierarchy,
   },
+  {
+    name: 'an `unknown` extension value in JSON: cedar-wasm errors the policies reading it, the evaluator refuses the request',
+    applies: (c) => JSON.stringify([c.entities, c.request.context]).includes('"fn":"unknown"'),
+  },
 ]
 
 /** What a case's outcome counts as in the distribution printed with the results. */

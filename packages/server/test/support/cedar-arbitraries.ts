@@ -134,13 +134,34 @@ const DATETIMES = [
   '0001-01-01',
 ]
 const DURATIONS = ['1d2h3m4s5ms', '-1h', '0ms', '60m', '1h', '1h30m', '-2d', '-1ms', '9223372036854775807ms']
+// Now and then a value Cedar cannot build (the whole request is refused), or partial evaluation's unknown.
+const INVALID_EXTENSIONS: CedarValueJson[] = [
+  { __extn: { fn: 'decimal', arg: '1.23456' } },
+  { __extn: { fn: 'ip', arg: '::ffff:127.0.0.1' } },
+  { __extn: { fn: 'datetime', arg: '2024-02-30' } },
+  { __extn: { fn: 'duration', arg: '1d1d' } },
+  { __extn: { fn: 'nosuchfunction', arg: '1' } },
+  // cedar-wasm reads this one as partial evaluation's unknown value: a policy reading it errors.
+  { __extn: { fn: 'unknown', arg: '1' } },
+  { __extn: { fn: 'decimal', arg: 1 } },
+]
 const jsonExtension: Arb<CedarValueJson> = fc.oneof(
-  fc.constantFrom(...IPS).map((arg) => ({ __extn: { fn: 'ip', arg } })),
-  fc
-    .constantFrom(...DECIMALS.filter((d) => d.includes('.')))
-    .map((arg) => ({ __extn: { fn: 'decimal', arg } })),
-  fc.constantFrom(...DATETIMES).map((arg) => ({ __extn: { fn: 'datetime', arg } })),
-  fc.constantFrom(...DURATIONS).map((arg) => ({ __extn: { fn: 'duration', arg } })),
+  { arbitrary: fc.constantFrom(...IPS).map((arg) => ({ __extn: { fn: 'ip', arg } })), weight: 30 },
+  {
+    arbitrary: fc
+      .constantFrom(...DECIMALS.filter((d) => d.includes('.')))
+      .map((arg) => ({ __extn: { fn: 'decimal', arg } })),
+    weight: 30,
+  },
+  {
+    arbitrary: fc.constantFrom(...DATETIMES).map((arg) => ({ __extn: { fn: 'datetime', arg } })),
+    weight: 30,
+  },
+  {
+    arbitrary: fc.constantFrom(...DURATIONS).map((arg) => ({ __extn: { fn: 'duration', arg } })),
+    weight: 30,
+  },
+  { arbitrary: fc.constantFrom(...INVALID_EXTENSIONS), weight: 1 },
 )
 
 const { jsonValue } = fc.letrec<{ jsonValue: CedarValueJson }>((tie) => ({
@@ -377,6 +398,13 @@ const exprs = fc.letrec<Exprs>((untypedTie) => {
       ),
       fc.tuple(tie('datetime'), comparison, loose('datetime')).map(([a, op, b]) => `(${a} ${op} ${b})`),
       fc.tuple(tie('duration'), comparison, loose('duration')).map(([a, op, b]) => `(${a} ${op} ${b})`),
+      // Extension methods with the wrong number of arguments parse, and fail when evaluated.
+      fc
+        .tuple(
+          fc.oneof(tie('ip'), tie('decimal'), tie('datetime'), tie('duration')),
+          fc.constantFrom('lessThan()', 'isLoopback(1)', 'isInRange()', 'toDate(1)', 'offset()', 'toDays(1)'),
+        )
+        .map(([x, m]) => `${x}.${m}`),
       // Cedar defines no order on decimals and addresses (they have methods): an error, whatever the JSON says.
       fc
         .tuple(fc.oneof(tie('decimal'), tie('ip')), comparison, fc.oneof(tie('decimal'), tie('ip')))
@@ -576,7 +604,13 @@ const actionScope: Arb<string> = fc.oneof(
 const condition: Arb<string> = fc
   .tuple(
     fc.constantFrom('when', 'unless'),
-    fc.oneof({ arbitrary: exprs.bool, weight: 19 }, { arbitrary: exprs.any, weight: 1 }),
+    fc.oneof(
+      { arbitrary: exprs.bool, weight: 100 },
+      // Not a boolean: an error when evaluated.
+      { arbitrary: exprs.any, weight: 5 },
+      // A built-in method with the wrong number of arguments does not parse: the whole set does not load.
+      { arbitrary: exprs.set.map((x) => `${x}.isEmpty(1)`), weight: 1 },
+    ),
   )
   .map(([kind, body]) => `${kind} { ${body} }`)
 

@@ -11,15 +11,16 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { isDeepStrictEqual } from 'node:util'
 import fc from 'fast-check'
-import { cedarCaseArb } from '../support/cedar-arbitraries.ts'
+import { cedarCaseArb, situationArb } from '../support/cedar-arbitraries.ts'
 import {
   type CaseOutcome,
   type CedarCase,
-  decideWith,
   decideWithCedarWasm,
+  evaluateWith,
   evaluatorUnderTest,
   formatCase,
   hasCyclicHierarchy,
+  loadInto,
   type TemplatedEvaluator,
 } from '../support/cedar-cases.ts'
 
@@ -58,47 +59,75 @@ function distribution(counts: Map<string, number>, total: number): string {
 }
 
 describe('the evaluator decides exactly as cedar-wasm', () => {
+  // Each policy set is loaded once and asked one to three requests, each with its own entities, so that whatever the
+  // evaluator keeps between requests (candidates by action and types) is tested too.
   it(`on ${RUNS} generated policy sets, entity graphs and requests (seed ${SEED})`, (t) => {
     const evaluator = evaluatorUnderTest()
     const counts = new Map<string, number>()
     const count = (key: string) => counts.set(key, (counts.get(key) ?? 0) + 1)
+    let requests = 0
     const details = fc.check(
-      fc.property(cedarCaseArb, (c) => {
-        const known = STRICT ? undefined : KNOWN_DIFFERENCES.find((d) => d.applies(c))
-        if (known) {
-          count(`not compared (known difference: ${known.name})`)
-          return true
-        }
-        const expected = decideWithCedarWasm(c)
-        const actual = decideWith(evaluator, c)
-        const same = isDeepStrictEqual(actual, expected)
-        if (same) {
+      fc.property(cedarCaseArb, fc.array(situationArb, { maxLength: 2 }), (first, more) => {
+        const loaded = loadInto(evaluator, first)
+        for (const c of [first, ...more.map((situation) => ({ ...first, ...situation }))]) {
+          requests++
+          const known = STRICT ? undefined : KNOWN_DIFFERENCES.find((d) => d.applies(c))
+          if (known) {
+            count(`not compared (known difference: ${known.name})`)
+            continue
+          }
+          const expected = decideWithCedarWasm(c)
+          const actual: CaseOutcome = loaded ? evaluateWith(evaluator, c) : { kind: 'unloadable' }
+          if (!isDeepStrictEqual(actual, expected)) return false
           count(outcomeClass(expected))
           // Evaluated by cedar-wasm instead: agreeing proves nothing about the compiler, so say how often it happens.
-          if (evaluator.fallback) count(`of which evaluated by cedar-wasm (${evaluator.fallback})`)
+          if (loaded && evaluator.fallback) count(`of which evaluated by cedar-wasm (${evaluator.fallback})`)
         }
-        return same
+        return true
       }),
       { numRuns: RUNS, seed: SEED, ...(PATH ? { path: PATH } : {}) },
     )
-    t.diagnostic(`outcomes of ${details.numRuns} cases: ${distribution(counts, details.numRuns)}`)
+    t.diagnostic(
+      `outcomes of ${requests} requests on ${details.numRuns} policy sets: ${distribution(counts, requests)}`,
+    )
     if (!details.failed) return
-    const [c] = details.counterexample ?? []
-    const message = c
-      ? explain(evaluator, c, details.seed, details.counterexamplePath)
+    const [first, more] = details.counterexample ?? []
+    const message = first
+      ? explain(evaluator, [first, ...(more ?? []).map((situation) => ({ ...first, ...situation }))], details)
       : `the property failed: ${String(details.errorInstance)}`
     assert.fail(message)
   })
 })
 
-// The shrunk case as a developer reproduces it.
-function explain(evaluator: TemplatedEvaluator, c: CedarCase, seed: number, path: string | null): string {
-  return [
-    `the evaluator differs from cedar-wasm (replay: CEDAR_DIFF_SEED=${seed} CEDAR_DIFF_PATH=${path ?? ''})`,
-    `cedar-wasm:    ${JSON.stringify(decideWithCedarWasm(c))}`,
-    `the evaluator: ${JSON.stringify(decideWith(evaluator, c))}`,
-    formatCase(c),
-  ].join('\n')
+// The shrunk case as a developer reproduces it: the policy set, loaded once, and the requests asked in turn up to the
+// first that differs.
+function explain(
+  evaluator: TemplatedEvaluator,
+  cases: CedarCase[],
+  run: { seed: number; counterexamplePath: string | null },
+): string {
+  const loaded = loadInto(evaluator, cases[0] as CedarCase)
+  const lines = [
+    `the evaluator differs from cedar-wasm (replay: CEDAR_DIFF_SEED=${run.seed} CEDAR_DIFF_PATH=${run.counterexamplePath ?? ''})`,
+  ]
+  for (const [i, c] of cases.entries()) {
+    const expected = decideWithCedarWasm(c)
+    const actual: CaseOutcome = loaded ? evaluateWith(evaluator, c) : { kind: 'unloadable' }
+    if (isDeepStrictEqual(actual, expected)) {
+      lines.push(
+        `request ${i + 1}, on the same loaded set, agrees: ${JSON.stringify({ entities: c.entities, request: c.request })}`,
+      )
+      continue
+    }
+    lines.push(
+      `request ${i + 1} differs`,
+      `cedar-wasm:    ${JSON.stringify(expected)}`,
+      `the evaluator: ${JSON.stringify(actual)}`,
+      formatCase(c),
+    )
+    break
+  }
+  return lines.join('\n')
 }
 
 describe('the generators', () => {

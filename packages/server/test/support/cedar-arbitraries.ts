@@ -714,10 +714,9 @@ export const requestArb: Arb<CedarCase['request']> = fc.record({
   context: contextArb,
 })
 
-/** A whole case: policy set, entities and request; the request's principal and resource exist most of the time. */
-export const cedarCaseArb: Arb<CedarCase> = fc
+/** Entities and a request; the request's principal and resource exist most of the time. */
+export const situationArb: Arb<Pick<CedarCase, 'entities' | 'request'>> = fc
   .record({
-    set: policySetArb,
     entities: entitiesArb,
     request: requestArb,
     principal: fc.option(entityBody(fc.constant({ type: '', id: '' })), { freq: 5, nil: undefined }),
@@ -725,7 +724,7 @@ export const cedarCaseArb: Arb<CedarCase> = fc
     keepCycles: fc.nat(29).map((n) => n === 0),
     escapedUids: fc.nat(9).map((n) => n === 0),
   })
-  .map(({ set, entities, request, principal, resource, keepCycles, escapedUids }) => {
+  .map(({ entities, request, principal, resource, keepCycles, escapedUids }) => {
     const all = [
       ...(principal ? [{ ...principal, uid: request.principal }] : []),
       ...(resource ? [{ ...resource, uid: request.resource }] : []),
@@ -743,13 +742,17 @@ export const cedarCaseArb: Arb<CedarCase> = fc
     // Cedar reads a uid written `{"__entity": {"type", "id"}}` as well.
     const escaped = (uid: EntityJson['uid']) => ({ __entity: uid as EntityRef })
     return {
-      ...set,
       entities: escapedUids
         ? graph.map((e) => ({ ...e, uid: escaped(e.uid), parents: e.parents.map(escaped) }))
         : graph,
       request,
     }
   })
+
+/** A whole case: policy set, entities and request. */
+export const cedarCaseArb: Arb<CedarCase> = fc
+  .tuple(policySetArb, situationArb)
+  .map(([set, situation]) => ({ ...set, ...situation }))
 
 // Cedar refuses a hierarchy with a cycle (the whole request fails): keep one now and then, and otherwise only parents
 // that rank above their child, Groups and Folders above Users and Docs, action groups above actions.

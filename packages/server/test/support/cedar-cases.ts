@@ -102,6 +102,11 @@ export interface TemplatedEvaluator extends PolicyEvaluator {
 
 /** An evaluator's answer through the `PolicyEvaluator` seam, templates and links included. */
 export function decideWith(evaluator: TemplatedEvaluator, c: CedarCase): CaseOutcome {
+  return loadInto(evaluator, c) ? evaluateWith(evaluator, c) : { kind: 'unloadable' }
+}
+
+/** Loads the case's policies, templates and links; false if the evaluator refuses them. */
+export function loadInto(evaluator: TemplatedEvaluator, c: CedarCase): boolean {
   try {
     evaluator.load(new Map(c.policies.map((p) => [p.id, p.text])), {
       templates: new Map(c.templates.map((t) => [t.id, t.text])),
@@ -112,9 +117,14 @@ export function decideWith(evaluator: TemplatedEvaluator, c: CedarCase): CaseOut
         ...(link.resource ? { resource: link.resource } : {}),
       })),
     })
+    return true
   } catch {
-    return { kind: 'unloadable' }
+    return false
   }
+}
+
+/** The answer of an evaluator that holds the case's policy set already. */
+export function evaluateWith(evaluator: PolicyEvaluator, c: CedarCase): CaseOutcome {
   try {
     const answer = evaluator.evaluate({ ...c.request, entities: c.entities })
     return {

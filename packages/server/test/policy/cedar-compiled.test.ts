@@ -125,6 +125,34 @@ describe('compiled Cedar evaluator: several policies', () => {
   })
 })
 
+describe('compiled Cedar evaluator: the in-memory path', () => {
+  it('decide reads the entity store it is given: an action joining a group is seen by the next decision', () => {
+    const compiled = new CompiledEvaluator()
+    compiled.load(new Map([['group', 'permit(principal, action in Action::"readers", resource);']]))
+    const req = {
+      principal: entityUid('User', 'alice'),
+      action: entityUid('Action', 'list'),
+      resource: entityUid('Doc', 'plan'),
+      context: new CedarRecord(new Map()),
+    }
+    const before = new EntityMap(ENTITIES, CEDAR_EXTENSIONS)
+    assert.equal(compiled.decide(req, before).decision, 'deny')
+    const after = new EntityMap(
+      [
+        ...ENTITIES,
+        { uid: { type: 'Action', id: 'list' }, attrs: {}, parents: [{ type: 'Action', id: 'readers' }] },
+      ],
+      CEDAR_EXTENSIONS,
+    )
+    assert.deepEqual(ids(compiled.decide(req, after)), {
+      decision: 'allow',
+      determining: ['group'],
+      errors: [],
+    })
+    assert.equal(compiled.decide(req, before).decision, 'deny')
+  })
+})
+
 describe('compiled Cedar evaluator: templates and links', () => {
   const templated: TemplatedPolicies = {
     templates: new Map([
@@ -156,7 +184,7 @@ describe('compiled Cedar evaluator: templates and links', () => {
     decideBoth({}, request('User:alice', 'read', 'Doc:plan', { risky: 1 }), templated)
   })
 
-  it('a link that leaves a slot empty, or names no template, does not load', () => {
+  it('a link that leaves a slot empty, fills one the template lacks, or names no template, does not load', () => {
     const compiled = new CompiledEvaluator({ extensions: CEDAR_EXTENSIONS })
     assert.throws(
       () =>
@@ -167,6 +195,20 @@ describe('compiled Cedar evaluator: templates and links', () => {
       () => compiled.load(new Map(), { templates: new Map(), links: [{ id: 'x', template: 'nope' }] }),
       EngineFailure,
     )
+    // cedar-wasm refuses the same sets.
+    const bob = { type: 'User', id: 'bob' }
+    const extra = {
+      templates: templated.templates,
+      links: [{ id: 'x', template: 'block', principal: bob, resource: bob }],
+    }
+    assert.throws(() => compiled.load(new Map(), extra), EngineFailure)
+    assert.throws(() => new CedarWasmEvaluator().load(new Map(), extra), EngineFailure)
+    const missing = {
+      templates: templated.templates,
+      links: [{ id: 'x', template: 'share', principal: bob }],
+    }
+    assert.throws(() => compiled.load(new Map(), missing), EngineFailure)
+    assert.throws(() => new CedarWasmEvaluator().load(new Map(), missing), EngineFailure)
   })
 })
 

@@ -35,8 +35,10 @@ export type ScopeTest = (request: CompiledRequest, entities: EntityLookup) => bo
 export interface ScopeConstraint {
   /** The entity type it must have (`==`, `is`), or undefined when any type may match. */
   type: string | undefined
-  /** For the action: the entities it must be or descend from (undefined: any action). */
+  /** The entities it must be, or descend from when `descendants` (undefined: any entity). */
   entities: readonly EntityUid[] | undefined
+  /** Whether descendants of `entities` match too (`in`): then the match depends on the entity store. */
+  descendants: boolean
 }
 
 /** One compiled policy. */
@@ -288,11 +290,11 @@ class Compiler {
     const pick = PICK[variable]
     switch (json.op) {
       case 'All':
-        return { constraint: { type: undefined, entities: undefined }, test: undefined }
+        return { constraint: { type: undefined, entities: undefined, descendants: false }, test: undefined }
       case '==': {
         const uid = this.scopeEntity(json)
         return {
-          constraint: { type: uid.type, entities: [uid] },
+          constraint: { type: uid.type, entities: [uid], descendants: false },
           test: (r) => pick(r) === uid,
         }
       }
@@ -300,7 +302,7 @@ class Compiler {
         if (Array.isArray(json.entities)) {
           const uids = json.entities.map(uidFromJson)
           return {
-            constraint: { type: undefined, entities: uids },
+            constraint: { type: undefined, entities: uids, descendants: true },
             test: (r, s) => {
               const entity = pick(r)
               for (const uid of uids) if (isIn(entity, uid, s)) return true
@@ -310,7 +312,7 @@ class Compiler {
         }
         const uid = this.scopeEntity(json)
         return {
-          constraint: { type: undefined, entities: [uid] },
+          constraint: { type: undefined, entities: [uid], descendants: true },
           test: (r, s) => isIn(pick(r), uid, s),
         }
       }
@@ -318,10 +320,13 @@ class Compiler {
         const type = json.entity_type
         if (typeof type !== 'string') throw new UnsupportedConstruct(`an is scope without a type`)
         if (json.in === undefined)
-          return { constraint: { type, entities: undefined }, test: (r) => pick(r).type === type }
+          return {
+            constraint: { type, entities: undefined, descendants: false },
+            test: (r) => pick(r).type === type,
+          }
         const uid = this.scopeEntity(json.in)
         return {
-          constraint: { type, entities: [uid] },
+          constraint: { type, entities: [uid], descendants: true },
           test: (r, s) => {
             const entity = pick(r)
             return entity.type === type && isIn(entity, uid, s)

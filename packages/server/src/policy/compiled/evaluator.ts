@@ -33,24 +33,21 @@ export interface CompiledEvaluatorOptions {
   onFallback?: (construct: string) => void
 }
 
-// Candidates by principal type, then resource type.
-type ByTypes = Map<string, Map<string, CompiledPolicy[]>>
-
-interface ActionCandidates {
-  /** The action's ancestors these candidates were chosen with. */
-  ancestors: ReadonlySet<EntityUid> | undefined
-  byTypes: ByTypes
-}
-
-// Distinct (action, principal type, resource type) triples kept; request types are caller input, so the cache is
-// bounded and simply emptied when full.
+// Candidates by action, then principal type, then resource type. Principal and resource types are caller input, so
+// the cache is bounded and simply emptied when full.
+type Candidates = Map<EntityUid, Map<string, Map<string, CompiledPolicy[]>>>
 const MAX_CACHED = 4096
 
-function sameSet(a: ReadonlySet<EntityUid> | undefined, b: ReadonlySet<EntityUid> | undefined): boolean {
-  if (a === b) return true
-  if (!a || !b || a.size !== b.size) return false
-  for (const item of a) if (!b.has(item)) return false
-  return true
+/** The slots of a template, from the scopes of its JSON form (`?principal`, `?resource`). */
+function slotsOf(est: unknown): string[] {
+  const slots: string[] = []
+  const scopes = est as { principal?: unknown; resource?: unknown }
+  for (const scope of [scopes.principal, scopes.resource]) {
+    const { slot, in: inner } = (scope ?? {}) as { slot?: unknown; in?: { slot?: unknown } }
+    if (typeof slot === 'string') slots.push(slot)
+    if (typeof inner?.slot === 'string') slots.push(inner.slot)
+  }
+  return slots
 }
 
 /** Parses one policy's text into its JSON form with exact integers, or says why it cannot be compiled. */
@@ -81,7 +78,7 @@ export class CompiledEvaluator implements PolicyEvaluator {
   fallback: string | undefined
   private policies: CompiledPolicy[] = []
   private reference: CedarWasmEvaluator | undefined
-  private readonly candidates = new Map<EntityUid, ActionCandidates>()
+  private readonly candidates: Candidates = new Map()
   private cached = 0
 
   private readonly extensions: Extensions
@@ -122,7 +119,10 @@ export class CompiledEvaluator implements PolicyEvaluator {
       compiled.push(compilePolicy(id, policyJson(id, text, false), extensions))
     if (!templated) return compiled
     const templates = new Map<string, unknown>()
-    for (const [id, text] of templated.templates) templates.set(id, policyJson(id, text, true))
+    for (const [id, text] of templated.templates) {
+      if (policies.has(id)) throw new EngineFailure(`the policy set does not load: duplicate policy id ${id}`)
+      templates.set(id, policyJson(id, text, true))
+    }
     const ids = new Set([...policies.keys(), ...templated.templates.keys()])
     for (const link of templated.links) {
       const est = templates.get(link.template)
@@ -134,16 +134,13 @@ export class CompiledEvaluator implements PolicyEvaluator {
       const slots = new Map<string, EntityUid>()
       if (link.principal) slots.set('?principal', entityUid(link.principal.type, link.principal.id))
       if (link.resource) slots.set('?resource', entityUid(link.resource.type, link.resource.id))
-      try {
-        compiled.push(compilePolicy(link.id, est, extensions, slots))
-      } catch (error) {
-        // A link that leaves a slot empty is a load error in Cedar, not something to evaluate elsewhere.
-        if (error instanceof UnsupportedConstruct && error.construct.startsWith('an unfilled slot'))
-          throw new EngineFailure(
-            `the policy set does not load: ${link.id} leaves ${error.construct.slice(17)} empty`,
-          )
-        throw error
-      }
+      // Cedar links a template only when every slot it has gets a value, and only those.
+      const wanted = slotsOf(est)
+      if (wanted.length !== slots.size || !wanted.every((slot) => slots.has(slot)))
+        throw new EngineFailure(
+          `the policy set does not load: ${link.id} must give values for ${wanted.join(', ') || 'no slot'}`,
+        )
+      compiled.push(compilePolicy(link.id, est, extensions, slots))
     }
     return compiled
   }
@@ -180,7 +177,7 @@ export class CompiledEvaluator implements PolicyEvaluator {
     let permits: string[] | undefined
     let forbids: string[] | undefined
     let errors: Evaluation['errors'] | undefined
-    for (const policy of this.candidatesFor(request, entities)) {
+    for (const policy of this.candidatesFor(request)) {
       if (!policy.scope(request, entities)) continue
       if (policy.condition) {
         try {
@@ -207,31 +204,33 @@ export class CompiledEvaluator implements PolicyEvaluator {
     return { decision: 'deny', determining: [], errors: errors ?? [] }
   }
 
-  /** The policies that may apply to the request's action, principal type and resource type, in load order. */
-  private candidatesFor(request: CompiledRequest, entities: EntityLookup): readonly CompiledPolicy[] {
+  /**
+   * The policies that may apply to the request's action, principal type and resource type, in load order. The choice
+   * depends on the request alone, never on the entity store (which may change between requests): a policy whose
+   * action scope is `in` a group stays a candidate, and its scope test reads the action's ancestors.
+   */
+  private candidatesFor(request: CompiledRequest): readonly CompiledPolicy[] {
     const { action } = request
-    const ancestors = entities.get(action)?.ancestors
-    let forAction = this.candidates.get(action)
-    if (!forAction || !sameSet(forAction.ancestors, ancestors)) {
-      if (this.cached >= MAX_CACHED) this.clearCandidates()
-      forAction = { ancestors, byTypes: new Map() }
-      this.candidates.set(action, forAction)
+    let byPrincipal = this.candidates.get(action)
+    if (!byPrincipal) {
+      byPrincipal = new Map()
+      this.candidates.set(action, byPrincipal)
     }
     const principalType = request.principal.type
-    let byResource = forAction.byTypes.get(principalType)
+    let byResource = byPrincipal.get(principalType)
     if (!byResource) {
       byResource = new Map()
-      forAction.byTypes.set(principalType, byResource)
+      byPrincipal.set(principalType, byResource)
     }
     const resourceType = request.resource.type
     let list = byResource.get(resourceType)
     if (!list) {
+      if (this.cached >= MAX_CACHED) this.clearCandidates()
       list = this.policies.filter(
-        (policy) =>
-          (policy.principal.type === undefined || policy.principal.type === principalType) &&
-          (policy.resource.type === undefined || policy.resource.type === resourceType) &&
-          (policy.action.entities === undefined ||
-            policy.action.entities.some((uid) => uid === action || ancestors?.has(uid) === true)),
+        ({ principal, action: scope, resource }) =>
+          (principal.type === undefined || principal.type === principalType) &&
+          (resource.type === undefined || resource.type === resourceType) &&
+          (scope.entities === undefined || scope.descendants || scope.entities.includes(action)),
       )
       byResource.set(resourceType, list)
       this.cached++

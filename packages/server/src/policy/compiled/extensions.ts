@@ -4,8 +4,10 @@
 // (test/policy/cedar-extensions.test.ts) holds every rule against cedar-wasm itself.
 //
 // Performance: each string is parsed once by a hand-written scanner (no regular expressions), into a compact form:
-// IPv4 as 32-bit numbers, IPv6 as bigint, decimal as a scaled Long, datetime and duration as Long milliseconds.
+// IPv4 as one 32-bit word, IPv6 as four, decimal as a scaled Long, datetime and duration as Long milliseconds.
 // Arithmetic runs on numbers while the result stays a safe integer, and falls back to bigint only beyond 2^53.
+//
+// Error messages say what was expected, never echo the input: a request's context may carry anything.
 import { EvaluationError, ExtensionValue, type Long, long, type Value } from './values.ts'
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -14,29 +16,29 @@ import { EvaluationError, ExtensionValue, type Long, long, type Value } from './
 /** An IPv4 or IPv6 address with a prefix length (a CIDR range; a single address has the full-length prefix). */
 export class IpAddr extends ExtensionValue {
   readonly extension = 'ipaddr'
-  /** The lowest and highest address of the range, precomputed for `isInRange`. */
-  readonly network: number | bigint
-  readonly broadcast: number | bigint
+  /** The lowest and the highest address of the range, as words like `words`, precomputed for `isInRange`. */
+  readonly network: readonly number[]
+  readonly broadcast: readonly number[]
 
   /** @internal use `parseIp()` */
   constructor(
     readonly v6: boolean,
-    /** The address as written (not masked): an unsigned 32-bit number for IPv4, a 128-bit bigint for IPv6. */
-    readonly addr: number | bigint,
+    /** The address as written (not masked), as unsigned 32-bit words, most significant first: 1 for IPv4, 4 for IPv6. */
+    readonly words: readonly number[],
     readonly prefix: number,
   ) {
     super()
-    if (v6) {
-      const hostmask = prefix === 128 ? 0n : (1n << BigInt(128 - prefix)) - 1n
-      const a = addr as bigint
-      this.network = a & ~hostmask & V6_ALL
-      this.broadcast = a | hostmask
-    } else {
-      const netmask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0
-      const a = addr as number
-      this.network = (a & netmask) >>> 0
-      this.broadcast = (a | ~netmask) >>> 0
+    const network: number[] = []
+    const broadcast: number[] = []
+    for (let i = 0; i < words.length; i++) {
+      const bits = Math.min(32, Math.max(0, prefix - 32 * i))
+      const netmask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0
+      const word = words[i] as number
+      network.push((word & netmask) >>> 0)
+      broadcast.push((word | ~netmask) >>> 0)
     }
+    this.network = network
+    this.broadcast = broadcast
   }
 
   // Cedar compares the address as written and the prefix: ip("10.0.0.1") == ip("10.0.0.1/32"), but
@@ -45,55 +47,72 @@ export class IpAddr extends ExtensionValue {
     return (
       other instanceof IpAddr &&
       other.v6 === this.v6 &&
-      other.addr === this.addr &&
-      other.prefix === this.prefix
+      other.prefix === this.prefix &&
+      compareWords(other.words, this.words) === 0
     )
   }
 
   key(): string {
-    return `${this.v6 ? 6 : 4}:${this.addr}/${this.prefix}`
+    return `${this.v6 ? 6 : 4}:${this.words.join('.')}/${this.prefix}`
   }
 
   /** Cedar's canonical form, e.g. `ip("10.0.0.1/32")`. */
   override toString(): string {
-    return `ip("${formatIp(this)}")`
+    if (!this.v6) {
+      const a = this.words[0] as number
+      return `ip("${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}/${this.prefix}")`
+    }
+    const groups = this.words.flatMap((w) => [(w >>> 16).toString(16), (w & 0xffff).toString(16)])
+    return `ip("${groups.join(':')}/${this.prefix}")`
   }
 }
 
-const V6_ALL = (1n << 128n) - 1n
+/** Orders two addresses of one family word by word. */
+function compareWords(a: readonly number[], b: readonly number[]): number {
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as number
+    const y = b[i] as number
+    if (x !== y) return x < y ? -1 : 1
+  }
+  return 0
+}
+
+const INVALID_IP =
+  'invalid IP address: expected an IPv4 or IPv6 address or range like 127.0.0.1/24 or ffee::/64'
+
 // Cedar refuses longer strings outright (the longest IPv6 range, 39 characters and "/128", fits).
 const IP_MAX_LENGTH = 43
-
-function formatIp(ip: IpAddr): string {
-  if (!ip.v6) {
-    const a = ip.addr as number
-    return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}/${ip.prefix}`
-  }
-  const groups: string[] = []
-  for (let shift = 112n; shift >= 0n; shift -= 16n)
-    groups.push((((ip.addr as bigint) >> shift) & 0xffffn).toString(16))
-  return `${groups.join(':')}/${ip.prefix}`
-}
 
 /**
  * Parses an address or CIDR range as Cedar's `ip()` does: dotted-quad IPv4 without leading zeros, IPv6 in hex
  * groups with at most one `::`, an optional `/prefix` (decimal, no leading zero, at most 32 or 128); no zone ids and
  * no IPv4 embedded in IPv6.
- * @example parseIp('192.168.0.0/16').isIpv4 // true
+ * @example parseIp('192.168.0.0/16').v6 // false
  */
 export function parseIp(s: string): IpAddr {
-  if (s.length > IP_MAX_LENGTH) throw new EvaluationError('invalid IP address: string too long')
+  if (s.length > IP_MAX_LENGTH) throw new EvaluationError(INVALID_IP)
   const slash = s.indexOf('/')
-  const text = slash < 0 ? s : s.slice(0, slash)
-  const v4 = parseIpv4(text)
-  if (v4 !== undefined) return new IpAddr(false, v4, slash < 0 ? 32 : parsePrefix(s.slice(slash + 1), 32))
-  const v6 = parseIpv6(text)
+  const end = slash < 0 ? s.length : slash
+  const v4 = parseIpv4(s, end)
+  if (v4 >= 0) return new IpAddr(false, [v4], slash < 0 ? 32 : parsePrefix(s.slice(slash + 1), 32))
+  const v6 = parseIpv6(s, end)
   if (v6 !== undefined) return new IpAddr(true, v6, slash < 0 ? 128 : parsePrefix(s.slice(slash + 1), 128))
-  throw new EvaluationError(`invalid IP address: ${s}`)
+  throw new EvaluationError(INVALID_IP)
 }
 
 function isDigit(c: number): boolean {
   return c >= 48 && c <= 57
+}
+
+/** The number written by `count` ASCII digits at `at`, or -1. */
+function digitsAt(s: string, at: number, count: number): number {
+  let n = 0
+  for (let i = at; i < at + count; i++) {
+    const c = s.charCodeAt(i)
+    if (!isDigit(c)) return -1
+    n = n * 10 + c - 48
+  }
+  return n
 }
 
 function parsePrefix(s: string, max: number): number {
@@ -109,26 +128,26 @@ function parsePrefix(s: string, max: number): number {
   return n
 }
 
-/** Four decimal octets of one to three digits, no leading zeros, each at most 255; undefined otherwise. */
-function parseIpv4(s: string): number | undefined {
+/** s[0, end) as four decimal octets of one to three digits, no leading zeros, each at most 255; -1 otherwise. */
+function parseIpv4(s: string, end: number): number {
   let addr = 0
   let i = 0
   for (let octet = 0; octet < 4; octet++) {
     if (octet > 0) {
-      if (s.charCodeAt(i) !== 46) return undefined
+      if (s.charCodeAt(i) !== 46) return -1
       i++
     }
     const start = i
     let n = 0
-    while (i < s.length && isDigit(s.charCodeAt(i))) {
+    while (i < end && isDigit(s.charCodeAt(i))) {
       n = n * 10 + s.charCodeAt(i) - 48
       i++
     }
     const digits = i - start
-    if (digits === 0 || digits > 3 || n > 255 || (digits > 1 && s.charCodeAt(start) === 48)) return undefined
+    if (digits === 0 || digits > 3 || n > 255 || (digits > 1 && s.charCodeAt(start) === 48)) return -1
     addr = addr * 256 + n
   }
-  return i === s.length ? addr : undefined
+  return i === end ? addr : -1
 }
 
 function hexDigit(c: number): number {
@@ -139,66 +158,73 @@ function hexDigit(c: number): number {
 }
 
 /**
- * Hex groups of one to four digits separated by `:`, eight of them, or fewer with one `::` standing for at least one
- * zero group; undefined otherwise. (Cedar refuses IPv4 embedded in IPv6, so a dotted tail is refused here too.)
+ * Reads s[from, to) as hex groups of one to four digits separated by single `:` into `groups` from index `at`;
+ * returns how many, or -1 when the text is not such a list (an empty range is zero groups).
  */
-function parseIpv6(s: string): bigint | undefined {
-  const groups: number[] = []
-  let i = 0
-  // Reads groups from i, each after a ':' but the first; stops (leaving i before the ':') at the first that is not one.
-  const readGroups = (limit: number): number => {
-    let count = 0
-    while (count < limit) {
-      let j = i
-      if (count > 0) {
-        if (s.charCodeAt(j) !== 58) break
-        j++
-      }
-      let value = 0
-      let digits = 0
-      for (let d = hexDigit(s.charCodeAt(j)); d >= 0; d = hexDigit(s.charCodeAt(j))) {
-        if (++digits > 4) return -1
-        value = value * 16 + d
-        j++
-      }
-      if (digits === 0) break
-      groups.push(value)
-      count++
-      i = j
+function readHexGroups(s: string, from: number, to: number, groups: number[], at: number): number {
+  if (from === to) return 0
+  let count = 0
+  let i = from
+  for (;;) {
+    let value = 0
+    let digits = 0
+    while (i < to) {
+      const d = hexDigit(s.charCodeAt(i))
+      if (d < 0) break
+      value = value * 16 + d
+      digits++
+      i++
     }
-    return count
+    if (digits === 0 || digits > 4 || at + count >= 8) return -1
+    groups[at + count++] = value
+    if (i === to) return count
+    if (s.charCodeAt(i) !== 58) return -1
+    i++
   }
-  const head = readGroups(8)
-  if (head < 0) return undefined
-  let tail = 0
-  if (head < 8) {
-    if (s.charCodeAt(i) !== 58 || s.charCodeAt(i + 1) !== 58) return undefined
-    i += 2
-    tail = readGroups(7 - head)
-    if (tail < 0) return undefined
+}
+
+/**
+ * s[0, end) as eight hex groups separated by `:`, or fewer with one `::` standing for at least one zero group; as four
+ * 32-bit words, or undefined. Cedar refuses IPv4 embedded in IPv6, so a dotted tail is refused here too.
+ */
+function parseIpv6(s: string, end: number): number[] | undefined {
+  const groups = [0, 0, 0, 0, 0, 0, 0, 0]
+  const gap = s.indexOf('::')
+  if (gap < 0 || gap >= end) {
+    if (readHexGroups(s, 0, end, groups, 0) !== 8) return undefined
+  } else {
+    if (s.indexOf('::', gap + 1) >= 0 && s.indexOf('::', gap + 1) < end) return undefined
+    const head = readHexGroups(s, 0, gap, groups, 0)
+    if (head < 0) return undefined
+    const tail: number[] = []
+    const tailCount = readHexGroups(s, gap + 2, end, tail, 0)
+    if (tailCount < 0 || head + tailCount > 7) return undefined
+    for (let g = 0; g < tailCount; g++) groups[8 - tailCount + g] = tail[g] as number
   }
-  if (i !== s.length) return undefined
-  let addr = 0n
-  for (let g = 0; g < head; g++) addr = (addr << 16n) | BigInt(groups[g] as number)
-  addr <<= BigInt(16 * (8 - head - tail))
-  for (let g = head; g < head + tail; g++) addr = (addr << 16n) | BigInt(groups[g] as number)
-  return addr
+  const g = groups as [number, number, number, number, number, number, number, number]
+  return [g[0] * 65536 + g[1], g[2] * 65536 + g[3], g[4] * 65536 + g[5], g[6] * 65536 + g[7]]
 }
 
 function isInRange(ip: IpAddr, range: IpAddr): boolean {
-  return ip.v6 === range.v6 && range.network <= ip.network && ip.broadcast <= range.broadcast
+  return (
+    ip.v6 === range.v6 &&
+    compareWords(range.network, ip.network) <= 0 &&
+    compareWords(ip.broadcast, range.broadcast) <= 0
+  )
 }
 
 // A range is loopback or multicast only when all of it is: Cedar also requires the prefix to be at least the
 // special block's own (127.0.0.0/8, ::1/128; 224.0.0.0/4, ff00::/8).
 function isLoopback(ip: IpAddr): boolean {
-  return ip.v6 ? ip.addr === 1n && ip.prefix === 128 : (ip.addr as number) >>> 24 === 127 && ip.prefix >= 8
+  const w = ip.words
+  return ip.v6
+    ? w[0] === 0 && w[1] === 0 && w[2] === 0 && w[3] === 1 && ip.prefix === 128
+    : (w[0] as number) >>> 24 === 127 && ip.prefix >= 8
 }
 
 function isMulticast(ip: IpAddr): boolean {
-  return ip.v6
-    ? (ip.addr as bigint) >> 120n === 0xffn && ip.prefix >= 8
-    : (ip.addr as number) >>> 28 === 14 && ip.prefix >= 4
+  const top = ip.words[0] as number
+  return ip.v6 ? top >>> 24 === 0xff && ip.prefix >= 8 : top >>> 28 === 14 && ip.prefix >= 4
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -226,6 +252,7 @@ export class Decimal extends ExtensionValue {
   }
 }
 
+const INVALID_DECIMAL = 'invalid decimal: expected digits, a point and 1 to 4 digits, like 12.34'
 const POWERS_OF_TEN = [1, 10, 100, 1000, 10000]
 
 /**
@@ -239,23 +266,23 @@ export function parseDecimal(s: string): Decimal {
   const intStart = i
   while (isDigit(s.charCodeAt(i))) i++
   const intEnd = i
-  if (intEnd === intStart || s.charCodeAt(i) !== 46) throw new EvaluationError(`invalid decimal: ${s}`)
+  if (intEnd === intStart || s.charCodeAt(i) !== 46) throw new EvaluationError(INVALID_DECIMAL)
   const fracStart = ++i
   while (isDigit(s.charCodeAt(i))) i++
   const fracDigits = i - fracStart
-  if (fracDigits === 0 || i !== s.length) throw new EvaluationError(`invalid decimal: ${s}`)
-  if (fracDigits > 4) throw new EvaluationError(`too many digits after the decimal point: ${s}`)
-  const frac = Number(s.slice(fracStart, i)) * (POWERS_OF_TEN[4 - fracDigits] as number)
+  if (fracDigits === 0 || i !== s.length) throw new EvaluationError(INVALID_DECIMAL)
+  if (fracDigits > 4) throw new EvaluationError('invalid decimal: at most 4 digits after the point')
+  const frac = digitsAt(s, fracStart, fracDigits) * (POWERS_OF_TEN[4 - fracDigits] as number)
   // Eleven integer digits times 10^4 stay below 2^53; longer ones (leading zeros included) go through bigint.
   if (intEnd - intStart <= 11) {
-    const scaled = Number(s.slice(intStart, intEnd)) * 10000 + frac
+    const scaled = digitsAt(s, intStart, intEnd - intStart) * 10000 + frac
     return new Decimal(negative ? -scaled || 0 : scaled)
   }
   const scaled = BigInt(s.slice(intStart, intEnd)) * 10000n + BigInt(frac)
   try {
     return new Decimal(long(negative ? -scaled : scaled))
   } catch {
-    throw new EvaluationError(`decimal out of range: ${s}`)
+    throw new EvaluationError('decimal out of range -922337203685477.5808 to 922337203685477.5807')
   }
 }
 
@@ -307,16 +334,6 @@ const HOUR = 60 * MINUTE
 const DAY = 24 * HOUR
 const DAY_BIG = BigInt(DAY)
 
-function digitsAt(s: string, at: number, count: number): number {
-  let n = 0
-  for (let i = at; i < at + count; i++) {
-    const c = s.charCodeAt(i)
-    if (!isDigit(c)) return -1
-    n = n * 10 + c - 48
-  }
-  return n
-}
-
 // Days from 1970-01-01 to a proleptic Gregorian date (years 0 to 9999 here), by whole 400-year eras.
 function daysFromCivil(year: number, month: number, day: number): number {
   const y = month <= 2 ? year - 1 : year
@@ -332,32 +349,38 @@ function daysInMonth(year: number, month: number): number {
   return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31
 }
 
+const INVALID_DATETIME =
+  'invalid datetime: expected YYYY-MM-DD, optionally followed by THH:MM:SS, .SSS and Z or an offset like +0700'
+
 /**
  * Parses a datetime as Cedar's `datetime()` does: `YYYY-MM-DD`, or that followed by `THH:MM:SS`, optional `.SSS`,
  * and `Z` or a `+hhmm`/`-hhmm` offset (hours below 24, minutes below 60). No leap seconds, no other formats.
  * @example parseDateTime('2024-10-15T11:38:02.123+0200').epochMs // 1728985082123
  */
 export function parseDateTime(s: string): DateTime {
-  const fail = (): never => {
-    throw new EvaluationError(`invalid datetime: ${s}`)
-  }
+  const epochMs = dateTimeMs(s)
+  if (epochMs === undefined) throw new EvaluationError(INVALID_DATETIME)
+  return new DateTime(epochMs)
+}
+
+function dateTimeMs(s: string): number | undefined {
   const year = digitsAt(s, 0, 4)
   const month = digitsAt(s, 5, 2)
   const day = digitsAt(s, 8, 2)
-  if (year < 0 || month < 0 || day < 0 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45) fail()
-  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) fail()
+  if (year < 0 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return undefined
+  if (s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45) return undefined
   const date = daysFromCivil(year, month, day) * DAY
-  if (s.length === 10) return new DateTime(date)
+  if (s.length === 10) return date
   const hour = digitsAt(s, 11, 2)
   const minute = digitsAt(s, 14, 2)
   const second = digitsAt(s, 17, 2)
-  if (s.charCodeAt(10) !== 84 || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58) fail()
-  if (hour < 0 || minute < 0 || second < 0 || hour > 23 || minute > 59 || second > 59) fail()
+  if (s.charCodeAt(10) !== 84 || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58) return undefined
+  if (hour < 0 || minute < 0 || second < 0 || hour > 23 || minute > 59 || second > 59) return undefined
   let i = 19
   let millis = 0
   if (s.charCodeAt(i) === 46) {
     millis = digitsAt(s, i + 1, 3)
-    if (millis < 0) fail()
+    if (millis < 0) return undefined
     i += 4
   }
   let offset = 0
@@ -367,16 +390,18 @@ export function parseDateTime(s: string): DateTime {
   } else if (sign === 43 || sign === 45) {
     const hh = digitsAt(s, i + 1, 2)
     const mm = digitsAt(s, i + 3, 2)
-    if (hh < 0 || mm < 0 || hh > 23 || mm > 59) fail()
+    if (hh < 0 || mm < 0 || hh > 23 || mm > 59) return undefined
     offset = (sign === 43 ? 1 : -1) * (hh * HOUR + mm * MINUTE)
     i += 5
   } else {
-    fail()
+    return undefined
   }
-  if (i !== s.length) fail()
-  return new DateTime(date + hour * HOUR + minute * MINUTE + second * SECOND + millis - offset)
+  if (i !== s.length) return undefined
+  return date + hour * HOUR + minute * MINUTE + second * SECOND + millis - offset
 }
 
+const INVALID_DURATION =
+  'invalid duration: expected quantity-unit pairs in the order d, h, m, s, ms, like -1d2h3m4s5ms'
 const DURATION_UNITS = [DAY, HOUR, MINUTE, SECOND, 1]
 const DURATION_UNITS_BIG = DURATION_UNITS.map(BigInt)
 
@@ -388,7 +413,7 @@ const DURATION_UNITS_BIG = DURATION_UNITS.map(BigInt)
 export function parseDuration(s: string): Duration {
   const negative = s.charCodeAt(0) === 45
   let i = negative ? 1 : 0
-  if (i === s.length) throw new EvaluationError(`invalid duration: ${s}`)
+  if (i === s.length) throw new EvaluationError(INVALID_DURATION)
   const quantities: string[] = ['', '', '', '', '']
   let total = 0
   let lastUnit = -1
@@ -396,7 +421,7 @@ export function parseDuration(s: string): Duration {
     const start = i
     let n = 0
     while (isDigit(s.charCodeAt(i))) n = n * 10 + s.charCodeAt(i++) - 48
-    if (i === start) throw new EvaluationError(`invalid duration: ${s}`)
+    if (i === start) throw new EvaluationError(INVALID_DURATION)
     const end = i
     let unit: number
     switch (s.charCodeAt(i++)) {
@@ -416,9 +441,9 @@ export function parseDuration(s: string): Duration {
         unit = 3
         break
       default:
-        throw new EvaluationError(`invalid duration: ${s}`)
+        throw new EvaluationError(INVALID_DURATION)
     }
-    if (unit <= lastUnit) throw new EvaluationError(`invalid duration: ${s}`)
+    if (unit <= lastUnit) throw new EvaluationError(INVALID_DURATION)
     lastUnit = unit
     quantities[unit] = s.slice(start, end)
     total += n * (DURATION_UNITS[unit] as number)
@@ -433,7 +458,7 @@ export function parseDuration(s: string): Duration {
   try {
     return new Duration(long(negative ? -big : big))
   } catch {
-    throw new EvaluationError(`duration out of range: ${s}`)
+    throw new EvaluationError('duration out of range: at most 64-bit milliseconds')
   }
 }
 

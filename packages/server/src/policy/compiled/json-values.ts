@@ -5,8 +5,8 @@ import {
   type CompiledEntity,
   cedarSet,
   type EntityLookup,
-  EntityUid,
-  ExtensionValue,
+  type EntityUid,
+  type ExtensionValue,
   entityUid,
   long,
   type Value,
@@ -45,13 +45,13 @@ export function valueFromJson(json: JsonInput, extensions: Extensions): Value {
     case 'string':
       return json
     case 'number':
-      if (!Number.isSafeInteger(json)) throw new InvalidInput(`not an exact 64-bit integer: ${json}`)
+      if (!Number.isSafeInteger(json)) throw new InvalidInput('a number that is not an exact 64-bit integer')
       return json
     case 'bigint':
       try {
         return long(json)
       } catch {
-        throw new InvalidInput(`integer out of the 64-bit range: ${json}`)
+        throw new InvalidInput('an integer outside the 64-bit range')
       }
   }
   if (Array.isArray(json)) return cedarSet(json.map((item) => valueFromJson(item, extensions)))
@@ -74,7 +74,7 @@ function extensionFromJson(json: JsonInput, extensions: Extensions): Value {
   if (!isObject(json) || typeof json.fn !== 'string')
     throw new InvalidInput(`not an extension value: ${describe(json)}`)
   const fn = extensions.functions.get(json.fn)
-  if (!fn) throw new InvalidInput(`unknown extension function ${json.fn}`)
+  if (!fn) throw new InvalidInput('an unknown extension function')
   const args = 'args' in json ? json.args : [json.arg]
   if (!Array.isArray(args)) throw new InvalidInput(`not an extension value: ${describe(json)}`)
   try {
@@ -150,15 +150,9 @@ function ancestorsOf(uid: EntityUid, parsed: ReadonlyMap<EntityUid, ParsedEntity
   return ancestors
 }
 
+// What a rejected piece of input is, without its content: a context or an attribute may carry anything.
 function describe(json: unknown): string {
-  if (json instanceof EntityUid) return json.key
-  if (json instanceof ExtensionValue) return `${json.extension}(${json.key()})`
-  try {
-    return (
-      JSON.stringify(json, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))?.slice(0, 80) ??
-      String(json)
-    )
-  } catch {
-    return String(json)
-  }
+  if (json === null) return 'null'
+  if (Array.isArray(json)) return 'a list'
+  return typeof json === 'object' ? 'an object of another form' : `a ${typeof json}`
 }

@@ -86,9 +86,9 @@ export function spawnServer(name, args, env, cpuProf, command = process.execPath
   }
 }
 
-/** Waits until `url` answers 200 (or the server exits, or 30 s pass). */
-export async function waitReady(server, url, name) {
-  const deadline = Date.now() + 30_000
+/** Waits until `url` answers 200 (or the server exits, or `timeoutMs` pass), asking every `intervalMs`. */
+export async function waitReady(server, url, name, intervalMs = 100, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     if (server.exited)
       throw new Error(`${name} exited before it was ready (its output is above)`, { cause: server.output() })
@@ -99,9 +99,11 @@ export async function waitReady(server, url, name) {
     } catch {
       // not listening yet
     }
-    await new Promise((r) => setTimeout(r, 100))
+    await new Promise((r) => setTimeout(r, intervalMs))
   }
-  throw new Error(`${name} was not ready within 30 s (its output is above)`, { cause: server.output() })
+  throw new Error(`${name} was not ready within ${timeoutMs / 1000} s (its output is above)`, {
+    cause: server.output(),
+  })
 }
 
 /** CPU time (user + system) of a process so far, in seconds, from /proc. */

@@ -27,6 +27,22 @@ export interface Evaluation {
   errors: Array<{ policy: string; message: string }>
 }
 
+/** A link of a template: the policy `id` is `template` with its slots filled. */
+export interface TemplateLink {
+  id: string
+  template: string
+  /** The value of `?principal`, when the template has that slot. */
+  principal?: EntityRef
+  /** The value of `?resource`, when the template has that slot. */
+  resource?: EntityRef
+}
+
+/** Templates (id → Cedar text of one template) and the policies linked from them. */
+export interface TemplatedPolicies {
+  templates: ReadonlyMap<string, string>
+  links: readonly TemplateLink[]
+}
+
 /** Evaluates requests against one loaded policy set. */
 export interface PolicyEvaluator {
   /** Replaces the loaded policy set (id → Cedar text of one policy); throws if the engine cannot load it. */
@@ -46,8 +62,22 @@ export class CedarWasmEvaluator implements PolicyEvaluator {
   private readonly setName = `mandate-${process.pid}-${++instances}`
   private loaded = false
 
-  load(policies: ReadonlyMap<string, string>): void {
-    const answer = preparsePolicySet(this.setName, { staticPolicies: Object.fromEntries(policies) })
+  /** Loads static policies and, optionally, templates and their links. */
+  load(policies: ReadonlyMap<string, string>, templated?: TemplatedPolicies): void {
+    const answer = preparsePolicySet(this.setName, {
+      staticPolicies: Object.fromEntries(policies),
+      ...(templated && {
+        templates: Object.fromEntries(templated.templates),
+        templateLinks: templated.links.map((link) => ({
+          templateId: link.template,
+          newId: link.id,
+          values: {
+            ...(link.principal && { '?principal': link.principal }),
+            ...(link.resource && { '?resource': link.resource }),
+          },
+        })),
+      }),
+    })
     if (answer.type === 'failure')
       throw new EngineFailure(
         `the policy set does not load: ${answer.errors.map((e) => e.message).join('; ')}`,

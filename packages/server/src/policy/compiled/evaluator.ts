@@ -1,0 +1,244 @@
+// The compiled Cedar evaluator: cedar-wasm parses each policy into its JSON form, compiler.ts turns it into closures,
+// and a request runs only the policies whose scope can match its action and its principal's and resource's types.
+// A policy set the compiler cannot handle in full is evaluated by cedar-wasm instead, and the construct is reported.
+import { policyToJson, templateToJson } from '../cedar.ts'
+import {
+  CedarWasmEvaluator,
+  EngineFailure,
+  type Evaluation,
+  type EvaluationRequest,
+  type PolicyEvaluator,
+  type TemplatedPolicies,
+} from '../evaluator.ts'
+import { type CompiledPolicy, compilePolicy, UnsupportedConstruct } from './compiler.ts'
+import { restoreExactIntegers } from './exact-literals.ts'
+import { EntityMap, type Extensions, InvalidInput, recordFromJson, uidFromJson } from './json-values.ts'
+import {
+  type CompiledRequest,
+  type EntityLookup,
+  type EntityUid,
+  EvaluationError,
+  entityUid,
+} from './values.ts'
+
+/** How the compiled evaluator is set up. */
+export interface CompiledEvaluatorOptions {
+  /** The extension functions. */
+  extensions: Extensions
+  /** Called when a loaded set is evaluated by cedar-wasm instead, with the construct the compiler does not handle. */
+  onFallback?: (construct: string) => void
+}
+
+// Candidates by principal type, then resource type.
+type ByTypes = Map<string, Map<string, CompiledPolicy[]>>
+
+interface ActionCandidates {
+  /** The action's ancestors these candidates were chosen with. */
+  ancestors: ReadonlySet<EntityUid> | undefined
+  byTypes: ByTypes
+}
+
+// Distinct (action, principal type, resource type) triples kept; request types are caller input, so the cache is
+// bounded and simply emptied when full.
+const MAX_CACHED = 4096
+const NO_ERRORS: Evaluation['errors'] = []
+const NONE: string[] = []
+
+function sameSet(a: ReadonlySet<EntityUid> | undefined, b: ReadonlySet<EntityUid> | undefined): boolean {
+  if (a === b) return true
+  if (!a || !b || a.size !== b.size) return false
+  for (const item of a) if (!b.has(item)) return false
+  return true
+}
+
+/** Parses one policy's text into its JSON form with exact integers, or says why it cannot be compiled. */
+function policyJson(id: string, text: string, template: boolean): unknown {
+  const answer = template ? templateToJson(text) : policyToJson(text)
+  if (answer.type === 'failure')
+    throw new EngineFailure(
+      `the policy set does not load: ${id}: ${answer.errors.map((e) => e.message).join('; ')}`,
+    )
+  if (!restoreExactIntegers(answer.json, text))
+    throw new UnsupportedConstruct(
+      'an integer literal beyond 2^53 that cannot be read back exactly from the text',
+    )
+  return answer.json
+}
+
+/**
+ * A `PolicyEvaluator` that compiles the policy set to JavaScript closures. `decide` is the fast path, over entities
+ * already in memory; `evaluate` takes the same JSON as cedar-wasm.
+ *
+ * @example
+ * const evaluator = new CompiledEvaluator({ extensions, onFallback: (construct) => log.warn({ construct }) })
+ * evaluator.load(new Map([['p1', 'permit(principal, action == Action::"read", resource);']]))
+ * evaluator.decide({ principal, action, resource, context }, store).decision // 'allow'
+ */
+export class CompiledEvaluator implements PolicyEvaluator {
+  /** The construct that made the loaded set fall back to cedar-wasm; undefined while it is compiled. */
+  fallback: string | undefined
+  private policies: CompiledPolicy[] = []
+  private reference: CedarWasmEvaluator | undefined
+  private readonly candidates = new Map<EntityUid, ActionCandidates>()
+  private cached = 0
+
+  private readonly extensions: Extensions
+
+  constructor(private readonly options: CompiledEvaluatorOptions) {
+    this.extensions = options.extensions
+  }
+
+  /** Replaces the loaded set: static policies (id → Cedar text of one policy) and, optionally, templates and links. */
+  load(policies: ReadonlyMap<string, string>, templated?: TemplatedPolicies): void {
+    let compiled: CompiledPolicy[]
+    try {
+      compiled = this.compile(policies, templated)
+    } catch (error) {
+      if (!(error instanceof UnsupportedConstruct)) throw error
+      const reference = new CedarWasmEvaluator()
+      reference.load(policies, templated)
+      this.reference = reference
+      this.fallback = error.construct
+      this.policies = []
+      this.clearCandidates()
+      this.options.onFallback?.(error.construct)
+      return
+    }
+    this.policies = compiled
+    this.reference = undefined
+    this.fallback = undefined
+    this.clearCandidates()
+  }
+
+  private compile(
+    policies: ReadonlyMap<string, string>,
+    templated: TemplatedPolicies | undefined,
+  ): CompiledPolicy[] {
+    const { extensions } = this
+    const compiled: CompiledPolicy[] = []
+    for (const [id, text] of policies)
+      compiled.push(compilePolicy(id, policyJson(id, text, false), extensions))
+    if (!templated) return compiled
+    const templates = new Map<string, unknown>()
+    for (const [id, text] of templated.templates) templates.set(id, policyJson(id, text, true))
+    const ids = new Set([...policies.keys(), ...templated.templates.keys()])
+    for (const link of templated.links) {
+      const est = templates.get(link.template)
+      if (est === undefined)
+        throw new EngineFailure(`the policy set does not load: no template ${link.template}`)
+      if (ids.has(link.id))
+        throw new EngineFailure(`the policy set does not load: duplicate policy id ${link.id}`)
+      ids.add(link.id)
+      const slots = new Map<string, EntityUid>()
+      if (link.principal) slots.set('?principal', entityUid(link.principal.type, link.principal.id))
+      if (link.resource) slots.set('?resource', entityUid(link.resource.type, link.resource.id))
+      try {
+        compiled.push(compilePolicy(link.id, est, extensions, slots))
+      } catch (error) {
+        // A link that leaves a slot empty is a load error in Cedar, not something to evaluate elsewhere.
+        if (error instanceof UnsupportedConstruct && error.construct.startsWith('an unfilled slot'))
+          throw new EngineFailure(
+            `the policy set does not load: ${link.id} leaves ${error.construct.slice(17)} empty`,
+          )
+        throw error
+      }
+    }
+    return compiled
+  }
+
+  /** Decides one request given as JSON (the seam's form; integers may be number or bigint). */
+  evaluate(request: EvaluationRequest): Evaluation {
+    if (this.reference) return this.reference.evaluate(request)
+    const { extensions } = this
+    let compiled: CompiledRequest
+    let entities: EntityMap
+    try {
+      compiled = {
+        principal: uidFromJson(request.principal),
+        action: entityUid('Action', request.action),
+        resource: uidFromJson(request.resource),
+        context: recordFromJson(request.context, extensions),
+      }
+      entities = new EntityMap(request.entities, extensions)
+    } catch (error) {
+      if (error instanceof InvalidInput)
+        throw new EngineFailure(`the request could not be evaluated: ${error.message}`)
+      throw error
+    }
+    return this.decide(compiled, entities)
+  }
+
+  /**
+   * Decides one request over entities in memory. Throws EngineFailure when the loaded set fell back to cedar-wasm
+   * (`fallback` says so): that engine needs the request's entities as JSON, through `evaluate`.
+   */
+  decide(request: CompiledRequest, entities: EntityLookup): Evaluation {
+    if (this.reference)
+      throw new EngineFailure(`the policy set is evaluated by cedar-wasm (${this.fallback}): use evaluate()`)
+    let permits: string[] | undefined
+    let forbids: string[] | undefined
+    let errors: Evaluation['errors'] | undefined
+    for (const policy of this.candidatesFor(request, entities)) {
+      if (!policy.scope(request, entities)) continue
+      if (policy.condition) {
+        try {
+          if (!policy.condition(request, entities)) continue
+        } catch (error) {
+          if (!(error instanceof EvaluationError))
+            throw new EngineFailure(`the request could not be evaluated: ${(error as Error).message}`)
+          if (!errors) errors = []
+          errors.push({ policy: policy.id, message: error.message })
+          continue
+        }
+      }
+      if (policy.effect === 'forbid') {
+        if (!forbids) forbids = []
+        forbids.push(policy.id)
+      } else {
+        if (!permits) permits = []
+        permits.push(policy.id)
+      }
+    }
+    // Cedar: deny unless a permit is satisfied and no forbid is; the satisfied forbids determine a deny.
+    if (forbids) return { decision: 'deny', determining: forbids.sort(), errors: errors ?? NO_ERRORS }
+    if (permits) return { decision: 'allow', determining: permits.sort(), errors: errors ?? NO_ERRORS }
+    return { decision: 'deny', determining: NONE, errors: errors ?? NO_ERRORS }
+  }
+
+  /** The policies that may apply to the request's action, principal type and resource type, in load order. */
+  private candidatesFor(request: CompiledRequest, entities: EntityLookup): readonly CompiledPolicy[] {
+    const { action } = request
+    const ancestors = entities.get(action)?.ancestors
+    let forAction = this.candidates.get(action)
+    if (!forAction || !sameSet(forAction.ancestors, ancestors)) {
+      if (this.cached >= MAX_CACHED) this.clearCandidates()
+      forAction = { ancestors, byTypes: new Map() }
+      this.candidates.set(action, forAction)
+    }
+    const principalType = request.principal.type
+    let byResource = forAction.byTypes.get(principalType)
+    if (!byResource) {
+      byResource = new Map()
+      forAction.byTypes.set(principalType, byResource)
+    }
+    const resourceType = request.resource.type
+    let list = byResource.get(resourceType)
+    if (!list) {
+      list = this.policies.filter(
+        (policy) =>
+          (policy.principal.type === undefined || policy.principal.type === principalType) &&
+          (policy.resource.type === undefined || policy.resource.type === resourceType) &&
+          (policy.action.entities === undefined ||
+            policy.action.entities.some((uid) => uid === action || ancestors?.has(uid) === true)),
+      )
+      byResource.set(resourceType, list)
+      this.cached++
+    }
+    return list
+  }
+
+  private clearCandidates(): void {
+    this.candidates.clear()
+    this.cached = 0
+  }
+}

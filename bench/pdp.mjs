@@ -24,8 +24,9 @@
 // How. This process pins itself to CPU 0 (`taskset`). Per scenario: load both sides (load times printed), compare,
 // warm up each side for 1 s, then --runs rounds, each running every side once: --duration/2 s of decisions back to
 // back for decisions/s, then --duration/2 s timing each decision (process.hrtime) for p50 and p99. Figures are medians
-// of the runs; the ratio compiled/cedar-wasm names its baseline (decisions/s above 1: the compiled evaluator decides
-// more per second; latency below 1: it is faster).
+// of the runs; a run in which this process had under 90% of its core is flagged CONTENDED. The ratio
+// compiled/cedar-wasm names its baseline (decisions/s above 1: the compiled evaluator decides more per second;
+// latency below 1: it is faster).
 //
 // Usage: npm run bench:pdp -- [--duration 4] [--runs 3] [--requests 4000] [--scenarios small,large] [--json]
 import { execFileSync } from 'node:child_process'
@@ -138,8 +139,15 @@ async function compiledSide(model) {
 // ---------------------------------------------------------------------------------------------------------------
 // Measurement
 
-/** Decisions back to back for `seconds`: decisions/s. The clock is read every 64 decisions. */
+/** A run is contended when this process had less than this share of its core (others ran on it). */
+const CONTENDED = 0.9
+
+/**
+ * Decisions back to back for `seconds`: decisions/s, and the share of the wall time this process was on its core
+ * (below CONTENDED, other processes took the core and the figure is too low). The clock is read every 64 decisions.
+ */
 function throughput(side, prepared, seconds, offset) {
+  const cpu0 = process.cpuUsage()
   const start = process.hrtime.bigint()
   const deadline = start + BigInt(Math.round(seconds * 1e9))
   let i = 0
@@ -148,7 +156,9 @@ function throughput(side, prepared, seconds, offset) {
     for (let k = 0; k < 64; k++) side.decide(prepared[(offset + i++) % prepared.length])
     now = process.hrtime.bigint()
   }
-  return i / (Number(now - start) / 1e9)
+  const wall = Number(now - start) / 1e9
+  const cpu = process.cpuUsage(cpu0)
+  return { rate: i / wall, cpu: (cpu.user + cpu.system) / 1e6 / wall }
 }
 
 /** Each decision timed for `seconds`: p50 and p99 in microseconds. */
@@ -225,11 +235,12 @@ async function benchScenario(name, opts) {
     for (let run = 0; run < opts.runs; run++)
       sides.forEach((side, s) => {
         const offset = run * 997
-        const rate = throughput(side, prepared[s], half, offset)
+        const { rate, cpu } = throughput(side, prepared[s], half, offset)
         const { p50, p99 } = latency(side, prepared[s], half, offset)
-        runs[side.name].push({ rate, p50, p99 })
+        const contended = cpu < CONTENDED
+        runs[side.name].push({ rate, p50, p99, cpu, contended })
         log(
-          `[${name} ${side.name}] run ${run + 1}/${opts.runs}: ${Math.round(rate)} decisions/s, p50 ${p50.toFixed(1)} us, p99 ${p99.toFixed(1)} us`,
+          `[${name} ${side.name}] run ${run + 1}/${opts.runs}: ${Math.round(rate)} decisions/s, p50 ${p50.toFixed(1)} us, p99 ${p99.toFixed(1)} us, cpu ${Math.round(cpu * 100)}%${contended ? ' CONTENDED' : ''}`,
         )
       })
   }
@@ -241,6 +252,7 @@ async function benchScenario(name, opts) {
         rate: median(runs[side.name].map((r) => r.rate)),
         p50_us: median(runs[side.name].map((r) => r.p50)),
         p99_us: median(runs[side.name].map((r) => r.p99)),
+        contended_runs: runs[side.name].filter((r) => r.contended).length,
         runs: runs[side.name],
       },
     ]),
@@ -295,6 +307,17 @@ function table(result) {
       )
     if (!s.sides.compiled) lines.push('compiled: not in this checkout, no ratio')
   }
+  const contended = result.scenarios.flatMap((s) =>
+    Object.entries(s.sides)
+      .filter(([, r]) => r.contended_runs > 0)
+      .map(([name, r]) => `${s.scenario} ${name} ${r.contended_runs}/${r.runs.length}`),
+  )
+  if (contended.length > 0)
+    lines.push(
+      '',
+      `WARNING: contended runs (this process had less than ${CONTENDED * 100}% of CPU ${SERVER_CPU} while counting decisions/s): ${contended.join(', ')}.`,
+      'Their decisions/s are too low; run again on a quiet machine.',
+    )
   return lines.join('\n')
 }
 

@@ -25,7 +25,7 @@
 // default 2); then the measurements run in rounds: --runs rounds (default 3), each measuring every target once, alone,
 // for --duration s (default 10) with --connections (default 50) keep-alive connections and pipelining 1. Interleaving
 // spreads slow drift of a shared machine over all targets. The idle targets wait on CPU 0 meanwhile, doing next to
-// nothing. Defaults take about two minutes.
+// nothing. Defaults take about four minutes, seeding the 100,000 agents included (30-60 s on a quiet machine).
 //
 // How to read the output. One row per target: requests/s, p50 and p99 latency in ms, each the median over the runs
 // (each metric's own median). `server cpu` is the server process's CPU use over the runs (100% = the whole pinned core,

@@ -12,6 +12,7 @@ import {
 } from '../evaluator.ts'
 import { type CompiledPolicy, compilePolicy, UnsupportedConstruct } from './compiler.ts'
 import { restoreExactIntegers } from './exact-literals.ts'
+import { compareExtension, EXTENSION_FUNCTIONS } from './extensions.ts'
 import { EntityMap, type Extensions, InvalidInput, recordFromJson, uidFromJson } from './json-values.ts'
 import {
   type CompiledRequest,
@@ -21,10 +22,13 @@ import {
   entityUid,
 } from './values.ts'
 
+/** Cedar's extensions (`ip`, `decimal`, `datetime`, `duration`), as extensions.ts implements them. */
+export const CEDAR_EXTENSIONS: Extensions = { functions: EXTENSION_FUNCTIONS, compare: compareExtension }
+
 /** How the compiled evaluator is set up. */
 export interface CompiledEvaluatorOptions {
-  /** The extension functions. */
-  extensions: Extensions
+  /** The extension functions; Cedar's own by default. */
+  extensions?: Extensions
   /** Called when a loaded set is evaluated by cedar-wasm instead, with the construct the compiler does not handle. */
   onFallback?: (construct: string) => void
 }
@@ -41,8 +45,6 @@ interface ActionCandidates {
 // Distinct (action, principal type, resource type) triples kept; request types are caller input, so the cache is
 // bounded and simply emptied when full.
 const MAX_CACHED = 4096
-const NO_ERRORS: Evaluation['errors'] = []
-const NONE: string[] = []
 
 function sameSet(a: ReadonlySet<EntityUid> | undefined, b: ReadonlySet<EntityUid> | undefined): boolean {
   if (a === b) return true
@@ -70,7 +72,7 @@ function policyJson(id: string, text: string, template: boolean): unknown {
  * already in memory; `evaluate` takes the same JSON as cedar-wasm.
  *
  * @example
- * const evaluator = new CompiledEvaluator({ extensions, onFallback: (construct) => log.warn({ construct }) })
+ * const evaluator = new CompiledEvaluator({ onFallback: (construct) => log.warn({ construct }) })
  * evaluator.load(new Map([['p1', 'permit(principal, action == Action::"read", resource);']]))
  * evaluator.decide({ principal, action, resource, context }, store).decision // 'allow'
  */
@@ -84,8 +86,8 @@ export class CompiledEvaluator implements PolicyEvaluator {
 
   private readonly extensions: Extensions
 
-  constructor(private readonly options: CompiledEvaluatorOptions) {
-    this.extensions = options.extensions
+  constructor(private readonly options: CompiledEvaluatorOptions = {}) {
+    this.extensions = options.extensions ?? CEDAR_EXTENSIONS
   }
 
   /** Replaces the loaded set: static policies (id → Cedar text of one policy) and, optionally, templates and links. */
@@ -200,9 +202,9 @@ export class CompiledEvaluator implements PolicyEvaluator {
       }
     }
     // Cedar: deny unless a permit is satisfied and no forbid is; the satisfied forbids determine a deny.
-    if (forbids) return { decision: 'deny', determining: forbids.sort(), errors: errors ?? NO_ERRORS }
-    if (permits) return { decision: 'allow', determining: permits.sort(), errors: errors ?? NO_ERRORS }
-    return { decision: 'deny', determining: NONE, errors: errors ?? NO_ERRORS }
+    if (forbids) return { decision: 'deny', determining: forbids.sort(), errors: errors ?? [] }
+    if (permits) return { decision: 'allow', determining: permits.sort(), errors: errors ?? [] }
+    return { decision: 'deny', determining: [], errors: errors ?? [] }
   }
 
   /** The policies that may apply to the request's action, principal type and resource type, in load order. */

@@ -151,7 +151,8 @@ function ancestorsOf(uid: EntityUid, parsed: ReadonlyMap<EntityUid, ParsedEntity
 }
 
 function describe(json: unknown): string {
-  if (json instanceof EntityUid || json instanceof ExtensionValue) return String(json)
+  if (json instanceof EntityUid) return json.key
+  if (json instanceof ExtensionValue) return `${json.extension}(${json.key()})`
   try {
     return (
       JSON.stringify(json, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))?.slice(0, 80) ??

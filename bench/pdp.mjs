@@ -107,15 +107,15 @@ const COMPILED_MODULE = join(repoRoot, 'packages/server/src/policy/compiled/eval
 /** The compiled side, or undefined when the compiled evaluator is not in this checkout. */
 async function compiledSide(model) {
   if (!existsSync(COMPILED_MODULE)) return undefined
-  const [{ CompiledEvaluator }, { EntityMap }, values] = await Promise.all([
+  const [{ CEDAR_EXTENSIONS, CompiledEvaluator }, { EntityMap }, values] = await Promise.all([
     import(COMPILED_MODULE),
     import('../packages/server/src/policy/compiled/json-values.ts'),
     import('../packages/server/src/policy/compiled/values.ts'),
   ])
-  // The model's policies call no extension function (ip, decimal, datetime, duration).
-  const extensions = { functions: new Map(), compare: () => undefined }
   const t0 = process.hrtime.bigint()
-  const evaluator = new CompiledEvaluator({ extensions })
+  // Cedar's extensions, as a node sets it up.
+  const evaluator = new CompiledEvaluator()
+  const extensions = CEDAR_EXTENSIONS
   evaluator.load(model.policies)
   // A set the compiler cannot handle is evaluated by cedar-wasm: that would measure cedar-wasm twice.
   if (evaluator.fallback)

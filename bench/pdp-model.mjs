@@ -39,7 +39,9 @@ function rulesFor(action, i, projects) {
         `@id("${action}.freeze")\nforbid (principal, action == ${a}, resource in project::"p${(i * 7) % projects}")\nwhen { principal.level < 3 };`
   return [
     `@id("${action}.owner")\npermit (${scope})\nwhen { resource.owner == principal };`,
-    `@id("${action}.department")\npermit (${scope})\nwhen { resource.department == principal.department && principal.level >= ${level} && resource.sensitivity < ${1 + (i % 4)} };`,
+    // Every third action's department rule also reads `reviewer` without `has`: it errors on the documents that have
+    // none, and Cedar skips it there (both sides must report the same erroring policy).
+    `@id("${action}.department")\npermit (${scope})\nwhen { resource.department == principal.department && principal.level >= ${level} && resource.sensitivity < ${1 + (i % 4)}${i % 3 === 2 ? ' && resource.reviewer != principal' : ''} };`,
     `@id("${action}.project")\npermit (${scope})\nwhen { principal.role == "${i % 2 ? 'lead' : 'manager'}" && principal in resource.project };`,
     `@id("${action}.sensitive")\nforbid (${scope})\nwhen { resource.sensitivity >= ${2 + (i % 3)} && principal.role != "manager" && !(resource.owner == principal) };`,
     last,
@@ -81,6 +83,9 @@ export function scenario(name, requestCount) {
         department: pick(DEPARTMENTS),
         sensitivity: Math.floor(rnd() * 5),
         tags: rnd() < 0.08 ? ['legal-hold'] : rnd() < 0.3 ? ['draft'] : [],
+        ...(rnd() < 0.5
+          ? { reviewer: { __entity: ref('employee', `e${Math.floor(rnd() * size.employees)}`) } }
+          : {}),
       },
       parents: [ref('project', `p${project}`)],
     })

@@ -5,7 +5,8 @@
 // Scenarios. A generated but realistic model, the same every run (seeded; bench/pdp-model.mjs): employees (department,
 // role, level; members of projects), projects and documents (owner, department, sensitivity, tags, project; in a
 // project), and five rules per action (owner; department with level and sensitivity; project membership through the
-// entity hierarchy, `principal in resource.project`; a sensitivity forbid; a legal-hold or project-freeze forbid).
+// entity hierarchy, `principal in resource.project`; a sensitivity forbid; a legal-hold or project-freeze forbid;
+// every third action's department rule reads an attribute some documents lack, and errors there).
 //   small   1,000 entities (600 employees, 40 projects, 360 documents), 10 actions, 50 policies
 //   large   100,000 entities (60,000 employees, 4,000 projects, 36,000 documents), 100 actions, 500 policies
 // Each scenario decides a stream of --requests distinct requests (employee, action, document; a fifth of them by the
@@ -184,10 +185,12 @@ const sameList = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]
 function compare(sides, requests, prepared) {
   const mismatches = []
   let allowed = 0
+  let erroring = 0
   for (let i = 0; i < requests.length; i++) {
     const answers = sides.map((side, s) => side.decide(prepared[s][i]))
     const [first] = answers
     if (first.decision === 'allow') allowed++
+    if (first.errors.length > 0) erroring++
     for (let s = 1; s < sides.length; s++) {
       const other = answers[s]
       const errorsOf = (e) => e.errors.map((x) => x.policy).sort()
@@ -203,7 +206,7 @@ function compare(sides, requests, prepared) {
         })
     }
   }
-  return { mismatches, allowed: allowed / requests.length }
+  return { mismatches, allowed: allowed / requests.length, erroring: erroring / requests.length }
 }
 
 async function benchScenario(name, opts) {
@@ -218,7 +221,7 @@ async function benchScenario(name, opts) {
   else log(`[${name}] the compiled evaluator is not in this checkout (${COMPILED_MODULE}): baseline only`)
   for (const side of sides) log(`[${name} ${side.name}] loaded in ${(side.loadSeconds * 1000).toFixed(0)} ms`)
   const prepared = sides.map((side) => model.requests.map(side.prepare))
-  const { mismatches, allowed } = compare(sides, model.requests, prepared)
+  const { mismatches, allowed, erroring } = compare(sides, model.requests, prepared)
   if (sides.length > 1)
     log(
       mismatches.length === 0
@@ -265,6 +268,7 @@ async function benchScenario(name, opts) {
     policies: model.policies.size,
     requests: model.requests.length,
     allowed_share: allowed,
+    erroring_share: erroring,
     mismatches: mismatches.slice(0, 10),
     mismatch_count: mismatches.length,
     sides: sideResults,
@@ -289,7 +293,7 @@ function table(result) {
   for (const s of result.scenarios) {
     lines.push(
       '',
-      `${s.scenario}: ${s.entities.toLocaleString('en')} entities, ${s.policies} policies, ${s.requests} distinct requests, ${Math.round(s.allowed_share * 100)}% allowed; ` +
+      `${s.scenario}: ${s.entities.toLocaleString('en')} entities, ${s.policies} policies, ${s.requests} distinct requests, ${Math.round(s.allowed_share * 100)}% allowed, ${Math.round(s.erroring_share * 100)}% with an erroring policy; ` +
         (Object.keys(s.sides).length < 2
           ? 'one side, nothing compared'
           : s.mismatch_count === 0

@@ -53,6 +53,8 @@ import {
 } from './lib.mjs'
 
 const ALL_TARGETS = ['mandate', 'cerbos', 'cerbos-audit', 'floor']
+/** No set-up or check request waits longer than this: the benchmark is bounded in time. */
+const SETUP_TIMEOUT_MS = 30_000
 const log = (line) => process.stderr.write(`${line}\n`)
 
 function usage(message, code = 2) {
@@ -132,6 +134,7 @@ async function startMandate(options) {
   try {
     await waitReady(server, `${base}/readyz`, 'mandate')
     const res = await fetch(`${base}/api/v1/apply`, {
+      signal: AbortSignal.timeout(SETUP_TIMEOUT_MS),
       method: 'POST',
       headers: { authorization: `Bearer ${bootstrap}`, 'content-type': 'application/json' },
       body: JSON.stringify({ documents: MANDATE_DOCUMENTS }),
@@ -142,7 +145,7 @@ async function startMandate(options) {
       execFileSync(
         process.execPath,
         ['packages/server/bin/mandate.js', '--json', 'admin', 'token', '--pep', '--name', 'bench-pep'],
-        { cwd: repoRoot, env: { ...inheritedEnv(), ...env }, encoding: 'utf8' },
+        { cwd: repoRoot, env: { ...inheritedEnv(), ...env }, encoding: 'utf8', timeout: SETUP_TIMEOUT_MS },
       ),
     )
     if (typeof issued.token !== 'string' || issued.role !== 'pep')
@@ -257,6 +260,7 @@ async function decisionsOf(target, mode, bodies) {
   const out = []
   for (const body of bodies) {
     const res = await fetch(`${target.base}${PATHS[mode]}`, {
+      signal: AbortSignal.timeout(SETUP_TIMEOUT_MS),
       method: 'POST',
       headers: target.headers,
       body: JSON.stringify(body),

@@ -93,7 +93,7 @@ export async function waitReady(server, url, name, intervalMs = 100, timeoutMs =
     if (server.exited)
       throw new Error(`${name} exited before it was ready (its output is above)`, { cause: server.output() })
     try {
-      const res = await fetch(url)
+      const res = await fetch(url, { signal: AbortSignal.timeout(5_000) })
       await res.arrayBuffer()
       if (res.status === 200) return
     } catch {

@@ -78,6 +78,9 @@ const SCOPE = 'bench:read'
 const SPONSOR = 'bench@example.com'
 const ALL_TARGETS = ['mandate', 'mandate-exchange', 'mandate-agents', 'oidc-provider', 'bare']
 const EXCHANGE_AGENT = 'bench-assistant'
+/** No set-up or check request waits longer than this, and seeding the agents no longer than SEED_TIMEOUT_MS. */
+const SETUP_TIMEOUT_MS = 30_000
+const SEED_TIMEOUT_MS = 15 * 60_000
 const IDP = 'https://idp.bench.example'
 const BENCH_POLICIES = `@id("autonomous")
 permit (principal is agent, action == Action::"${SCOPE}", resource == resource_server::"bench")
@@ -235,6 +238,7 @@ async function startMandate(options, mode = 'client') {
     }
     const put = async (path, body) => {
       const res = await fetch(`${base}${path}`, {
+        signal: AbortSignal.timeout(SETUP_TIMEOUT_MS),
         method: 'PUT',
         headers: { authorization: `Bearer ${bootstrap}`, 'content-type': 'application/json' },
         body: JSON.stringify(body),
@@ -313,8 +317,10 @@ async function seedAgents(env, count) {
   child.stdout.on('data', (chunk) => {
     out += chunk
   })
-  const [code] = await once(child, 'exit')
-  if (code !== 0) throw new Error(`seeding ${count} agents failed (exit code ${code})`)
+  const timer = setTimeout(() => child.kill('SIGKILL'), SEED_TIMEOUT_MS)
+  const [code, signal] = await once(child, 'exit')
+  clearTimeout(timer)
+  if (code !== 0) throw new Error(`seeding ${count} agents failed (${signal ?? `exit code ${code}`})`)
   return JSON.parse(out)
 }
 
@@ -380,6 +386,7 @@ async function prepareExchange(put, base, admin) {
   })
   // The human's grant to the agent: a delegated token needs a mandate covering the scope on the resource server.
   const mandate = await fetch(`${base}/api/v1/mandates`, {
+    signal: AbortSignal.timeout(SETUP_TIMEOUT_MS),
     method: 'POST',
     headers: { authorization: admin, 'content-type': 'application/json' },
     body: JSON.stringify({
@@ -427,6 +434,7 @@ const starters = {
 /** Gets one token and checks it: 200, Bearer, ES256 at+jwt verified against the target's JWKS, aud, scope, client. */
 async function checkToken(target) {
   const res = await fetch(target.url, {
+    signal: AbortSignal.timeout(SETUP_TIMEOUT_MS),
     method: 'POST',
     headers: { authorization: target.authorization, 'content-type': 'application/x-www-form-urlencoded' },
     body: target.body ?? FORM,
@@ -436,7 +444,7 @@ async function checkToken(target) {
   const body = JSON.parse(text)
   if (typeof body.access_token !== 'string' || !/^bearer$/i.test(body.token_type))
     throw new Error(`not a Bearer token response: ${text}`)
-  const jwks = await (await fetch(target.jwksUrl)).json()
+  const jwks = await (await fetch(target.jwksUrl, { signal: AbortSignal.timeout(SETUP_TIMEOUT_MS) })).json()
   const { payload, protectedHeader } = await jwtVerify(body.access_token, createLocalJWKSet(jwks), {
     issuer: target.issuer,
     audience: RESOURCE,

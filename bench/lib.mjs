@@ -86,22 +86,24 @@ export function spawnServer(name, args, env, cpuProf, command = process.execPath
   }
 }
 
-/** Waits until `url` answers 200 (or the server exits, or 30 s pass). */
-export async function waitReady(server, url, name) {
-  const deadline = Date.now() + 30_000
+/** Waits until `url` answers 200 (or the server exits, or `timeoutMs` pass), asking every `intervalMs`. */
+export async function waitReady(server, url, name, intervalMs = 100, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     if (server.exited)
       throw new Error(`${name} exited before it was ready (its output is above)`, { cause: server.output() })
     try {
-      const res = await fetch(url)
+      const res = await fetch(url, { signal: AbortSignal.timeout(5_000) })
       await res.arrayBuffer()
       if (res.status === 200) return
     } catch {
       // not listening yet
     }
-    await new Promise((r) => setTimeout(r, 100))
+    await new Promise((r) => setTimeout(r, intervalMs))
   }
-  throw new Error(`${name} was not ready within 30 s (its output is above)`, { cause: server.output() })
+  throw new Error(`${name} was not ready within ${timeoutMs / 1000} s (its output is above)`, {
+    cause: server.output(),
+  })
 }
 
 /** CPU time (user + system) of a process so far, in seconds, from /proc. */
@@ -208,4 +210,15 @@ export const median = (values) => {
   if (sorted.length === 0) return Number.NaN
   const mid = sorted.length >> 1
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+/** mulberry32: a small seeded generator, so that every run benchmarks the same model and requests. */
+export function random(seed) {
+  let a = seed
+  return () => {
+    a = (a + 0x6d2b79f5) | 0
+    let t = Math.imul(a ^ (a >>> 15), 1 | a)
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
 }

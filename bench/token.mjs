@@ -8,6 +8,12 @@
 //   mandate        `node packages/server/bin/mandate.js serve`, embedded SQLite store in a fresh temporary data
 //                  directory; the scope decided by a Cedar policy, and two durable (synchronous=FULL, group-committed)
 //                  audit records per token issued: the policy decision and the issuance.
+//   mandate-exchange  the same node, a delegated agent exchanging a user's IdP token for a token (RFC 8693).
+//   mandate-agents  the `mandate` request on a node whose store holds --agents more agents (default 100,000; 1,000
+//                  sponsors; each with a classification, a ceiling and a client secret), seeded before the node starts
+//                  through the registry in-process (bench/seed-agents.mjs, transactions of 10,000, as `mandate apply`
+//                  writes them). For every Mandate node the benchmark also reports its start-up time (spawn to /readyz
+//                  answering 200, asked every 10 ms), its RSS once ready and its peak RSS at the end.
 //   oidc-provider  oidc-provider 9 (bench/targets/oidc-provider.mjs): client_secret_basic client, resource indicators
 //                  with accessTokenFormat 'jwt', ES256 key. Stores nothing per JWT access token.
 //   bare           node:http + jose (bench/targets/bare.mjs): parse the form, compare the Basic header with a constant,
@@ -19,7 +25,7 @@
 // default 2); then the measurements run in rounds: --runs rounds (default 3), each measuring every target once, alone,
 // for --duration s (default 10) with --connections (default 50) keep-alive connections and pipelining 1. Interleaving
 // spreads slow drift of a shared machine over all targets. The idle targets wait on CPU 0 meanwhile, doing next to
-// nothing. Defaults take about two minutes.
+// nothing. Defaults take about four minutes, seeding the 100,000 agents included (30-60 s on a quiet machine).
 //
 // How to read the output. One row per target: requests/s, p50 and p99 latency in ms, each the median over the runs
 // (each metric's own median). `server cpu` is the server process's CPU use over the runs (100% = the whole pinned core,
@@ -30,18 +36,22 @@
 // warning follows the table: its figures are too low; run again on a quiet machine. Every response must be 200: non-200
 // answers, socket errors and timeouts are counted, and a target with any in any run is marked INVALID. Below the table,
 // Mandate's ratios: requests/s and latencies divided by oidc-provider's and by bare's (throughput ratio < 1 means
-// Mandate serves fewer tokens per second; latency ratio > 1 means Mandate is slower).
+// Mandate serves fewer tokens per second; latency ratio > 1 means Mandate is slower), and mandate-agents/mandate: the
+// same node with and without the agents. Then a table of the Mandate nodes' start-up times and memory.
 //
 // Usage: node bench/token.mjs [--duration 10] [--runs 3] [--warmup 2] [--connections 50]
-//                             [--targets mandate,oidc-provider,bare] [--data-dir DIR] [--cpu-prof DIR] [--json]
+//                             [--targets mandate,mandate-exchange,mandate-agents,oidc-provider,bare] [--agents N]
+//                             [--data-dir DIR] [--cpu-prof DIR] [--json]
 //   --data-dir DIR   parent of Mandate's temporary data directory (default: the OS temp dir). The audit record's fsync
 //                    cost depends on the file system: a tmpfs (e.g. /dev/shm) makes fsync free.
 //   --cpu-prof DIR   run the servers under `node --cpu-prof`, profiles in DIR/<target>/ (written when they stop; the
 //                    main thread's is the largest file, others are loader or worker threads).
 //   --json           print one JSON document with every run's figures instead of the table.
 // Progress goes to stderr; results to stdout. Exit code 0 when every target was valid, 1 otherwise, 2 on usage errors.
+import { spawn } from 'node:child_process'
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { once } from 'node:events'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -52,6 +62,7 @@ import {
   CLIENT_CPU,
   CONTENDED,
   freePort,
+  inheritedEnv,
   load as loadRun,
   median,
   pinSelf,
@@ -65,8 +76,11 @@ const CLIENT_ID = 'bench-bot'
 const RESOURCE = 'https://api.bench.example/'
 const SCOPE = 'bench:read'
 const SPONSOR = 'bench@example.com'
-const ALL_TARGETS = ['mandate', 'mandate-exchange', 'oidc-provider', 'bare']
+const ALL_TARGETS = ['mandate', 'mandate-exchange', 'mandate-agents', 'oidc-provider', 'bare']
 const EXCHANGE_AGENT = 'bench-assistant'
+/** No set-up or check request waits longer than this, and seeding the agents no longer than SEED_TIMEOUT_MS. */
+const SETUP_TIMEOUT_MS = 30_000
+const SEED_TIMEOUT_MS = 15 * 60_000
 const IDP = 'https://idp.bench.example'
 const BENCH_POLICIES = `@id("autonomous")
 permit (principal is agent, action == Action::"${SCOPE}", resource == resource_server::"bench")
@@ -84,7 +98,8 @@ function usage(message, code = 2) {
   process.stderr.write(`${message}\n`)
   process.stderr.write(
     'usage: node bench/token.mjs [--duration S] [--runs N] [--warmup S] [--connections N] ' +
-      '[--targets mandate,oidc-provider,bare] [--data-dir DIR] [--cpu-prof DIR] [--json]\n',
+      '[--targets mandate,mandate-exchange,mandate-agents,oidc-provider,bare] [--agents N] [--data-dir DIR] ' +
+      '[--cpu-prof DIR] [--json]\n',
   )
   process.exit(code)
 }
@@ -99,6 +114,7 @@ function parseOptions() {
         warmup: { type: 'string', default: '2' },
         connections: { type: 'string', default: '50' },
         targets: { type: 'string', default: ALL_TARGETS.join(',') },
+        agents: { type: 'string', default: '100000' },
         'data-dir': { type: 'string' },
         'cpu-prof': { type: 'string' },
         json: { type: 'boolean', default: false },
@@ -125,6 +141,7 @@ function parseOptions() {
     runs: integer('runs', 1, 20),
     warmup: integer('warmup', 0, 60),
     connections: integer('connections', 1, 1000),
+    agents: integer('agents', 0, 1000000),
     targets,
     dataDir: values['data-dir'] ? resolve(values['data-dir']) : tmpdir(),
     cpuProf: values['cpu-prof'] ? resolve(values['cpu-prof']) : undefined,
@@ -161,33 +178,67 @@ const FORM = new URLSearchParams({
   resource: RESOURCE,
 }).toString()
 
-async function startMandate(options, exchange = false) {
+/**
+ * Starts Mandate on a new data directory. `mode` is `client` (client_credentials), `exchange` (delegated token
+ * exchange) or `agents` (client_credentials on a node whose store holds `options.agents` more agents, seeded before
+ * it starts through the registry in-process, bench/seed-agents.mjs). Every mode reports the node's start-up time
+ * (spawn to /readyz answering 200) and its resident memory once ready.
+ */
+async function startMandate(options, mode = 'client') {
   const port = await freePort()
   const dataDir = mkdtempSync(join(options.dataDir, 'mandate-bench-'))
   const bootstrap = randomBytes(32).toString('base64url')
   const base = `http://127.0.0.1:${port}`
-  const server = spawnServer(
-    'mandate',
-    ['packages/server/bin/mandate.js', 'serve'],
-    {
-      MANDATE_HOST: '127.0.0.1',
-      MANDATE_PORT: String(port),
-      MANDATE_DATA_DIR: dataDir,
-      MANDATE_MASTER_KEY: randomBytes(32).toString('base64'),
-      MANDATE_BOOTSTRAP_TOKEN: bootstrap,
-      MANDATE_DEMO_DATA: 'off',
-      MANDATE_LOG_LEVEL: 'warn',
-    },
-    options.cpuProf,
-  )
+  const env = {
+    MANDATE_HOST: '127.0.0.1',
+    MANDATE_PORT: String(port),
+    MANDATE_DATA_DIR: dataDir,
+    MANDATE_MASTER_KEY: randomBytes(32).toString('base64'),
+    MANDATE_BOOTSTRAP_TOKEN: bootstrap,
+    MANDATE_DEMO_DATA: 'off',
+    MANDATE_LOG_LEVEL: 'warn',
+  }
+  let seeded
+  if (mode === 'agents') {
+    try {
+      seeded = await seedAgents(env, options.agents)
+    } catch (error) {
+      rmSync(dataDir, { recursive: true, force: true })
+      throw error
+    }
+  }
+  const spawned = process.hrtime.bigint()
+  const server = spawnServer('mandate', ['packages/server/bin/mandate.js', 'serve'], env, options.cpuProf)
   const cleanup = async () => {
     await server.stop()
     rmSync(dataDir, { recursive: true, force: true })
   }
   try {
-    await waitReady(server, `${base}/readyz`, 'mandate')
+    await waitReady(server, `${base}/readyz`, 'mandate', 10, 180_000)
+    const node = {
+      startup_s: Number(process.hrtime.bigint() - spawned) / 1e9,
+      rss_ready_mib: memoryMiB(server.child.pid).rss,
+      agents: (seeded?.agents ?? 0) + (mode === 'exchange' ? 2 : 1),
+      ...(seeded ? { seed_s: seeded.seconds } : {}),
+    }
+    if (seeded) {
+      log(
+        `[mandate-agents] seeded ${seeded.agents} agents in ${seeded.seconds.toFixed(1)} s; ready in ${node.startup_s.toFixed(2)} s, RSS ${node.rss_ready_mib.toFixed(0)} MiB`,
+      )
+      return {
+        server,
+        dataDir,
+        node,
+        url: `${base}/oauth/token`,
+        jwksUrl: `${base}/.well-known/jwks.json`,
+        issuer: base,
+        authorization: basic(CLIENT_ID, seeded.client_secret),
+        cleanup,
+      }
+    }
     const put = async (path, body) => {
       const res = await fetch(`${base}${path}`, {
+        signal: AbortSignal.timeout(SETUP_TIMEOUT_MS),
         method: 'PUT',
         headers: { authorization: `Bearer ${bootstrap}`, 'content-type': 'application/json' },
         body: JSON.stringify(body),
@@ -208,11 +259,12 @@ async function startMandate(options, exchange = false) {
     })
     const secret = agent.issued_secrets?.[0]?.client_secret
     if (!secret) throw new Error('mandate: the agent was created without an issued client secret')
-    if (exchange)
+    if (mode === 'exchange')
       return {
-        ...(await prepareExchange(put, base)),
+        ...(await prepareExchange(put, base, `Bearer ${bootstrap}`)),
         server,
         dataDir,
+        node,
         url: `${base}/oauth/token`,
         jwksUrl: `${base}/.well-known/jwks.json`,
         issuer: base,
@@ -221,6 +273,7 @@ async function startMandate(options, exchange = false) {
     return {
       server,
       dataDir,
+      node,
       url: `${base}/oauth/token`,
       jwksUrl: `${base}/.well-known/jwks.json`,
       issuer: base,
@@ -230,6 +283,55 @@ async function startMandate(options, exchange = false) {
   } catch (error) {
     await cleanup()
     throw error
+  }
+}
+
+/** Seeds the store of `env`'s data directory with `count` agents and the benchmark's own objects; answers the
+ * benchmark agent's client secret. */
+async function seedAgents(env, count) {
+  log(`[mandate-agents] seeding ${count} agents (registry in-process, transactions of 10,000)`)
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(repoRoot, 'bench/seed-agents.mjs'),
+      '--data-dir',
+      env.MANDATE_DATA_DIR,
+      '--agents',
+      String(count),
+      '--client-id',
+      CLIENT_ID,
+      '--sponsor',
+      SPONSOR,
+      '--resource',
+      RESOURCE,
+      '--scope',
+      SCOPE,
+      '--policies',
+      BENCH_POLICIES,
+    ],
+    { cwd: repoRoot, env: { ...inheritedEnv(), ...env }, stdio: ['ignore', 'pipe', 'inherit'] },
+  )
+  let out = ''
+  child.stdout.on('data', (chunk) => {
+    out += chunk
+  })
+  const timer = setTimeout(() => child.kill('SIGKILL'), SEED_TIMEOUT_MS)
+  const [code, signal] = await once(child, 'exit')
+  clearTimeout(timer)
+  if (code !== 0) throw new Error(`seeding ${count} agents failed (${signal ?? `exit code ${code}`})`)
+  return JSON.parse(out)
+}
+
+/** Resident memory of a process, now and at its peak, in MiB (from /proc). */
+function memoryMiB(pid) {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+    const kib = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN)
+    return { rss: kib('VmRSS') / 1024, peak: kib('VmHWM') / 1024 }
+  } catch {
+    return { rss: Number.NaN, peak: Number.NaN }
   }
 }
 
@@ -270,7 +372,7 @@ async function startScript(name, script, options) {
 // Delegated token exchange (RFC 8693): a delegated agent exchanges a user's token from the company IdP (one token,
 // signed once, as a user session would present it) for a token for one action. Each answer waits for its durable
 // audit record, with the human and the agent as the actor chain.
-async function prepareExchange(put, base) {
+async function prepareExchange(put, base, admin) {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
   const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'idp-1', alg: 'ES256' }
   await put('/api/v1/trusted-issuers/bench-idp', { issuer: IDP, type: 'human_idp', jwks: { keys: [jwk] } })
@@ -282,6 +384,21 @@ async function prepareExchange(put, base) {
     ceiling: [SCOPE],
     credentials: [{ type: 'client_secret' }],
   })
+  // The human's grant to the agent: a delegated token needs a mandate covering the scope on the resource server.
+  const mandate = await fetch(`${base}/api/v1/mandates`, {
+    signal: AbortSignal.timeout(SETUP_TIMEOUT_MS),
+    method: 'POST',
+    headers: { authorization: admin, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      human: SPONSOR,
+      agent: EXCHANGE_AGENT,
+      actions: [SCOPE],
+      resource_servers: ['bench'],
+      expires_at: new Date(Date.now() + 24 * 3600_000).toISOString(),
+    }),
+  })
+  if (mandate.status !== 201)
+    throw new Error(`mandate: POST /api/v1/mandates answered ${mandate.status}: ${await mandate.text()}`)
   const now = Math.floor(Date.now() / 1000)
   const subject = await new SignJWT({
     iss: IDP,
@@ -308,7 +425,8 @@ async function prepareExchange(put, base) {
 
 const starters = {
   mandate: startMandate,
-  'mandate-exchange': (options) => startMandate(options, true),
+  'mandate-exchange': (options) => startMandate(options, 'exchange'),
+  'mandate-agents': (options) => startMandate(options, 'agents'),
   'oidc-provider': (options) => startScript('oidc-provider', 'oidc-provider.mjs', options),
   bare: (options) => startScript('bare', 'bare.mjs', options),
 }
@@ -316,6 +434,7 @@ const starters = {
 /** Gets one token and checks it: 200, Bearer, ES256 at+jwt verified against the target's JWKS, aud, scope, client. */
 async function checkToken(target) {
   const res = await fetch(target.url, {
+    signal: AbortSignal.timeout(SETUP_TIMEOUT_MS),
     method: 'POST',
     headers: { authorization: target.authorization, 'content-type': 'application/x-www-form-urlencoded' },
     body: target.body ?? FORM,
@@ -325,7 +444,7 @@ async function checkToken(target) {
   const body = JSON.parse(text)
   if (typeof body.access_token !== 'string' || !/^bearer$/i.test(body.token_type))
     throw new Error(`not a Bearer token response: ${text}`)
-  const jwks = await (await fetch(target.jwksUrl)).json()
+  const jwks = await (await fetch(target.jwksUrl, { signal: AbortSignal.timeout(SETUP_TIMEOUT_MS) })).json()
   const { payload, protectedHeader } = await jwtVerify(body.access_token, createLocalJWKSet(jwks), {
     issuer: target.issuer,
     audience: RESOURCE,
@@ -409,6 +528,7 @@ function summarize(entry) {
     target: entry.name,
     valid: sum('non200') + sum('errors') + sum('timeouts') === 0,
     check: entry.check,
+    node: entry.target?.node,
     rps: median(runs.map((r) => r.rps)),
     p50: median(runs.map((r) => r.p50)),
     p99: median(runs.map((r) => r.p99)),
@@ -464,6 +584,7 @@ async function benchAll(options) {
   } finally {
     for (const entry of entries) {
       if (!entry.target?.cleanup || !live.has(entry.target)) continue
+      if (entry.target.node) entry.target.node.rss_peak_mib = memoryMiB(entry.target.server.child.pid).peak
       live.delete(entry.target)
       await entry.target.cleanup()
       log(`[${entry.name}] stopped`)
@@ -482,8 +603,8 @@ const ratio = (a, b) => (a && b ? a / b : Number.NaN)
 function ratios(results) {
   const by = Object.fromEntries(results.map((r) => [r.target, r]))
   const out = {}
-  for (const mine of ['mandate', 'mandate-exchange']) {
-    for (const other of ['oidc-provider', 'bare']) {
+  for (const mine of ['mandate', 'mandate-exchange', 'mandate-agents']) {
+    for (const other of ['oidc-provider', 'bare', ...(mine === 'mandate-agents' ? ['mandate'] : [])]) {
       if (!by[mine] || !by[other]) continue
       out[`${mine}/${other}`] = {
         rps: ratio(by[mine].rps, by[other].rps),
@@ -538,7 +659,26 @@ function printTable(results, options, elapsed) {
     '',
   ]
   for (const [pair, r] of Object.entries(ratios(results)))
-    out.push(`${pair.padEnd(21)}  req/s x${num(r.rps, 2)}   p50 x${num(r.p50, 2)}   p99 x${num(r.p99, 2)}`)
+    out.push(`${pair.padEnd(29)}  req/s x${num(r.rps, 2)}   p50 x${num(r.p50, 2)}   p99 x${num(r.p99, 2)}`)
+  const nodes = results.filter((r) => r.node)
+  if (nodes.length > 0) {
+    out.push('', 'Mandate nodes: start-up (spawn to /readyz 200) and resident memory (RSS)')
+    out.push('target            agents   start-up s   RSS at ready MiB   peak RSS MiB')
+    for (const r of nodes)
+      out.push(
+        `${r.target.padEnd(16)}  ${String(r.node.agents).padStart(6)}   ${num(r.node.startup_s, 2).padStart(10)}   ${num(r.node.rss_ready_mib, 0).padStart(16)}   ${num(r.node.rss_peak_mib ?? Number.NaN, 0).padStart(12)}`,
+      )
+    const small = nodes.find((r) => r.target === 'mandate')?.node
+    const large = nodes.find((r) => r.target === 'mandate-agents')?.node
+    if (large?.seed_s)
+      out.push(
+        `mandate-agents seeded before start-up in ${num(large.seed_s, 1)} s (${num((large.agents - 1) / large.seed_s, 0)} agents/s; registry in-process, transactions of 10,000)`,
+      )
+    if (small && large)
+      out.push(
+        `mandate-agents/mandate  start-up x${num(large.startup_s / small.startup_s, 2)}   RSS at ready x${num(large.rss_ready_mib / small.rss_ready_mib, 2)}`,
+      )
+  }
   for (const r of results.filter((r) => !r.valid)) {
     if (r.failure) {
       out.push(`${r.target} FAILED: ${r.failure.split('\n')[0]}`)

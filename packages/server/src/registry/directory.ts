@@ -317,7 +317,7 @@ export class Directory {
       let after: string | undefined
       for (;;) {
         const page = await store.list(db, { after, limit: PAGE })
-        for (const object of page) view.put(kind, object.id, object as AnyStored)
+        for (const object of page) view.load(kind, object as AnyStored)
         if (page.length < PAGE) break
         after = page.at(-1)?.id
       }

@@ -156,6 +156,11 @@ export class RegistryView {
     if (after) this.add(kind, after)
   }
 
+  /** Adds an object to a view being loaded, which does not hold it yet. */
+  load(kind: RegistryKind, object: AnyStored): void {
+    this.add(kind, object)
+  }
+
   humanByEmail(email: string): Stored<Human> | undefined {
     return this.single(this.emailHolders.get(emailKey(email)))
   }

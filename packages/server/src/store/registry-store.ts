@@ -118,11 +118,12 @@ export class RegistryStore<T extends { id: string }> {
   }
 }
 
+// The parsed document is fresh, so the bookkeeping is set on it rather than copied into another object: a node loads
+// every registry object through here at start.
 function toStored<T>(row: Tables[RegistryTable]): Stored<T> {
-  return {
-    ...(JSON.parse(row.doc) as T),
-    version: row.version,
-    created_at: row.created_at,
-    updated_at: row.updated_at,
-  }
+  const stored = JSON.parse(row.doc) as Stored<T>
+  stored.version = row.version
+  stored.created_at = row.created_at
+  stored.updated_at = row.updated_at
+  return stored
 }

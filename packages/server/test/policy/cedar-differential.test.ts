@@ -19,7 +19,6 @@ import {
   evaluateWith,
   evaluatorUnderTest,
   formatCase,
-  hasCyclicHierarchy,
   loadInto,
   type TemplatedEvaluator,
 } from '../support/cedar-cases.ts'
@@ -33,10 +32,6 @@ const STRICT = process.env.CEDAR_DIFF_STRICT === '1'
 // (their number is printed), so that the run keeps catching every other difference; CEDAR_DIFF_STRICT=1 compares them
 // too. Remove an entry once the evaluator agrees with cedar-wasm on it.
 const KNOWN_DIFFERENCES: ReadonlyArray<{ name: string; applies: (c: CedarCase) => boolean }> = [
-  {
-    name: 'a cyclic entity hierarchy: cedar-wasm refuses the request, the evaluator decides it',
-    applies: hasCyclicHierarchy,
-  },
   {
     name: 'an `unknown` extension value in JSON: cedar-wasm errors the policies reading it, the evaluator refuses the request',
     applies: (c) => JSON.stringify([c.entities, c.request.context]).includes('"fn":"unknown"'),

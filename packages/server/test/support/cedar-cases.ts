@@ -138,28 +138,6 @@ export function evaluateWith(evaluator: PolicyEvaluator, c: CedarCase): CaseOutc
   }
 }
 
-/** Whether the case's entities hold a cycle of parents (Cedar refuses such a request). */
-export function hasCyclicHierarchy(c: CedarCase): boolean {
-  const keyOf = (uid: EntityJson['uid']) => {
-    const ref = '__entity' in uid ? uid.__entity : uid
-    return `${ref.type}::${JSON.stringify(ref.id)}`
-  }
-  const parents = new Map(c.entities.map((e) => [keyOf(e.uid), e.parents.map(keyOf)]))
-  // Depth-first: a cycle is an edge back to an entity still on the path.
-  const onPath = new Set<string>()
-  const done = new Set<string>()
-  const cyclic = (key: string): boolean => {
-    if (onPath.has(key)) return true
-    if (done.has(key)) return false
-    onPath.add(key)
-    const found = (parents.get(key) ?? []).some(cyclic)
-    onPath.delete(key)
-    done.add(key)
-    return found
-  }
-  return [...parents.keys()].some(cyclic)
-}
-
 /** A Cedar string literal for any string (Cedar's escapes, not JSON's `\uXXXX`). */
 export function cedarString(value: string, escapeNonAscii = false): string {
   let out = '"'

@@ -123,13 +123,12 @@ export class EntityMap implements EntityLookup {
       if (entity) entity.parents.push(...parents)
       else parsed.set(uid, { uid, attrs: new CedarRecord(new Map()), tags: undefined, parents: [...parents] })
     }
-    for (const entity of parsed.values())
-      this.entities.set(entity.uid, {
-        uid: entity.uid,
-        attrs: entity.attrs,
-        tags: entity.tags,
-        ancestors: ancestorsOf(entity.uid, parsed),
-      })
+    for (const entity of parsed.values()) {
+      const ancestors = ancestorsOf(entity.uid, parsed)
+      // Cedar refuses a hierarchy with a cycle: an entity that is its own ancestor would satisfy `in` both ways.
+      if (ancestors.has(entity.uid)) throw new InvalidInput('the entity hierarchy has a cycle')
+      this.entities.set(entity.uid, { uid: entity.uid, attrs: entity.attrs, tags: entity.tags, ancestors })
+    }
   }
 
   get(uid: EntityUid): CompiledEntity | undefined {

@@ -1,6 +1,6 @@
-// The entity slice of one decision: the principal and the resource with their ancestors and the entities their
-// attributes name, the delegating human, as Cedar entities. Never the whole registry: Cedar's cost grows with every
-// entity passed.
+// Registry principals and application entities as Cedar sees them (Mandate's attributes, the declared ones, their
+// parents), and a request's caller-supplied values and context turned into Cedar values, checked against what Cedar
+// can hold. The entity store keeps the registry's side in memory; the cedar-wasm path gets it as JSON.
 import { isIP } from 'node:net'
 import type { CedarValueJson, EntityJson } from '@cedar-policy/cedar-wasm/nodejs'
 import type { Directory } from '../registry/directory.ts'
@@ -35,117 +35,7 @@ export class InvalidDecisionRequest extends Error {
 /** A request value Cedar cannot represent (fractional numbers, nesting beyond the limit). */
 export class UnrepresentableValue extends InvalidDecisionRequest {}
 
-const MAX_ANCESTORS = 64
 const MAX_DEPTH = 16
-
-/** Builds entity slices from the in-memory registry and the declared entity types. */
-export class EntitySlicer {
-  constructor(
-    private readonly directory: Directory,
-    private readonly declarations: ReadonlyMap<string, EntityType>,
-  ) {}
-
-  /**
-   * The entities one request needs. Stored attributes win over request properties: a caller may add what the
-   * registry does not know (a to-do item's owner), never overwrite what it does (an agent's status).
-   */
-  slice(principal: RequestEntity, resource: RequestEntity, also: readonly EntityRef[] = []): EntityJson[] {
-    const out = new Map<string, EntityJson>()
-    // Every entity in the slice gets its whole ancestry, once: an entity first placed as a reference or a parent is
-    // still expanded, or `in` would miss the ancestors above it (and a forbid on them would not fire).
-    const expanded = new Set<string>()
-    let ancestors = 0
-    const expand = (start: EntityJson) => {
-      const queue = [start]
-      while (queue.length > 0) {
-        const entity = queue.shift() as EntityJson
-        const key = keyOf(uidOf(entity.uid))
-        if (expanded.has(key)) continue
-        expanded.add(key)
-        for (const parent of entity.parents) {
-          const ref = uidOf(parent)
-          let placed = out.get(keyOf(ref))
-          if (!placed) {
-            if (ancestors >= MAX_ANCESTORS) continue
-            ancestors++
-            placed = this.stored(ref) ?? { uid: { type: ref.type, id: ref.id }, attrs: {}, parents: [] }
-            out.set(keyOf(ref), placed)
-          }
-          queue.push(placed)
-        }
-      }
-    }
-    const place = (ref: RequestEntity): EntityJson => {
-      const existing = out.get(keyOf(ref))
-      if (existing) {
-        // Placed before (as the principal, a parent, a reference): the caller's properties still only add.
-        if (ref.properties)
-          existing.attrs = { ...this.callerAttributes(ref.type, ref.properties), ...existing.attrs }
-        return existing
-      }
-      const entity = this.entity(ref)
-      out.set(keyOf(ref), entity)
-      return entity
-    }
-    const add = (ref: RequestEntity, withReferences: boolean) => {
-      const entity = place(ref)
-      expand(entity)
-      if (!withReferences) return
-      for (const value of Object.values(entity.attrs)) {
-        const target = referenced(value)
-        if (target) expand(place(target))
-      }
-    }
-    add(principal, true)
-    add(resource, true)
-    for (const ref of also) add(ref, false)
-    return [...out.values()]
-  }
-
-  // Request properties (JSON) as Cedar attributes, following the declared types where there are some.
-  private convertProperties(
-    type: string,
-    properties: Record<string, unknown>,
-  ): Record<string, CedarValueJson> {
-    const declared = this.declarations.get(type)?.attributes ?? {}
-    const attrs: Record<string, CedarValueJson> = {}
-    for (const [name, value] of Object.entries(properties)) {
-      if (value === null || value === undefined) continue
-      if (name.startsWith('__'))
-        throw new UnrepresentableValue(`${type}.${name}: names starting with __ are reserved`)
-      attrs[name] = toCedar(value, declared[name], `${type}.${name}`, 0)
-    }
-    return attrs
-  }
-
-  /** Whether the registry knows the entity (a registered principal or resource server, a group, a stored entity). */
-  registered(ref: EntityRef): boolean {
-    return this.stored(ref) !== undefined
-  }
-
-  private entity(ref: RequestEntity): EntityJson {
-    const stored = this.stored(ref)
-    const requested = ref.properties ? this.callerAttributes(ref.type, ref.properties) : {}
-    if (!stored) return { uid: { type: ref.type, id: ref.id }, attrs: requested, parents: [] }
-    return { ...stored, attrs: { ...requested, ...stored.attrs } }
-  }
-
-  // What a caller's properties may contribute, wherever they meet an entity. Mandate's own attributes (an agent's
-  // status, classification, sponsor, model...) come from the registry or not at all: a caller naming them is ignored,
-  // whether or not the registry has a value.
-  private callerAttributes(
-    type: string,
-    properties: Record<string, unknown>,
-  ): Record<string, CedarValueJson> {
-    const attrs = this.convertProperties(type, properties)
-    for (const name of builtinAttributes(type)) delete attrs[name]
-    return attrs
-  }
-
-  private stored(ref: EntityRef): EntityJson | undefined {
-    return registryEntity(this.directory, this.declarations, ref)
-  }
-}
 
 /**
  * What the registry knows about an entity, as Cedar sees it: Mandate's attributes and the declared ones, and its
@@ -248,24 +138,10 @@ function declaredAttributes(
   return attrs
 }
 
-function uidOf(uid: EntityJson['uid']): EntityRef {
-  return '__entity' in uid ? uid.__entity : uid
-}
-
-function keyOf(ref: EntityRef): string {
-  return `${ref.type}\u0000${ref.id}`
-}
-
 /** `record:101` → `{ type: 'record', id: '101' }`. */
 export function parseUid(uid: string): EntityRef {
   const colon = uid.indexOf(':')
   return { type: uid.slice(0, colon), id: uid.slice(colon + 1) }
-}
-
-function referenced(value: CedarValueJson): EntityRef | undefined {
-  if (value && typeof value === 'object' && !Array.isArray(value) && '__entity' in value)
-    return value.__entity as EntityRef
-  return undefined
 }
 
 // JSON to Cedar: integers are Longs (Cedar has no fractions), `Entity` declarations turn `type:id` or a bare id into a

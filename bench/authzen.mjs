@@ -28,7 +28,8 @@
 // (throughput below 1: Mandate serves fewer; latency above 1: Mandate is slower).
 //
 // Usage: node bench/authzen.mjs [--duration 10] [--runs 3] [--warmup 2] [--connections 50] [--batch 10]
-//                               [--targets mandate,cerbos,cerbos-audit,floor] [--data-dir DIR] [--json]
+//                               [--targets mandate,cerbos,cerbos-audit,floor] [--data-dir DIR] [--cpu-prof DIR] [--json]
+//   --cpu-prof DIR   run Mandate under `node --cpu-prof`, profiles in DIR/mandate/ (written when it stops)
 // Progress goes to stderr, results to stdout. Exit code 0 when every target was valid, 1 otherwise, 2 on usage errors.
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -61,7 +62,7 @@ function usage(message, code = 2) {
   log(message)
   log(
     'usage: node bench/authzen.mjs [--duration S] [--runs N] [--warmup S] [--connections N] [--batch N] ' +
-      '[--targets mandate,cerbos,cerbos-audit,floor] [--data-dir DIR] [--json]',
+      '[--targets mandate,cerbos,cerbos-audit,floor] [--data-dir DIR] [--cpu-prof DIR] [--json]',
   )
   process.exit(code)
 }
@@ -78,6 +79,7 @@ function parseOptions() {
         batch: { type: 'string', default: '10' },
         targets: { type: 'string', default: ALL_TARGETS.join(',') },
         'data-dir': { type: 'string' },
+        'cpu-prof': { type: 'string' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -105,6 +107,7 @@ function parseOptions() {
     batch: integer('batch', 0, 100),
     targets,
     dataDir: values['data-dir'] ?? tmpdir(),
+    cpuProf: values['cpu-prof'],
     json: values.json,
   }
 }
@@ -125,7 +128,7 @@ async function startMandate(options) {
     MANDATE_BOOTSTRAP_TOKEN: bootstrap,
     MANDATE_DECISION_CACHE_SIZE: '0',
   }
-  const server = spawnServer('mandate', ['packages/server/bin/mandate.js', 'serve'], env)
+  const server = spawnServer('mandate', ['packages/server/bin/mandate.js', 'serve'], env, options.cpuProf)
   const base = `http://127.0.0.1:${port}`
   const stop = async () => {
     await server.stop()

@@ -42,7 +42,10 @@ describe('parseJsonBody', () => {
     assert.match(refusal(deep).message, /nested deeper/)
     assert.match(refusal(`{"a":"\\"",${deep.slice(1)}`).message, /nested deeper/)
     const ok = `${'['.repeat(MAX_JSON_DEPTH - 1)}${']'.repeat(MAX_JSON_DEPTH - 1)}`
-    assert.deepEqual(parseJsonBody(`{"s":"${'['.repeat(100)}","t":${ok}}`).s, '['.repeat(100))
+    assert.deepEqual(
+      (parseJsonBody(`{"s":"${'['.repeat(100)}","t":${ok}}`) as { s: string }).s,
+      '['.repeat(100),
+    )
     assert.deepEqual(parseJsonBody(`{"s":"\\"${'{'.repeat(100)}"}`), { s: `"${'{'.repeat(100)}` })
   })
 

@@ -77,7 +77,10 @@ export class CompiledEvaluator implements PolicyEvaluator {
   /** The construct that made the loaded set fall back to cedar-wasm; undefined while it is compiled. */
   fallback: string | undefined
   private policies: CompiledPolicy[] = []
+  /** The engine deciding while the loaded set falls back to cedar-wasm. */
   private reference: CedarWasmEvaluator | undefined
+  /** This evaluator's cedar-wasm instance, made on the first fallback and reused by every later one. */
+  private wasm: CedarWasmEvaluator | undefined
   private readonly candidates: Candidates = new Map()
   private cached = 0
 
@@ -94,9 +97,11 @@ export class CompiledEvaluator implements PolicyEvaluator {
       compiled = this.compile(policies, templated)
     } catch (error) {
       if (!(error instanceof UnsupportedConstruct)) throw error
-      const reference = new CedarWasmEvaluator()
-      reference.load(policies, templated)
-      this.reference = reference
+      // One cedar-wasm set for the life of this evaluator: cedar-wasm keeps every named set until the process ends, so
+      // a new one per reload would keep every policy set ever loaded. A set it refuses leaves the previous one loaded.
+      this.wasm ??= new CedarWasmEvaluator()
+      this.wasm.load(policies, templated)
+      this.reference = this.wasm
       this.fallback = error.construct
       this.policies = []
       this.clearCandidates()
@@ -104,6 +109,8 @@ export class CompiledEvaluator implements PolicyEvaluator {
       return
     }
     this.policies = compiled
+    // The compiled set decides now: the fallback's set is emptied (its memory freed) and the instance kept for the next.
+    if (this.reference) this.reference.unload()
     this.reference = undefined
     this.fallback = undefined
     this.clearCandidates()

@@ -33,9 +33,9 @@ export interface CompiledEvaluatorOptions {
   onFallback?: (construct: string) => void
 }
 
-// Candidates by action, then principal type, then resource type. Principal and resource types are caller input, so
-// the cache is bounded and simply emptied when full.
-type Candidates = Map<EntityUid, Map<string, Map<string, CompiledPolicy[]>>>
+// Candidates by action (its key: an action only a request names has a uid of its own per request), then principal
+// type, then resource type. All three are caller input, so the cache is bounded and simply emptied when full.
+type Candidates = Map<string, Map<string, Map<string, CompiledPolicy[]>>>
 const MAX_CACHED = 4096
 
 /** The slots of a template, from the scopes of its JSON form (`?principal`, `?resource`). */
@@ -218,10 +218,10 @@ export class CompiledEvaluator implements PolicyEvaluator {
    */
   private candidatesFor(request: CompiledRequest): readonly CompiledPolicy[] {
     const { action } = request
-    let byPrincipal = this.candidates.get(action)
+    let byPrincipal = this.candidates.get(action.key)
     if (!byPrincipal) {
       byPrincipal = new Map()
-      this.candidates.set(action, byPrincipal)
+      this.candidates.set(action.key, byPrincipal)
     }
     const principalType = request.principal.type
     let byResource = byPrincipal.get(principalType)

@@ -384,7 +384,9 @@ export class PolicyDecisionPoint {
 
   // The gates, then Cedar: a gated request never reaches a policy, so no policy can allow what a gate excludes.
   private async run(request: DecisionRequest): Promise<{ decision: Decision; prepared: Prepared }> {
-    const loaded = await this.current()
+    // The loaded view as it stands, without a wait when the registry has not moved (every request asks).
+    const loaded =
+      this.loaded && this.loadedAt === this.options.directory.version ? this.loaded : await this.current()
     const prepared = this.prepare(request, loaded)
     const gate = decisionGate(this.options.directory, request, new Date(this.now()))
     if (gate) return { decision: gated(gate), prepared }

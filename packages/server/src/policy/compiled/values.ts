@@ -15,12 +15,19 @@ export class EvaluationError extends Error {}
 
 /** An entity reference, interned: compare with `===`. `key` is `Type::"id"` in Cedar's escaped form. */
 export class EntityUid {
-  /** @internal use `entityUid()` */
+  private escaped: string | undefined
+
+  /** @internal use `entityUid()` or `RequestUids` */
   constructor(
     readonly type: string,
     readonly id: string,
-    readonly key: string,
   ) {}
+
+  /** `Type::"id"`, made on first use (most uids a request names are never keyed). */
+  get key(): string {
+    this.escaped ??= `${this.type}::${JSON.stringify(this.id)}`
+    return this.escaped
+  }
 }
 
 const interned = new Map<string, Map<string, EntityUid>>()
@@ -38,7 +45,7 @@ export function entityUid(type: string, id: string): EntityUid {
   }
   let uid = ofType.get(id)
   if (!uid) {
-    uid = new EntityUid(type, id, `${type}::${JSON.stringify(id)}`)
+    uid = new EntityUid(type, id)
     ofType.set(id, uid)
     internedCount++
   }
@@ -67,17 +74,21 @@ export const INTERNED: UidSource = { uid: entityUid }
  * uids.uid('doc', 'never-registered') === uids.uid('doc', 'never-registered') // true, and not interned
  */
 export class RequestUids implements UidSource {
-  private own: Map<string, EntityUid> | undefined
+  private own: Map<string, Map<string, EntityUid>> | undefined
 
   uid(type: string, id: string): EntityUid {
     const known = interned.get(type)?.get(id)
     if (known) return known
-    const key = `${type}::${JSON.stringify(id)}`
     this.own ??= new Map()
-    let uid = this.own.get(key)
+    let ofType = this.own.get(type)
+    if (!ofType) {
+      ofType = new Map()
+      this.own.set(type, ofType)
+    }
+    let uid = ofType.get(id)
     if (!uid) {
-      uid = new EntityUid(type, id, key)
-      this.own.set(key, uid)
+      uid = new EntityUid(type, id)
+      ofType.set(id, uid)
     }
     return uid
   }

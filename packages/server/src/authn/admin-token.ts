@@ -5,6 +5,7 @@
 // Only found callers are kept: a token created on any node works at its first use. A revocation clears this node's
 // cache at once and moves a version row that every node polls (`start`, every 500 ms in a serving node, the delay
 // registry changes have too), so that a token revoked on one node is refused by all within that delay.
+import * as crypto from 'node:crypto'
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import type { AuditLog } from '../audit/audit-log.ts'
 import type { ActorRef } from '../audit/event.ts'
@@ -32,8 +33,11 @@ export const TOKEN_PREFIX: Readonly<Record<AdminRole, string>> = {
   pep: 'mnd_pep_',
 }
 
+// Every admin and PEP call hashes its token: the one-shot `crypto.hash` (Node.js 20.12 and later) makes no Hash object.
+const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash
+
 function hashToken(token: string): string {
-  return createHash('sha256').update(token).digest('hex')
+  return oneShot ? oneShot('sha256', token, 'hex') : createHash('sha256').update(token).digest('hex')
 }
 
 /** Callers kept at most; beyond it the cache starts again empty (tokens are few; this bounds a flood of new ones). */
@@ -118,6 +122,15 @@ export class AdminTokens {
       this.cache.set(hash, caller)
     }
     return caller
+  }
+
+  /**
+   * The caller of a token this node has already found, without waiting; undefined when it is not cached (then
+   * `authenticate` looks it up). What it answers, `authenticate` would answer.
+   */
+  knownCaller(token: string): AdminCaller | undefined {
+    if (token.length < 32 || token.length > 512) return undefined
+    return this.cache.get(hashToken(token))
   }
 
   /**

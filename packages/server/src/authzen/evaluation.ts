@@ -44,8 +44,13 @@ export async function evaluate(
   audit: DecisionAudit,
   facts?: DecisionRequest['facts'],
 ): Promise<AuthzenDecision> {
-  const question = { ...toDecisionRequest(request), ...(facts ? { facts } : {}) }
-  return toAuthzenDecision(await callerErrors(() => pdp.decide(question, audit)))
+  const question = toDecisionRequest(request)
+  if (facts) question.facts = facts
+  try {
+    return toAuthzenDecision(await pdp.decide(question, audit))
+  } catch (error) {
+    throw asCallerError(error)
+  }
 }
 
 /** An AuthZEN evaluation as the decision point's question. */
@@ -90,8 +95,13 @@ export async function callerErrors<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work()
   } catch (error) {
-    if (error instanceof InvalidDecisionRequest)
-      throw new ValidationFailed([{ path: error.path, message: error.message }])
-    throw error
+    throw asCallerError(error)
   }
+}
+
+// An InvalidDecisionRequest as the caller's error (400 naming the field); any other error as it is.
+function asCallerError(error: unknown): unknown {
+  if (error instanceof InvalidDecisionRequest)
+    return new ValidationFailed([{ path: error.path, message: error.message }])
+  return error
 }

@@ -44,12 +44,12 @@ import { registerAuthorizationRoutes } from './authorization-routes.ts'
 import { registerAuthzenRoutes } from './authzen-routes.ts'
 import { handleError } from './errors.ts'
 import { registerHealth } from './health.ts'
-import { parseJsonBody } from './json-body.ts'
+import { parsedStorable, parseJsonBody } from './json-body.ts'
 import { answerWrongMethods } from './method-not-allowed.ts'
 import { Metrics } from './metrics.ts'
 import { registerOAuthRoutes } from './oauth-routes.ts'
 import { openApiDocument } from './openapi.ts'
-import { RequestLog } from './request-log.ts'
+import { lazyChildLogger, RequestLog } from './request-log.ts'
 import { requestPath } from './request-path.ts'
 import { registerApprovalPages } from './web/approval-routes.ts'
 import { registerConsentRoutes } from './web/consent-routes.ts'
@@ -104,9 +104,8 @@ export interface AppDeps {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
-// The surfaces whose callers authenticate, by path (of an absolute-form target too).
-function surfaceOf(target: string): 'oauth' | 'authzen' | 'admin' | undefined {
-  const path = requestPath(target)
+// The surfaces whose callers authenticate, by path (`requestPath`: of an absolute-form target too).
+function surfaceOf(path: string): 'oauth' | 'authzen' | 'admin' | undefined {
   if (path.startsWith('/oauth/')) return 'oauth'
   if (path.startsWith('/access/')) return 'authzen'
   if (path.startsWith('/api/v1/')) return 'admin'
@@ -136,14 +135,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: deps.bodyLimitBytes,
     // One line per request (request id, method, path, route, status, duration); errors are logged by the error handler.
     logController: new RequestLog(),
+    // A request's own logger is made when it first logs at an enabled level.
+    ...(deps.logger ? { childLoggerFactory: lazyChildLogger } : {}),
     requestIdHeader: false,
     genReqId: requestId,
     routerOptions: { maxParamLength: 256 },
     // Errors Fastify raises before routing (bad percent-encoding, over-long parameters) use our error model too.
     frameworkErrors: (error, request, reply) => handleError(error, request, reply),
   })
-  app.addHook('onRequest', async (request, reply) => {
+  // Every request passes the hooks below, so they are callback hooks (no promise each) and do no work a request does
+  // not need.
+  app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id)
+    done()
   })
   answerWrongMethods(app, {
     oauthPaths: new Set([
@@ -158,37 +162,43 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // Sources that keep failing to authenticate are answered 429 before any work, on every authenticated surface. The
   // token endpoint applies the same budget itself, where it knows whether the caller proved who it is.
-  app.addHook('onRequest', async (request) => {
-    const surface = surfaceOf(request.url)
-    if (surface === undefined || requestPath(request.url) === OAUTH_PATHS.token) return
+  app.addHook('onRequest', (request, _reply, done) => {
+    const path = requestPath(request.url)
+    const surface = surfaceOf(path)
+    if (surface === undefined || path === OAUTH_PATHS.token) return done()
     const wait = deps.failures.retryAfter(request.ip)
-    if (wait === 0) return
+    if (wait === 0) return done()
     const message = `too many failed requests from this address; retry in ${wait} s`
-    throw surface === 'oauth' ? new RateLimited(message, wait) : new TooManyRequests(message, wait)
+    done(surface === 'oauth' ? new RateLimited(message, wait) : new TooManyRequests(message, wait))
   })
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     if (reply.statusCode === 401 && requestPath(request.url) !== OAUTH_PATHS.token)
       deps.failures.fail(request.ip)
+    done()
   })
-  // What is recorded must be storable exactly as it is hashed: refuse NUL and lone surrogates in every input.
-  app.addHook('preValidation', async (request) => {
+  // What is recorded must be storable exactly as it is hashed: refuse NUL and lone surrogates in every input. A body
+  // the JSON parser vouches for (parsed from text that cannot hold either) is not walked again.
+  app.addHook('preValidation', (request, _reply, done) => {
     // The authorization endpoint checks its own parameters: its refusals are pages or redirects, not JSON.
-    if (requestPath(request.url) === OAUTH_PATHS.authorization) return
+    if (requestPath(request.url) === OAUTH_PATHS.authorization) return done()
     for (const [part, value] of [
       ['params', request.params],
       ['querystring', request.query],
       ['body', request.body],
     ] as const) {
-      const problem = findUnstorable(value)
+      const problem = part === 'body' && parsedStorable(value) ? undefined : findUnstorable(value)
       if (!problem) continue
-      if (surfaceOf(request.url) === 'oauth') {
+      if (surfaceOf(requestPath(request.url)) === 'oauth') {
         const name = problem.path.split('/')[1] ?? 'a parameter'
-        throw new InvalidRequest(`${name} ${problem.message}`)
+        return done(new InvalidRequest(`${name} ${problem.message}`))
       }
-      throw new ValidationFailed([
-        { path: part === 'body' ? problem.path : `/${part}${problem.path}`, message: problem.message },
-      ])
+      return done(
+        new ValidationFailed([
+          { path: part === 'body' ? problem.path : `/${part}${problem.path}`, message: problem.message },
+        ]),
+      )
     }
+    done()
   })
 
   const bodyAjv = createAjv()

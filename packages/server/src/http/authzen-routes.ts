@@ -139,14 +139,24 @@ export function registerAuthzenRoutes(app: FastifyInstance, deps: AuthzenDeps): 
 
   void app.register(async (api) => {
     api.decorateRequest('pep', undefined)
-    api.addHook('onRequest', async (request, reply) => {
-      try {
-        request.pep = await authenticatePep(request, deps)
-      } catch (error) {
-        const { status, body, headers } = toOAuthErrorResponse(error)
-        if (!(error instanceof OAuthError)) throw error
-        return reply.status(status).headers(headers).send(body)
+    // A callback hook: a PEP key this node already knows is accepted at once; anything else is looked up.
+    api.addHook('onRequest', (request, reply, done) => {
+      const known = knownPep(request, deps)
+      if (known) {
+        request.pep = known
+        return done()
       }
+      authenticatePep(request, deps).then(
+        (pep) => {
+          request.pep = pep
+          done()
+        },
+        (error: unknown) => {
+          if (!(error instanceof OAuthError)) return done(error as Error)
+          const { status, body, headers } = toOAuthErrorResponse(error)
+          void reply.status(status).headers(headers).send(body)
+        },
+      )
     })
     const audit = (request: FastifyRequest): DecisionAudit => ({
       actors: request.pep ? [request.pep] : [],
@@ -198,13 +208,24 @@ export function registerAuthzenRoutes(app: FastifyInstance, deps: AuthzenDeps): 
   })
 }
 
+// The API key a request presents as a bearer token, if any.
+function apiKeyOf(header: string | undefined): string | undefined {
+  return typeof header === 'string' ? /^Bearer (mnd_(?:pep|adm)_[\x21-\x7e]+)$/i.exec(header)?.[1] : undefined
+}
+
+// The PEP of a request whose API key this node has already found (as `authenticatePep` would find it), else undefined.
+function knownPep(request: FastifyRequest, deps: AuthzenDeps): ActorRef | undefined {
+  const key = apiKeyOf(request.headers.authorization)
+  const caller = key ? deps.adminTokens.knownCaller(key) : undefined
+  return caller && (caller.role === 'pep' || caller.role === 'admin') ? caller.actor : undefined
+}
+
 // A PEP proves itself with an access token Mandate issued for the AuthZEN audience (a JWT, Bearer or DPoP), or with
 // an API key: a PEP key (`mnd_pep_`, or `mnd_adm_` for keys issued before PEP keys had their own prefix) or an admin
 // token.
 async function authenticatePep(request: FastifyRequest, deps: AuthzenDeps): Promise<ActorRef> {
   const header = request.headers.authorization
-  const key =
-    typeof header === 'string' ? /^Bearer (mnd_(?:pep|adm)_[\x21-\x7e]+)$/i.exec(header)?.[1] : undefined
+  const key = apiKeyOf(header)
   if (key) {
     const caller = await deps.adminTokens.authenticate(key)
     if (caller && (caller.role === 'pep' || caller.role === 'admin')) return caller.actor

@@ -66,10 +66,12 @@ export class Metrics {
 
   /** Records every response of `app`, and serves `GET /metrics`. */
   install(app: FastifyInstance): void {
-    app.addHook('onResponse', async (request, reply) => {
+    // A callback hook: every response passes here, and an async hook costs a promise each.
+    app.addHook('onResponse', (request, reply, done) => {
       const route = request.routeOptions.url ?? 'unmatched'
       this.requests.inc({ method: request.method, route, status: String(reply.statusCode) })
       this.duration.observe({ method: request.method, route }, reply.elapsedTime / 1000)
+      done()
     })
     app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
       void reply.type(this.registry.contentType)

@@ -10,7 +10,7 @@ import {
   cedarSet,
   EvaluationError,
   type ExtensionValue,
-  entityUid,
+  type UidSource,
   type Value,
 } from './compiled/values.ts'
 import type { EntityRef } from './evaluator.ts'
@@ -248,9 +248,9 @@ export type ExtensionFactory = (fn: string, arg: string) => ExtensionValue
 /**
  * A value in Cedar's JSON form (what the registry's entities and Mandate's own facts are built as) in memory.
  * @example
- * valueFromJson({ __entity: { type: 'human', id: 'alice' } }, extension) // entityUid('human', 'alice')
+ * valueFromJson({ __entity: { type: 'human', id: 'alice' } }, extension, INTERNED) // entityUid('human', 'alice')
  */
-export function valueFromJson(json: CedarValueJson, extension: ExtensionFactory): Value {
+export function valueFromJson(json: CedarValueJson, extension: ExtensionFactory, uids: UidSource): Value {
   switch (typeof json) {
     case 'string':
     case 'boolean':
@@ -260,7 +260,7 @@ export function valueFromJson(json: CedarValueJson, extension: ExtensionFactory)
       return json
   }
   if (json === null) throw new EvaluationError('null has no Cedar form')
-  if (Array.isArray(json)) return cedarSet(json.map((item) => valueFromJson(item, extension)))
+  if (Array.isArray(json)) return cedarSet(json.map((item) => valueFromJson(item, extension, uids)))
   if (
     '__entity' in json &&
     typeof json.__entity === 'object' &&
@@ -268,7 +268,7 @@ export function valueFromJson(json: CedarValueJson, extension: ExtensionFactory)
     !Array.isArray(json.__entity)
   ) {
     const { type, id } = json.__entity as { type: string; id: string }
-    return entityUid(type, id)
+    return uids.uid(type, id)
   }
   if ('__extn' in json && typeof json.__extn === 'object' && json.__extn !== null) {
     const call = json.__extn as { fn: string; arg?: CedarValueJson }
@@ -276,7 +276,7 @@ export function valueFromJson(json: CedarValueJson, extension: ExtensionFactory)
     return extension(call.fn, call.arg)
   }
   const fields = new Map<string, Value>()
-  for (const [name, value] of Object.entries(json)) fields.set(name, valueFromJson(value, extension))
+  for (const [name, value] of Object.entries(json)) fields.set(name, valueFromJson(value, extension, uids))
   return new CedarRecord(fields)
 }
 
@@ -289,11 +289,12 @@ function toValue(
   declaration: AttributeDeclaration | undefined,
   where: string,
   depth: number,
+  uids: UidSource,
 ): Value {
   if (depth > MAX_DEPTH) throw new UnrepresentableValue(`${where} is nested too deeply`)
   if (declaration?.type === 'Entity' && typeof value === 'string') {
     const type = declaration.entity_type ?? ''
-    return entityUid(type, value.startsWith(`${type}:`) ? value.slice(type.length + 1) : value)
+    return uids.uid(type, value.startsWith(`${type}:`) ? value.slice(type.length + 1) : value)
   }
   switch (typeof value) {
     case 'string':
@@ -306,13 +307,13 @@ function toValue(
     case 'object': {
       if (value === null) throw new UnrepresentableValue(`${where} is null`)
       if (Array.isArray(value))
-        return cedarSet(value.map((item, i) => toValue(item, undefined, `${where}[${i}]`, depth + 1)))
+        return cedarSet(value.map((item, i) => toValue(item, undefined, `${where}[${i}]`, depth + 1, uids)))
       const fields = new Map<string, Value>()
       for (const [k, v] of Object.entries(value)) {
         if (k.startsWith('__'))
           throw new UnrepresentableValue(`${where}.${k}: names starting with __ are reserved`)
         if (v === null || v === undefined) continue
-        fields.set(k, toValue(v, undefined, `${where}.${k}`, depth + 1))
+        fields.set(k, toValue(v, undefined, `${where}.${k}`, depth + 1, uids))
       }
       return new CedarRecord(fields)
     }
@@ -329,11 +330,13 @@ export function callerAttributeValues(
   declarations: ReadonlyMap<string, EntityType>,
   type: string,
   properties: Record<string, unknown>,
+  uids: UidSource,
 ): Map<string, Value> {
   const declared = declarations.get(type)?.attributes ?? {}
-  const builtin = builtinAttributes(type)
+  const builtin = builtinNames(type)
   const attrs = new Map<string, Value>()
-  for (const [name, value] of Object.entries(properties)) {
+  for (const name of Object.keys(properties)) {
+    const value = properties[name]
     if (value === null || value === undefined) continue
     if (name.startsWith('__'))
       throw new UnrepresentableValue(`${type}.${name}: names starting with __ are reserved`)
@@ -342,10 +345,23 @@ export function callerAttributeValues(
       Object.hasOwn(declared, name) ? declared[name] : undefined,
       `${type}.${name}`,
       0,
+      uids,
     )
-    if (!builtin.includes(name)) attrs.set(name, converted)
+    if (!builtin.has(name)) attrs.set(name, converted)
   }
   return attrs
+}
+
+// Mandate's own attributes of each type (a constant of the schema), as sets, made once per type.
+const builtins = new Map<string, ReadonlySet<string>>()
+function builtinNames(type: string): ReadonlySet<string> {
+  let names = builtins.get(type)
+  if (!names) {
+    names = new Set(builtinAttributes(type))
+    // Types are caller input: only the few with built-in attributes are kept.
+    if (names.size > 0) builtins.set(type, names)
+  }
+  return names
 }
 
 /**
@@ -356,6 +372,7 @@ export function contextValues(
   context: Record<string, unknown>,
   typed: TypedContext,
   extension: ExtensionFactory,
+  uids: UidSource,
 ): Map<string, Value> {
   const out = new Map<string, Value>()
   for (const [name, value] of Object.entries(context)) {
@@ -383,11 +400,12 @@ export function contextValues(
           { type: 'Entity', entity_type: kind.entityType, required: false },
           `context.${name}`,
           0,
+          uids,
         ),
       )
       continue
     }
-    out.set(name, toValue(value, undefined, `context.${name}`, 0))
+    out.set(name, toValue(value, undefined, `context.${name}`, 0, uids))
   }
   return out
 }

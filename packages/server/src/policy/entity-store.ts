@@ -12,6 +12,7 @@ import {
   type EntityUid,
   EvaluationError,
   entityUid,
+  INTERNED,
   type Value,
 } from './compiled/values.ts'
 import { parseUid, registryEntity, valueFromJson } from './entities.ts'
@@ -180,7 +181,8 @@ export class EntityStore implements EntityLookup {
       else this.children.set(parent, new Set([uid]))
     }
     const attrs = new Map<string, Value>()
-    for (const [name, value] of Object.entries(json.attrs)) attrs.set(name, valueFromJson(value, noExtension))
+    for (const [name, value] of Object.entries(json.attrs))
+      attrs.set(name, valueFromJson(value, noExtension, INTERNED))
     this.entities.set(uid, { uid, attrs: new CedarRecord(attrs), ancestors: new Set() })
     const ids = this.byType.get(uid.type)
     if (ids) ids.add(uid.id)

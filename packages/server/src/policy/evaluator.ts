@@ -54,8 +54,16 @@ export interface PolicyEvaluator {
 /** Raised when the engine cannot evaluate at all (as opposed to a policy erroring during evaluation). */
 export class EngineFailure extends Error {}
 
-// cedar-wasm keeps preparsed sets for the life of the process, by name: one name per evaluator instance.
+// cedar-wasm keeps preparsed sets for the life of the process, by name: one name per evaluator instance, which each
+// load replaces. There is no way to drop a name, so `unload` replaces the set with an empty one.
 let instances = 0
+/** Names holding a non-empty preparsed set. */
+const holding = new Set<string>()
+
+/** How many preparsed policy sets cedar-wasm holds for this process's evaluators (for tests and diagnostics). */
+export function preparsedSets(): number {
+  return holding.size
+}
 
 /** The reference evaluator: cedar-wasm with a preparsed policy set (`statefulIsAuthorized`). */
 export class CedarWasmEvaluator implements PolicyEvaluator {
@@ -83,6 +91,15 @@ export class CedarWasmEvaluator implements PolicyEvaluator {
         `the policy set does not load: ${answer.errors.map((e) => e.message).join('; ')}`,
       )
     this.loaded = true
+    holding.add(this.setName)
+  }
+
+  /** Frees the loaded set (cedar-wasm then holds an empty one under this name); `evaluate` refuses until a load. */
+  unload(): void {
+    if (!this.loaded) return
+    preparsePolicySet(this.setName, { staticPolicies: {} })
+    this.loaded = false
+    holding.delete(this.setName)
   }
 
   evaluate(request: EvaluationRequest): Evaluation {

@@ -4,7 +4,7 @@
 // the gates or the record.
 import type { CedarValueJson, EntityJson } from '@cedar-policy/cedar-wasm/nodejs'
 import type { AuditRecorder } from '../audit/audit-batcher.ts'
-import type { ActorRef } from '../audit/event.ts'
+import type { ActorRef, AuditEventInput } from '../audit/event.ts'
 import type { Directory } from '../registry/directory.ts'
 import { decisionGate, type GateDenial } from '../registry/gates.ts'
 import type { EntityType, ResourceServer } from '../registry/model.ts'
@@ -19,6 +19,8 @@ import {
   EvaluationError,
   ExtensionValue,
   entityUid,
+  RequestUids,
+  type UidSource,
   type Value,
   valueKey,
 } from './compiled/values.ts'
@@ -84,8 +86,10 @@ interface Prepared {
   compiled: CompiledRequest
   /** The principal and resource as the request places them: the registry's entity with the caller's additions. */
   placed: Map<EntityUid, CompiledEntity>
-  /** The context in Cedar's JSON form, built only when cedar-wasm evaluates the request. */
-  contextJson: () => Record<string, CedarValueJson>
+  /** The request, and the context the caller sent less what only Mandate sets: cedar-wasm's JSON is built from them. */
+  request: DecisionRequest
+  sent: Record<string, unknown>
+  typed: TypedContext
   /** Other entities the request names (the delegating human, context references): cedar-wasm's slice needs them. */
   also: EntityUid[]
   /** The mode and the delegating human the request was decided on, for the record. */
@@ -152,6 +156,8 @@ export class PolicyDecisionPoint {
   /** The registry's entities, in memory, as the engine reads them. */
   private readonly store: EntityStore
   private fallbackDecisions = 0
+  /** `context.time` of the current minute. */
+  private clock: { minute: number; time: CedarRecord } | undefined
 
   constructor(private readonly options: PdpOptions) {
     this.now = options.now ?? Date.now
@@ -278,6 +284,7 @@ export class PolicyDecisionPoint {
     const sample = query.request('')
     const fixed = query.vary === 'principal' ? sample.resource : sample.principal
     loaded.scopes ??= permitScopes(new Map([...loaded.policies].map(([id, p]) => [id, p.text])))
+    const searchUids = new RequestUids()
     const reach = loaded.broken
       ? new Set<string>()
       : reachable(
@@ -285,8 +292,8 @@ export class PolicyDecisionPoint {
           {
             vary: query.vary,
             type: query.type,
-            action: entityUid('Action', sample.action),
-            fixed: entityUid(fixed.type, fixed.id),
+            action: searchUids.uid('Action', sample.action),
+            fixed: searchUids.uid(fixed.type, fixed.id),
           },
           this.store,
         )
@@ -377,7 +384,9 @@ export class PolicyDecisionPoint {
 
   // The gates, then Cedar: a gated request never reaches a policy, so no policy can allow what a gate excludes.
   private async run(request: DecisionRequest): Promise<{ decision: Decision; prepared: Prepared }> {
-    const loaded = await this.current()
+    // The loaded view as it stands, without a wait when the registry has not moved (every request asks).
+    const loaded =
+      this.loaded && this.loadedAt === this.options.directory.version ? this.loaded : await this.current()
     const prepared = this.prepare(request, loaded)
     const gate = decisionGate(this.options.directory, request, new Date(this.now()))
     if (gate) return { decision: gated(gate), prepared }
@@ -420,7 +429,7 @@ export class PolicyDecisionPoint {
       principal: { type: principal.type, id: principal.id },
       action: action.id,
       resource: { type: resource.type, id: resource.id },
-      context: prepared.contextJson(),
+      context: this.contextJson(prepared),
       entities: sliceOf(entities, [principal, resource], prepared.also),
     })
   }
@@ -430,21 +439,22 @@ export class PolicyDecisionPoint {
   // an entity names a registered entity (the caller's error otherwise, not an evaluation error). Its principal and
   // resource: the registry's entities, to which the caller's properties only add (never Mandate's own attributes).
   private prepare(request: DecisionRequest, loaded: Loaded): Prepared {
-    const typed = loaded.actions.get(request.action)?.context ?? {}
+    const typed = loaded.actions.get(request.action)?.context ?? NO_TYPED_CONTEXT
     const extension = this.options.extension ?? opaqueExtension
-    // Whatever a caller sends under the names only Mandate sets is dropped before it is read, whatever its shape.
-    const sent: Record<string, unknown> = {}
-    for (const [name, value] of Object.entries(request.context ?? {}))
-      if (!MANDATE_ONLY_CONTEXT.includes(name)) sent[name] = value
-    const callerContext = contextValues(sent, typed, extension)
+    // Ids the request names are not interned unless the registry or the policies hold them (see RequestUids).
+    const uids = new RequestUids()
+    const sent = callerContextOf(request.context)
+    const callerContext = contextValues(sent, typed, extension, uids)
     const fields = new Map(callerContext)
-    for (const [name, value] of Object.entries(request.facts ?? {}))
-      fields.set(name, factValue(value, name, extension))
-    for (const [name, value] of this.mandateContext(request.principal)) fields.set(name, value)
-    const also = (request.also ?? []).map((a) => entityUid(a.type, a.id))
-    for (const [name, kind] of Object.entries(typed)) {
+    if (request.facts)
+      for (const [name, value] of Object.entries(request.facts))
+        fields.set(name, factValue(value, name, extension, uids))
+    this.addMandateContext(fields, request.principal)
+    const also = request.also ? request.also.map((a) => uids.uid(a.type, a.id)) : []
+    for (const name in typed) {
+      const kind = typed[name]
       const value = fields.get(name)
-      if (!('entityType' in kind) || !(value instanceof EntityUid)) continue
+      if (!kind || !('entityType' in kind) || !(value instanceof EntityUid)) continue
       if (value === callerContext.get(name) && !this.store.get(value))
         throw new InvalidDecisionRequest(
           `context.${name} names no registered ${value.type} (${value.id})`,
@@ -452,29 +462,37 @@ export class PolicyDecisionPoint {
         )
       if (!also.includes(value)) also.push(value)
     }
-    const principal = entityUid(request.principal.type, request.principal.id)
-    const resource = entityUid(request.resource.type, request.resource.id)
+    const principal = uids.uid(request.principal.type, request.principal.id)
+    const resource = uids.uid(request.resource.type, request.resource.id)
     const placed = new Map<EntityUid, CompiledEntity>()
-    this.place(placed, principal, request.principal.properties, loaded)
-    this.place(placed, resource, request.resource.properties, loaded)
+    this.place(placed, principal, request.principal.properties, loaded, uids)
+    this.place(placed, resource, request.resource.properties, loaded, uids)
     const mode = fields.get('mode')
     const delegator = fields.get('delegator')
-    return {
+    const prepared: Prepared = {
       compiled: {
         principal,
-        action: entityUid('Action', request.action),
+        action: uids.uid('Action', request.action),
         resource,
         context: new CedarRecord(fields),
       },
       placed,
       also,
-      contextJson: () => ({
-        ...contextToCedar(sent, typed),
-        ...request.facts,
-        ...this.mandateContextJson(request.principal),
-      }),
-      ...(typeof mode === 'string' ? { mode } : {}),
-      ...(delegator instanceof EntityUid && delegator.type === 'human' ? { delegator: delegator.id } : {}),
+      request,
+      sent,
+      typed,
+    }
+    if (typeof mode === 'string') prepared.mode = mode
+    if (delegator instanceof EntityUid && delegator.type === 'human') prepared.delegator = delegator.id
+    return prepared
+  }
+
+  // The context in Cedar's JSON form, for cedar-wasm: the caller's, Mandate's facts and what Mandate knows.
+  private contextJson(prepared: Prepared): Record<string, CedarValueJson> {
+    return {
+      ...contextToCedar(prepared.sent, prepared.typed),
+      ...prepared.request.facts,
+      ...this.mandateContextJson(prepared.request.principal),
     }
   }
 
@@ -486,6 +504,7 @@ export class PolicyDecisionPoint {
     uid: EntityUid,
     properties: Record<string, unknown> | undefined,
     loaded: Loaded,
+    uids: UidSource,
   ): void {
     const base = placed.get(uid) ?? this.store.get(uid)
     if (placed.has(uid) && !properties) return
@@ -493,7 +512,7 @@ export class PolicyDecisionPoint {
       placed.set(uid, base ?? { uid, attrs: EMPTY_RECORD, ancestors: NO_ANCESTORS })
       return
     }
-    const fields = callerAttributeValues(loaded.declarations, uid.type, properties)
+    const fields = callerAttributeValues(loaded.declarations, uid.type, properties, uids)
     for (const [name, value] of base?.attrs.fields ?? []) fields.set(name, value)
     placed.set(uid, {
       uid,
@@ -568,23 +587,10 @@ export class PolicyDecisionPoint {
     return (await this.current()).policies
   }
 
-  // What Mandate knows about every decision, which callers cannot override.
-  private mandateContext(principal: RequestEntity): Map<string, Value> {
-    const now = new Date(this.now())
-    const context = new Map<string, Value>([
-      ['risk', 0],
-      [
-        'time',
-        new CedarRecord(
-          new Map<string, Value>([
-            ['hour', now.getUTCHours()],
-            ['minute', now.getUTCMinutes()],
-            ['weekday', WEEKDAYS[now.getUTCDay()] ?? 'sunday'],
-            ['date', now.toISOString().slice(0, 10)],
-          ]),
-        ),
-      ],
-    ])
+  // What Mandate knows about every decision, which callers cannot override, set in `context`.
+  private addMandateContext(context: Map<string, Value>, principal: RequestEntity): void {
+    context.set('risk', 0)
+    context.set('time', this.timeRecord())
     const agent = this.agentOf(principal)
     if (agent) {
       context.set('classification', agent.classification)
@@ -594,13 +600,32 @@ export class PolicyDecisionPoint {
         context.set('model_name', agent.model.name)
       }
     }
-    return context
+  }
+
+  // `context.time`: every field is the minute's, so one record serves every decision of that minute.
+  private timeRecord(): CedarRecord {
+    const ms = this.now()
+    const minute = Math.floor(ms / 60_000)
+    if (this.clock?.minute === minute) return this.clock.time
+    const now = new Date(ms)
+    const time = new CedarRecord(
+      new Map<string, Value>([
+        ['hour', now.getUTCHours()],
+        ['minute', now.getUTCMinutes()],
+        ['weekday', WEEKDAYS[now.getUTCDay()] ?? 'sunday'],
+        ['date', now.toISOString().slice(0, 10)],
+      ]),
+    )
+    this.clock = { minute, time }
+    return time
   }
 
   // The same, in Cedar's JSON form, for cedar-wasm.
   private mandateContextJson(principal: RequestEntity): Record<string, CedarValueJson> {
+    const values = new Map<string, Value>()
+    this.addMandateContext(values, principal)
     const context: Record<string, CedarValueJson> = {}
-    for (const [name, value] of this.mandateContext(principal)) context[name] = jsonOf(value)
+    for (const [name, value] of values) context[name] = jsonOf(value)
     return context
   }
 
@@ -678,41 +703,45 @@ export class PolicyDecisionPoint {
     return loaded
   }
 
+  // One record per decision, built field by field (no spread objects), its fields in their usual order.
   private async record(
     request: DecisionRequest,
     decision: Decision,
     audit: DecisionAudit,
     prepared: Prepared | undefined,
   ): Promise<void> {
-    const resource = `${request.resource.type}:${request.resource.id}`
-    const on = decidedOn(prepared, audit)
-    await this.options.recorder.record({
+    const mode = audit.mode ?? prepared?.mode
+    const delegator = prepared?.delegator
+    const principal = `${request.principal.type}:${request.principal.id}`
+    // The principal, and the human it acted for, so that the audit trail of either finds the decision.
+    const event: AuditEventInput = {
       type: 'policy.decision',
       outcome: decision.decision === 'allow' ? 'success' : 'deny',
       actors: audit.actors,
-      subjects: subjectsOf(request, on),
-      ...(on.mode ? { mode: on.mode } : {}),
-      action: request.action,
-      resource,
-      ...(decision.gate
-        ? { reason: decision.gate.reason }
-        : decision.errors.length > 0
-          ? { reason: 'evaluation_error' }
-          : decision.invalid
-            ? { reason: 'invalid_request' }
-            : {}),
-      ...(audit.requestId ? { requestId: audit.requestId } : {}),
-      ...(audit.traceparent ? { traceparent: audit.traceparent } : {}),
-      details: {
-        source: audit.source,
-        decision: decision.decision,
-        determining: decision.determining,
-        ...gateDetails(decision),
-        ...(on.delegator ? { delegator: on.delegator } : {}),
-        ...(decision.errors.length > 0 ? { errors: decision.errors } : {}),
-        ...(Object.keys(decision.obligations).length > 0 ? { obligations: decision.obligations } : {}),
-      },
-    })
+      subjects: delegator !== undefined ? [principal, `human:${delegator}`] : [principal],
+    }
+    if (mode === 'autonomous' || mode === 'delegated') event.mode = mode
+    event.action = request.action
+    event.resource = `${request.resource.type}:${request.resource.id}`
+    if (decision.gate) event.reason = decision.gate.reason
+    else if (decision.errors.length > 0) event.reason = 'evaluation_error'
+    else if (decision.invalid) event.reason = 'invalid_request'
+    if (audit.requestId) event.requestId = audit.requestId
+    if (audit.traceparent) event.traceparent = audit.traceparent
+    const details: Record<string, unknown> = {
+      source: audit.source,
+      decision: decision.decision,
+      determining: decision.determining,
+    }
+    if (decision.gate) {
+      details.cause = decision.gate.cause
+      details.explanation = decision.gate.message
+    }
+    if (delegator !== undefined) details.delegator = delegator
+    if (decision.errors.length > 0) details.errors = decision.errors
+    if (Object.keys(decision.obligations).length > 0) details.obligations = decision.obligations
+    event.details = details
+    await this.options.recorder.record(event)
   }
 }
 
@@ -801,6 +830,19 @@ function failed(policy: string, message: string): Decision {
 }
 
 const EMPTY_RECORD = new CedarRecord(new Map())
+const NO_TYPED_CONTEXT: TypedContext = {}
+const NO_CONTEXT: Record<string, unknown> = {}
+
+// The context a caller sent, less the names only Mandate sets (dropped whatever their shape); the object itself when it
+// holds none of them.
+function callerContextOf(context: Record<string, unknown> | undefined): Record<string, unknown> {
+  if (!context) return NO_CONTEXT
+  if (!MANDATE_ONLY_CONTEXT.some((name) => Object.hasOwn(context, name))) return context
+  const sent: Record<string, unknown> = {}
+  for (const [name, value] of Object.entries(context))
+    if (!MANDATE_ONLY_CONTEXT.includes(name)) sent[name] = value
+  return sent
+}
 const NO_ANCESTORS: ReadonlySet<EntityUid> = new Set()
 
 /** The node's entities as one request sees them: its principal and resource as placed, the rest from the store. */
@@ -858,9 +900,9 @@ function jsonOf(value: Value): CedarValueJson {
 }
 
 // One of Mandate's facts (Cedar JSON, set by the token service) as a value.
-function factValue(value: CedarValueJson, name: string, extension: ExtensionFactory): Value {
+function factValue(value: CedarValueJson, name: string, extension: ExtensionFactory, uids: UidSource): Value {
   try {
-    return valueFromJson(value, extension)
+    return valueFromJson(value, extension, uids)
   } catch (error) {
     if (error instanceof EvaluationError) throw new UnrepresentableValue(`context.${name}: ${error.message}`)
     throw error

@@ -12,6 +12,7 @@ import {
   EngineFailure,
   type Evaluation,
   type EvaluationRequest,
+  preparsedSets,
   type TemplatedPolicies,
 } from '../../src/policy/evaluator.ts'
 
@@ -251,6 +252,38 @@ describe('compiled Cedar evaluator: falling back to cedar-wasm', () => {
     // Loading a set the compiler handles brings the compiled path back.
     compiled.load(new Map([['q', 'forbid(principal == User::"bob", action, resource);']]))
     assert.equal(compiled.fallback, undefined)
+  })
+
+  it('reloads in and out of the fallback reuse one cedar-wasm set, emptied while the compiled set decides', () => {
+    const compiled = new CompiledEvaluator({ extensions: { functions: new Map(), compare: () => undefined } })
+    const before = preparsedSets()
+    const fallbackSet = (user: string) =>
+      new Map([
+        ['p', 'permit(principal, action, resource) when { ip("10.0.0.1").isInRange(ip("10.0.0.0/8")) };'],
+        ['q', `forbid(principal == User::"${user}", action, resource);`],
+      ])
+    for (let i = 0; i < 50; i++) {
+      const user = i % 2 === 0 ? 'bob' : 'alice'
+      compiled.load(fallbackSet(user))
+      assert.ok(compiled.fallback)
+      // The set just loaded decides, not an earlier one.
+      assert.equal(ids(compiled.evaluate(request(`User:${user}`, 'read', 'Doc:plan'))).decision, 'deny')
+      const other = user === 'bob' ? 'alice' : 'bob'
+      assert.equal(ids(compiled.evaluate(request(`User:${other}`, 'read', 'Doc:plan'))).decision, 'allow')
+      assert.equal(preparsedSets(), before + 1, 'one cedar-wasm set, whatever the number of reloads')
+      if (i % 10 === 9) {
+        compiled.load(new Map([['q', 'forbid(principal == User::"bob", action, resource);']]))
+        assert.equal(compiled.fallback, undefined)
+        assert.equal(preparsedSets(), before, 'the compiled set decides: the cedar-wasm set is emptied')
+      }
+    }
+    // A set that does not load leaves the one loaded before it deciding.
+    compiled.load(fallbackSet('bob'))
+    assert.throws(() =>
+      compiled.load(new Map([['p', 'permit(principal, action, resource) when { x.isInRange(']])),
+    )
+    assert.equal(ids(compiled.evaluate(request('User:bob', 'read', 'Doc:plan'))).decision, 'deny')
+    assert.equal(preparsedSets(), before + 1)
   })
 
   it('a literal beyond 2^53 that cannot be matched with the text is not guessed: cedar-wasm evaluates the set', () => {

@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test'
 import { AuditBatcher } from '../../src/audit/audit-batcher.ts'
 import { Metrics } from '../../src/http/metrics.ts'
 import { CompiledEvaluator } from '../../src/policy/compiled/evaluator.ts'
+import { internedUids } from '../../src/policy/compiled/values.ts'
 import { CedarWasmEvaluator } from '../../src/policy/evaluator.ts'
 import { type DecisionRequest, PolicyDecisionPoint } from '../../src/policy/pdp.ts'
 import { startTestNode, storeKinds, type TestNode, type TestStore } from '../support/harness.ts'
@@ -132,6 +133,28 @@ for (const kind of storeKinds) {
         false,
         'the stored owner stays bob',
       )
+    })
+
+    it('ids only requests name are not interned: 100,000 of them leave the table as it was', async () => {
+      const pdp = node.node.pdp
+      const ask = (i: number, owner: string) =>
+        pdp.evaluate({
+          principal: { type: 'human', id: `visitor-${i}` },
+          action: 'view',
+          resource: { type: 'doc', id: `page-${i}`, properties: { owner } },
+          context: { note: `n-${i}` },
+        })
+      // Within one request, every reference to an id is one uid: `resource.owner == principal` holds.
+      assert.deepEqual((await ask(-1, 'human:visitor--1')).determining, ['docs/owners'])
+      assert.equal((await ask(-2, 'human:someone-else')).decision, 'deny')
+      const before = internedUids()
+      for (let i = 0; i < 100_000; i++) {
+        const decision = await ask(i, `human:visitor-${i}`)
+        if (decision.decision !== 'allow') assert.fail(`request ${i}: ${JSON.stringify(decision)}`)
+      }
+      assert.equal(internedUids(), before)
+      // Registered ids are the interned ones: the registry's attributes and groups still apply.
+      assert.deepEqual((await decide('bob', 'edit', 'd1')).context.determining_policies, ['docs/owners'])
     })
 
     it('cedar-wasm (MANDATE_POLICY_ENGINE=cedar-wasm) decides every request as the compiled evaluator does', async () => {

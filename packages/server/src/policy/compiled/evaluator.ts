@@ -33,9 +33,9 @@ export interface CompiledEvaluatorOptions {
   onFallback?: (construct: string) => void
 }
 
-// Candidates by action, then principal type, then resource type. Principal and resource types are caller input, so
-// the cache is bounded and simply emptied when full.
-type Candidates = Map<EntityUid, Map<string, Map<string, CompiledPolicy[]>>>
+// Candidates by action (its key: an action only a request names has a uid of its own per request), then principal
+// type, then resource type. All three are caller input, so the cache is bounded and simply emptied when full.
+type Candidates = Map<string, Map<string, Map<string, CompiledPolicy[]>>>
 const MAX_CACHED = 4096
 
 /** The slots of a template, from the scopes of its JSON form (`?principal`, `?resource`). */
@@ -77,7 +77,10 @@ export class CompiledEvaluator implements PolicyEvaluator {
   /** The construct that made the loaded set fall back to cedar-wasm; undefined while it is compiled. */
   fallback: string | undefined
   private policies: CompiledPolicy[] = []
+  /** The engine deciding while the loaded set falls back to cedar-wasm. */
   private reference: CedarWasmEvaluator | undefined
+  /** This evaluator's cedar-wasm instance, made on the first fallback and reused by every later one. */
+  private wasm: CedarWasmEvaluator | undefined
   private readonly candidates: Candidates = new Map()
   private cached = 0
 
@@ -94,9 +97,11 @@ export class CompiledEvaluator implements PolicyEvaluator {
       compiled = this.compile(policies, templated)
     } catch (error) {
       if (!(error instanceof UnsupportedConstruct)) throw error
-      const reference = new CedarWasmEvaluator()
-      reference.load(policies, templated)
-      this.reference = reference
+      // One cedar-wasm set for the life of this evaluator: cedar-wasm keeps every named set until the process ends, so
+      // a new one per reload would keep every policy set ever loaded. A set it refuses leaves the previous one loaded.
+      this.wasm ??= new CedarWasmEvaluator()
+      this.wasm.load(policies, templated)
+      this.reference = this.wasm
       this.fallback = error.construct
       this.policies = []
       this.clearCandidates()
@@ -104,6 +109,8 @@ export class CompiledEvaluator implements PolicyEvaluator {
       return
     }
     this.policies = compiled
+    // The compiled set decides now: the fallback's set is emptied (its memory freed) and the instance kept for the next.
+    if (this.reference) this.reference.unload()
     this.reference = undefined
     this.fallback = undefined
     this.clearCandidates()
@@ -211,10 +218,10 @@ export class CompiledEvaluator implements PolicyEvaluator {
    */
   private candidatesFor(request: CompiledRequest): readonly CompiledPolicy[] {
     const { action } = request
-    let byPrincipal = this.candidates.get(action)
+    let byPrincipal = this.candidates.get(action.key)
     if (!byPrincipal) {
       byPrincipal = new Map()
-      this.candidates.set(action, byPrincipal)
+      this.candidates.set(action.key, byPrincipal)
     }
     const principalType = request.principal.type
     let byResource = byPrincipal.get(principalType)

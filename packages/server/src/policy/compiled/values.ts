@@ -15,17 +15,28 @@ export class EvaluationError extends Error {}
 
 /** An entity reference, interned: compare with `===`. `key` is `Type::"id"` in Cedar's escaped form. */
 export class EntityUid {
-  /** @internal use `entityUid()` */
+  private escaped: string | undefined
+
+  /** @internal use `entityUid()` or `RequestUids` */
   constructor(
     readonly type: string,
     readonly id: string,
-    readonly key: string,
   ) {}
+
+  /** `Type::"id"`, made on first use (most uids a request names are never keyed). */
+  get key(): string {
+    this.escaped ??= `${this.type}::${JSON.stringify(this.id)}`
+    return this.escaped
+  }
 }
 
 const interned = new Map<string, Map<string, EntityUid>>()
+let internedCount = 0
 
-/** The one EntityUid for a type and id. */
+/**
+ * The one EntityUid for a type and id, interned for the life of the process: for the ids the registry, the policies
+ * and the schema name. Ids only a request names go through `RequestUids`, so that callers cannot grow the table.
+ */
 export function entityUid(type: string, id: string): EntityUid {
   let ofType = interned.get(type)
   if (!ofType) {
@@ -34,10 +45,53 @@ export function entityUid(type: string, id: string): EntityUid {
   }
   let uid = ofType.get(id)
   if (!uid) {
-    uid = new EntityUid(type, id, `${type}::${JSON.stringify(id)}`)
+    uid = new EntityUid(type, id)
     ofType.set(id, uid)
+    internedCount++
   }
   return uid
+}
+
+/** How many EntityUids are interned (for tests and diagnostics). */
+export function internedUids(): number {
+  return internedCount
+}
+
+/** Where a conversion gets its EntityUids: interned (`INTERNED`) or for one request (`RequestUids`). */
+export interface UidSource {
+  uid(type: string, id: string): EntityUid
+}
+
+/** Interned uids, for what the registry, the policies and the schema name. */
+export const INTERNED: UidSource = { uid: entityUid }
+
+/**
+ * The EntityUids of one request: the interned one when the registry or the policies made it, else one made for this
+ * request and shared by every reference to it within the request (so `==` and `in` compare as Cedar does), never
+ * interned. A request is decided synchronously once its values are made, so no interning can come in between.
+ * @example
+ * const uids = new RequestUids()
+ * uids.uid('doc', 'never-registered') === uids.uid('doc', 'never-registered') // true, and not interned
+ */
+export class RequestUids implements UidSource {
+  private own: Map<string, Map<string, EntityUid>> | undefined
+
+  uid(type: string, id: string): EntityUid {
+    const known = interned.get(type)?.get(id)
+    if (known) return known
+    this.own ??= new Map()
+    let ofType = this.own.get(type)
+    if (!ofType) {
+      ofType = new Map()
+      this.own.set(type, ofType)
+    }
+    let uid = ofType.get(id)
+    if (!uid) {
+      uid = new EntityUid(type, id)
+      ofType.set(id, uid)
+    }
+    return uid
+  }
 }
 
 /** An extension value. Subclasses say how two values of the same type compare for equality. */

@@ -2,6 +2,7 @@
 // any policy is asked, decides the rest with the loaded Cedar policies, turns permit annotations into obligations,
 // fails closed on any evaluation error, and records every decision in the audit log itself, so that no caller can skip
 // the gates or the record.
+import { isDeepStrictEqual } from 'node:util'
 import type { CedarValueJson, EntityJson } from '@cedar-policy/cedar-wasm/nodejs'
 import type { AuditRecorder } from '../audit/audit-batcher.ts'
 import type { ActorRef, AuditEventInput } from '../audit/event.ts'
@@ -465,6 +466,18 @@ export class PolicyDecisionPoint {
     const principal = uids.uid(request.principal.type, request.principal.id)
     const resource = uids.uid(request.resource.type, request.resource.id)
     const placed = new Map<EntityUid, CompiledEntity>()
+    // Cedar holds one record per entity: a request describing one entity two ways is contradictory, and is refused
+    // rather than decided on either description.
+    if (
+      principal === resource &&
+      request.principal.properties &&
+      request.resource.properties &&
+      !isDeepStrictEqual(request.principal.properties, request.resource.properties)
+    )
+      throw new InvalidDecisionRequest(
+        'describes the subject entity with other properties than the subject does (one entity has one set of attributes)',
+        '/resource/properties',
+      )
     this.place(placed, principal, request.principal.properties, loaded, uids)
     this.place(placed, resource, request.resource.properties, loaded, uids)
     const mode = fields.get('mode')
@@ -498,7 +511,7 @@ export class PolicyDecisionPoint {
 
   // The principal or resource as a request places it: what the registry holds, with the caller's properties adding
   // attributes it does not hold. An entity the registry does not know is placed all the same (no parents), with the
-  // caller's properties only. Placed twice (the principal is the resource), the first placement's attributes win.
+  // caller's properties only. Placed twice (the principal is the resource), both descriptions are the same (see prepare).
   private place(
     placed: Map<EntityUid, CompiledEntity>,
     uid: EntityUid,

@@ -67,8 +67,36 @@ describe('one entity described twice in an AuthZEN request (issue 10)', () => {
       },
       key,
     )
-    assert.ok(answer.status === 200 || answer.status === 400, JSON.stringify(answer.json))
-    if (answer.status === 200) assert.equal(answer.json.decision, false, JSON.stringify(answer.json))
-    else assert.equal(answer.json.error, 'validation_failed')
+    // The request is contradictory: refused with a 400 naming the resource's properties, on every path.
+    assert.equal(answer.status, 400, JSON.stringify(answer.json))
+    assert.equal(answer.json.error, 'validation_failed')
+    assert.match(JSON.stringify(answer.json), /resource\/properties/)
+    const batch = await post(
+      test,
+      '/access/v1/evaluations',
+      {
+        evaluations: [
+          {
+            subject: { type: 'user', id: 'zed', properties: { role: 'manager' } },
+            action: { name: 'view' },
+            resource: { type: 'user', id: 'zed', properties: { role: 'employee' } },
+          },
+        ],
+      },
+      key,
+    )
+    assert.ok(batch.status === 400 || batch.json.evaluations?.[0]?.decision === false, JSON.stringify(batch.json))
+    // The same description twice is one entity described once: decided as usual.
+    const same = await post(
+      test,
+      '/access/v1/evaluation',
+      {
+        subject: { type: 'user', id: 'zed', properties: { role: 'manager' } },
+        action: { name: 'view' },
+        resource: { type: 'user', id: 'zed', properties: { role: 'manager' } },
+      },
+      key,
+    )
+    assert.equal(same.status, 200, JSON.stringify(same.json))
   })
 })

@@ -409,7 +409,7 @@ export async function openCore(
       approvals,
       introspectionEndpoint: new IntrospectionEndpoint({ clientAuth, directory, verifier, revocations }),
       revocationEndpoint: new RevocationEndpoint({ clientAuth, directory, verifier, revocations }),
-      accessTokens: new AccessTokenAuthenticator({ verifier, revocations, dpop }),
+      accessTokens: new AccessTokenAuthenticator({ verifier, revocations, dpop, directory }),
       checkpoints,
       failures,
       sessions,

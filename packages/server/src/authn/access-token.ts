@@ -3,6 +3,8 @@
 // revocation, and the token's binding: a DPoP-bound token only with the DPoP scheme and a proof of its key, an
 // mTLS-bound token only over a connection with its certificate.
 import { InvalidDpopProof, InvalidToken, UseDpopNonce } from '../errors/oauth-error.ts'
+import type { Directory } from '../registry/directory.ts'
+import { lifecycleBlock } from '../registry/gates.ts'
 import { DPOP_ALGORITHMS, type DpopContext, type DpopNonces, verifyDpopProof } from '../tokens/dpop.ts'
 import type { Revocations } from '../tokens/revocations.ts'
 import { type MandateTokenClaims, TokenRejected, type TokenVerifier } from '../tokens/token-verifier.ts'
@@ -24,6 +26,12 @@ export interface AccessTokenDeps {
   verifier: TokenVerifier
   revocations: Revocations
   dpop: DpopContext & { nonces?: DpopNonces | undefined }
+  /**
+   * The registry: a token whose client is no longer registered, or may not act (suspended, retired, expired, without
+   * an active sponsor, under an inactive parent agent), is refused as its client would be at the token endpoint.
+   */
+  directory?: Directory
+  now?: () => number
 }
 
 /** A caller that proved it holds a valid token for the endpoint. */
@@ -60,6 +68,13 @@ export class AccessTokenAuthenticator {
     }
     if (claims.aud !== audience) throw invalidToken('the access token is for another audience')
     if (await this.deps.revocations.isRevoked(claims)) throw invalidToken('the access token was revoked')
+    const { directory } = this.deps
+    if (directory) {
+      const client = directory.client(claims.client_id)
+      if (!client) throw invalidToken(`the access token's client ${claims.client_id} is not registered`)
+      const block = lifecycleBlock(directory, client, new Date((this.deps.now ?? Date.now)()))
+      if (block) throw invalidToken(`the access token's client may not act: ${block.message}`)
+    }
 
     const jkt = claims.cnf?.jkt
     if (jkt !== undefined) {

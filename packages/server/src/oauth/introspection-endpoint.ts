@@ -8,6 +8,7 @@ import {
 } from '../authn/client-authentication.ts'
 import { InvalidRequest } from '../errors/oauth-error.ts'
 import type { Directory } from '../registry/directory.ts'
+import { lifecycleBlock } from '../registry/gates.ts'
 import type { Revocations } from '../tokens/revocations.ts'
 import { TokenRejected, type TokenVerifier } from '../tokens/token-verifier.ts'
 import { parseTokenRequest } from './token-endpoint.ts'
@@ -57,6 +58,10 @@ export class IntrospectionEndpoint {
     }
     if (!this.mayIntrospect(caller.id, claims)) return { active: false }
     if (await this.deps.revocations.isRevoked(claims)) return { active: false }
+    // A token whose client may no longer act (suspended, retired, expired, no active sponsor or parent) is not
+    // active either: a suspended agent is stopped on every path, the resource servers that introspect included.
+    const client = this.deps.directory.client(claims.client_id)
+    if (!client || lifecycleBlock(this.deps.directory, client, new Date()) !== null) return { active: false }
     return {
       active: true,
       iss: claims.iss,

@@ -36,7 +36,10 @@ describe('a suspended agent as a PEP (issue 10)', () => {
     store = sqliteStore()
     f = await startOAuthFixture(store, { issuer: ISSUER })
     for (const [path, body] of [
-      ['/api/v1/resource-servers/pdp', { audience: PDP_AUDIENCE, scopes: ['pdp:ask'] }],
+      [
+        '/api/v1/resource-servers/pdp',
+        { audience: PDP_AUDIENCE, scopes: ['pdp:ask'], introspection_clients: ['helper'] },
+      ],
       [
         '/api/v1/agents/secret-bot',
         {
@@ -81,5 +84,28 @@ describe('a suspended agent as a PEP (issue 10)', () => {
     assert.equal(refused.status, 401, 'the token endpoint no longer authenticates it')
     const after = await ask()
     assert.equal(after.status, 401, after.text)
+    assert.match(after.text, /may not act: agent secret-bot is suspended/)
+    assert.match(String(after.headers.get('www-authenticate')), /invalid_token/)
+    // A resource server introspecting the token learns it is not active.
+    assert.deepEqual(await introspect(), { active: false })
+    // Suspension is not revocation: resumed, the agent's unexpired token works again.
+    const resumed = await f.node.call('PATCH', '/api/v1/agents/secret-bot', { body: { status: 'active' } })
+    assert.equal(resumed.status, 200, resumed.text)
+    const again = await ask()
+    assert.equal(again.status, 200, again.text)
+    assert.equal((await introspect()).active, true)
   })
+
+  const introspect = async () => {
+    const res = await fetch(`${f.node.node.url}/oauth/introspect`, {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from(`helper:${f.secrets.helper}`).toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: new URLSearchParams({ token }),
+    })
+    assert.equal(res.status, 200)
+    return (await res.json()) as Record<string, unknown>
+  }
 })

@@ -35,6 +35,14 @@ export class InvalidDecisionRequest extends Error {
 /** A request value Cedar cannot represent (fractional numbers, nesting beyond the limit). */
 export class UnrepresentableValue extends InvalidDecisionRequest {}
 
+// Why a JSON number is no Cedar Long: a fraction, or a whole number JSON.parse could not read exactly (beyond ±2^53, it
+// was rounded; deciding on it would decide on another number).
+function unsafeNumber(where: string, value: number): string {
+  return Number.isInteger(value)
+    ? `${where} is beyond ±2^53 (${Number.MAX_SAFE_INTEGER}), which a JSON number does not carry exactly: send it as a string`
+    : `${where} must be a whole number (Cedar has no fractions)`
+}
+
 const MAX_DEPTH = 16
 
 /**
@@ -163,8 +171,7 @@ function toCedar(
     case 'boolean':
       return value
     case 'number':
-      if (!Number.isSafeInteger(value))
-        throw new UnrepresentableValue(`${where} must be a whole number (Cedar has no fractions)`)
+      if (!Number.isSafeInteger(value)) throw new UnrepresentableValue(unsafeNumber(where, value))
       return value
     case 'object': {
       if (value === null) throw new UnrepresentableValue(`${where} is null`)
@@ -301,8 +308,7 @@ function toValue(
     case 'boolean':
       return value
     case 'number':
-      if (!Number.isSafeInteger(value))
-        throw new UnrepresentableValue(`${where} must be a whole number (Cedar has no fractions)`)
+      if (!Number.isSafeInteger(value)) throw new UnrepresentableValue(unsafeNumber(where, value))
       return value
     case 'object': {
       if (value === null) throw new UnrepresentableValue(`${where} is null`)

@@ -57,7 +57,7 @@ const program = new Command('mandate')
   .addHelpText(
     'after',
     `
-Exit codes: 0 ok, 1 refused or failed, 2 usage error, 3 node unreachable, 4 audit chain broken, 78 invalid configuration.
+Exit codes: 0 ok, 1 refused or failed, 2 usage error, 3 node unreachable, 4 audit chain broken, 5 outcome unknown (apply's answer lost), 78 invalid configuration.
 Admin commands read MANDATE_URL and MANDATE_TOKEN. Configuration settings: docs/configuration.md.`,
   )
 
@@ -70,14 +70,14 @@ function config(overrides: Partial<Record<keyof Config, unknown>> = {}): Config 
   return loadConfig({ env: process.env, ...(file ? { file } : {}), overrides })
 }
 
-function admin(): AdminClient {
+function admin(send?: typeof fetch): AdminClient {
   const { url, token } = globals()
   if (!token)
     throw new CliFailure(
       'an admin token is needed: set MANDATE_TOKEN or pass --token (create one with `mandate admin token`)',
       ExitCode.usage,
     )
-  return new AdminClient({ baseUrl: url ?? DEFAULT_URL, token })
+  return new AdminClient({ baseUrl: url ?? DEFAULT_URL, token, ...(send ? { fetch: send } : {}) })
 }
 
 function kindPath(name: string): KindPath {
@@ -297,10 +297,38 @@ program
     // Ordered here too (the node orders them the same way), so that a kind and id given twice is named by its source.
     const documents = orderDocuments(parseDocuments(text, options.file === '-' ? 'stdin' : options.file))
     let applied: ApplyResult
+    // What fetch threw, if it threw: whether the request may have reached the node.
+    let lost: unknown
+    const send: typeof fetch = (input, init) =>
+      globalThis.fetch(input, init).catch((error: unknown) => {
+        lost = error
+        throw error
+      })
     try {
       // The node writes them in one transaction, in dependency order: all of them, or none.
-      applied = await admin().apply(documents.map((doc) => ({ ...doc.body, kind: doc.kind, id: doc.id })))
+      applied = await admin(send).apply(documents.map((doc) => ({ ...doc.body, kind: doc.kind, id: doc.id })))
     } catch (error) {
+      if (outcomeUnknown(error, lost)) {
+        // The documents may have been written: saying "nothing applied" could make an operator rewrite a file the
+        // registry already holds. apply is idempotent, so running it again settles it.
+        process.exitCode = ExitCode.outcomeUnknown
+        const why =
+          lost === undefined
+            ? (error as Error).message
+            : `no answer from ${globals().url ?? DEFAULT_URL}: ${causeCodes(lost).join(', ') || (lost as Error).message}`
+        process.stderr.write(
+          json
+            ? `${JSON.stringify({ error: 'outcome_unknown', error_description: why })}\n`
+            : `mandate: ${why}\n`,
+        )
+        print(
+          json,
+          { applied: null, outcome: 'unknown', results: [] },
+          () =>
+            'outcome unknown: the documents were sent but no answer came back, so they may have been applied; apply is idempotent: run it again to apply them or see them unchanged',
+        )
+        return
+      }
       const refusal = inDocumentTerms(error, documents)
       process.exitCode = report(refusal.error, json)
       print(
@@ -331,6 +359,45 @@ program
         `${created} created, ${updated} updated, ${unchanged} unchanged${created + updated === 0 ? ' (nothing to change)' : ''}`,
     )
   })
+
+// Connection failures that prove the request never left: no connection was made (refused, no such host, no route, TLS
+// refused before any byte of the request was sent). Anything else (reset, closed, timed out after connecting) may
+// have come after the node read the request.
+const NEVER_SENT = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EAI_NONAME',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ERR_INVALID_URL',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_HAS_EXPIRED',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+])
+
+// Whether a failed apply may nonetheless have been applied: the node (or a proxy) answered nothing we can read as a
+// refusal, and the request may have left. A refusal in the API's shape, a 4xx answer of any shape (a proxy's 413),
+// or a connection never made means nothing was applied.
+function outcomeUnknown(error: unknown, lost: unknown): boolean {
+  if (!(error instanceof MandateApiError)) return false
+  if (error.code === 'invalid_response') return error.status < 400 || error.status >= 500
+  if (error.code !== 'network_error') return false
+  if (lost === undefined) return true
+  const codes = causeCodes(lost)
+  return codes.length === 0 || !codes.every((code) => NEVER_SENT.has(code))
+}
+
+// fetch throws "fetch failed" with the reason on its cause, or on each of several attempts (IPv4 and IPv6).
+function causeCodes(error: unknown): string[] {
+  const cause = (error as { cause?: { code?: string; errors?: Array<{ code?: string }> } }).cause
+  return [cause?.code, ...(cause?.errors ?? []).map((e) => e.code)].filter((c) => c !== undefined)
+}
 
 // The node names a refused document by its index in the request (`document 3 (Agent x)`, `/documents/3/...`):
 // name it by file and position instead, as the user wrote it.

@@ -14,6 +14,8 @@ export const ExitCode = {
   unreachable: 3,
   /** `audit verify` found a broken record. */
   auditBroken: 4,
+  /** `apply` sent its documents but no answer came back: they may or may not have been applied. */
+  outcomeUnknown: 5,
   /** Invalid configuration or master key (EX_CONFIG). */
   config: 78,
 } as const

@@ -16,7 +16,7 @@ import {
   type Value,
 } from './compiled/values.ts'
 import { parseUid, registryEntity, valueFromJson } from './entities.ts'
-import type { EntityRef } from './evaluator.ts'
+import { EngineFailure, type EntityRef } from './evaluator.ts'
 
 // Stored entities never hold extension values (their attribute types are Cedar's primitives and sets).
 const noExtension = (fn: string): never => {
@@ -190,18 +190,63 @@ export class EntityStore implements EntityLookup {
   }
 
   // Every ancestor, through parents that are registered or only named (a named parent that is not registered has
-  // no parents of its own, as in a request's slice); cycles end where they close.
+  // no parents of its own, as in a request's slice). Walked depth first, to see a cycle: a parent met again while it
+  // is still on the path. An entity with a cycle at or above it gets ancestors that refuse to be read, so that every
+  // decision reading them fails (and denies), as Cedar refuses a hierarchy with a cycle; the registry refuses writes
+  // that close one, so only data written before that can hold one.
   private settleAncestors(uid: EntityUid): void {
     const entity = this.entities.get(uid)
     if (!entity) return
     const ancestors = new Set<EntityUid>()
-    const queue = [...(this.parents.get(uid) ?? [])]
-    for (let next = queue.pop(); next !== undefined; next = queue.pop()) {
-      if (next === uid || ancestors.has(next)) continue
-      ancestors.add(next)
-      queue.push(...(this.parents.get(next) ?? []))
+    const onPath = new Set<EntityUid>([uid])
+    const stack = [{ uid, parents: this.parents.get(uid) ?? [], next: 0 }]
+    let cycle = false
+    for (let top = stack.at(-1); top !== undefined; top = stack.at(-1)) {
+      const parent = top.parents[top.next++]
+      if (parent === undefined) {
+        onPath.delete(top.uid)
+        stack.pop()
+      } else if (onPath.has(parent)) cycle = true
+      else if (!ancestors.has(parent)) {
+        ancestors.add(parent)
+        onPath.add(parent)
+        stack.push({ uid: parent, parents: this.parents.get(parent) ?? [], next: 0 })
+      }
     }
-    this.entities.set(uid, { ...entity, ancestors })
+    this.entities.set(uid, { ...entity, ancestors: cycle ? new CycleAncestors(uid) : ancestors })
+  }
+}
+
+/** The ancestors of an entity with a cycle of parents at or above it: any read fails the decision (EngineFailure). */
+class CycleAncestors extends Set<EntityUid> {
+  constructor(private readonly below: EntityUid) {
+    super()
+  }
+  private refuse(): never {
+    throw new EngineFailure(
+      `the entity hierarchy has a cycle (above ${this.below.type}::${JSON.stringify(this.below.id)})`,
+    )
+  }
+  override has(_uid: EntityUid): boolean {
+    return this.refuse()
+  }
+  override get size(): number {
+    return this.refuse()
+  }
+  override forEach(): void {
+    this.refuse()
+  }
+  override [Symbol.iterator](): SetIterator<EntityUid> {
+    return this.refuse()
+  }
+  override values(): SetIterator<EntityUid> {
+    return this.refuse()
+  }
+  override keys(): SetIterator<EntityUid> {
+    return this.refuse()
+  }
+  override entries(): SetIterator<[EntityUid, EntityUid]> {
+    return this.refuse()
   }
 }
 

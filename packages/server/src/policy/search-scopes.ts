@@ -9,6 +9,7 @@ import { policyToJson } from './cedar.ts'
 import type { EntityUid } from './compiled/values.ts'
 import { entityUid } from './compiled/values.ts'
 import type { EntityStore } from './entity-store.ts'
+import { EngineFailure } from './evaluator.ts'
 
 /** How a policy's scope constrains the principal or the resource. */
 type Scope =
@@ -125,7 +126,7 @@ export function reachable(
   store: EntityStore,
 ): Set<string> | 'all' {
   const ids = new Set<string>()
-  const fixedAncestors = store.get(shape.fixed)?.ancestors
+  const fixedAncestors = readableAncestors(store, shape.fixed)
   const holds = (scope: Scope, uid: EntityUid): boolean => {
     const within = (target: EntityUid) => uid === target || fixedAncestors?.has(target) === true
     switch (scope.op) {
@@ -167,4 +168,17 @@ export function reachable(
     }
   }
   return ids
+}
+
+// The fixed entity's ancestors; none when a cycle of parents is above it (the store's ancestors then refuse to be
+// read): no permit reaches anything through them, and every decision that would read them denies.
+function readableAncestors(store: EntityStore, uid: EntityUid): ReadonlySet<EntityUid> | undefined {
+  const ancestors = store.get(uid)?.ancestors
+  try {
+    ancestors?.has(uid)
+    return ancestors
+  } catch (error) {
+    if (error instanceof EngineFailure) return undefined
+    throw error
+  }
 }

@@ -5,6 +5,7 @@ import { normalizeRfc3339 } from '../rfc3339.ts'
 import { cascadeFromAgent, cascadeFromSponsor, checkAgentTree } from './agent-tree.ts'
 import type { KindRules, RuleContext } from './change.ts'
 import { type IssuedSecret, prepareCredentials } from './credentials.ts'
+import { checkEntityParents } from './entity-parents.ts'
 import { prepareHuman, prepareTrustedIssuer, refuseIfRelied } from './identity-rules.ts'
 import type { Agent, Group, RegistryKind, ResourceServer, TrustedIssuer, Workload } from './model.ts'
 import { checkRedirectUris } from './redirect-uris.ts'
@@ -70,6 +71,11 @@ export const kindRules: { [K in RegistryKind]: KindRules<K> } = {
   },
   Entity: {
     store: (s) => s.entities,
+    prepare: async (rc, doc) => {
+      const fields = await checkEntityParents(rc, doc)
+      if (fields.length > 0) throw new ValidationFailed(fields)
+      return { doc }
+    },
     remove: { by: 'delete', summary: 'Delete an Entity' },
     policyInput: true,
   },

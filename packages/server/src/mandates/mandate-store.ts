@@ -1,6 +1,8 @@
 // Where mandates and their use are kept: one row per mandate (the document, plus the columns lists filter on and the
 // spend guard reads) and one row per mandate and budget period. Every method takes the executor it runs on, so that a
-// caller can put it inside its own write transaction.
+// caller can put it inside its own write transaction. A version row in `meta` moves with every grant and revocation, in
+// the transaction that makes it, so that nodes keeping mandates in memory know when to forget them.
+import { randomUUID } from 'node:crypto'
 import { sql } from 'kysely'
 import type { Executor } from '../store/database.ts'
 import type { Mandate, MandateUse } from './model.ts'
@@ -28,6 +30,8 @@ export interface Spend {
 // Sums are floating point: a spend that reaches its limit exactly must not fail by a rounding error.
 const EPSILON = 1e-9
 
+const VERSION_KEY = 'mandates_version'
+
 /** Mandates and their use. */
 export class MandateStore {
   async insert(ex: Executor, mandate: Mandate, expiresAtMs: number): Promise<void> {
@@ -43,6 +47,7 @@ export class MandateStore {
         created_at: mandate.created_at,
       })
       .execute()
+    await this.moveVersion(ex)
   }
 
   /** Rewrites the document and status (a revocation). */
@@ -51,6 +56,22 @@ export class MandateStore {
       .updateTable('mandates')
       .set({ doc: JSON.stringify(mandate), status: mandate.status })
       .where('id', '=', mandate.id)
+      .execute()
+    await this.moveVersion(ex)
+  }
+
+  /** The version of the mandates: changes with every grant and revocation (empty before the first). */
+  async version(ex: Executor): Promise<string> {
+    const row = await ex.selectFrom('meta').select('value').where('key', '=', VERSION_KEY).executeTakeFirst()
+    return row?.value ?? ''
+  }
+
+  private async moveVersion(ex: Executor): Promise<void> {
+    const version = randomUUID()
+    await ex
+      .insertInto('meta')
+      .values({ key: VERSION_KEY, value: version })
+      .onConflict((oc) => oc.column('key').doUpdateSet({ value: version }))
       .execute()
   }
 

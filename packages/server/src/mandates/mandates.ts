@@ -227,8 +227,8 @@ export class Mandates {
     const now = this.now()
     const candidates = await this.candidates(request)
     const granting = candidates.filter((m) => grants(m, request))
-    const what = describe(request)
-    if (granting.length === 0) return { covered: false, cause: 'none', message: `no mandate covers ${what}` }
+    if (granting.length === 0)
+      return { covered: false, cause: 'none', message: `no mandate covers ${describe(request)}` }
     let refusal: Extract<Coverage, { covered: false }> | undefined
     const refuse = (cause: CoverCause, mandate: MandateWithUse, message: string) => {
       // The most telling refusal wins: exhausted or outside a window before expired before revoked.
@@ -263,7 +263,7 @@ export class Mandates {
       }
       return { covered: true, mandate, amount }
     }
-    return refusal ?? { covered: false, cause: 'none', message: `no mandate covers ${what}` }
+    return refusal ?? { covered: false, cause: 'none', message: `no mandate covers ${describe(request)}` }
   }
 
   private async revokeIn(

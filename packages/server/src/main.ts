@@ -575,6 +575,8 @@ export async function startNode(
     core.directory.start(500, (err) => logger.error({ err }, 'registry refresh failed'))
     // Admin tokens and PEP keys revoked on other nodes are forgotten by this one's cache within the same delay.
     core.adminTokens.start(500, (err) => logger.error({ err }, 'admin token refresh failed'))
+    // Mandates granted or revoked on other nodes are forgotten by this one's memory within the same delay.
+    core.mandates.start(500, (err) => logger.error({ err }, 'mandate refresh failed'))
     const purge = setInterval(() => {
       core.replay.purge().catch((err) => logger.error({ err }, 'replay cache purge failed'))
       core.revocations.purge().catch((err) => logger.error({ err }, 'revocation purge failed'))
@@ -598,6 +600,7 @@ export async function startNode(
         clearInterval(purge)
         core.directory.stop()
         core.adminTokens.stop()
+        core.mandates.stop()
         await app.close()
         await publisher?.stop()
         await core.close()

@@ -58,6 +58,18 @@ export class TrustedTokenVerifier {
    * const { claims } = await trustedTokens.verify(subjectToken, 'human_idp')
    */
   async verify(token: string, type: TrustedIssuer['type']): Promise<VerifiedExternalToken> {
+    // A token verified before names its issuer in its verified claims: no need to decode it again.
+    const seen = this.verified.get(token)
+    if (seen) {
+      const now = this.deps.now()
+      const issuer = this.deps.directory.trustedIssuer(String(seen.result.claims.iss))
+      if (
+        issuer === seen.issuer &&
+        issuer.type === type &&
+        isCurrent(seen.result.claims, now, this.deps.clockSkewSeconds)
+      )
+        return seen.result
+    }
     let iss: unknown
     try {
       iss = decodeJwt(token).iss

@@ -1,7 +1,9 @@
 // Where mandates and their use are kept: one row per mandate (the document, plus the columns lists filter on and the
 // spend guard reads) and one row per mandate and budget period. Every method takes the executor it runs on, so that a
-// caller can put it inside its own write transaction.
-import { sql } from 'kysely'
+// caller can put it inside its own write transaction. A version row in `meta` moves with every grant and revocation, in
+// the transaction that makes it, so that nodes keeping mandates in memory know when to forget them.
+import { randomUUID } from 'node:crypto'
+import { type RawBuilder, sql } from 'kysely'
 import type { Executor } from '../store/database.ts'
 import type { Mandate, MandateUse } from './model.ts'
 
@@ -28,6 +30,8 @@ export interface Spend {
 // Sums are floating point: a spend that reaches its limit exactly must not fail by a rounding error.
 const EPSILON = 1e-9
 
+const VERSION_KEY = 'mandates_version'
+
 /** Mandates and their use. */
 export class MandateStore {
   async insert(ex: Executor, mandate: Mandate, expiresAtMs: number): Promise<void> {
@@ -43,6 +47,7 @@ export class MandateStore {
         created_at: mandate.created_at,
       })
       .execute()
+    await this.moveVersion(ex)
   }
 
   /** Rewrites the document and status (a revocation). */
@@ -51,6 +56,22 @@ export class MandateStore {
       .updateTable('mandates')
       .set({ doc: JSON.stringify(mandate), status: mandate.status })
       .where('id', '=', mandate.id)
+      .execute()
+    await this.moveVersion(ex)
+  }
+
+  /** The version of the mandates: changes with every grant and revocation (empty before the first). */
+  async version(ex: Executor): Promise<string> {
+    const row = await ex.selectFrom('meta').select('value').where('key', '=', VERSION_KEY).executeTakeFirst()
+    return row?.value ?? ''
+  }
+
+  private async moveVersion(ex: Executor): Promise<void> {
+    const version = randomUUID()
+    await ex
+      .insertInto('meta')
+      .values({ key: VERSION_KEY, value: version })
+      .onConflict((oc) => oc.column('key').doUpdateSet({ value: version }))
       .execute()
   }
 
@@ -87,36 +108,42 @@ export class MandateStore {
 
   /**
    * Spends one call and `amount` if, and only if, the mandate is still active and unexpired and the period's use stays
-   * within the limits: one guarded UPDATE, so that concurrent spends on any node never overrun (write transactions are
+   * within the limits: one guarded upsert, so that concurrent spends on any node never overrun (write transactions are
    * serialized, and the guard is re-read inside each). Answers whether it was spent.
    */
   async spend(ex: Executor, spend: Spend): Promise<boolean> {
-    await ex
-      .insertInto('mandate_usage')
-      .values({ mandate_id: spend.mandateId, period: spend.period, calls: 0, amount: 0 })
-      .onConflict((oc) => oc.columns(['mandate_id', 'period']).doNothing())
-      .execute()
-    let q = ex
-      .updateTable('mandate_usage')
-      .set({
-        calls: sql<number>`calls + 1`,
-        amount: sql<number>`amount + ${spend.amount}`,
-      })
-      .where('mandate_id', '=', spend.mandateId)
-      .where('period', '=', spend.period)
-      .where(({ exists, selectFrom }) =>
-        exists(
-          selectFrom('mandates')
-            .select('id')
-            .where('id', '=', spend.mandateId)
-            .where('status', '=', 'active')
-            .where('expires_at', '>', spend.now),
-        ),
-      )
-    if (spend.maxCalls !== undefined) q = q.where(sql<boolean>`calls + 1 <= ${spend.maxCalls}`)
-    if (spend.maxAmount !== undefined)
-      q = q.where(sql<boolean>`amount + ${spend.amount} <= ${spend.maxAmount + EPSILON}`)
-    const result = await q.executeTakeFirst()
-    return Number(result.numUpdatedRows) === 1
+    return (await this.spendUse(ex, spend)) !== undefined
+  }
+
+  /**
+   * `spend`, answering the period's use after the spend, or undefined when nothing was spent. One statement: the row of
+   * the period is created by the first spend (from the mandate's row, which must be active and unexpired: otherwise
+   * nothing is selected, so nothing is written) and added to by the next ones, each within the limits.
+   */
+  async spendUse(ex: Executor, spend: Spend): Promise<MandateUse | undefined> {
+    const amount = sql`cast(${spend.amount} as double precision)`
+    const first: RawBuilder<unknown>[] = []
+    const next: RawBuilder<unknown>[] = []
+    if (spend.maxCalls !== undefined) {
+      first.push(sql`1 <= ${spend.maxCalls}`)
+      next.push(sql`mandate_usage.calls + 1 <= ${spend.maxCalls}`)
+    }
+    if (spend.maxAmount !== undefined) {
+      const max = sql`cast(${spend.maxAmount + EPSILON} as double precision)`
+      first.push(sql`${amount} <= ${max}`)
+      next.push(sql`mandate_usage.amount + excluded.amount <= ${max}`)
+    }
+    const and = (conditions: RawBuilder<unknown>[]) =>
+      conditions.length === 0 ? sql`` : sql` and ${sql.join(conditions, sql` and `)}`
+    const result = await sql<{ calls: number | string; amount: number | string }>`
+      insert into mandate_usage (mandate_id, period, calls, amount)
+      select id, cast(${spend.period} as text), 1, ${amount} from mandates
+      where id = ${spend.mandateId} and status = 'active' and expires_at > ${spend.now}${and(first)}
+      on conflict (mandate_id, period) do update
+      set calls = mandate_usage.calls + 1, amount = mandate_usage.amount + excluded.amount
+      where true${and(next)}
+      returning calls, amount`.execute(ex)
+    const row = result.rows[0]
+    return row ? { period: spend.period, calls: Number(row.calls), sum: Number(row.amount) } : undefined
   }
 }

@@ -11,6 +11,15 @@
 // - `get(id)`, `list({human?, agent?, status?})`, `revoke(id, by, reason)`, `revokeGivenBy(humanId, by, reason)`.
 // - `cover(request)`: the active mandate of a human to an agent that covers a request, or why none does.
 // The guarded budget spend that commits with an issuance's audit record is an effect step: spend-effect.ts.
+//
+// `cover` runs on every delegated token request, so the mandates it reads are kept in memory: the candidates of each
+// human and agent pair, and each mandate by id, as first read. A grant or revocation on this node forgets them before
+// it is answered (a human's deactivation, which revokes in the registry's transaction, when the registry's view applies
+// it); one on another node moves a version row that every node polls (`start`, every 500 ms in a serving node, the
+// delay registry changes have too). The use of a mandate with a budget is read on each request, as its limits are
+// checked there; that of a mandate without one, which only policies see (`context.mandate`), is reread at most every
+// 500 ms. The memory only chooses the mandate: the guarded spend in the issuance's transaction (spend-effect.ts)
+// refuses a revoked, expired or exhausted mandate whatever a node remembers.
 import { randomBytes } from 'node:crypto'
 import type { AuditLog } from '../audit/audit-log.ts'
 import { findUnstorable } from '../audit/storable.ts'
@@ -27,7 +36,13 @@ import type { Database, Executor } from '../store/database.ts'
 import type { Revocations } from '../tokens/revocations.ts'
 import { amountOf, isTimeZone, periodOf, withinWindows } from './limits.ts'
 import type { MandateQuery, MandateStore } from './mandate-store.ts'
-import { type Mandate, MandateInput, type MandateRefusal, type MandateWithUse } from './model.ts'
+import {
+  type Mandate,
+  MandateInput,
+  type MandateRefusal,
+  type MandateUse,
+  type MandateWithUse,
+} from './model.ts'
 
 export interface MandatesOptions {
   database: Database
@@ -35,8 +50,11 @@ export interface MandatesOptions {
   audit: AuditLog
   /** Humans and agents, read inside the write transaction (their status decides). */
   stores: Pick<RegistryStores, 'humans' | 'agents'>
-  /** Registered resource servers. */
-  directory: Pick<Directory, 'resourceServer' | 'resourceServerById'>
+  /**
+   * Registered resource servers; its change notices tell this node's memory of mandates that a human changed (a
+   * deactivation revokes their mandates in the registry's transaction).
+   */
+  directory: Pick<Directory, 'resourceServer' | 'resourceServerById' | 'subscribe'>
   /** Tokens issued under a revoked mandate are revoked with it. */
   revocations: Pick<Revocations, 'revokeIn'>
   /** The longest a mandate may last, in seconds. */
@@ -72,12 +90,48 @@ export type Coverage =
 
 const GRANTABLE = new Set(['delegated', 'blended'])
 
+/** Pairs and mandates kept at most; beyond it the memory starts again empty (this bounds a flood of new pairs). */
+const MAX_CACHED = 10_000
+/** How long the use of a mandate without a budget is kept before it is reread, in milliseconds. */
+const USE_TTL_MS = 500
+
 /** Mandates: grants, revocations, coverage and budget spends. */
 export class Mandates {
   private readonly now: () => number
+  /** The candidates of each human and agent pair (`pairKey`), newest first, revoked ones included. */
+  private readonly pairs = new Map<string, readonly Mandate[]>()
+  /** Mandates by id, as found. */
+  private readonly byId = new Map<string, Mandate>()
+  /** The use of mandates without a budget, and when it was read (epoch ms). */
+  private readonly uses = new Map<string, { use: MandateUse; readAt: number }>()
+  /** Moves on every forget: a read that began before it must not put back what it removed. */
+  private generation = 0
+  private seenVersion: string | undefined
+  private timer: NodeJS.Timeout | undefined
 
   constructor(private readonly options: MandatesOptions) {
     this.now = options.now ?? Date.now
+    options.directory.subscribe((changes) => {
+      if (changes.some((c) => c.reset || c.kind === 'Human')) this.forget()
+    })
+  }
+
+  /** Forgets every mandate kept in memory when one was granted or revoked anywhere since the last look. */
+  async refresh(): Promise<void> {
+    const version = await this.options.store.version(this.options.database.db)
+    // The first look forgets too: a mandate read before it may have changed before it.
+    if (version !== this.seenVersion) this.forget()
+    this.seenVersion = version
+  }
+
+  /** Polls for grants and revocations made on other nodes every `intervalMs`. */
+  start(intervalMs: number, onError: (error: unknown) => void): void {
+    this.timer = setInterval(() => this.refresh().catch(onError), intervalMs)
+    this.timer.unref()
+  }
+
+  stop(): void {
+    clearInterval(this.timer)
   }
 
   /**
@@ -92,7 +146,7 @@ export class Mandates {
     const doc = validateAgainst<MandateInput>(MandateInput, input)
     const now = this.now()
     const { fields, expiresAt, servers } = this.checkLimits(doc, now)
-    return this.options.database.transact(async (tx) => {
+    return this.forgetAfter(async (tx) => {
       fields.push(...(await this.checkParties(tx, doc, servers)))
       if (fields.length > 0) throw new ValidationFailed(fields, 'the mandate is invalid')
       const mandate: Mandate = {
@@ -140,7 +194,7 @@ export class Mandates {
    * changes nothing. Recorded as `mandate.revoke`.
    */
   async revoke(id: string, by: ChangeContext, reason: string): Promise<MandateWithUse> {
-    return this.options.database.transact(async (tx) => {
+    return this.forgetAfter(async (tx) => {
       const mandate = await this.options.store.get(tx, id)
       if (!mandate) throw new NotFound('Mandate', id)
       const revoked = mandate.status === 'revoked' ? mandate : await this.revokeIn(tx, mandate, by, reason)
@@ -150,13 +204,15 @@ export class Mandates {
 
   /** Revokes every active mandate `humanId` gave, in one transaction; answers their ids. */
   async revokeGivenBy(humanId: string, by: ChangeContext, reason: string): Promise<string[]> {
-    return this.options.database.transact((tx) => this.revokeGivenByIn(tx, humanId, by, reason))
+    return this.forgetAfter((tx) => this.revokeGivenByIn(tx, humanId, by, reason))
   }
 
   /** `revokeGivenBy` inside the caller's transaction (a human's deactivation). */
   async revokeGivenByIn(tx: Executor, humanId: string, by: ChangeContext, reason: string): Promise<string[]> {
     const active = await this.options.store.list(tx, { human: humanId, status: 'active', limit: 100_000 })
     for (const mandate of active) await this.revokeIn(tx, mandate, by, reason)
+    // Forgotten again once committed: by the caller (`revokeGivenBy`) or when the registry applies the deactivation.
+    if (active.length > 0) this.forget()
     return active.map((m) => m.id)
   }
 
@@ -169,21 +225,17 @@ export class Mandates {
   async cover(request: CoverRequest): Promise<Coverage> {
     const db = this.options.database.db
     const now = this.now()
-    const candidates = request.mandateId
-      ? [await this.options.store.get(db, request.mandateId)].filter(
-          (m): m is Mandate => m !== undefined && m.human === request.human,
-        )
-      : await this.options.store.list(db, { human: request.human, agent: request.agent, limit: 1000 })
+    const candidates = await this.candidates(request)
     const granting = candidates.filter((m) => grants(m, request))
-    const what = describe(request)
-    if (granting.length === 0) return { covered: false, cause: 'none', message: `no mandate covers ${what}` }
+    if (granting.length === 0)
+      return { covered: false, cause: 'none', message: `no mandate covers ${describe(request)}` }
     let refusal: Extract<Coverage, { covered: false }> | undefined
     const refuse = (cause: CoverCause, mandate: MandateWithUse, message: string) => {
       // The most telling refusal wins: exhausted or outside a window before expired before revoked.
       if (!refusal || RANK[cause] < RANK[refusal.cause]) refusal = { covered: false, cause, message, mandate }
     }
     for (const m of granting) {
-      const mandate = { ...m, usage: await this.useOf(db, m) }
+      const mandate = { ...m, usage: m.budget ? await this.useOf(db, m) : await this.keptUseOf(m, now) }
       if (m.status === 'revoked') {
         refuse('mandate_revoked', mandate, `mandate ${m.id} has been revoked`)
         continue
@@ -211,7 +263,7 @@ export class Mandates {
       }
       return { covered: true, mandate, amount }
     }
-    return refusal ?? { covered: false, cause: 'none', message: `no mandate covers ${what}` }
+    return refusal ?? { covered: false, cause: 'none', message: `no mandate covers ${describe(request)}` }
   }
 
   private async revokeIn(
@@ -231,6 +283,66 @@ export class Mandates {
     await this.options.revocations.revokeIn(tx, { kind: 'mandate', id: mandate.id }, reason)
     await this.record(tx, 'mandate.revoke', revoked, by, { reason }, reason)
     return revoked
+  }
+
+  // The mandates that may cover a request, from memory when this node has read them since the last change.
+  private async candidates(request: CoverRequest): Promise<readonly Mandate[]> {
+    const db = this.options.database.db
+    const generation = this.generation
+    if (request.mandateId !== undefined) {
+      let mandate = this.byId.get(request.mandateId)
+      if (!mandate) {
+        const found = await this.options.store.get(db, request.mandateId)
+        if (found) this.keep(generation, () => this.byId.set(found.id, found))
+        mandate = found
+      }
+      return mandate && mandate.human === request.human ? [mandate] : []
+    }
+    const key = `${request.human}\u0000${request.agent}`
+    let list = this.pairs.get(key)
+    if (!list) {
+      const read = await this.options.store.list(db, {
+        human: request.human,
+        agent: request.agent,
+        limit: 1000,
+      })
+      list = read
+      this.keep(generation, () => this.pairs.set(key, read))
+    }
+    return list
+  }
+
+  // The use of a mandate without a budget: read again once older than USE_TTL_MS, or in a new period.
+  private async keptUseOf(mandate: Mandate, now: number): Promise<MandateUse> {
+    const kept = this.uses.get(mandate.id)
+    if (kept && now - kept.readAt < USE_TTL_MS && kept.readAt <= now) return kept.use
+    const generation = this.generation
+    const use = await this.useOf(this.options.database.db, mandate)
+    this.keep(generation, () => this.uses.set(mandate.id, { use, readAt: now }))
+    return use
+  }
+
+  // Stores what a read found, unless a forget happened since the read began.
+  private keep(generation: number, store: () => void): void {
+    if (generation !== this.generation) return
+    if (this.pairs.size + this.byId.size + this.uses.size >= MAX_CACHED) this.forget()
+    store()
+  }
+
+  private forget(): void {
+    this.generation++
+    this.pairs.clear()
+    this.byId.clear()
+    this.uses.clear()
+  }
+
+  // A write transaction after which this node's memory of mandates is forgotten (before the caller is answered).
+  private async forgetAfter<T>(work: (tx: Executor) => Promise<T>): Promise<T> {
+    try {
+      return await this.options.database.transact(work)
+    } finally {
+      this.forget()
+    }
   }
 
   private useOf(ex: Executor, mandate: Mandate) {

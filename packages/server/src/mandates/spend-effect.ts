@@ -26,7 +26,7 @@ export function spendStep(mandate: Mandate, amount: number): SpendStep {
 }
 
 /**
- * Runs spend steps: spent only while the mandate is active, unexpired and within its budget (one guarded UPDATE);
+ * Runs spend steps: spent only while the mandate is active, unexpired and within its budget (one guarded upsert);
  * a refusal names why (`mandate_revoked`, `mandate_expired`, `mandate_exhausted`). When the spend uses the budget up,
  * a `mandate.exhausted` record joins the issuance's.
  */
@@ -34,7 +34,7 @@ export function spendHandler(store: MandateStore): EffectHandler {
   return async (tx, step, at) => {
     const { mandate, amount } = step as SpendStep
     const period = periodOf(mandate.budget?.period ?? 'total', at)
-    const spent = await store.spend(tx, {
+    const use = await store.spendUse(tx, {
       mandateId: mandate.id,
       period,
       amount,
@@ -42,9 +42,8 @@ export function spendHandler(store: MandateStore): EffectHandler {
       maxCalls: mandate.budget?.calls,
       maxAmount: mandate.budget?.sum?.limit,
     })
-    if (!spent) return { ok: false, refusal: await whyNotSpent(store, tx, mandate.id, at.getTime()) }
+    if (!use) return { ok: false, refusal: await whyNotSpent(store, tx, mandate.id, at.getTime()) }
     if (!mandate.budget) return { ok: true }
-    const use = await store.use(tx, mandate.id, period)
     const { calls, sum } = mandate.budget
     const exhausted =
       (calls !== undefined && use.calls >= calls) || (sum !== undefined && use.sum >= sum.limit - 1e-9)

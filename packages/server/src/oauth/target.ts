@@ -36,11 +36,18 @@ export function resolveTarget(
   const resource = resources[0]
   let target: Stored<ResourceServer> | undefined
   if (resource !== undefined) {
-    if (!isAbsoluteUriWithoutFragment(resource))
-      throw new InvalidTarget('resource must be an absolute URI without a fragment')
+    const exact = directory.resourceServer(resource)
+    // A registered audience, once found well formed, is not parsed again on every request.
+    if (!(exact && wellFormed.has(resource))) {
+      if (!isAbsoluteUriWithoutFragment(resource))
+        throw new InvalidTarget('resource must be an absolute URI without a fragment')
+      if (exact) {
+        if (wellFormed.size >= MAX_WELL_FORMED) wellFormed.clear()
+        wellFormed.add(resource)
+      }
+    }
     target =
-      directory.resourceServer(resource) ??
-      directory.resourceServer(resource.endsWith('/') ? resource.slice(0, -1) : `${resource}/`)
+      exact ?? directory.resourceServer(resource.endsWith('/') ? resource.slice(0, -1) : `${resource}/`)
     if (!target) throw new InvalidTarget('resource is not a registered resource server')
   } else {
     const candidates =
@@ -96,6 +103,11 @@ export function parseAuthorizationDetails(
     return entry as Record<string, unknown>
   })
 }
+
+// Resource indicators naming a registered resource server that were found absolute URIs without a fragment (a
+// property of the string alone), at most MAX_WELL_FORMED of them.
+const wellFormed = new Set<string>()
+const MAX_WELL_FORMED = 10_000
 
 function isAbsoluteUriWithoutFragment(value: string): boolean {
   if (value.includes('#') || value.length > 2048) return false

@@ -1,10 +1,34 @@
-// The shared check of both client_secret methods: constant-time comparison against every live secret hash.
+// The shared check of both client_secret methods: constant-time comparison against every live secret hash. The
+// presented secret is hashed once, and compared as its 32-byte SHA-256 digest with each stored digest (decoded once per
+// stored hash and kept): the same answer as comparing the `sha256:<hex>` forms, with less work per request.
+import { createHash, timingSafeEqual } from 'node:crypto'
 import { clientSecretMatches, hashClientSecret } from '../../registry/credentials.ts'
 import type { Client } from '../../registry/directory.ts'
 import { parseRfc3339 } from '../../rfc3339.ts'
 
 // Compared when the client is unknown, so that an unknown id costs the same as a wrong secret.
 const DUMMY_HASH = hashClientSecret('mandate-unknown-client')
+
+const STORED = /^sha256:[0-9a-f]{64}$/
+/** Stored hashes kept decoded at most; beyond it the memory starts again empty. */
+const MAX_KEPT = 10_000
+const digests = new Map<string, Buffer>()
+
+// The digest a stored hash holds, or undefined when it is not of the form hashClientSecret writes.
+function storedDigest(stored: string): Buffer | undefined {
+  let digest = digests.get(stored)
+  if (digest) return digest
+  if (!STORED.test(stored)) return undefined
+  digest = Buffer.from(stored.slice(7), 'hex')
+  if (digests.size >= MAX_KEPT) digests.clear()
+  digests.set(stored, digest)
+  return digest
+}
+
+function matches(secret: string, presented: Buffer, stored: string): boolean {
+  const digest = storedDigest(stored)
+  return digest ? timingSafeEqual(presented, digest) : clientSecretMatches(secret, stored)
+}
 
 /** Whether one of `secrets` matches a live client_secret binding of `client`. Constant time per comparison. */
 export function verifyClientSecret(
@@ -21,8 +45,9 @@ export function verifyClientSecret(
   )
   let matched = false
   for (const secret of secrets) {
-    if (hashes.length === 0) clientSecretMatches(secret, DUMMY_HASH)
-    for (const hash of hashes) if (clientSecretMatches(secret, hash)) matched = true
+    const presented = createHash('sha256').update(secret).digest()
+    if (hashes.length === 0) matches(secret, presented, DUMMY_HASH)
+    for (const hash of hashes) if (matches(secret, presented, hash)) matched = true
   }
   return matched && client !== undefined
 }

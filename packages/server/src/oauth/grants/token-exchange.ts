@@ -1,6 +1,5 @@
 // RFC 8693 token exchange for delegation: an agent acts for a human (or for the agent that delegated to it). Mandate
 // builds the act chain itself, narrows scope and resource along the chain, and never outlives the subject token.
-import { decodeJwt } from 'jose'
 import type { ActorRef } from '../../audit/event.ts'
 import { ExternalTokenRejected } from '../../authn/trusted-token.ts'
 import {
@@ -80,13 +79,26 @@ function chainActors(act: ActClaim | undefined): string[] {
   return actors
 }
 
+const BASE64URL = /^[A-Za-z0-9_+/=-]+$/
+
+// The payload's `iss`, unverified: it only routes the token to its verifier. What jose's decodeJwt accepts (three
+// base64url parts whose second is a JSON object), with one decode instead of its several steps.
 function unverifiedIssuer(token: string): string | undefined {
+  const first = token.indexOf('.')
+  const second = token.indexOf('.', first + 1)
+  const payload = first < 0 || second < 0 ? '' : token.slice(first + 1, second)
+  if (token.indexOf('.', second + 1) >= 0 || !BASE64URL.test(payload))
+    throw new InvalidRequest('subject_token is not a JWT')
+  let claims: unknown
   try {
-    const iss = decodeJwt(token).iss
-    return typeof iss === 'string' ? iss : undefined
+    claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'))
   } catch {
     throw new InvalidRequest('subject_token is not a JWT')
   }
+  if (claims === null || typeof claims !== 'object' || Array.isArray(claims))
+    throw new InvalidRequest('subject_token is not a JWT')
+  const iss = (claims as { iss?: unknown }).iss
+  return typeof iss === 'string' ? iss : undefined
 }
 
 /** RFC 8693 §4.1: keep only `sub` and nested `act` from a chain we issued ourselves. */

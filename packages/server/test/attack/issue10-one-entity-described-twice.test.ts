@@ -85,7 +85,10 @@ describe('one entity described twice in an AuthZEN request (issue 10)', () => {
       },
       key,
     )
-    assert.ok(batch.status === 400 || batch.json.evaluations?.[0]?.decision === false, JSON.stringify(batch.json))
+    assert.ok(
+      batch.status === 400 || batch.json.evaluations?.[0]?.decision === false,
+      JSON.stringify(batch.json),
+    )
     // The same description twice is one entity described once: decided as usual.
     const same = await post(
       test,

@@ -555,7 +555,8 @@ export class AuditLog {
   }
 
   private chainHash(prevHash: string, canonical: string): string {
-    return createHmac('sha256', this.chainKey).update(prevHash).update('\n').update(canonical).digest('hex')
+    // One update of the same bytes (prevHash and the newline are ASCII): fewer crossings into the hash than three.
+    return createHmac('sha256', this.chainKey).update(`${prevHash}\n${canonical}`).digest('hex')
   }
 }
 

@@ -116,6 +116,8 @@ export class AuditLog {
    */
   private readonly readIn = new WeakSet<object>()
   private readonly chainKey: KeyObject
+  /** The insert of n events, by dialect (its adapter) and row count: compiled by Kysely once, then reused. */
+  private readonly insertTexts = new WeakMap<DialectAdapter, Map<number, string>>()
 
   constructor(chainKey: Buffer) {
     this.chainKey = createSecretKey(chainKey)
@@ -170,12 +172,11 @@ export class AuditLog {
     // One multi-row insert per chunk, its text built once per row count and dialect: a batch costs the store's own
     // work, not a query builder's. SQLite allows 32766 bound parameters per statement; 16 columns a row keeps a chunk
     // well under it.
-    const adapter = tx.getExecutor().adapter
     for (let i = 0; i < events.length; i += INSERT_CHUNK) {
       const chunk = events.slice(i, i + INSERT_CHUNK)
       const parameters: unknown[] = []
       for (const event of chunk) rowValues(event, parameters)
-      await tx.executeQuery(CompiledQuery.raw(insertText(tx, adapter, chunk.length), parameters))
+      await tx.executeQuery(CompiledQuery.raw(this.insertText(tx, chunk.length), parameters))
     }
     await tx
       .updateTable('audit_head')
@@ -554,6 +555,35 @@ export class AuditLog {
     return createHmac('sha256', this.chainKey).update(input).digest('hex')
   }
 
+  private insertText(tx: Executor, rows: number): string {
+    const adapter = tx.getExecutor().adapter
+    let texts = this.insertTexts.get(adapter)
+    if (!texts) {
+      texts = new Map()
+      this.insertTexts.set(adapter, texts)
+    }
+    let text = texts.get(rows)
+    if (text === undefined) {
+      // Each column's own name as its value: the check below proves the parameters are bound in COLUMNS order, row
+      // after row, as rowValues lists them (anything else would store values in the wrong columns).
+      const row = Object.fromEntries(COLUMNS.map((column) => [column, column])) as unknown as AuditEventRow
+      const compiled = tx
+        .insertInto('audit_events')
+        .values(Array.from({ length: rows }, () => row))
+        .compile()
+      if (
+        compiled.parameters.length !== rows * COLUMNS.length ||
+        compiled.parameters.some((value, k) => value !== COLUMNS[k % COLUMNS.length])
+      )
+        throw new Error('the audit insert does not bind its parameters in column order')
+      text = compiled.sql
+      // Batch sizes vary with the load: the texts kept are bounded, the oldest dropped first.
+      if (texts.size >= INSERT_TEXTS_KEPT) texts.delete(texts.keys().next().value as number)
+      texts.set(rows, text)
+    }
+    return text
+  }
+
   private chainHash(prevHash: string, canonical: string): string {
     // One update of the same bytes (prevHash and the newline are ASCII): fewer crossings into the hash than three.
     return createHmac('sha256', this.chainKey).update(`${prevHash}\n${canonical}`).digest('hex')
@@ -596,6 +626,9 @@ export function canonicalFields(fields: HashedFields): string {
 /** The most rows one insert statement carries. */
 const INSERT_CHUNK = 500
 
+/** How many insert texts (row counts) a log keeps per dialect. */
+const INSERT_TEXTS_KEPT = 128
+
 /** The stored columns, in the order the insert's values list them (see `rowValues`). */
 const COLUMNS = [
   'seq',
@@ -615,31 +648,6 @@ const COLUMNS = [
   'prev_hash',
   'hash',
 ] as const satisfies ReadonlyArray<keyof AuditEventRow>
-
-/** The insert of n rows, by dialect (its adapter) and row count: compiled by Kysely once, then reused. */
-const insertTexts = new WeakMap<DialectAdapter, Map<number, string>>()
-
-function insertText(tx: Executor, adapter: DialectAdapter, rows: number): string {
-  let texts = insertTexts.get(adapter)
-  if (!texts) {
-    texts = new Map()
-    insertTexts.set(adapter, texts)
-  }
-  let text = texts.get(rows)
-  if (text === undefined) {
-    const row = Object.fromEntries(COLUMNS.map((column) => [column, ''])) as unknown as AuditEventRow
-    const compiled = tx
-      .insertInto('audit_events')
-      .values(Array.from({ length: rows }, () => row))
-      .compile()
-    // The parameters are bound in COLUMNS order, row after row: anything else would store values in wrong columns.
-    if (compiled.parameters.length !== rows * COLUMNS.length)
-      throw new Error('the audit insert does not bind one parameter per column and row')
-    text = compiled.sql
-    texts.set(rows, text)
-  }
-  return text
-}
 
 // One row's values in COLUMNS order; the JSON columns as their JSON text.
 function rowValues(event: AuditEvent, out: unknown[]): void {

@@ -118,12 +118,16 @@ export class AuditWriter implements AuditRecorder {
 
   /**
    * Starts the worker (as `start`) and resolves once it is ready (true), or once it stopped before it was (false: it is
-   * being started again, and records are refused meanwhile). A serving node waits for it before it says it is up.
+   * being started again, and records are refused meanwhile; also at once while a restart waits). A serving node waits
+   * for it before it says it is up.
    */
   started(): Promise<boolean> {
     this.start()
     if (this.workerReady) return Promise.resolve(true)
-    if (this.closed) return Promise.resolve(false)
+    const worker = this.worker
+    if (this.closed || !worker) return Promise.resolve(false)
+    // The wait keeps the process alive until the worker answers, as a pending record does.
+    worker.ref()
     return new Promise((resolve) => this.startWaiters.push(resolve))
   }
 
@@ -233,6 +237,8 @@ export class AuditWriter implements AuditRecorder {
   private startAnswered(ready: boolean): void {
     const waiters = this.startWaiters
     this.startWaiters = []
+    // Only the wait's own hold is let go: a pending record, or `close` waiting for the worker's exit, keeps its own.
+    if (waiters.length > 0 && this.waiting.size === 0 && !this.closed) this.worker?.unref()
     for (const resolve of waiters) resolve(ready)
   }
 

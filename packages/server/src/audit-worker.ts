@@ -9,8 +9,8 @@ import { AuditLog } from './audit/audit-log.ts'
 import {
   type FromWriter,
   type ToWriter,
+  type WriterAnswers,
   type WriterInit,
-  type WriterResult,
   writerFailure,
 } from './audit/audit-writer.ts'
 import { MandateStore } from './mandates/mandate-store.ts'
@@ -48,17 +48,21 @@ async function serve(port: NonNullable<typeof parentPort>, init: WriterInit): Pr
   const batcher = new AuditBatcher(database, audit, {
     handlers: effectHandlers(),
     refuse: (refusal) => new Refused(refusal),
+    // AuditWriter checked each record on the main thread, where its caller is told.
+    checked: true,
   })
-  let results: WriterResult[] = []
+  let answers: WriterAnswers | undefined
   // The answers of one batch are resolved together: they go back in one message.
-  const answer = (result: WriterResult) => {
-    results.push(result)
-    if (results.length > 1) return
+  const pending = (): WriterAnswers => {
+    if (answers) return answers
+    const batch: WriterAnswers = { ids: [], seqs: [], hashes: [], rejected: [], status: { refusedWrites: 0 } }
+    answers = batch
     queueMicrotask(() => {
-      const message: FromWriter = { results, status: audit.status() }
-      results = []
-      port.postMessage(message)
+      answers = undefined
+      batch.status = audit.status()
+      port.postMessage(batch satisfies FromWriter)
     })
+    return batch
   }
   port.on('message', (message: ToWriter) => {
     if ('close' in message) {
@@ -67,9 +71,14 @@ async function serve(port: NonNullable<typeof parentPort>, init: WriterInit): Pr
     }
     for (const { id, input, at, effect } of message.records)
       batcher.record(input, effect, new Date(at)).then(
-        (event) => answer({ id, event }),
+        ({ seq, hash }) => {
+          const batch = pending()
+          batch.ids.push(id)
+          batch.seqs.push(seq)
+          batch.hashes.push(hash)
+        },
         (error: unknown) =>
-          answer(
+          pending().rejected.push(
             error instanceof Refused ? { id, refusal: error.refusal } : { id, failure: writerFailure(error) },
           ),
       )

@@ -570,7 +570,8 @@ export async function startNode(
     }, 30_000)
     reload.unref()
     publisher?.start()
-    core.recorder.start()
+    // Ready (`/readyz`) once the audit writer thread is: a node that cannot record yet refuses what must be recorded.
+    await core.recorder.started()
     // Registry changes made by other nodes reach this one within half a second; expired one-time values are purged.
     core.directory.start(500, (err) => logger.error({ err }, 'registry refresh failed'))
     // Admin tokens and PEP keys revoked on other nodes are forgotten by this one's cache within the same delay.
@@ -613,12 +614,14 @@ export async function startNode(
 }
 
 // The node's audit health: two writers extend its chain (the main thread's changes and the writer thread's records).
-// Whether it refuses now is what the writer that checked the head last found; refusals of both are counted.
+// Whether it refuses now is what the writer that checked the head last found; refusals of both are counted. Whether
+// the writer thread is ready is its own (`/readyz`).
 function nodeAuditStatus(main: AuditLogStatus, writer: AuditLogStatus): AuditLogStatus {
   const latest = (writer.checkedAt ?? 0) > (main.checkedAt ?? 0) ? writer : main
   return {
     refusedWrites: main.refusedWrites + writer.refusedWrites,
     ...(latest.refusing ? { refusing: latest.refusing } : {}),
+    ...(writer.writer ? { writer: writer.writer } : {}),
   }
 }
 

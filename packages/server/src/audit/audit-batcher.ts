@@ -55,13 +55,19 @@ export type EffectHandler = (tx: Executor, step: EffectStep, now: Date) => Promi
 /** The handlers a writer knows, by step kind. A step of an unknown kind fails its record (fail closed). */
 export type EffectHandlers = Readonly<Record<string, EffectHandler>>
 
+/** Where a durable record is in the chain: what a recorder answers (callers only wait for it; tests read it back). */
+export interface AuditReceipt {
+  seq: number
+  hash: string
+}
+
 /** Where standalone audit records go: resolved once the record is durable, rejected otherwise. */
 export interface AuditRecorder {
   /**
    * Records an event; resolves once it is committed. With `effect`, the record is written only if every step
    * applies, in the same transaction; a refused step rejects with its OAuth error.
    */
-  record(input: AuditEventInput, effect?: RecordEffect): Promise<AuditEvent>
+  record(input: AuditEventInput, effect?: RecordEffect): Promise<AuditReceipt>
 }
 
 /**
@@ -88,6 +94,11 @@ export interface AuditBatcherOptions {
   handlers?: EffectHandlers
   /** The rejection of a refused record; {@link refusalError} by default. */
   refuse?: (refusal: EffectRefusal) => Error
+  /**
+   * Records arrive already checked with `checkRecordable` (the writer thread's: AuditWriter checks each record on the
+   * main thread, where its caller is told). Unchecked by default: a batcher used directly checks each record itself.
+   */
+  checked?: boolean
 }
 
 interface Pending {
@@ -108,6 +119,7 @@ export class AuditBatcher implements AuditRecorder {
   private readonly now: () => number
   private readonly handlers: EffectHandlers
   private readonly refuse: (refusal: EffectRefusal) => Error
+  private readonly checked: boolean
 
   constructor(
     private readonly database: Database,
@@ -117,6 +129,7 @@ export class AuditBatcher implements AuditRecorder {
     this.now = options.now ?? Date.now
     this.handlers = options.handlers ?? {}
     this.refuse = options.refuse ?? refusalError
+    this.checked = options.checked ?? false
   }
 
   /**
@@ -127,7 +140,7 @@ export class AuditBatcher implements AuditRecorder {
    */
   record(input: AuditEventInput, effect?: RecordEffect, at?: Date): Promise<AuditEvent> {
     return new Promise((resolve, reject) => {
-      checkRecordable(input)
+      if (!this.checked) checkRecordable(input)
       this.queue.push({ input, now: at ?? new Date(this.now()), effect, resolve, reject })
       if (!this.flushing) void this.flush()
     })

@@ -2,8 +2,8 @@
 // written in the caller's transaction so that nothing changes without its record. A writer extends the chain only
 // from a head it can trust; otherwise it refuses, and every state-changing request fails closed until an operator
 // records a recovery.
-import { createHmac, randomUUID } from 'node:crypto'
-import { sql } from 'kysely'
+import { createHmac, createSecretKey, type KeyObject, randomUUID } from 'node:crypto'
+import { CompiledQuery, type DialectAdapter, sql } from 'kysely'
 import { AuditUnavailable } from '../errors/mandate-error.ts'
 import type { Executor } from '../store/database.ts'
 import type { AuditEventRow } from '../store/tables.ts'
@@ -76,6 +76,11 @@ export interface AuditLogStatus {
   refusedWrites: number
   /** When a write last checked the head (epoch ms): of two writers of one chain, the later one knows its state. */
   checkedAt?: number
+  /**
+   * The node's audit writer thread: `ready` once it said so, `unavailable` while it starts or starts again. Absent
+   * where records are written without one.
+   */
+  writer?: 'ready' | 'unavailable'
 }
 
 /** A recovery's record and what it resumed from. */
@@ -110,8 +115,13 @@ export class AuditLog {
    * the transaction's own appends, which a rollback undoes, so they must not raise the high-water mark.
    */
   private readonly readIn = new WeakSet<object>()
+  private readonly chainKey: KeyObject
+  /** The insert of n events, by dialect (its adapter) and row count: compiled by Kysely once, then reused. */
+  private readonly insertTexts = new WeakMap<DialectAdapter, Map<number, string>>()
 
-  constructor(private readonly chainKey: Buffer) {}
+  constructor(chainKey: Buffer) {
+    this.chainKey = createSecretKey(chainKey)
+  }
 
   /** Appends one event inside an open write transaction (which already holds the chain head lock). */
   async append(tx: Executor, input: AuditEventInput, now: Date): Promise<AuditEvent> {
@@ -134,15 +144,19 @@ export class AuditLog {
     const head = this.trusted(await this.readState(tx), first)
     let seq = head.seq
     let prevHash = head.hash
-    const events = entries.map(({ input, now }) => {
-      const fields = {
+    const events: AuditEvent[] = []
+    for (const { input, now } of entries) {
+      const subjects = new Set<string>()
+      for (const actor of input.actors) subjects.add(`${actor.kind}:${actor.id}`)
+      for (const subject of input.subjects ?? []) subjects.add(subject)
+      const fields: HashedFields = {
         seq: ++seq,
         id: randomUUID(),
         time: now.toISOString(),
         type: input.type,
         outcome: input.outcome,
         actors: input.actors,
-        subjects: [...new Set([...input.actors.map((a) => `${a.kind}:${a.id}`), ...(input.subjects ?? [])])],
+        subjects: [...subjects],
         mode: input.mode ?? null,
         action: printable(input.action),
         resource: printable(input.resource),
@@ -151,16 +165,19 @@ export class AuditLog {
         traceparent: input.traceparent ?? null,
         details: input.details ?? null,
       }
-      const event: AuditEvent = { ...fields, prev_hash: prevHash, hash: this.chainHash(prevHash, fields) }
-      prevHash = event.hash
-      return event
-    })
-    // SQLite allows 32766 bound parameters per statement; 16 columns a row keeps a chunk well under it.
-    for (let i = 0; i < events.length; i += 500)
-      await tx
-        .insertInto('audit_events')
-        .values(events.slice(i, i + 500).map(toRow))
-        .execute()
+      const hash = this.chainHash(prevHash, canonicalFields(fields))
+      events.push({ ...fields, prev_hash: prevHash, hash })
+      prevHash = hash
+    }
+    // One multi-row insert per chunk, its text built once per row count and dialect: a batch costs the store's own
+    // work, not a query builder's. SQLite allows 32766 bound parameters per statement; 16 columns a row keeps a chunk
+    // well under it.
+    for (let i = 0; i < events.length; i += INSERT_CHUNK) {
+      const chunk = events.slice(i, i + INSERT_CHUNK)
+      const parameters: unknown[] = []
+      for (const event of chunk) rowValues(event, parameters)
+      await tx.executeQuery(CompiledQuery.raw(this.insertText(tx, chunk.length), parameters))
+    }
     await tx
       .updateTable('audit_head')
       .set({ seq, hash: prevHash, mac: this.headMac({ seq, hash: prevHash, epoch: head.epoch }) })
@@ -246,7 +263,7 @@ export class AuditLog {
                 ? `record ${expectedSeq} is missing (deleted)`
                 : `records ${expectedSeq} to ${event.seq - 1} are missing (deleted)`,
           })
-        const intact = this.chainHash(event.prev_hash, hashedFields(event)) === event.hash
+        const intact = this.chainHash(event.prev_hash, canonicalJson(hashedFields(event))) === event.hash
         if (!intact)
           report({
             seq: event.seq,
@@ -538,13 +555,120 @@ export class AuditLog {
     return createHmac('sha256', this.chainKey).update(input).digest('hex')
   }
 
-  private chainHash(prevHash: string, fields: Record<string, unknown>): string {
-    return createHmac('sha256', this.chainKey)
-      .update(prevHash)
-      .update('\n')
-      .update(canonicalJson(fields))
-      .digest('hex')
+  private insertText(tx: Executor, rows: number): string {
+    const adapter = tx.getExecutor().adapter
+    let texts = this.insertTexts.get(adapter)
+    if (!texts) {
+      texts = new Map()
+      this.insertTexts.set(adapter, texts)
+    }
+    let text = texts.get(rows)
+    if (text === undefined) {
+      // Each column's own name as its value: the check below proves the parameters are bound in COLUMNS order, row
+      // after row, as rowValues lists them (anything else would store values in the wrong columns).
+      const row = Object.fromEntries(COLUMNS.map((column) => [column, column])) as unknown as AuditEventRow
+      const compiled = tx
+        .insertInto('audit_events')
+        .values(Array.from({ length: rows }, () => row))
+        .compile()
+      if (
+        compiled.parameters.length !== rows * COLUMNS.length ||
+        compiled.parameters.some((value, k) => value !== COLUMNS[k % COLUMNS.length])
+      )
+        throw new Error('the audit insert does not bind its parameters in column order')
+      text = compiled.sql
+      // Batch sizes vary with the load: the texts kept are bounded, the oldest dropped first.
+      if (texts.size >= INSERT_TEXTS_KEPT) texts.delete(texts.keys().next().value as number)
+      texts.set(rows, text)
+    }
+    return text
   }
+
+  private chainHash(prevHash: string, canonical: string): string {
+    // One update of the same bytes (prevHash and the newline are ASCII): fewer crossings into the hash than three.
+    return createHmac('sha256', this.chainKey).update(`${prevHash}\n${canonical}`).digest('hex')
+  }
+}
+
+type HashedFields = ReturnType<typeof hashedFields>
+
+// The hashed fields in canonical order (RFC 8785 sorts keys by UTF-16 code units): an event's canonical JSON is built
+// without sorting its keys each time. It must equal canonicalJson(fields), which `verify` recomputes.
+const HASHED_KEYS = [
+  'action',
+  'actors',
+  'details',
+  'id',
+  'mode',
+  'outcome',
+  'reason',
+  'request_id',
+  'resource',
+  'seq',
+  'subjects',
+  'time',
+  'traceparent',
+  'type',
+] as const satisfies ReadonlyArray<keyof HashedFields>
+const HASHED_PREFIXES = HASHED_KEYS.map((key) => `${JSON.stringify(key)}:`)
+
+/** canonicalJson of an event's hashed fields, with their keys in the order sorted once above. */
+export function canonicalFields(fields: HashedFields): string {
+  let out = '{'
+  for (let i = 0; i < HASHED_KEYS.length; i++) {
+    const value = fields[HASHED_KEYS[i] as keyof HashedFields]
+    if (value === undefined) continue
+    out += `${out.length === 1 ? '' : ','}${HASHED_PREFIXES[i]}${canonicalJson(value)}`
+  }
+  return `${out}}`
+}
+
+/** The most rows one insert statement carries. */
+const INSERT_CHUNK = 500
+
+/** How many insert texts (row counts) a log keeps per dialect. */
+const INSERT_TEXTS_KEPT = 128
+
+/** The stored columns, in the order the insert's values list them (see `rowValues`). */
+const COLUMNS = [
+  'seq',
+  'id',
+  'time',
+  'type',
+  'outcome',
+  'actors',
+  'subjects',
+  'mode',
+  'action',
+  'resource',
+  'reason',
+  'request_id',
+  'traceparent',
+  'details',
+  'prev_hash',
+  'hash',
+] as const satisfies ReadonlyArray<keyof AuditEventRow>
+
+// One row's values in COLUMNS order; the JSON columns as their JSON text.
+function rowValues(event: AuditEvent, out: unknown[]): void {
+  out.push(
+    event.seq,
+    event.id,
+    event.time,
+    event.type,
+    event.outcome,
+    JSON.stringify(event.actors),
+    JSON.stringify(event.subjects),
+    event.mode,
+    event.action,
+    event.resource,
+    event.reason,
+    event.request_id,
+    event.traceparent,
+    event.details === null ? null : JSON.stringify(event.details),
+    event.prev_hash,
+    event.hash,
+  )
 }
 
 // Text columns hold what callers and clients said; nothing needs megabytes, and what is hashed must be what a text
@@ -561,16 +685,6 @@ function printable(text: string | undefined): string | null {
 
 function escapeLike(text: string): string {
   return text.replace(/[\\%_]/g, (c) => `\\${c}`)
-}
-
-// The JSON columns; every other field is stored as it is.
-function toRow(event: AuditEvent): AuditEventRow {
-  return {
-    ...event,
-    actors: JSON.stringify(event.actors),
-    subjects: JSON.stringify(event.subjects),
-    details: event.details === null ? null : JSON.stringify(event.details),
-  }
 }
 
 function fromRow(row: AuditEventRow): AuditEvent {

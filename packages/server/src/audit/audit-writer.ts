@@ -13,10 +13,16 @@
 import { Worker } from 'node:worker_threads'
 import { AuditUnavailable } from '../errors/mandate-error.ts'
 import type { StoreLocation } from '../store/database.ts'
-import { type AuditRecorder, type EffectRefusal, type RecordEffect, refusalError } from './audit-batcher.ts'
+import {
+  type AuditReceipt,
+  type AuditRecorder,
+  type EffectRefusal,
+  type RecordEffect,
+  refusalError,
+} from './audit-batcher.ts'
 import type { AuditLogStatus } from './audit-log.ts'
 import type { Checkpoint } from './checkpoint.ts'
-import { type AuditEvent, type AuditEventInput, checkRecordable } from './event.ts'
+import { type AuditEventInput, checkRecordable } from './event.ts'
 
 /**
  * What the worker needs to open the store and extend the chain, handed over in memory (`workerData`), never through
@@ -46,17 +52,27 @@ export interface WriterFailure {
   auditUnavailable: boolean
 }
 
-/** The worker's answer for one record. */
-export type WriterResult =
-  | { id: number; event: AuditEvent }
-  | { id: number; refusal: EffectRefusal }
-  | { id: number; failure: WriterFailure }
+/** The worker's answer for a record it did not commit. */
+export type WriterRejection = { id: number; refusal: EffectRefusal } | { id: number; failure: WriterFailure }
+
+/**
+ * The worker's answers, sent together once they are settled: each committed record as its id, sequence number and
+ * hash in three parallel lists (callers only wait for durability, and flat lists are the cheapest to copy between
+ * threads), and the records it did not commit one by one.
+ */
+export interface WriterAnswers {
+  ids: number[]
+  seqs: number[]
+  hashes: string[]
+  rejected: WriterRejection[]
+  status: AuditLogStatus
+}
 
 /** Messages from the main thread to the worker. */
 export type ToWriter = { records: WriterRecord[] } | { close: true }
 
 /** Messages from the worker to the main thread. */
-export type FromWriter = { ready: true } | { results: WriterResult[]; status: AuditLogStatus }
+export type FromWriter = { ready: true } | WriterAnswers
 
 export interface AuditWriterOptions {
   /** The worker's entry module. Given by the wiring: the entry imports the effect handlers of higher floors. */
@@ -68,7 +84,7 @@ export interface AuditWriterOptions {
 }
 
 interface Waiter {
-  resolve: (event: AuditEvent) => void
+  resolve: (receipt: AuditReceipt) => void
   reject: (error: unknown) => void
 }
 
@@ -78,6 +94,10 @@ const MAX_RESTART_DELAY_MS = 5000
 /** Sends standalone audit records to the writer thread and answers each caller once its record is durable. */
 export class AuditWriter implements AuditRecorder {
   private worker: Worker | undefined
+  /** The worker has said it is ready (its store is open, its chain head checked): records are being written. */
+  private workerReady = false
+  /** Callers of `started()` waiting for the worker's first answer: ready (true), or stopped before it was (false). */
+  private startWaiters: Array<(ready: boolean) => void> = []
   private restartTimer: NodeJS.Timeout | undefined
   /** Starts that ended before the worker was ready, in a row: they space the next attempts. */
   private failedStarts = 0
@@ -97,12 +117,28 @@ export class AuditWriter implements AuditRecorder {
   }
 
   /**
-   * Records an event; resolves once the worker has committed it. With `effect`, the record is written only if every
-   * step applies, in the same transaction; a refused step rejects with its OAuth error.
+   * Starts the worker (as `start`) and resolves once it is ready (true), or once it stopped before it was (false: it is
+   * being started again, and records are refused meanwhile; also at once while a restart waits). A serving node waits
+   * for it before it says it is up.
+   */
+  started(): Promise<boolean> {
+    this.start()
+    if (this.workerReady) return Promise.resolve(true)
+    const worker = this.worker
+    if (this.closed || !worker) return Promise.resolve(false)
+    // The wait keeps the process alive until the worker answers, as a pending record does.
+    worker.ref()
+    return new Promise((resolve) => this.startWaiters.push(resolve))
+  }
+
+  /**
+   * Records an event; resolves once the worker has committed it, with where it is in the chain. With `effect`, the
+   * record is written only if every step applies, in the same transaction; a refused step rejects with its OAuth
+   * error. The record is checked here (UnrecordableEvent), once: the worker trusts what it receives from this thread.
    * @example
    * await writer.record({ type: 'token.issue', outcome: 'success', actors: [{ kind: 'agent', id: 'bot' }] })
    */
-  record(input: AuditEventInput, effect?: RecordEffect): Promise<AuditEvent> {
+  record(input: AuditEventInput, effect?: RecordEffect): Promise<AuditReceipt> {
     return new Promise((resolve, reject) => {
       checkRecordable(input)
       if (this.closed) throw new AuditUnavailable('the audit writer is closed')
@@ -122,15 +158,19 @@ export class AuditWriter implements AuditRecorder {
     })
   }
 
-  /** The writer's log health (refused writes), as its worker last reported it. */
+  /**
+   * The writer's log health (refused writes), as its worker last reported it, and whether the worker is ready: not
+   * while it starts or starts again after it stopped (records are refused or wait meanwhile).
+   */
   status(): AuditLogStatus {
-    return this.latest
+    return { ...this.latest, writer: this.workerReady ? 'ready' : 'unavailable' }
   }
 
   /** Waits for every record sent to be answered, then stops the worker (which closes its connection). */
   async close(): Promise<void> {
     this.closed = true
     clearTimeout(this.restartTimer)
+    this.startAnswered(false)
     this.send()
     if (this.waiting.size > 0) await new Promise<void>((resolve) => (this.drained = resolve))
     const worker = this.worker
@@ -158,15 +198,20 @@ export class AuditWriter implements AuditRecorder {
     worker.on('message', (message: FromWriter) => {
       if ('ready' in message) {
         ready = true
+        if (this.worker === worker) this.workerReady = true
         this.failedStarts = 0
+        this.startAnswered(true)
         return
       }
       this.latest = message.status
-      for (const result of message.results) this.answer(result)
+      this.answer(message)
     })
     worker.on('error', (error) => this.options.onError?.('the audit writer failed', error))
     worker.on('exit', (code) => {
-      if (this.worker === worker) this.worker = undefined
+      if (this.worker === worker) {
+        this.worker = undefined
+        this.workerReady = false
+      }
       this.outbox = []
       const stopped = new AuditUnavailable(
         'the audit writer stopped before it could confirm this record; the action was not acknowledged',
@@ -174,6 +219,7 @@ export class AuditWriter implements AuditRecorder {
       for (const waiter of this.waiting.values()) waiter.reject(stopped)
       this.waiting.clear()
       this.drained?.()
+      if (!ready) this.startAnswered(false)
       if (this.closed) return
       this.options.onError?.(`the audit writer stopped (exit code ${code}); starting it again`)
       if (!ready) this.failedStarts++
@@ -186,6 +232,14 @@ export class AuditWriter implements AuditRecorder {
         }, delay).unref()
     })
     this.worker = worker
+  }
+
+  private startAnswered(ready: boolean): void {
+    const waiters = this.startWaiters
+    this.startWaiters = []
+    // Only the wait's own hold is let go: a pending record, or `close` waiting for the worker's exit, keeps its own.
+    if (waiters.length > 0 && this.waiting.size === 0 && !this.closed) this.worker?.unref()
+    for (const resolve of waiters) resolve(ready)
   }
 
   private send(): void {
@@ -207,12 +261,15 @@ export class AuditWriter implements AuditRecorder {
     }
   }
 
-  private answer(result: WriterResult): void {
-    const waiter = this.settle(result.id)
-    if (!waiter) return
-    if ('event' in result) waiter.resolve(result.event)
-    else if ('refusal' in result) waiter.reject(refusalError(result.refusal))
-    else waiter.reject(failureError(result.failure))
+  private answer({ ids, seqs, hashes, rejected }: WriterAnswers): void {
+    for (let i = 0; i < ids.length; i++)
+      this.settle(ids[i] as number)?.resolve({ seq: seqs[i] as number, hash: hashes[i] as string })
+    for (const result of rejected) {
+      const waiter = this.settle(result.id)
+      if (!waiter) continue
+      if ('refusal' in result) waiter.reject(refusalError(result.refusal))
+      else waiter.reject(failureError(result.failure))
+    }
   }
 
   private settle(id: number): Waiter | undefined {
@@ -236,7 +293,7 @@ function failureError(failure: WriterFailure): Error {
 /**
  * The error a worker sends back for a record it could not commit.
  * @example
- * port.postMessage({ results: [{ id, failure: writerFailure(error) }], status })
+ * answers.rejected.push({ id, failure: writerFailure(error) })
  */
 export function writerFailure(error: unknown): WriterFailure {
   const { message, code } = (error ?? {}) as { message?: unknown; code?: unknown }

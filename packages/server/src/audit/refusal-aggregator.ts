@@ -1,10 +1,10 @@
 // Unauthenticated refusals, aggregated: anyone can send junk, and junk must not fill the log. Per source and window,
 // the first refusal is recorded in full; the rest are counted and recorded as one record when the window closes.
-import type { AuditEvent, AuditEventInput } from './event.ts'
+import type { AuditEventInput } from './event.ts'
 
 export interface RefusalAggregatorOptions {
   /** Where records go (the group-committing batcher). */
-  recorder: { record(input: AuditEventInput): Promise<AuditEvent> }
+  recorder: { record(input: AuditEventInput): Promise<unknown> }
   /** Length of a window per source. */
   windowMs: number
   /** Sources tracked at once; beyond it, further sources share one bucket (`*`). */

@@ -226,7 +226,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(swagger, openApiDocument(deps.version))
   new Metrics(deps.auditStatus, () => deps.pdp.engineStatus()).install(app)
-  registerHealth(app, deps.database)
+  registerHealth(app, deps.database, deps.auditStatus)
   registerWellKnown(app, {
     issuer: deps.issuer,
     keyRing: deps.keyRing,

@@ -52,14 +52,14 @@ for (const kind of stores)
           await database.transact((tx) =>
             audit.append(tx, { type: 'test.main', outcome: 'success', actors, details: { i } }, new Date()),
           )
-        const events = await Promise.all(standalone)
-        assert.equal(new Set(events.map((e) => e.seq)).size, 200)
+        const receipts = await Promise.all(standalone)
+        assert.equal(new Set(receipts.map((e) => e.seq)).size, 200)
         const verification = await audit.verify(database.db)
         assert.equal(verification.ok, true, JSON.stringify(verification.firstBreak))
         assert.equal(verification.records, 220)
-        for (const event of events) {
-          const [stored] = await audit.read(database.db, { afterSeq: event.seq - 1, limit: 1 })
-          assert.equal(stored?.hash, event.hash, 'each caller is answered with its record as stored')
+        for (const receipt of receipts) {
+          const [stored] = await audit.read(database.db, { afterSeq: receipt.seq - 1, limit: 1 })
+          assert.equal(stored?.hash, receipt.hash, 'each caller is answered with its record as stored')
         }
       } finally {
         await writer.close()
@@ -118,12 +118,38 @@ describe('AuditWriter with a worker that dies', () => {
     }
   })
 
+  it('says it is ready only while a worker that said so runs: not while it starts again (/readyz reads it)', async () => {
+    const writer = new AuditWriter({
+      entry: new URL('./fixtures/dying-writer.ts', import.meta.url),
+      init: { location: { dialect: 'sqlite', file: ':memory:' }, chainKey: randomBytes(32) },
+      onError: () => {},
+    })
+    try {
+      assert.equal(writer.status().writer, 'unavailable', 'not started yet')
+      assert.equal(await writer.started(), true)
+      assert.equal(writer.status().writer, 'ready')
+      // The record kills the worker: until the next one says it is ready, the writer is not.
+      const lost = await writer
+        .record({ type: 'test.lost', outcome: 'success', actors })
+        .catch((e: unknown) => e)
+      assert.ok(lost instanceof AuditUnavailable)
+      assert.equal(writer.status().writer, 'unavailable')
+      assert.equal(await writer.started(), true, 'the writer started again')
+      assert.equal(writer.status().writer, 'ready')
+    } finally {
+      await writer.close()
+    }
+    assert.equal(writer.status().writer, 'unavailable', 'a closed writer is not ready')
+  })
+
   it('a writer that cannot start refuses records (503) rather than holding them', async () => {
     const writer = new AuditWriter({
       entry: new URL('./fixtures/no-such-writer.ts', import.meta.url),
       init: { location: { dialect: 'sqlite', file: ':memory:' }, chainKey: randomBytes(32) },
     })
     try {
+      assert.equal(await writer.started(), false, 'the worker stopped before it was ready')
+      assert.equal(writer.status().writer, 'unavailable')
       const first = await writer
         .record({ type: 'test.lost', outcome: 'success', actors })
         .catch((e: unknown) => e)

@@ -1,6 +1,7 @@
 // Canonical JSON as the audit chain hashes it (RFC 8785 ordering and number forms).
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { canonicalFields } from '../../src/audit/audit-log.ts'
 import { canonicalJson } from '../../src/audit/canonical-json.ts'
 
 describe('canonicalJson', () => {
@@ -29,5 +30,29 @@ describe('canonicalJson', () => {
   it('drops undefined members and gives equal values equal text', () => {
     assert.equal(canonicalJson({ a: undefined, b: 'x' }), '{"b":"x"}')
     assert.equal(canonicalJson({ x: 1, y: [true, 'a'] }), canonicalJson({ y: [true, 'a'], x: 1 }))
+  })
+
+  it('an event is hashed over the same text: canonicalFields (keys sorted once) equals canonicalJson', () => {
+    const event = {
+      seq: 7,
+      id: 'b0c5f1d2-1111-4222-8333-444455556666',
+      time: '2026-12-01T02:00:00.000Z',
+      type: 'policy.decision',
+      outcome: 'deny' as const,
+      actors: [{ kind: 'agent' as const, id: 'bot-\u20ac' }],
+      subjects: ['agent:bot-\u20ac', 'document:1'],
+      mode: null,
+      action: 'read',
+      resource: 'document:1',
+      reason: null,
+      request_id: 'req-1',
+      traceparent: null,
+      details: { z: [1, { b: 2, a: '\ud83d\ude00' }], '\r': true, A: -0, '1': 1e21 },
+    }
+    assert.equal(canonicalFields(event), canonicalJson(event))
+    assert.equal(canonicalFields({ ...event, details: null }), canonicalJson({ ...event, details: null }))
+    // A field a caller left out is dropped by both, as canonicalJson drops undefined members.
+    const partial = { ...event, type: undefined as unknown as string }
+    assert.equal(canonicalFields(partial), canonicalJson(partial))
   })
 })

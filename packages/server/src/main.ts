@@ -132,6 +132,8 @@ export async function openCore(
     onError?: (message: string, error?: unknown) => void
     /** Something an operator should know that is no failure (a policy set evaluated by cedar-wasm, and why). */
     onWarning?: (message: string, fields: Record<string, unknown>) => void
+    /** Start the audit writer thread at once (a serving node), rather than on the first record. */
+    startAuditWriter?: boolean
   } = {},
 ): Promise<Core> {
   const location = storeLocation(config)
@@ -143,6 +145,8 @@ export async function openCore(
     embedded: location.dialect === 'sqlite',
   })
   const database = await openDatabase(location)
+  // Stopped with the store if the start fails after the writer thread was started.
+  let writer: AuditWriter | undefined
   try {
     await database.migrate()
     await resolved.key.checkAgainst(database.db)
@@ -168,6 +172,16 @@ export async function openCore(
           'the newest audit checkpoint does not verify with this master key; it is ignored (was the checkpoint file edited, or the master key changed?)',
         )
     }
+    // The writer thread opens its own connection to the same store and extends the same chain, checked against the
+    // same checkpoint. A serving node starts it now, so that it loads while the registry does.
+    const recorder = new AuditWriter({
+      entry: new URL('./audit-worker.ts', import.meta.url),
+      init: { location, chainKey, checkpoint },
+      now,
+      onError,
+    })
+    writer = recorder
+    if (options.startAuditWriter) recorder.start()
     const stores = createRegistryStores()
     // One set of registered keys for every verifier: client assertions, workload and user tokens, registrations.
     const keySets = new KeySets(
@@ -222,14 +236,6 @@ export async function openCore(
       clockSkewSeconds: config.clockSkewSeconds,
       now,
     }
-    // The writer thread opens its own connection to the same store and extends the same chain, checked against the
-    // same checkpoint.
-    const recorder = new AuditWriter({
-      entry: new URL('./audit-worker.ts', import.meta.url),
-      init: { location, chainKey, checkpoint },
-      now,
-      onError,
-    })
     const failures = new FailureLimiter({
       burst: config.authFailureBurst,
       refillPerSecond: config.authFailureRefillPerSecond,
@@ -422,6 +428,7 @@ export async function openCore(
       },
     }
   } catch (error) {
+    await writer?.close()
     await database.close()
     throw error
   }
@@ -459,6 +466,7 @@ export async function startNode(
     })
   const core = await openCore(config, {
     ...options,
+    startAuditWriter: true,
     onError: (message, err) => logger.error({ err }, message),
     onWarning: (message, fields) => logger.warn(fields, message),
   })

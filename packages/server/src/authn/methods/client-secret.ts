@@ -10,19 +10,9 @@ import { parseRfc3339 } from '../../rfc3339.ts'
 const DUMMY_HASH = hashClientSecret('mandate-unknown-client')
 
 const STORED = /^sha256:[0-9a-f]{64}$/
-/** Stored hashes kept decoded at most; beyond it the memory starts again empty. */
-const MAX_KEPT = 10_000
-const digests = new Map<string, Buffer>()
-
 // The digest a stored hash holds, or undefined when it is not of the form hashClientSecret writes.
 function storedDigest(stored: string): Buffer | undefined {
-  let digest = digests.get(stored)
-  if (digest) return digest
-  if (!STORED.test(stored)) return undefined
-  digest = Buffer.from(stored.slice(7), 'hex')
-  if (digests.size >= MAX_KEPT) digests.clear()
-  digests.set(stored, digest)
-  return digest
+  return STORED.test(stored) ? Buffer.from(stored.slice(7), 'hex') : undefined
 }
 
 function matches(secret: string, presented: Buffer, stored: string): boolean {
